@@ -1,0 +1,48 @@
+# vppmesh front door. `make help` lists the targets.
+GO       ?= go
+BIN      := $(CURDIR)/bin
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/vppmesh/vppmesh/agent.Version=$(VERSION)
+FUZZTIME ?= 10s
+PROTOS   := $(shell find models -name '*.proto')
+
+.PHONY: help build test ci deps lint vet proto demo bench bench-quick fuzz soak clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build vppmesh-agent, agentctl, vppsim (and the CNF) into ./bin
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+test: build ## unit, integration and e2e tests (e2e parts that need root or DPDK say what is missing)
+	$(GO) test -count=1 -timeout 30m ./...
+
+deps: ## install what the tests need (Debian packages as root, Go modules)
+	./scripts/ci-deps.sh
+
+ci: deps lint test ## what CI runs: deps, lint, all tests, a short smoke of every fuzz target
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+lint: vet ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+proto: ## regenerate models/*.pb.go (needs protoc and protoc-gen-go)
+	cd models && protoc -I . --go_out=. --go_opt=paths=source_relative $(patsubst models/%,%,$(PROTOS))
+
+demo: build ## the main job: etcd + vppsim + agent + two CNFs + a cross-connect with traffic
+	./scripts/demo.sh
+
+bench: build ## benchmarks: repeated runs, medians, ratios (writes test/bench/results.json)
+	./scripts/bench.sh
+
+bench-quick: build ## one quick pass of every benchmark (CI smoke: completes, numbers sane)
+	BENCH_QUICK=1 ./scripts/bench.sh
+
+fuzz: ## every fuzz target for FUZZTIME (default 10s)
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,82 @@
+package agent
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Version is set at build time (-ldflags -X).
+var Version = "dev"
+
+// Options configure the agent process.
+type Options struct {
+	Label         string   // microservice label: keys live under /vnf-agent/<label>/
+	VPPSocket     string   // VPP binary API socket
+	EtcdEndpoints []string // external etcd; empty runs an embedded etcd
+	EtcdListen    string   // client URL of the embedded etcd
+	HTTPAddr      string   // REST, health and metrics
+	DataDir       string   // embedded etcd data, survives restarts
+	LogLevel      slog.Level
+	// HealthInterval is how often the VPP connection is probed.
+	HealthInterval time.Duration
+}
+
+// DefaultDataDir is /var/lib/vppmesh for root, else under XDG_STATE_HOME.
+func DefaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/vppmesh"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "vppmesh")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "vppmesh")
+	}
+	return filepath.Join(os.TempDir(), "vppmesh")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// ParseFlags reads Options from command-line flags, with Ligato's
+// environment variables as defaults.
+func ParseFlags(name string, args []string) (Options, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var o Options
+	var endpoints, level string
+	fs.StringVar(&o.Label, "label", envOr("MICROSERVICE_LABEL", "vpp1"), "microservice label (env MICROSERVICE_LABEL)")
+	fs.StringVar(&o.VPPSocket, "vpp-socket", envOr("VPP_API_SOCKET", "/run/vpp/api.sock"), "VPP binary API socket (env VPP_API_SOCKET)")
+	fs.StringVar(&endpoints, "etcd-endpoints", os.Getenv("ETCD_ENDPOINTS"), "comma-separated etcd endpoints; empty runs an embedded etcd (env ETCD_ENDPOINTS)")
+	fs.StringVar(&o.EtcdListen, "etcd-listen", "http://127.0.0.1:2379", "client URL of the embedded etcd")
+	fs.StringVar(&o.HTTPAddr, "http", envOr("VPPMESH_HTTP", "127.0.0.1:9191"), "REST, health and metrics address")
+	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir(), "directory for the embedded etcd's data")
+	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&o.HealthInterval, "vpp-health-interval", time.Second, "VPP health-check period")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	for _, e := range strings.Split(endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			o.EtcdEndpoints = append(o.EtcdEndpoints, e)
+		}
+	}
+	if err := o.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		return o, fmt.Errorf("--log-level: %w", err)
+	}
+	if o.Label == "" || strings.Contains(o.Label, "/") {
+		return o, fmt.Errorf("--label %q: must be non-empty and contain no '/'", o.Label)
+	}
+	return o, nil
+}
