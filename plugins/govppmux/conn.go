@@ -1,0 +1,117 @@
+package govppmux
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.fd.io/govpp/api"
+	"go.fd.io/govpp/core"
+)
+
+// conn is the stable api.Connection handed to descriptors: it resolves the
+// current session per call, so nobody holds a connection that died with a
+// VPP restart. It also counts and logs every request.
+type conn struct{ m *Mux }
+
+var _ api.Connection = (*conn)(nil)
+
+func (c *conn) session(name string) (*core.Connection, error) {
+	cur := c.m.current()
+	if cur == nil {
+		return nil, fmt.Errorf("%s: %w", name, ErrNotConnected)
+	}
+	return cur, nil
+}
+
+func (c *conn) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.m.opts.CallTimeout)
+}
+
+func (c *conn) Invoke(ctx context.Context, req, reply api.Message) error {
+	name := req.GetMessageName()
+	cur, err := c.session(name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	c.m.counts.add(name)
+	start := time.Now()
+	err = cur.Invoke(ctx, req, reply)
+	c.m.log.Debug("vpp call", "msg", name, "duration", time.Since(start), "error", err)
+	return err
+}
+
+func (c *conn) NewStream(ctx context.Context, options ...api.StreamOption) (api.Stream, error) {
+	cur, err := c.session("stream")
+	if err != nil {
+		return nil, err
+	}
+	opts := append([]api.StreamOption{core.WithReplyTimeout(c.m.opts.CallTimeout)}, options...)
+	s, err := cur.NewStream(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &stream{Stream: s, m: c.m}, nil
+}
+
+func (c *conn) WatchEvent(ctx context.Context, event api.Message) (api.Watcher, error) {
+	cur, err := c.session(event.GetMessageName())
+	if err != nil {
+		return nil, err
+	}
+	return cur.WatchEvent(ctx, event)
+}
+
+// stream counts requests sent on a stream (dumps), except the control_ping
+// that generated dump clients append as a terminator.
+type stream struct {
+	api.Stream
+	m     *Mux
+	name  string
+	start time.Time
+}
+
+func (s *stream) SendMsg(msg api.Message) error {
+	name := msg.GetMessageName()
+	if name != "control_ping" || s.name == "" {
+		s.m.counts.add(name)
+	}
+	if s.name == "" {
+		s.name, s.start = name, time.Now()
+	}
+	return s.Stream.SendMsg(msg)
+}
+
+func (s *stream) Close() error {
+	if s.name != "" {
+		s.m.log.Debug("vpp call", "msg", s.name, "duration", time.Since(s.start))
+	}
+	return s.Stream.Close()
+}
+
+type callCounter struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+func (c *callCounter) add(name string) {
+	c.mu.Lock()
+	c.m[name]++
+	c.mu.Unlock()
+}
+
+func (c *callCounter) snapshot() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]uint64, len(c.m))
+	for k, v := range c.m {
+		out[k] = v
+	}
+	return out
+}
