@@ -1,0 +1,333 @@
+package restapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+)
+
+// Paths served. Ligato vpp-agent's names are kept as aliases so that its
+// users' scripts keep working.
+const (
+	PathHealthz          = "/healthz"
+	PathReadyz           = "/readyz"
+	PathVersion          = "/version"
+	PathStatus           = "/status"
+	PathSchedulerStatus  = "/scheduler/status"
+	PathTxnHistory       = "/scheduler/txn-history"
+	PathResync           = "/scheduler/resync"
+	PathLigatoResync     = "/scheduler/downstream-resync"
+	PathVPPDump          = "/vpp/dump"
+	PathLigatoDump       = "/scheduler/dump"
+	PathMetrics          = "/metrics"
+	defaultHistoryLength = 100
+	// historyScan is how far back a lookup by sequence number searches;
+	// the scheduler keeps far fewer transactions than that.
+	historyScan = 10000
+)
+
+// ValueJSON is one value status as the API renders it: the scheduler's
+// status plus the desired value as protobuf JSON (Ligato's snake_case names).
+type ValueJSON struct {
+	kvscheduler.ValueStatus
+	Value    json.RawMessage `json:"value,omitempty"`
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+}
+
+// DumpJSON is one value found in VPP.
+type DumpJSON struct {
+	Key        string          `json:"key"`
+	Descriptor string          `json:"descriptor"`
+	Origin     string          `json:"origin"`
+	Value      json.RawMessage `json:"value,omitempty"`
+	Metadata   json.RawMessage `json:"metadata,omitempty"`
+}
+
+// AgentStatus is what /status answers: a one-glance summary for agentctl.
+type AgentStatus struct {
+	Version       string         `json:"version"`
+	Ready         bool           `json:"ready"`
+	VPPConnected  *bool          `json:"vpp_connected,omitempty"` // nil when not known
+	ValuesByState map[string]int `json:"values_by_state"`
+	Values        int            `json:"values"`
+}
+
+// ResyncResult is what a resync request answers once the resync is done.
+type ResyncResult struct {
+	// Txns are the resync transactions that ran during the request.
+	Txns []kvscheduler.TxnRecord `json:"txns"`
+}
+
+type errorJSON struct {
+	Error string `json:"error"`
+}
+
+var protoOpts = protojson.MarshalOptions{UseProtoNames: true}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(path, method string, h http.HandlerFunc) {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			// Method checks are ours rather than the mux's so that a wrong
+			// method also gets a JSON error body.
+			if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+				w.Header().Set("Allow", method)
+				s.writeError(w, r, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: method not allowed, use %s", r.Method, r.URL.Path, method))
+				return
+			}
+			h(w, r)
+		})
+	}
+	handle(PathHealthz, http.MethodGet, s.healthz)
+	handle(PathReadyz, http.MethodGet, s.readyz)
+	handle(PathVersion, http.MethodGet, s.version)
+	handle(PathStatus, http.MethodGet, s.agentStatus)
+	handle(PathSchedulerStatus, http.MethodGet, s.schedulerStatus)
+	handle(PathTxnHistory, http.MethodGet, s.txnHistory)
+	handle(PathResync, http.MethodPost, s.resync)
+	handle(PathLigatoResync, http.MethodPost, s.resync)
+	handle(PathVPPDump, http.MethodGet, s.dump)
+	handle(PathLigatoDump, http.MethodGet, s.dump)
+	handle(PathMetrics, http.MethodGet, s.metrics)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, http.StatusNotFound, fmt.Errorf("no such endpoint: %s", r.URL.Path))
+	})
+	return mux
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) ready() bool { return s.opts.Ready == nil || s.opts.Ready() }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if !s.ready() {
+		s.writeError(w, r, http.StatusServiceUnavailable, errors.New("agent not ready"))
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"version": s.opts.Version})
+}
+
+func (s *Server) agentStatus(w http.ResponseWriter, r *http.Request) {
+	st := AgentStatus{Version: s.opts.Version, Ready: s.ready(), ValuesByState: map[string]int{}}
+	if s.opts.VPPConnected != nil {
+		c := s.opts.VPPConnected()
+		st.VPPConnected = &c
+	}
+	for _, v := range s.opts.Scheduler.Status() {
+		st.ValuesByState[string(v.State)]++
+		st.Values++
+	}
+	s.writeJSON(w, r, http.StatusOK, st)
+}
+
+// schedulerStatus answers every value's status, or one key's (?key=), or
+// those under a prefix (?prefix=), optionally of one descriptor or state.
+func (s *Server) schedulerStatus(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if key := q.Get("key"); key != "" {
+		st, ok := s.opts.Scheduler.StatusOf(key)
+		if !ok {
+			s.writeError(w, r, http.StatusNotFound, fmt.Errorf("key %q: no status", key))
+			return
+		}
+		s.writeJSON(w, r, http.StatusOK, renderStatus(st))
+		return
+	}
+	prefix, desc, state := q.Get("prefix"), q.Get("descriptor"), strings.ToUpper(q.Get("state"))
+	out := []ValueJSON{}
+	for _, st := range s.opts.Scheduler.Status() {
+		if !strings.HasPrefix(st.Key, prefix) ||
+			(desc != "" && st.Descriptor != desc) ||
+			(state != "" && string(st.State) != state) {
+			continue
+		}
+		out = append(out, renderStatus(st))
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+}
+
+// txnHistory answers the last n transactions (?n=, default 100), oldest
+// first, or one transaction (?seq=, Ligato's ?seq-num= too).
+func (s *Server) txnHistory(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	n := defaultHistoryLength
+	if v := q.Get("n"); v != "" {
+		i, err := strconv.Atoi(v)
+		if err != nil || i <= 0 {
+			s.writeError(w, r, http.StatusBadRequest, fmt.Errorf("n=%q: want a positive integer", v))
+			return
+		}
+		n = i
+	}
+	seqStr := q.Get("seq")
+	if seqStr == "" {
+		seqStr = q.Get("seq-num")
+	}
+	if seqStr != "" {
+		seq, err := strconv.ParseUint(seqStr, 10, 64)
+		if err != nil {
+			s.writeError(w, r, http.StatusBadRequest, fmt.Errorf("seq=%q: want a transaction number", seqStr))
+			return
+		}
+		for _, rec := range s.opts.Scheduler.History(historyScan) {
+			if rec.Seq == seq {
+				s.writeJSON(w, r, http.StatusOK, rec)
+				return
+			}
+		}
+		s.writeError(w, r, http.StatusNotFound, fmt.Errorf("transaction %d is not in history", seq))
+		return
+	}
+	hist := s.opts.Scheduler.History(n)
+	if hist == nil {
+		hist = []kvscheduler.TxnRecord{}
+	}
+	s.writeJSON(w, r, http.StatusOK, hist)
+}
+
+func lastSeq(h []kvscheduler.TxnRecord) uint64 {
+	var max uint64
+	for _, r := range h {
+		if r.Seq > max {
+			max = r.Seq
+		}
+	}
+	return max
+}
+
+// resync runs a full resync and answers with the resync transactions that
+// ran meanwhile, found in history by sequence number because Resync itself
+// reports only success.
+func (s *Server) resync(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Resync == nil {
+		s.writeError(w, r, http.StatusNotImplemented, errors.New("resync is not wired in this agent"))
+		return
+	}
+	s.resyncMu.Lock()
+	defer s.resyncMu.Unlock()
+	before := lastSeq(s.opts.Scheduler.History(1))
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.ResyncTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := s.opts.Resync(ctx); err != nil {
+		s.writeError(w, r, http.StatusInternalServerError, fmt.Errorf("resync: %w", err))
+		return
+	}
+	res := ResyncResult{Txns: []kvscheduler.TxnRecord{}}
+	for _, rec := range s.opts.Scheduler.History(historyScan) {
+		if rec.Seq > before && (rec.Kind == kvscheduler.TxnFullResync || rec.Kind == kvscheduler.TxnDownstreamResync) {
+			res.Txns = append(res.Txns, rec)
+		}
+	}
+	s.log.Info("resync requested over rest", "txns", len(res.Txns), "duration", time.Since(start))
+	s.writeJSON(w, r, http.StatusOK, res)
+}
+
+// dump answers what VPP has now, optionally of one descriptor.
+func (s *Server) dump(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Retrieve == nil {
+		s.writeError(w, r, http.StatusNotImplemented, errors.New("vpp dump is not wired in this agent"))
+		return
+	}
+	vals, err := s.opts.Retrieve(r.Context())
+	if err != nil {
+		s.writeError(w, r, http.StatusBadGateway, fmt.Errorf("retrieve from vpp: %w", err))
+		return
+	}
+	desc := r.URL.Query().Get("descriptor")
+	out := []DumpJSON{}
+	for _, v := range vals {
+		if desc != "" && v.Descriptor != desc {
+			continue
+		}
+		origin := "FROM_NB"
+		if v.Origin == kvscheduler.FromSB {
+			origin = "FROM_SB"
+		}
+		out = append(out, DumpJSON{
+			Key: v.Key, Descriptor: v.Descriptor, Origin: origin,
+			Value: renderProto(v.Value), Metadata: renderAny(v.Metadata),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	s.writeJSON(w, r, http.StatusOK, out)
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Metrics == nil {
+		s.writeError(w, r, http.StatusNotImplemented, errors.New("metrics are not wired in this agent"))
+		return
+	}
+	s.opts.Metrics.ServeHTTP(w, r)
+}
+
+func renderStatus(st kvscheduler.ValueStatus) ValueJSON {
+	return ValueJSON{ValueStatus: st, Value: renderProto(st.Value), Metadata: renderAny(st.Metadata)}
+}
+
+// renderProto encodes a value as protobuf JSON; a value that cannot be
+// encoded is shown as an error string rather than failing the whole answer.
+func renderProto(m proto.Message) json.RawMessage {
+	if m == nil || !m.ProtoReflect().IsValid() {
+		return nil
+	}
+	b, err := protoOpts.Marshal(m)
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"error": err.Error()})
+	}
+	return b
+}
+
+// renderAny encodes descriptor metadata, which is whatever a descriptor
+// keeps; something encoding/json cannot handle is shown with %v.
+func renderAny(v any) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(fmt.Sprintf("%v", v))
+	}
+	return b
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("encode response", "path", r.URL.Path, "err", err)
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(errorJSON{Error: "encode response: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	if r.Method == http.MethodHead {
+		return
+	}
+	w.Write(append(b, '\n')) //nolint:errcheck // the client went away; nothing to do
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, code int, err error) {
+	if code >= 500 {
+		s.log.Warn("rest request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+	} else {
+		s.log.Debug("rest request rejected", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+	}
+	s.writeJSON(w, r, code, errorJSON{Error: err.Error()})
+}
