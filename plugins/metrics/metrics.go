@@ -1,0 +1,227 @@
+package metrics
+
+import (
+	"net/http"
+	"sort"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+)
+
+// Scheduler is the part of the kvscheduler the metrics read.
+type Scheduler interface {
+	Status() []kvscheduler.ValueStatus
+	History(n int) []kvscheduler.TxnRecord
+}
+
+// OrchestratorStats are the orchestrator's cumulative counters.
+type OrchestratorStats struct {
+	EtcdEvents        uint64 // watch events received from etcd
+	StatusWrites      uint64 // status keys written to etcd
+	StatusWriteErrors uint64 // status writes that failed
+	Resyncs           uint64 // full resyncs from etcd
+}
+
+// Options say where each family of metrics comes from; a nil source leaves
+// its metrics out.
+type Options struct {
+	Scheduler    Scheduler
+	VPPCalls     func() map[string]uint64 // cumulative calls per VPP message name
+	VPPConnected func() bool
+	Orchestrator func() OrchestratorStats
+	// GoRuntime adds the Go runtime and process collectors.
+	GoRuntime bool
+}
+
+// historyScan bounds how many transactions one sync reads; the scheduler
+// keeps fewer than that.
+const historyScan = 10000
+
+// knownStates are reported even at zero so that an alert on FAILED > 0 has
+// a series to watch from the start.
+var knownStates = []kvscheduler.State{
+	kvscheduler.StatePending, kvscheduler.StateConfigured, kvscheduler.StateFailed,
+	kvscheduler.StateInvalid, kvscheduler.StateObtained,
+}
+
+// Metrics owns a Prometheus registry with the agent's collectors.
+type Metrics struct {
+	opts Options
+	reg  *prometheus.Registry
+
+	txns       *prometheus.CounterVec
+	ops        *prometheus.CounterVec
+	txnSeconds *prometheus.HistogramVec
+	missed     prometheus.Counter
+
+	mu      sync.Mutex // serializes transaction accounting
+	lastSeq uint64     // newest transaction already counted
+}
+
+// New builds the registry and its collectors.
+func New(opts Options) *Metrics {
+	m := &Metrics{
+		opts: opts,
+		reg:  prometheus.NewRegistry(),
+		txns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vppmesh_scheduler_txns_total", Help: "Scheduler transactions finished, by kind.",
+		}, []string{"kind"}),
+		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vppmesh_scheduler_ops_total", Help: "Operations the scheduler executed, by operation and result (ok, error).",
+		}, []string{"op", "result"}),
+		txnSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vppmesh_scheduler_txn_duration_seconds",
+			Help:    "Duration of scheduler transactions, by kind.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10), // 0.5ms .. ~131s
+		}, []string{"kind"}),
+		missed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vppmesh_scheduler_txns_unobserved_total",
+			Help: "Transactions that left history before they could be counted (scrapes too far apart).",
+		}),
+	}
+	m.reg.MustRegister(m.txns, m.ops, m.txnSeconds, m.missed, &pullCollector{opts: opts})
+	if opts.GoRuntime {
+		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return m
+}
+
+// Registry returns the metrics' own registry, for adding collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus exposition format, counting
+// transactions that finished since the last scrape first.
+func (m *Metrics) Handler() http.Handler {
+	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.Sync()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ObserveTxn counts one finished transaction. Feeding it from a watcher and
+// also reading history (Sync) never counts a transaction twice: both go by
+// its sequence number, and only a number newer than the last counted one
+// is taken.
+func (m *Metrics) ObserveTxn(rec kvscheduler.TxnRecord) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.observeLocked(rec)
+}
+
+func (m *Metrics) observeLocked(rec kvscheduler.TxnRecord) {
+	if rec.Seq <= m.lastSeq {
+		return
+	}
+	if m.lastSeq != 0 && rec.Seq > m.lastSeq+1 {
+		m.missed.Add(float64(rec.Seq - m.lastSeq - 1))
+	}
+	m.lastSeq = rec.Seq
+	m.txns.WithLabelValues(string(rec.Kind)).Inc()
+	m.txnSeconds.WithLabelValues(string(rec.Kind)).Observe(rec.Duration.Seconds())
+	for _, op := range rec.Ops {
+		result := "ok"
+		if op.Error != "" {
+			result = "error"
+		}
+		m.ops.WithLabelValues(string(op.Op), result).Inc()
+	}
+}
+
+// Sync counts the transactions in the scheduler's history that were not
+// counted yet. Handler calls it on every scrape.
+func (m *Metrics) Sync() {
+	if m.opts.Scheduler == nil {
+		return
+	}
+	hist := m.opts.Scheduler.History(historyScan)
+	sort.Slice(hist, func(i, j int) bool { return hist[i].Seq < hist[j].Seq })
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, rec := range hist {
+		m.observeLocked(rec)
+	}
+}
+
+// pullCollector reads the sources that keep their own counters at scrape
+// time, so nothing is copied between scrapes.
+type pullCollector struct{ opts Options }
+
+var (
+	descValues = prometheus.NewDesc("vppmesh_scheduler_values",
+		"Values known to the scheduler, by state and descriptor.", []string{"state", "descriptor"}, nil)
+	descVPPCalls = prometheus.NewDesc("vppmesh_vpp_api_calls_total",
+		"VPP binary API requests sent, by message name.", []string{"message"}, nil)
+	descVPPConnected = prometheus.NewDesc("vppmesh_vpp_connected",
+		"1 while the agent is connected to VPP.", nil, nil)
+	descEtcdEvents = prometheus.NewDesc("vppmesh_etcd_events_total",
+		"Watch events received from etcd.", nil, nil)
+	descStatusWrites = prometheus.NewDesc("vppmesh_etcd_status_writes_total",
+		"Status keys written to etcd, by result (ok, error).", []string{"result"}, nil)
+	descResyncs = prometheus.NewDesc("vppmesh_etcd_resyncs_total",
+		"Full resyncs of desired state from etcd.", nil, nil)
+)
+
+func (c *pullCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descValues
+	ch <- descVPPCalls
+	ch <- descVPPConnected
+	ch <- descEtcdEvents
+	ch <- descStatusWrites
+	ch <- descResyncs
+}
+
+func (c *pullCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.opts.Scheduler != nil {
+		counts := map[[2]string]int{}
+		descriptors := map[string]bool{}
+		for _, st := range c.opts.Scheduler.Status() {
+			counts[[2]string{string(st.State), st.Descriptor}]++
+			descriptors[st.Descriptor] = true
+		}
+		for d := range descriptors {
+			for _, s := range knownStates {
+				k := [2]string{string(s), d}
+				if _, ok := counts[k]; !ok {
+					counts[k] = 0
+				}
+			}
+		}
+		for k, n := range counts {
+			constMetric(ch, descValues, prometheus.GaugeValue, float64(n), k[0], k[1])
+		}
+	}
+	if c.opts.VPPCalls != nil {
+		for msg, n := range c.opts.VPPCalls() {
+			constMetric(ch, descVPPCalls, prometheus.CounterValue, float64(n), msg)
+		}
+	}
+	if c.opts.VPPConnected != nil {
+		v := 0.0
+		if c.opts.VPPConnected() {
+			v = 1
+		}
+		constMetric(ch, descVPPConnected, prometheus.GaugeValue, v)
+	}
+	if c.opts.Orchestrator != nil {
+		s := c.opts.Orchestrator()
+		constMetric(ch, descEtcdEvents, prometheus.CounterValue, float64(s.EtcdEvents))
+		constMetric(ch, descStatusWrites, prometheus.CounterValue, float64(s.StatusWrites), "ok")
+		constMetric(ch, descStatusWrites, prometheus.CounterValue, float64(s.StatusWriteErrors), "error")
+		constMetric(ch, descResyncs, prometheus.CounterValue, float64(s.Resyncs))
+	}
+}
+
+// constMetric sends one metric; a label value Prometheus refuses (not UTF-8)
+// becomes an invalid metric that the handler skips instead of a panic.
+func constMetric(ch chan<- prometheus.Metric, d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+	m, err := prometheus.NewConstMetric(d, t, v, labels...)
+	if err != nil {
+		m = prometheus.NewInvalidMetric(d, err)
+	}
+	ch <- m
+}
