@@ -1,0 +1,142 @@
+package orchestrator
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// writeQueue holds etcd writes that have not reached etcd yet. It keeps only
+// the latest value per key, so a burst of changes or an etcd outage costs
+// one write per key, and producers (the scheduler's watcher) never block on
+// etcd.
+type writeQueue struct {
+	mu      sync.Mutex
+	pending map[string]write
+	seq     uint64 // bumps on every enqueue, so a failed flush cannot overwrite a newer value
+	wake    chan struct{}
+}
+
+type write struct {
+	val []byte // nil deletes
+	seq uint64
+}
+
+func newWriteQueue() writeQueue {
+	return writeQueue{pending: map[string]write{}, wake: make(chan struct{}, 1)}
+}
+
+func (q *writeQueue) put(key string, val []byte) {
+	q.mu.Lock()
+	q.seq++
+	q.pending[key] = write{val: val, seq: q.seq}
+	q.mu.Unlock()
+}
+
+func (q *writeQueue) del(key string) { q.put(key, nil) }
+
+func (q *writeQueue) kick() { signal(q.wake) }
+
+func (q *writeQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.pending)
+}
+
+func (q *writeQueue) take() map[string]write {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.pending) == 0 {
+		return nil
+	}
+	out := q.pending
+	q.pending = map[string]write{}
+	return out
+}
+
+// restore puts back writes that failed, unless a newer one was queued since.
+func (q *writeQueue) restore(ws map[string]write) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for k, w := range ws {
+		if cur, ok := q.pending[k]; !ok || cur.seq < w.seq {
+			q.pending[k] = w
+		}
+	}
+}
+
+// runWriter flushes the queue whenever it is kicked, and retries with
+// backoff while etcd fails.
+func (o *Orchestrator) runWriter(ctx context.Context) {
+	bo := newBackoff(o.opts.RetryMax)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.queue.wake:
+		case <-o.connUp:
+		}
+		for {
+			batch := o.queue.take()
+			if batch == nil {
+				bo.reset()
+				break
+			}
+			failed, err := o.flush(ctx, batch)
+			if err == nil {
+				continue
+			}
+			o.queue.restore(failed)
+			if ctx.Err() != nil {
+				return
+			}
+			d := bo.next()
+			o.log.Warn("status write failed, will retry", "error", err, "queued", o.queue.len(), "retry_in", d)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			case <-o.connUp:
+			}
+		}
+	}
+}
+
+// flush writes batch in etcd txns of at most StatusTxnOps operations; on
+// error it returns the writes that did not happen.
+func (o *Orchestrator) flush(ctx context.Context, batch map[string]write) (map[string]write, error) {
+	keys := make([]string, 0, len(batch))
+	for k := range batch {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for start := 0; start < len(keys); start += o.opts.StatusTxnOps {
+		chunk := keys[start:min(start+o.opts.StatusTxnOps, len(keys))]
+		ops := make([]clientv3.Op, 0, len(chunk))
+		for _, k := range chunk {
+			if w := batch[k]; w.val == nil {
+				ops = append(ops, clientv3.OpDelete(k))
+			} else {
+				ops = append(ops, clientv3.OpPut(k, string(w.val)))
+			}
+		}
+		tctx, cancel := context.WithTimeout(ctx, o.opts.WriteTimeout)
+		_, err := o.cli.Txn(tctx).Then(ops...).Commit()
+		cancel()
+		if err != nil {
+			o.nStatusFail.Add(uint64(len(ops)))
+			failed := make(map[string]write, len(keys)-start)
+			for _, k := range keys[start:] {
+				failed[k] = batch[k]
+			}
+			return failed, err
+		}
+		o.nStatusTxns.Add(1)
+		o.nStatusWrites.Add(uint64(len(ops)))
+	}
+	o.log.Debug("status flushed", "writes", len(keys))
+	return nil, nil
+}

@@ -1,0 +1,200 @@
+package orchestrator
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/vppmesh/vppmesh/models"
+	"github.com/vppmesh/vppmesh/models/vpp/interfaces"
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+)
+
+// KeyStatus is the JSON document under /vnf-agent/<label>/status/<key>, one
+// per northbound config key, so an etcdctl-only user sees what happened.
+type KeyStatus struct {
+	// Key is the agent-relative config key ("config/vpp/v2/interfaces/m1").
+	Key   string            `json:"key"`
+	State kvscheduler.State `json:"state"`
+	// Error is the scheduler's error, or the parse error of a value that
+	// never was valid (State INVALID).
+	Error string `json:"error,omitempty"`
+	// ValueError is set when etcd holds an invalid value for a key that had
+	// a valid one: the last valid value stays applied (State tells how it
+	// is doing) until the key is fixed or deleted.
+	ValueError string   `json:"value_error,omitempty"`
+	LastChange string   `json:"last_change"` // RFC3339
+	Missing    []string `json:"missing,omitempty"`
+	Retries    int      `json:"retries,omitempty"`
+	// Derived lists the values the scheduler derived from this one.
+	Derived []DerivedStatus `json:"derived,omitempty"`
+}
+
+// DerivedStatus is the state of one derived value.
+type DerivedStatus struct {
+	Key   string            `json:"key"`
+	State kvscheduler.State `json:"state"`
+	Error string            `json:"error,omitempty"`
+}
+
+type statusEntry struct {
+	sched      *kvscheduler.ValueStatus
+	valueErr   string
+	valueErrAt time.Time
+	derived    map[string]kvscheduler.ValueStatus
+}
+
+func gone(s kvscheduler.State) bool {
+	return s == kvscheduler.StateRemoved || s == kvscheduler.StateNonexistent
+}
+
+// onStatus is the scheduler's Watcher: it only updates memory and queues
+// writes, so it never waits for etcd.
+func (o *Orchestrator) onStatus(changed []kvscheduler.ValueStatus) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	dirty := map[string]bool{}
+	// Northbound values first, so their derived values find their entry.
+	for i := range changed {
+		vs := changed[i]
+		if vs.Derived || vs.State == kvscheduler.StateObtained || !strings.HasPrefix(vs.Key, models.ConfigDir) {
+			continue
+		}
+		e := o.entry(vs.Key)
+		vs.Value, vs.Metadata = nil, nil
+		e.sched = &vs
+		dirty[vs.Key] = true
+	}
+	for _, vs := range changed {
+		if !vs.Derived || vs.Parent == "" {
+			continue
+		}
+		e, ok := o.entries[vs.Parent]
+		if !ok {
+			continue
+		}
+		if gone(vs.State) {
+			delete(e.derived, vs.Key)
+		} else {
+			if e.derived == nil {
+				e.derived = map[string]kvscheduler.ValueStatus{}
+			}
+			e.derived[vs.Key] = kvscheduler.ValueStatus{Key: vs.Key, State: vs.State, Error: vs.Error}
+		}
+		dirty[vs.Parent] = true
+	}
+	for k := range dirty {
+		o.refresh(k)
+	}
+	if len(dirty) > 0 {
+		o.queue.kick()
+	}
+}
+
+func (o *Orchestrator) entry(rel string) *statusEntry {
+	e, ok := o.entries[rel]
+	if !ok {
+		e = &statusEntry{}
+		o.entries[rel] = e
+	}
+	return e
+}
+
+// rejectValue records that etcd's value for rel failed to parse. Caller
+// holds o.mu.
+func (o *Orchestrator) rejectValue(rel string, err error, kept bool) {
+	o.nParseErr.Add(1)
+	// The error names the key and the field, never the value: a memif
+	// secret must not reach the log.
+	o.log.Warn("config value rejected", "key", rel, "error", err, "last_valid_kept", kept)
+	e := o.entry(rel)
+	e.valueErr = err.Error()
+	e.valueErrAt = time.Now()
+	o.refresh(rel)
+}
+
+// clearValueErr forgets a parse error of rel. Caller holds o.mu.
+func (o *Orchestrator) clearValueErr(rel string) {
+	e, ok := o.entries[rel]
+	if !ok || e.valueErr == "" {
+		return
+	}
+	e.valueErr = ""
+	o.refresh(rel)
+}
+
+// refresh queues the status document of rel, or its deletion once nothing
+// about the key is left to report. Caller holds o.mu.
+func (o *Orchestrator) refresh(rel string) {
+	e := o.entries[rel]
+	statusKey := o.root + models.StatusKey(rel)
+	_, desired := o.applied[rel]
+	hasSched := e != nil && e.sched != nil && !gone(e.sched.State)
+	if e == nil || (!hasSched && e.valueErr == "" && !desired) {
+		delete(o.entries, rel)
+		o.queue.del(statusKey)
+		return
+	}
+	if !hasSched && e.valueErr == "" {
+		// Desired but the scheduler has not reported yet: nothing to say.
+		return
+	}
+	ks := KeyStatus{Key: rel}
+	last := e.valueErrAt
+	if hasSched {
+		s := e.sched
+		ks.State, ks.Error, ks.Missing, ks.Retries = s.State, s.Error, s.Missing, s.Retries
+		ks.ValueError = e.valueErr
+		if s.LastChange.After(last) {
+			last = s.LastChange
+		}
+	} else {
+		ks.State, ks.Error = kvscheduler.StateInvalid, e.valueErr
+	}
+	if last.IsZero() {
+		last = time.Now()
+	}
+	ks.LastChange = last.UTC().Format(time.RFC3339)
+	for _, d := range e.derived {
+		ks.Derived = append(ks.Derived, DerivedStatus{Key: d.Key, State: d.State, Error: d.Error})
+	}
+	sortDerived(ks.Derived)
+	data, err := json.Marshal(ks)
+	if err != nil {
+		o.log.Error("status encoding failed", "key", rel, "error", err)
+		return
+	}
+	o.queue.put(statusKey, data)
+}
+
+func sortDerived(d []DerivedStatus) {
+	for i := 1; i < len(d); i++ {
+		for j := i; j > 0 && d[j].Key < d[j-1].Key; j-- {
+			d[j], d[j-1] = d[j-1], d[j]
+		}
+	}
+}
+
+// PublishInterfaceState queues an interface's oper state for Ligato's
+// /vnf-agent/<label>/vpp/status/v2/interface/<name>, or its deletion when
+// the state says DELETED. It never blocks; writes are coalesced and reach
+// etcd while Run runs.
+func (o *Orchestrator) PublishInterfaceState(st *interfaces.InterfaceState) {
+	if st == nil || st.GetName() == "" {
+		o.log.Warn("interface state without a name ignored")
+		return
+	}
+	key := o.root + models.InterfaceStatePrefix + st.GetName()
+	if st.GetOperStatus() == interfaces.InterfaceState_DELETED || st.GetAdminStatus() == interfaces.InterfaceState_DELETED {
+		o.queue.del(key)
+		o.queue.kick()
+		return
+	}
+	data, err := models.Marshal(st)
+	if err != nil {
+		o.log.Error("interface state encoding failed", "interface", st.GetName(), "error", err)
+		return
+	}
+	o.queue.put(key, data)
+	o.queue.kick()
+}

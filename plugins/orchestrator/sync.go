@@ -1,0 +1,245 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vppmesh/vppmesh/models"
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+)
+
+// list reads every key under prefix at one revision, page by page, so that a
+// large config neither hits etcd's response size limit nor holds a huge
+// response in memory twice. rev 0 means the current revision.
+func (o *Orchestrator) list(ctx context.Context, prefix string, rev int64, keysOnly bool) ([]*mvccpb.KeyValue, int64, error) {
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	var out []*mvccpb.KeyValue
+	from := prefix
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(o.opts.ListPageSize)}
+		if rev > 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		if keysOnly {
+			opts = append(opts, clientv3.WithKeysOnly())
+		}
+		resp, err := o.cli.Get(ctx, from, opts...)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list %s at revision %d: %w", prefix, rev, err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		out = append(out, resp.Kvs...)
+		if !resp.More || len(resp.Kvs) == 0 {
+			return out, rev, nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// fullResync re-lists the config and commits it as one TxnFullResync. It
+// returns the revision the listing was taken at.
+func (o *Orchestrator) fullResync(ctx context.Context) (int64, error) {
+	kvs, rev, err := o.list(ctx, o.configPref, 0, false)
+	if err != nil {
+		return 0, err
+	}
+	statusKeys, _, err := o.list(ctx, o.root+models.StatusDir, rev, true)
+	if err != nil {
+		return 0, err
+	}
+
+	o.mu.Lock()
+	present := make(map[string]bool, len(kvs))
+	applied := make(map[string]proto.Message, len(kvs))
+	invalid := 0
+	for _, kv := range kvs {
+		rel := strings.TrimPrefix(string(kv.Key), o.root)
+		present[rel] = true
+		v, perr := models.Unmarshal(rel, kv.Value)
+		if perr != nil {
+			invalid++
+			old, kept := o.applied[rel]
+			if kept {
+				applied[rel] = old
+			}
+			o.rejectValue(rel, perr, kept)
+			continue
+		}
+		applied[rel] = v
+		o.clearValueErr(rel)
+	}
+	// Keys that were invalid and are gone now have nobody left to clear them.
+	for rel, e := range o.entries {
+		if e.valueErr != "" && !present[rel] {
+			o.clearValueErr(rel)
+		}
+	}
+	o.applied = applied
+	values := make([]kvscheduler.KeyValue, 0, len(applied))
+	for k, v := range applied {
+		values = append(values, kvscheduler.KeyValue{Key: k, Value: v})
+	}
+	sort.Slice(values, func(i, j int) bool { return values[i].Key < values[j].Key })
+	o.mu.Unlock()
+
+	// Status keys whose config key is gone (deleted while no agent was
+	// watching) would otherwise stay forever.
+	stale := 0
+	for _, kv := range statusKeys {
+		rel := strings.TrimPrefix(string(kv.Key), o.root+models.StatusDir)
+		if !present[models.ConfigDir+rel] {
+			o.queue.del(string(kv.Key))
+			stale++
+		}
+	}
+	if stale > 0 {
+		o.queue.kick()
+	}
+
+	_, err = o.sched.Commit(ctx, kvscheduler.Txn{
+		Kind:        kvscheduler.TxnFullResync,
+		Description: fmt.Sprintf("etcd full resync at revision %d", rev),
+		Values:      values,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("commit full resync at revision %d: %w", rev, err)
+	}
+	o.nTxns.Add(1)
+	o.nResyncs.Add(1)
+	o.ready.Store(true)
+	o.log.Info("full resync committed", "revision", rev, "keys", len(values), "invalid", invalid, "stale_status", stale)
+	return rev, nil
+}
+
+// watch follows the config from revision from, committing coalesced
+// changes, until something requires a re-list. It returns a resync request
+// to answer, or the reason the watch ended.
+func (o *Orchestrator) watch(ctx context.Context, from int64) (chan error, error) {
+	// RequireLeader makes a member that lost its cluster end the watch
+	// instead of serving a stale view.
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := o.cli.Watch(wctx, o.configPref, clientv3.WithPrefix(), clientv3.WithRev(from))
+	// Drop a stale reconnect signal from before this watch started.
+	select {
+	case <-o.reconnect:
+	default:
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case w := <-o.resyncReq:
+			return w, nil
+		case <-o.reconnect:
+			return nil, errors.New("etcd connection re-established")
+		case resp, ok := <-wch:
+			if !ok {
+				return nil, errors.New("watch channel closed")
+			}
+			if err := resp.Err(); err != nil {
+				return nil, fmt.Errorf("watch %s from revision %d: %w", o.configPref, from, err)
+			}
+			events := append([]*clientv3.Event(nil), resp.Events...)
+			last := resp.Header.Revision
+			// Coalesce whatever else is already queued: under load one
+			// scheduler txn per etcd event would fall further and further
+			// behind.
+		drain:
+			for len(events) < o.opts.MaxBatch {
+				select {
+				case r, ok := <-wch:
+					if !ok {
+						return nil, errors.New("watch channel closed")
+					}
+					if err := r.Err(); err != nil {
+						return nil, fmt.Errorf("watch %s from revision %d: %w", o.configPref, from, err)
+					}
+					events = append(events, r.Events...)
+					last = r.Header.Revision
+				default:
+					break drain
+				}
+			}
+			if len(events) == 0 {
+				continue // progress notification
+			}
+			if err := o.applyEvents(ctx, events, last); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// applyEvents turns watch events into one TxnChange holding the net change
+// per key.
+func (o *Orchestrator) applyEvents(ctx context.Context, events []*clientv3.Event, rev int64) error {
+	o.nEvents.Add(uint64(len(events)))
+	o.mu.Lock()
+	type before struct {
+		v  proto.Message
+		ok bool
+	}
+	initial := map[string]before{}
+	var order []string
+	for _, ev := range events {
+		rel := strings.TrimPrefix(string(ev.Kv.Key), o.root)
+		if _, seen := initial[rel]; !seen {
+			v, ok := o.applied[rel]
+			initial[rel] = before{v, ok}
+			order = append(order, rel)
+		}
+		switch ev.Type {
+		case clientv3.EventTypePut:
+			v, err := models.Unmarshal(rel, ev.Kv.Value)
+			if err != nil {
+				_, kept := o.applied[rel]
+				o.rejectValue(rel, err, kept)
+				continue
+			}
+			o.applied[rel] = v
+			o.clearValueErr(rel)
+		case clientv3.EventTypeDelete:
+			delete(o.applied, rel)
+			o.clearValueErr(rel)
+		}
+	}
+	var values []kvscheduler.KeyValue
+	for _, rel := range order {
+		b := initial[rel]
+		v, ok := o.applied[rel]
+		switch {
+		case !ok && !b.ok:
+		case ok && b.ok && proto.Equal(v, b.v):
+		case !ok:
+			values = append(values, kvscheduler.KeyValue{Key: rel})
+		default:
+			values = append(values, kvscheduler.KeyValue{Key: rel, Value: v})
+		}
+	}
+	o.mu.Unlock()
+	o.queue.kick()
+	if len(values) == 0 {
+		return nil
+	}
+	_, err := o.sched.Commit(ctx, kvscheduler.Txn{
+		Kind:        kvscheduler.TxnChange,
+		Description: fmt.Sprintf("etcd changes up to revision %d", rev),
+		Values:      values,
+	})
+	if err != nil {
+		return fmt.Errorf("commit %d changes up to revision %d: %w", len(values), rev, err)
+	}
+	o.nTxns.Add(1)
+	o.log.Info("changes committed", "revision", rev, "events", len(events), "keys", len(values))
+	return nil
+}
