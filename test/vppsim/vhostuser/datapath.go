@@ -1,0 +1,144 @@
+package vhostuser
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/sys/unix"
+)
+
+// TxBurst copies frames into the guest's receive queue (virtqueue 0) and
+// returns how many were queued; it stops at the first frame that does not
+// fit in the buffers the guest has posted, and the rest stay the caller's
+// (vppsim counts them as drops). It never blocks and never allocates.
+func (p *Port) TxBurst(frames [][]byte) int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.broken.Load() || len(p.rings) == 0 || !p.rings[0].ready {
+		return 0
+	}
+	v := &p.rings[0]
+	avail := v.availIdx()
+	n, bytes := 0, 0
+	for _, f := range frames {
+		ok, err := p.putFrame(v, avail, f)
+		if err != nil {
+			p.fail(err)
+			break
+		}
+		if !ok {
+			break
+		}
+		n++
+		bytes += len(f)
+	}
+	if n > 0 {
+		v.publishUsed()
+		p.notify(v)
+		p.txPackets.Add(uint64(n))
+		p.txBytes.Add(uint64(bytes))
+	}
+	return n
+}
+
+// putFrame writes one frame, over several posted buffers when mergeable RX
+// buffers were negotiated. If the guest runs out of buffers mid-frame, the
+// partial work is rolled back: nothing is published.
+func (p *Port) putFrame(v *vring, avail uint16, f []byte) (bool, error) {
+	w := &p.rxw
+	*w = rxWriter{hlen: p.hdrLen, frame: f}
+	startAvail, startUsed := v.lastAvail, v.usedIdx
+	nb := uint16(0)
+	for w.pos == 0 || w.pos < w.total() {
+		if v.lastAvail == avail {
+			v.lastAvail, v.usedIdx = startAvail, startUsed
+			return false, nil
+		}
+		head := v.availHead(v.lastAvail)
+		written, err := v.writeChain(p.mem, head, w)
+		if err != nil {
+			return false, err
+		}
+		v.putUsed(v.usedIdx, head, written)
+		v.usedIdx++
+		v.lastAvail++
+		nb++
+		if !p.mrg {
+			// One chain per frame; a frame longer than it arrives truncated,
+			// which the guest's driver counts as a length error.
+			break
+		}
+	}
+	if w.nbuf != nil {
+		binary.LittleEndian.PutUint16(w.nbuf, nb)
+	}
+	return true, nil
+}
+
+// RxBurst copies frames the guest transmitted (odd virtqueues) into bufs,
+// reslicing each bufs[i] to its frame within its capacity, and returns how
+// many it filled. Frames longer than their buffer are dropped and counted as
+// RxTruncated. While frames flow it turns guest kicks off (polling); when a
+// burst finds nothing it turns them back on, so the caller can block on
+// RxReady.
+func (p *Port) RxBurst(bufs [][]byte) int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.broken.Load() {
+		return 0
+	}
+	n, bytes := 0, 0
+	for q := 1; q < len(p.rings) && n < len(bufs); q += 2 {
+		v := &p.rings[q]
+		if !v.ready {
+			continue
+		}
+		avail := v.availIdx()
+		got := 0
+		for n < len(bufs) && v.lastAvail != avail {
+			head := v.availHead(v.lastAvail)
+			b := bufs[n][:cap(bufs[n])]
+			l, trunc, err := v.readChain(p.mem, head, p.hdrLen, b)
+			if err != nil {
+				p.fail(err)
+				return n
+			}
+			v.putUsed(v.usedIdx, head, 0)
+			v.usedIdx++
+			v.lastAvail++
+			got++
+			if trunc {
+				p.rxTrunc.Add(1)
+				continue
+			}
+			bufs[n] = b[:l]
+			n++
+			bytes += l
+		}
+		if got > 0 {
+			v.usedFlags |= usedFNoNotify
+			v.publishUsed()
+			p.notify(v)
+		} else if v.usedFlags&usedFNoNotify != 0 {
+			v.setNoNotify(false)
+			// A frame queued before the guest saw kicks re-enabled would
+			// never be kicked: look once more.
+			if v.availIdx() != v.lastAvail {
+				p.signalRx()
+			}
+		}
+	}
+	if n > 0 {
+		p.rxPackets.Add(uint64(n))
+		p.rxBytes.Add(uint64(bytes))
+	}
+	return n
+}
+
+// notify signals the call eventfd unless the guest asked not to be interrupted.
+func (p *Port) notify(v *vring) {
+	if v.call < 0 || v.availFlags()&availFNoInterrupt != 0 {
+		return
+	}
+	// EAGAIN means the counter is saturated: the guest is signalled anyway.
+	unix.Write(v.call, p.one[:])
+}

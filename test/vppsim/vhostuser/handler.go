@@ -1,0 +1,433 @@
+package vhostuser
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// errUnsupported marks requests refused without dropping the frontend.
+var errUnsupported = errors.New("request not supported")
+
+// msgReader reads whole messages with their SCM_RIGHTS fds.
+type msgReader struct {
+	buf [headerSize + maxPayload]byte
+	oob [256]byte
+}
+
+// read returns one message. The payload aliases the reader's buffer; the
+// caller owns (and must close) the fds.
+func (r *msgReader) read(c *net.UnixConn) (header, []byte, []int, error) {
+	var fds []int
+	fail := func(err error) (header, []byte, []int, error) {
+		closeFDs(fds)
+		return header{}, nil, nil, err
+	}
+	if err := r.fill(c, r.buf[:headerSize], &fds); err != nil {
+		return fail(err)
+	}
+	h, err := parseHeader(r.buf[:headerSize])
+	if err != nil {
+		return fail(err)
+	}
+	p := r.buf[headerSize : headerSize+int(h.Size)]
+	if err := r.fill(c, p, &fds); err != nil {
+		return fail(fmt.Errorf("%s payload: %w", requestName(h.Request), err))
+	}
+	return h, p, fds, nil
+}
+
+func (r *msgReader) fill(c *net.UnixConn, b []byte, fds *[]int) error {
+	for got := 0; got < len(b); {
+		n, oobn, flags, _, err := c.ReadMsgUnix(b[got:], r.oob[:])
+		if oobn > 0 {
+			if perr := collectFDs(r.oob[:oobn], fds); perr != nil {
+				return perr
+			}
+		}
+		if flags&unix.MSG_CTRUNC != 0 {
+			return fmt.Errorf("%w: control data truncated (too many fds)", errMalformed)
+		}
+		if len(*fds) > maxFDs {
+			return fmt.Errorf("%w: %d fds in one message", errMalformed, len(*fds))
+		}
+		got += n
+		if err != nil {
+			if got < len(b) && errors.Is(err, io.EOF) && got > 0 {
+				return fmt.Errorf("%w: message cut short", io.ErrUnexpectedEOF)
+			}
+			return err
+		}
+		if n == 0 {
+			return io.EOF
+		}
+	}
+	return nil
+}
+
+func collectFDs(oob []byte, fds *[]int) error {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return fmt.Errorf("%w: control message: %v", errMalformed, err)
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_RIGHTS {
+			continue
+		}
+		got, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			return fmt.Errorf("%w: SCM_RIGHTS: %v", errMalformed, err)
+		}
+		*fds = append(*fds, got...)
+	}
+	return nil
+}
+
+func closeFDs(fds []int) {
+	for i, fd := range fds {
+		if fd >= 0 {
+			unix.Close(fd)
+			fds[i] = -1
+		}
+	}
+}
+
+// takeFD hands the message's single fd to the caller.
+func takeFD(req uint32, fds []int) (int, error) {
+	if len(fds) != 1 {
+		return -1, fmt.Errorf("%w: %s carries %d fds, want 1", errMalformed, requestName(req), len(fds))
+	}
+	fd := fds[0]
+	fds[0] = -1
+	return fd, nil
+}
+
+func (p *Port) deviceFeatures() uint64 {
+	f := uint64(1)<<featVersion1 | 1<<featProtocolFeatures
+	if !p.cfg.DisableMrgRxbuf {
+		f |= 1 << featMrgRxbuf
+	}
+	return f
+}
+
+const supportedProtoFeatures = 1<<protoMQ | 1<<protoReplyAck
+
+// handle applies one request. A returned error other than errUnsupported
+// drops the frontend.
+func (p *Port) handle(c *net.UnixConn, h header, pl []byte, fds []int) error {
+	p.mu.Lock()
+	reply, err := p.apply(h, pl, fds)
+	if rerr := p.refreshLocked(); err == nil || errors.Is(err, errUnsupported) {
+		if rerr != nil {
+			err = rerr
+		}
+	}
+	up := len(p.rings) > 1 && p.rings[0].ready && p.rings[1].ready
+	ack := p.protoFeatures&(1<<protoReplyAck) != 0 && h.needReply()
+	p.mu.Unlock()
+	p.setLink(up)
+
+	if errors.Is(err, errUnsupported) {
+		p.log.Warn("vhost-user request refused", "request", requestName(h.Request), "err", err)
+		if ack && reply == nil {
+			return p.send(c, h.Request, u64(1))
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if reply == nil && ack {
+		reply = u64(0)
+	}
+	if reply != nil {
+		return p.send(c, h.Request, reply)
+	}
+	return nil
+}
+
+func u64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
+
+func (p *Port) send(c *net.UnixConn, req uint32, payload []byte) error {
+	b := make([]byte, headerSize+len(payload))
+	putHeader(b, header{Request: req, Flags: flagVersion | flagReply, Size: uint32(len(payload))})
+	copy(b[headerSize:], payload)
+	if _, err := c.Write(b); err != nil {
+		return fmt.Errorf("reply to %s: %w", requestName(req), err)
+	}
+	return nil
+}
+
+func (p *Port) ring(req uint32, idx uint32) (*vring, error) {
+	if idx >= uint32(len(p.rings)) {
+		return nil, fmt.Errorf("%w: %s: vring %d, have %d", errMalformed, requestName(req), idx, len(p.rings))
+	}
+	return &p.rings[idx], nil
+}
+
+// apply runs under p.mu and returns the reply payload, if the request has one.
+func (p *Port) apply(h header, pl []byte, fds []int) ([]byte, error) {
+	req := h.Request
+	switch req {
+	case reqGetFeatures:
+		return u64(p.deviceFeatures()), nil
+	case reqSetFeatures:
+		f, err := decodeU64(req, pl)
+		if err != nil {
+			return nil, err
+		}
+		if extra := f &^ p.deviceFeatures(); extra != 0 {
+			return nil, fmt.Errorf("%w: SET_FEATURES %#x: bits %#x not offered", errMalformed, f, extra)
+		}
+		p.features = f
+		p.mrg = f&(1<<featMrgRxbuf) != 0
+		p.hdrLen = 10
+		if p.mrg || f&(1<<featVersion1) != 0 {
+			p.hdrLen = 12
+		}
+		return nil, nil
+	case reqGetProtocolFeatures:
+		return u64(supportedProtoFeatures), nil
+	case reqSetProtocolFeatures:
+		f, err := decodeU64(req, pl)
+		if err != nil {
+			return nil, err
+		}
+		if extra := f &^ supportedProtoFeatures; extra != 0 {
+			return nil, fmt.Errorf("%w: SET_PROTOCOL_FEATURES %#x: bits %#x not offered", errMalformed, f, extra)
+		}
+		p.protoFeatures = f
+		return nil, nil
+	case reqGetQueueNum:
+		return u64(uint64(p.cfg.MaxQueuePairs)), nil
+	case reqSetOwner:
+		return nil, nil
+	case reqResetOwner:
+		p.resetLocked()
+		return nil, nil
+	case reqSetMemTable:
+		return nil, p.setMemTable(pl, fds)
+	case reqSetVringNum:
+		s, err := decodeVringState(req, pl)
+		if err != nil {
+			return nil, err
+		}
+		v, err := p.ring(req, s.Index)
+		if err != nil {
+			return nil, err
+		}
+		if s.Num == 0 || s.Num > maxRingSize || s.Num&(s.Num-1) != 0 {
+			return nil, fmt.Errorf("%w: SET_VRING_NUM vring %d: size %d", errMalformed, s.Index, s.Num)
+		}
+		if v.ready {
+			return nil, fmt.Errorf("%w: SET_VRING_NUM vring %d: ring is running", errMalformed, s.Index)
+		}
+		v.num = uint16(s.Num)
+		v.desc, v.avail, v.used = nil, nil, nil
+		return nil, nil
+	case reqSetVringAddr:
+		a, err := decodeVringAddr(pl)
+		if err != nil {
+			return nil, err
+		}
+		v, err := p.ring(req, a.Index)
+		if err != nil {
+			return nil, err
+		}
+		if v.ready {
+			return nil, fmt.Errorf("%w: SET_VRING_ADDR vring %d: ring is running", errMalformed, a.Index)
+		}
+		v.addr, v.addrSet = a, true
+		v.desc, v.avail, v.used = nil, nil, nil
+		return nil, nil
+	case reqSetVringBase:
+		s, err := decodeVringState(req, pl)
+		if err != nil {
+			return nil, err
+		}
+		v, err := p.ring(req, s.Index)
+		if err != nil {
+			return nil, err
+		}
+		if s.Num > 0xffff || v.ready {
+			return nil, fmt.Errorf("%w: SET_VRING_BASE vring %d: base %d (running %v)", errMalformed, s.Index, s.Num, v.ready)
+		}
+		v.lastAvail, v.usedIdx = uint16(s.Num), uint16(s.Num)
+		return nil, nil
+	case reqGetVringBase:
+		s, err := decodeVringState(req, pl)
+		if err != nil {
+			return nil, err
+		}
+		v, err := p.ring(req, s.Index)
+		if err != nil {
+			return nil, err
+		}
+		// The frontend reads the base to resume later: the ring stops here.
+		v.ready, v.kickN = false, false
+		if v.kick != nil {
+			v.kick.Close()
+			v.kick = nil
+		}
+		out := make([]byte, 8)
+		binary.LittleEndian.PutUint32(out, s.Index)
+		binary.LittleEndian.PutUint32(out[4:], uint32(v.lastAvail))
+		return out, nil
+	case reqSetVringKick, reqSetVringCall, reqSetVringErr:
+		return nil, p.setVringFD(req, pl, fds)
+	case reqSetVringEnable:
+		s, err := decodeVringState(req, pl)
+		if err != nil {
+			return nil, err
+		}
+		v, err := p.ring(req, s.Index)
+		if err != nil {
+			return nil, err
+		}
+		if s.Num > 1 {
+			return nil, fmt.Errorf("%w: SET_VRING_ENABLE vring %d: %d", errMalformed, s.Index, s.Num)
+		}
+		v.enabled = s.Num == 1
+		return nil, nil
+	case reqSetLogBase, reqSetLogFD:
+		return nil, fmt.Errorf("%w: %s: dirty logging (live migration) not offered", errUnsupported, requestName(req))
+	default:
+		return nil, fmt.Errorf("%w: %s", errUnsupported, requestName(req))
+	}
+}
+
+func (p *Port) setMemTable(pl []byte, fds []int) error {
+	descs, err := decodeMemTable(pl)
+	if err != nil {
+		return err
+	}
+	taken := make([]int, len(fds))
+	copy(taken, fds)
+	for i := range fds {
+		fds[i] = -1
+	}
+	mt, err := mapMemTable(descs, taken)
+	if err != nil {
+		return err
+	}
+	old := p.mem
+	p.mem = mt
+	old.unmap()
+	// Rings keep their addresses across a new table; their views are redone.
+	for i := range p.rings {
+		v := &p.rings[i]
+		v.desc, v.avail, v.used = nil, nil, nil
+		if err := v.translate(mt); err != nil {
+			return fmt.Errorf("SET_MEM_TABLE: %w", err)
+		}
+	}
+	p.log.Info("vhost-user memory table set", "regions", len(descs))
+	return nil
+}
+
+func (p *Port) setVringFD(req uint32, pl []byte, fds []int) error {
+	u, err := decodeU64(req, pl)
+	if err != nil {
+		return err
+	}
+	if u&^uint64(vringIdxMsk|vringNoFD) != 0 {
+		return fmt.Errorf("%w: %s: payload %#x", errMalformed, requestName(req), u)
+	}
+	v, err := p.ring(req, uint32(u&vringIdxMsk))
+	if err != nil {
+		return err
+	}
+	fd := -1
+	if u&vringNoFD == 0 {
+		if fd, err = takeFD(req, fds); err != nil {
+			return err
+		}
+	} else if len(fds) != 0 {
+		return fmt.Errorf("%w: %s with NOFD carries %d fds", errMalformed, requestName(req), len(fds))
+	}
+	switch req {
+	case reqSetVringCall:
+		if v.call >= 0 {
+			unix.Close(v.call)
+		}
+		v.call = fd
+	case reqSetVringErr:
+		if v.err >= 0 {
+			unix.Close(v.err)
+		}
+		v.err = fd
+	case reqSetVringKick:
+		if v.kick != nil {
+			v.kick.Close()
+			v.kick = nil
+		}
+		if fd >= 0 {
+			// Non-blocking so the runtime poller owns reads and Close
+			// wakes the watcher goroutine.
+			if err := unix.SetNonblock(fd, true); err != nil {
+				unix.Close(fd)
+				return fmt.Errorf("SET_VRING_KICK vring %d: %w", u&vringIdxMsk, err)
+			}
+			v.kick = os.NewFile(uintptr(fd), "vhost-kick")
+			if u&1 == 1 { // odd rings are guest TX: wake RxBurst callers
+				p.wg.Add(1)
+				go p.watchKick(v.kick)
+			}
+		}
+		v.kickN = true
+		// Without protocol features a ring is enabled as soon as it starts.
+		if p.features&(1<<featProtocolFeatures) == 0 {
+			v.enabled = true
+		}
+	}
+	return nil
+}
+
+func (p *Port) watchKick(f *os.File) {
+	defer p.wg.Done()
+	var b [8]byte
+	for {
+		if _, err := f.Read(b[:]); err != nil {
+			return
+		}
+		p.signalRx()
+	}
+}
+
+func (p *Port) signalRx() {
+	select {
+	case p.rxReady <- struct{}{}:
+	default:
+	}
+}
+
+// refreshLocked starts rings that became complete and stops incomplete ones.
+func (p *Port) refreshLocked() error {
+	for i := range p.rings {
+		v := &p.rings[i]
+		want := v.kickN && v.enabled && v.num > 0 && v.addrSet && p.mem != nil
+		if want && v.desc == nil {
+			if err := v.translate(p.mem); err != nil {
+				v.ready = false
+				return err
+			}
+		}
+		if want && !v.ready {
+			// A frontend resuming a ring may have consumed used entries we
+			// never saw; trust the ring, as DPDK and VPP do.
+			if u := load16(v.used, 2); u != v.usedIdx {
+				p.log.Info("vhost-user vring resynced to used index", "vring", i, "base", v.usedIdx, "used", u)
+				v.usedIdx, v.lastAvail = u, u
+			}
+			v.usedFlags = 0
+			v.publishUsed()
+		}
+		v.ready = want
+	}
+	return nil
+}
