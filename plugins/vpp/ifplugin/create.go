@@ -1,0 +1,227 @@
+package ifplugin
+
+import (
+	"context"
+	"fmt"
+
+	"go.fd.io/govpp/binapi/af_packet"
+	"go.fd.io/govpp/binapi/ethernet_types"
+	interfaces "go.fd.io/govpp/binapi/interface"
+	"go.fd.io/govpp/binapi/interface_types"
+	"go.fd.io/govpp/binapi/memif"
+	"go.fd.io/govpp/binapi/tapv2"
+	"go.fd.io/govpp/binapi/vhost_user"
+
+	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
+)
+
+func (p *Plugin) create(ctx context.Context, key string, v *ifmodel.Interface) (*Metadata, error) {
+	meta, err := p.createLink(ctx, key, v)
+	if err != nil {
+		return nil, err
+	}
+	idx := interface_types.InterfaceIndex(meta.SwIfIndex)
+	// From here on the interface exists: if configuring it fails, remove it
+	// again so a retry starts clean rather than leaking an untagged one.
+	if err := p.configure(ctx, key, idx, v); err != nil {
+		if derr := p.deleteLink(ctx, key, v, meta); derr != nil {
+			p.log.Warn("cleanup after failed create failed", "key", key, "error", derr)
+		}
+		return nil, err
+	}
+	p.index(v.GetName(), v.GetType(), *meta)
+	if v.GetType() == ifmodel.Interface_MEMIF {
+		p.mu.Lock()
+		p.memifOwner[p.memifKeyOf(v.GetMemif())] = v.GetName()
+		p.mu.Unlock()
+	}
+	p.log.Info("interface created", "key", key, "type", v.GetType().String(), "sw_if_index", meta.SwIfIndex)
+	return meta, nil
+}
+
+// configure applies what every interface type shares after creation.
+func (p *Plugin) configure(ctx context.Context, key string, idx interface_types.InterfaceIndex, v *ifmodel.Interface) error {
+	if _, err := p.ifs.SwInterfaceTagAddDel(ctx, &interfaces.SwInterfaceTagAddDel{IsAdd: true, SwIfIndex: idx, Tag: v.GetName()}); err != nil {
+		return fmt.Errorf("%s: sw_interface_tag_add_del: %w", key, err)
+	}
+	if v.GetMtu() != 0 {
+		if err := p.setMtu(ctx, key, idx, v.GetMtu()); err != nil {
+			return err
+		}
+	}
+	if err := p.setAddresses(ctx, key, idx, nil, v.GetIpAddresses()); err != nil {
+		return err
+	}
+	if v.GetEnabled() {
+		if err := p.setEnabled(ctx, key, idx, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Plugin) createLink(ctx context.Context, key string, v *ifmodel.Interface) (*Metadata, error) {
+	var mac ethernet_types.MacAddress
+	hasMAC := v.GetPhysAddress() != ""
+	if hasMAC {
+		var err error
+		if mac, err = ethernet_types.ParseMacAddress(v.GetPhysAddress()); err != nil {
+			return nil, fmt.Errorf("%s: phys_address: %w", key, err)
+		}
+	}
+	meta := &Metadata{}
+	switch v.GetType() {
+	case ifmodel.Interface_SOFTWARE_LOOPBACK:
+		r, err := p.ifs.CreateLoopback(ctx, &interfaces.CreateLoopback{MacAddress: mac})
+		if err != nil {
+			return nil, fmt.Errorf("%s: create_loopback: %w", key, err)
+		}
+		meta.SwIfIndex = uint32(r.SwIfIndex)
+	case ifmodel.Interface_MEMIF:
+		m := v.GetMemif()
+		sock, err := p.sockets.acquire(ctx, m.GetSocketFilename())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		mk := p.memifKeyOf(m)
+		p.mu.RLock()
+		other, taken := p.memifOwner[mk]
+		p.mu.RUnlock()
+		if taken && other != v.GetName() {
+			_ = p.sockets.release(ctx, sock)
+			return nil, fmt.Errorf("%s: memif id %d on socket %q is already used by interface %q", key, mk.id, mk.socket, other)
+		}
+		req := &memif.MemifCreateV2{
+			Role:       memif.MEMIF_ROLE_API_SLAVE,
+			Mode:       memif.MemifMode(m.GetMode()),
+			RxQueues:   uint8(orDefault(m.GetRxQueues(), defaultMemifQueues)),
+			TxQueues:   uint8(orDefault(m.GetTxQueues(), defaultMemifQueues)),
+			ID:         m.GetId(),
+			SocketID:   sock,
+			RingSize:   orDefault(m.GetRingSize(), defaultMemifRing),
+			BufferSize: uint16(orDefault(m.GetBufferSize(), defaultMemifBuffer)),
+			HwAddr:     mac,
+			Secret:     m.GetSecret(),
+		}
+		if m.GetMaster() {
+			req.Role = memif.MEMIF_ROLE_API_MASTER
+		}
+		r, err := p.mem.MemifCreateV2(ctx, req)
+		if err != nil {
+			_ = p.sockets.release(ctx, sock)
+			return nil, fmt.Errorf("%s: memif_create_v2 (socket id %d, id %d): %w", key, sock, m.GetId(), err)
+		}
+		meta.SwIfIndex, meta.MemifSocketID = uint32(r.SwIfIndex), sock
+	case ifmodel.Interface_TAP:
+		t := v.GetTap()
+		req := &tapv2.TapCreateV3{
+			ID:           ^uint32(0),
+			UseRandomMac: !hasMAC,
+			MacAddress:   mac,
+			NumRxQueues:  1,
+			NumTxQueues:  1,
+			RxRingSz:     uint16(orDefault(t.GetRxRingSize(), defaultTapRing)),
+			TxRingSz:     uint16(orDefault(t.GetTxRingSize(), defaultTapRing)),
+			Tag:          v.GetName(),
+		}
+		if t.GetHostIfName() != "" {
+			req.HostIfNameSet, req.HostIfName = true, t.GetHostIfName()
+		}
+		if t.GetEnableGso() {
+			req.TapFlags |= tapv2.TAP_API_FLAG_GSO
+		}
+		if t.GetEnableTunnel() {
+			req.TapFlags |= tapv2.TAP_API_FLAG_TUN
+		}
+		r, err := p.tap.TapCreateV3(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("%s: tap_create_v3: %w", key, err)
+		}
+		meta.SwIfIndex = uint32(r.SwIfIndex)
+	case ifmodel.Interface_AF_PACKET:
+		r, err := p.afp.AfPacketCreateV3(ctx, &af_packet.AfPacketCreateV3{
+			Mode:            af_packet.AF_PACKET_API_MODE_ETHERNET,
+			HwAddr:          mac,
+			UseRandomHwAddr: !hasMAC,
+			HostIfName:      v.GetAfpacket().GetHostIfName(),
+			NumRxQueues:     1,
+			NumTxQueues:     1,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: af_packet_create_v3 (host %q): %w", key, v.GetAfpacket().GetHostIfName(), err)
+		}
+		meta.SwIfIndex = uint32(r.SwIfIndex)
+	case ifmodel.Interface_VHOST_USER:
+		l := v.GetVhostUser()
+		r, err := p.vhost.CreateVhostUserIfV2(ctx, &vhost_user.CreateVhostUserIfV2{
+			IsServer:            l.GetServer(),
+			SockFilename:        l.GetSocketFilename(),
+			DisableMrgRxbuf:     l.GetDisableMrgRxbuf(),
+			DisableIndirectDesc: l.GetDisableIndirectDesc(),
+			EnableGso:           l.GetEnableGso(),
+			EnablePacked:        l.GetEnablePacked(),
+			EnableEventIdx:      l.GetEnableEventIdx(),
+			UseCustomMac:        hasMAC,
+			MacAddress:          mac,
+			Tag:                 v.GetName(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: create_vhost_user_if_v2 (%q): %w", key, l.GetSocketFilename(), err)
+		}
+		meta.SwIfIndex = uint32(r.SwIfIndex)
+	default:
+		return nil, fmt.Errorf("%s: interface type %s is %w", key, v.GetType(), ErrNotSupported)
+	}
+	return meta, nil
+}
+
+func (p *Plugin) delete(ctx context.Context, key string, v *ifmodel.Interface, meta *Metadata) error {
+	if meta == nil {
+		return fmt.Errorf("%s: no metadata (sw_if_index unknown)", key)
+	}
+	if err := p.deleteLink(ctx, key, v, meta); err != nil {
+		return err
+	}
+	p.unindex(v.GetName())
+	p.log.Info("interface deleted", "key", key, "sw_if_index", meta.SwIfIndex)
+	p.publish(&ifmodel.InterfaceState{
+		Name: v.GetName(), InternalName: meta.InternalName, Type: v.GetType(), IfIndex: meta.SwIfIndex,
+		AdminStatus: ifmodel.InterfaceState_DELETED, OperStatus: ifmodel.InterfaceState_DELETED,
+		LastChange: nowUnix(),
+	})
+	return nil
+}
+
+func (p *Plugin) deleteLink(ctx context.Context, key string, v *ifmodel.Interface, meta *Metadata) error {
+	idx := interface_types.InterfaceIndex(meta.SwIfIndex)
+	switch v.GetType() {
+	case ifmodel.Interface_SOFTWARE_LOOPBACK:
+		if _, err := p.ifs.DeleteLoopback(ctx, &interfaces.DeleteLoopback{SwIfIndex: idx}); err != nil {
+			return fmt.Errorf("%s: delete_loopback %d: %w", key, idx, err)
+		}
+	case ifmodel.Interface_MEMIF:
+		if _, err := p.mem.MemifDelete(ctx, &memif.MemifDelete{SwIfIndex: idx}); err != nil {
+			return fmt.Errorf("%s: memif_delete %d: %w", key, idx, err)
+		}
+		if err := p.sockets.release(ctx, meta.MemifSocketID); err != nil {
+			// The memif is gone; a leftover socket registration is harmless
+			// and is reused or cleaned by a later release.
+			p.log.Warn("memif socket release failed", "key", key, "socket_id", meta.MemifSocketID, "error", err)
+		}
+	case ifmodel.Interface_TAP:
+		if _, err := p.tap.TapDeleteV2(ctx, &tapv2.TapDeleteV2{SwIfIndex: idx}); err != nil {
+			return fmt.Errorf("%s: tap_delete_v2 %d: %w", key, idx, err)
+		}
+	case ifmodel.Interface_AF_PACKET:
+		if _, err := p.afp.AfPacketDelete(ctx, &af_packet.AfPacketDelete{HostIfName: v.GetAfpacket().GetHostIfName()}); err != nil {
+			return fmt.Errorf("%s: af_packet_delete %q: %w", key, v.GetAfpacket().GetHostIfName(), err)
+		}
+	case ifmodel.Interface_VHOST_USER:
+		if _, err := p.vhost.DeleteVhostUserIf(ctx, &vhost_user.DeleteVhostUserIf{SwIfIndex: idx}); err != nil {
+			return fmt.Errorf("%s: delete_vhost_user_if %d: %w", key, idx, err)
+		}
+	default:
+		return fmt.Errorf("%s: interface type %s is %w", key, v.GetType(), ErrNotSupported)
+	}
+	return nil
+}

@@ -1,0 +1,22 @@
+package ifplugin
+
+import (
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+
+	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
+)
+
+// Descriptor returns the interface descriptor for the scheduler.
+func (p *Plugin) Descriptor() *kvscheduler.Descriptor[*ifmodel.Interface, *Metadata] {
+	return &kvscheduler.Descriptor[*ifmodel.Interface, *Metadata]{
+		Name:               DescriptorName,
+		KeyPrefix:          KeyPrefix,
+		Validate:           p.validate,
+		Equivalent:         p.equivalent,
+		Create:             p.create,
+		Update:             p.update,
+		UpdateWithRecreate: p.updateWithRecreate,
+		Delete:             p.delete,
+		Retrieve:           p.retrieve,
+	}
+}

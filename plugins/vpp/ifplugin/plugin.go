@@ -1,0 +1,184 @@
+package ifplugin
+
+import (
+	"io"
+	"log/slog"
+	"sync"
+
+	"go.fd.io/govpp/api"
+	"go.fd.io/govpp/binapi/af_packet"
+	interfaces "go.fd.io/govpp/binapi/interface"
+	"go.fd.io/govpp/binapi/ip"
+	"go.fd.io/govpp/binapi/memif"
+	"go.fd.io/govpp/binapi/tapv2"
+	"go.fd.io/govpp/binapi/vhost_user"
+
+	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
+)
+
+// KeyPrefix is the key prefix of the interface model.
+const KeyPrefix = "config/vpp/v2/interfaces/"
+
+// DescriptorName names the interface descriptor in logs and RetrieveAfter.
+const DescriptorName = "vpp-interface"
+
+// Key returns the key of the interface with the given logical name.
+func Key(name string) string { return KeyPrefix + name }
+
+// Metadata is what the descriptor keeps per applied interface.
+type Metadata struct {
+	SwIfIndex    uint32 `json:"sw_if_index"`
+	InternalName string `json:"internal_name,omitempty"` // VPP's name, e.g. memif1/0
+	// MemifSocketID is the VPP socket id a memif uses (0: VPP's default).
+	MemifSocketID uint32 `json:"memif_socket_id,omitempty"`
+}
+
+// Options build a Plugin.
+type Options struct {
+	// Conn talks to VPP; pass govppmux's Conn(), which survives reconnects.
+	Conn api.Connection
+	// DefaultMemifSocket is the file VPP uses for memif socket id 0
+	// (default /run/vpp/memif.sock); Retrieve learns VPP's actual one.
+	DefaultMemifSocket string
+	Logger             *slog.Logger
+}
+
+// Plugin is the interface descriptor plus the name ↔ sw_if_index index it
+// maintains for other plugins.
+type Plugin struct {
+	log  *slog.Logger
+	conn api.Connection
+
+	ifs   interfaces.RPCService
+	mem   memif.RPCService
+	tap   tapv2.RPCService
+	afp   af_packet.RPCService
+	vhost vhost_user.RPCService
+	ipc   ip.RPCService
+
+	sockets *memifSockets
+
+	mu     sync.RWMutex
+	byName map[string]*entry
+	byIdx  map[uint32]string
+	// memifOwner maps an applied memif's socket+id to its logical name, so
+	// a second memif on the same pair is rejected naming the first.
+	memifOwner map[memifKey]string
+
+	watchMu  sync.Mutex
+	watchers map[int]func(*ifmodel.InterfaceState)
+	watchSeq int
+}
+
+type entry struct {
+	meta Metadata
+	typ  ifmodel.Interface_Type
+}
+
+type memifKey struct {
+	socket string
+	id     uint32
+}
+
+// New builds the plugin; it makes no VPP call.
+func New(opts Options) *Plugin {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.DefaultMemifSocket == "" {
+		opts.DefaultMemifSocket = DefaultMemifSocket
+	}
+	p := &Plugin{
+		log:        opts.Logger.With("component", "ifplugin"),
+		conn:       opts.Conn,
+		ifs:        interfaces.NewServiceClient(opts.Conn),
+		mem:        memif.NewServiceClient(opts.Conn),
+		tap:        tapv2.NewServiceClient(opts.Conn),
+		afp:        af_packet.NewServiceClient(opts.Conn),
+		vhost:      vhost_user.NewServiceClient(opts.Conn),
+		ipc:        ip.NewServiceClient(opts.Conn),
+		byName:     make(map[string]*entry),
+		byIdx:      make(map[uint32]string),
+		memifOwner: make(map[memifKey]string),
+		watchers:   make(map[int]func(*ifmodel.InterfaceState)),
+	}
+	p.sockets = newMemifSockets(p.mem, opts.DefaultMemifSocket, p.log)
+	return p
+}
+
+// SwIfIndex returns the VPP index of an interface by logical name; it also
+// knows interfaces found in VPP without our tag (by VPP name, e.g. local0).
+func (p *Plugin) SwIfIndex(name string) (uint32, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	e, ok := p.byName[name]
+	if !ok {
+		return 0, false
+	}
+	return e.meta.SwIfIndex, true
+}
+
+// NameOf returns the logical name of a VPP interface index.
+func (p *Plugin) NameOf(swIfIndex uint32) (string, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	n, ok := p.byIdx[swIfIndex]
+	return n, ok
+}
+
+func (p *Plugin) index(name string, typ ifmodel.Interface_Type, meta Metadata) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old, ok := p.byName[name]; ok {
+		delete(p.byIdx, old.meta.SwIfIndex)
+	}
+	p.byName[name] = &entry{meta: meta, typ: typ}
+	p.byIdx[meta.SwIfIndex] = name
+}
+
+func (p *Plugin) unindex(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old, ok := p.byName[name]; ok {
+		delete(p.byIdx, old.meta.SwIfIndex)
+		delete(p.byName, name)
+	}
+	for k, n := range p.memifOwner {
+		if n == name {
+			delete(p.memifOwner, k)
+		}
+	}
+}
+
+// Messages lists every VPP message the plugin sends, for govppmux's
+// compatibility check.
+func (p *Plugin) Messages() []api.Message {
+	return []api.Message{
+		&interfaces.SwInterfaceDump{}, &interfaces.SwInterfaceDetails{},
+		&interfaces.SwInterfaceTagAddDel{}, &interfaces.SwInterfaceTagAddDelReply{},
+		&interfaces.SwInterfaceSetFlags{}, &interfaces.SwInterfaceSetFlagsReply{},
+		&interfaces.SwInterfaceSetMacAddress{}, &interfaces.SwInterfaceSetMacAddressReply{},
+		&interfaces.SwInterfaceSetMtu{}, &interfaces.SwInterfaceSetMtuReply{},
+		&interfaces.SwInterfaceAddDelAddress{}, &interfaces.SwInterfaceAddDelAddressReply{},
+		&interfaces.CreateLoopback{}, &interfaces.CreateLoopbackReply{},
+		&interfaces.DeleteLoopback{}, &interfaces.DeleteLoopbackReply{},
+		&interfaces.WantInterfaceEvents{}, &interfaces.WantInterfaceEventsReply{},
+		&interfaces.SwInterfaceEvent{},
+		&ip.IPAddressDump{}, &ip.IPAddressDetails{},
+		&memif.MemifCreateV2{}, &memif.MemifCreateV2Reply{},
+		&memif.MemifDelete{}, &memif.MemifDeleteReply{},
+		&memif.MemifDump{}, &memif.MemifDetails{},
+		&memif.MemifSocketFilenameAddDelV2{}, &memif.MemifSocketFilenameAddDelV2Reply{},
+		&memif.MemifSocketFilenameDump{}, &memif.MemifSocketFilenameDetails{},
+		&tapv2.TapCreateV3{}, &tapv2.TapCreateV3Reply{},
+		&tapv2.TapDeleteV2{}, &tapv2.TapDeleteV2Reply{},
+		&tapv2.SwInterfaceTapV2Dump{}, &tapv2.SwInterfaceTapV2Details{},
+		&af_packet.AfPacketCreateV3{}, &af_packet.AfPacketCreateV3Reply{},
+		&af_packet.AfPacketDelete{}, &af_packet.AfPacketDeleteReply{},
+		&af_packet.AfPacketDump{}, &af_packet.AfPacketDetails{},
+		&vhost_user.CreateVhostUserIfV2{}, &vhost_user.CreateVhostUserIfV2Reply{},
+		&vhost_user.ModifyVhostUserIfV2{}, &vhost_user.ModifyVhostUserIfV2Reply{},
+		&vhost_user.DeleteVhostUserIf{}, &vhost_user.DeleteVhostUserIfReply{},
+		&vhost_user.SwInterfaceVhostUserDump{}, &vhost_user.SwInterfaceVhostUserDetails{},
+	}
+}

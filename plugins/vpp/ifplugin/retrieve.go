@@ -1,0 +1,270 @@
+package ifplugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"go.fd.io/govpp/binapi/af_packet"
+	interfaces "go.fd.io/govpp/binapi/interface"
+	"go.fd.io/govpp/binapi/interface_types"
+	"go.fd.io/govpp/binapi/ip"
+	"go.fd.io/govpp/binapi/memif"
+	"go.fd.io/govpp/binapi/tapv2"
+	"go.fd.io/govpp/binapi/vhost_user"
+
+	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+)
+
+// recv drains a dump stream.
+func recv[T any](name string, recvFn func() (T, error)) ([]T, error) {
+	var out []T
+	for {
+		d, err := recvFn()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, d)
+	}
+}
+
+// dumpState is everything VPP reports about interfaces, by sw_if_index.
+type dumpState struct {
+	ifs     []*interfaces.SwInterfaceDetails
+	memifs  map[uint32]*memif.MemifDetails
+	sockets map[uint32]string
+	taps    map[uint32]*tapv2.SwInterfaceTapV2Details
+	afp     map[uint32]*af_packet.AfPacketDetails
+	vhosts  map[uint32]*vhost_user.SwInterfaceVhostUserDetails
+}
+
+func (p *Plugin) dump(ctx context.Context) (*dumpState, error) {
+	st := &dumpState{
+		memifs: map[uint32]*memif.MemifDetails{}, sockets: map[uint32]string{},
+		taps: map[uint32]*tapv2.SwInterfaceTapV2Details{}, afp: map[uint32]*af_packet.AfPacketDetails{},
+		vhosts: map[uint32]*vhost_user.SwInterfaceVhostUserDetails{},
+	}
+	sw, err := p.ifs.SwInterfaceDump(ctx, &interfaces.SwInterfaceDump{SwIfIndex: ^interface_types.InterfaceIndex(0)})
+	if err != nil {
+		return nil, fmt.Errorf("sw_interface_dump: %w", err)
+	}
+	if st.ifs, err = recv("sw_interface_dump", sw.Recv); err != nil {
+		return nil, err
+	}
+	md, err := p.mem.MemifDump(ctx, &memif.MemifDump{})
+	if err != nil {
+		return nil, fmt.Errorf("memif_dump: %w", err)
+	}
+	ms, err := recv("memif_dump", md.Recv)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		st.memifs[uint32(m.SwIfIndex)] = m
+	}
+	sd, err := p.mem.MemifSocketFilenameDump(ctx, &memif.MemifSocketFilenameDump{})
+	if err != nil {
+		return nil, fmt.Errorf("memif_socket_filename_dump: %w", err)
+	}
+	socks, err := recv("memif_socket_filename_dump", sd.Recv)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range socks {
+		st.sockets[s.SocketID] = s.SocketFilename
+	}
+	td, err := p.tap.SwInterfaceTapV2Dump(ctx, &tapv2.SwInterfaceTapV2Dump{SwIfIndex: ^interface_types.InterfaceIndex(0)})
+	if err != nil {
+		return nil, fmt.Errorf("sw_interface_tap_v2_dump: %w", err)
+	}
+	taps, err := recv("sw_interface_tap_v2_dump", td.Recv)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range taps {
+		st.taps[t.SwIfIndex] = t
+	}
+	ad, err := p.afp.AfPacketDump(ctx, &af_packet.AfPacketDump{})
+	if err != nil {
+		return nil, fmt.Errorf("af_packet_dump: %w", err)
+	}
+	afps, err := recv("af_packet_dump", ad.Recv)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range afps {
+		st.afp[uint32(a.SwIfIndex)] = a
+	}
+	vd, err := p.vhost.SwInterfaceVhostUserDump(ctx, &vhost_user.SwInterfaceVhostUserDump{SwIfIndex: ^interface_types.InterfaceIndex(0)})
+	if err != nil {
+		return nil, fmt.Errorf("sw_interface_vhost_user_dump: %w", err)
+	}
+	vhs, err := recv("sw_interface_vhost_user_dump", vd.Recv)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vhs {
+		st.vhosts[uint32(v.SwIfIndex)] = v
+	}
+	return st, nil
+}
+
+func (p *Plugin) addresses(ctx context.Context, idx interface_types.InterfaceIndex) ([]string, error) {
+	var out []string
+	for _, v6 := range []bool{false, true} {
+		d, err := p.ipc.IPAddressDump(ctx, &ip.IPAddressDump{SwIfIndex: idx, IsIPv6: v6})
+		if err != nil {
+			return nil, fmt.Errorf("ip_address_dump sw_if_index %d: %w", idx, err)
+		}
+		as, err := recv("ip_address_dump", d.Recv)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range as {
+			out = append(out, a.Prefix.String())
+		}
+	}
+	return canonicalPrefixes(out), nil
+}
+
+// retrieve maps VPP's interfaces back to values. Interfaces carrying a tag
+// are ours (the tag is the logical name); the rest are FromSB, indexed by
+// their VPP name so they can still be referenced (local0, a DPDK NIC).
+func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel.Interface]) ([]kvscheduler.Retrieved[*ifmodel.Interface, *Metadata], error) {
+	st, err := p.dump(ctx)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]*ifmodel.Interface, len(desired))
+	for _, kv := range desired {
+		want[kv.Value.GetName()] = kv.Value
+	}
+	if f, ok := st.sockets[0]; ok {
+		p.sockets.def = f
+	}
+	refs := map[uint32]int{}
+	for _, m := range st.memifs {
+		refs[m.SocketID]++
+	}
+	p.sockets.reset(st.sockets, refs)
+
+	var out []kvscheduler.Retrieved[*ifmodel.Interface, *Metadata]
+	byName := map[string]*entry{}
+	owners := map[memifKey]string{}
+	for _, d := range st.ifs {
+		idx := uint32(d.SwIfIndex)
+		meta := &Metadata{SwIfIndex: idx, InternalName: d.InterfaceName}
+		name := d.Tag
+		origin := kvscheduler.FromNB
+		if name == "" {
+			name, origin = d.InterfaceName, kvscheduler.FromSB
+		}
+		v := &ifmodel.Interface{
+			Name:        name,
+			Enabled:     d.Flags&interface_types.IF_STATUS_API_FLAG_ADMIN_UP != 0,
+			PhysAddress: strings.ToLower(d.L2Address.String()),
+		}
+		if len(d.Mtu) > 0 {
+			v.Mtu = d.Mtu[0]
+		}
+		switch {
+		case st.memifs[idx] != nil:
+			m := st.memifs[idx]
+			v.Type = ifmodel.Interface_MEMIF
+			v.Link = &ifmodel.Interface_Memif{Memif: &ifmodel.MemifLink{
+				Mode:           ifmodel.MemifLink_MemifMode(m.Mode),
+				Master:         m.Role == memif.MEMIF_ROLE_API_MASTER,
+				Id:             m.ID,
+				SocketFilename: st.sockets[m.SocketID],
+				RingSize:       m.RingSize,
+				BufferSize:     uint32(m.BufferSize),
+			}}
+			meta.MemifSocketID = m.SocketID
+			owners[memifKey{socket: st.sockets[m.SocketID], id: m.ID}] = name
+		case st.taps[idx] != nil:
+			t := st.taps[idx]
+			v.Type = ifmodel.Interface_TAP
+			v.Link = &ifmodel.Interface_Tap{Tap: &ifmodel.TapLink{
+				Version: 2, HostIfName: t.HostIfName,
+				RxRingSize: uint32(t.RxRingSz), TxRingSize: uint32(t.TxRingSz),
+				EnableGso:    t.TapFlags&tapv2.TAP_API_FLAG_GSO != 0,
+				EnableTunnel: t.TapFlags&tapv2.TAP_API_FLAG_TUN != 0,
+			}}
+		case st.afp[idx] != nil:
+			v.Type = ifmodel.Interface_AF_PACKET
+			v.Link = &ifmodel.Interface_Afpacket{Afpacket: &ifmodel.AfpacketLink{HostIfName: st.afp[idx].HostIfName}}
+		case st.vhosts[idx] != nil:
+			h := st.vhosts[idx]
+			v.Type = ifmodel.Interface_VHOST_USER
+			v.Link = &ifmodel.Interface_VhostUser{VhostUser: &ifmodel.VhostUserLink{SocketFilename: h.SockFilename, Server: h.IsServer}}
+		case strings.HasPrefix(d.InterfaceName, "loop"):
+			v.Type = ifmodel.Interface_SOFTWARE_LOOPBACK
+		}
+		if origin == kvscheduler.FromNB {
+			if v.IpAddresses, err = p.addresses(ctx, d.SwIfIndex); err != nil {
+				return nil, err
+			}
+			fillUnreported(v, want[name])
+		}
+		byName[name] = &entry{meta: *meta, typ: v.Type}
+		out = append(out, kvscheduler.Retrieved[*ifmodel.Interface, *Metadata]{Key: Key(name), Value: v, Metadata: meta, Origin: origin})
+	}
+
+	p.mu.Lock()
+	p.byName, p.byIdx, p.memifOwner = byName, make(map[uint32]string, len(byName)), owners
+	for n, e := range byName {
+		p.byIdx[e.meta.SwIfIndex] = n
+	}
+	p.mu.Unlock()
+	p.log.Info("interfaces retrieved", "count", len(out))
+	return out, nil
+}
+
+// fillUnreported copies from the desired value what VPP cannot report
+// (memif secret and queue counts, vhost feature switches) and what the
+// user left to VPP (a zero MAC or MTU), so unchanged config compares equal.
+func fillUnreported(got, want *ifmodel.Interface) {
+	if want == nil || got.GetType() != want.GetType() {
+		return
+	}
+	if want.GetPhysAddress() == "" {
+		got.PhysAddress = ""
+	}
+	if want.GetMtu() == 0 {
+		got.Mtu = 0
+	}
+	switch got.GetType() {
+	case ifmodel.Interface_MEMIF:
+		g, w := got.GetMemif(), want.GetMemif()
+		g.Secret = w.GetSecret()
+		g.RxQueues, g.TxQueues = w.GetRxQueues(), w.GetTxQueues()
+		if w.GetRingSize() == 0 && g.RingSize == defaultMemifRing {
+			g.RingSize = 0
+		}
+		if w.GetBufferSize() == 0 && g.BufferSize == defaultMemifBuffer {
+			g.BufferSize = 0
+		}
+	case ifmodel.Interface_TAP:
+		g, w := got.GetTap(), want.GetTap()
+		g.Version = w.GetVersion()
+		g.ToMicroservice = w.GetToMicroservice()
+		if w.GetRxRingSize() == 0 && g.RxRingSize == defaultTapRing {
+			g.RxRingSize = 0
+		}
+		if w.GetTxRingSize() == 0 && g.TxRingSize == defaultTapRing {
+			g.TxRingSize = 0
+		}
+	case ifmodel.Interface_AF_PACKET:
+		got.GetAfpacket().LinuxInterface = want.GetAfpacket().GetLinuxInterface()
+	case ifmodel.Interface_VHOST_USER:
+		g, w := got.GetVhostUser(), want.GetVhostUser()
+		g.EnableGso, g.EnablePacked, g.EnableEventIdx = w.GetEnableGso(), w.GetEnablePacked(), w.GetEnableEventIdx()
+		g.DisableMrgRxbuf, g.DisableIndirectDesc = w.GetDisableMrgRxbuf(), w.GetDisableIndirectDesc()
+	}
+}
