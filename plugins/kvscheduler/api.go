@@ -229,3 +229,13 @@ type API interface {
 	// Close stops retries and background work.
 	Close()
 }
+
+// RetrievedValue is one value the southbound reports, as returned by
+// (*Scheduler).Retrieve for dumps.
+type RetrievedValue struct {
+	Key        string        `json:"key"`
+	Descriptor string        `json:"descriptor"`
+	Value      proto.Message `json:"-"`
+	Origin     Origin        `json:"origin"`
+	Metadata   any           `json:"metadata,omitempty"`
+}

@@ -1,0 +1,480 @@
+package kvscheduler
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+)
+
+var zeroTime time.Time
+
+// txn is the state of one running transaction. It lives on the transaction
+// goroutine; s.mu is held except while descriptor callbacks run.
+type txn struct {
+	s         *Scheduler
+	ctx       context.Context
+	kind      TxnKind
+	rec       *TxnRecord
+	dirty     map[string]struct{} // keys whose desired or applied side changed
+	touched   map[string]struct{} // keys whose status may have changed
+	failedNow map[string]struct{} // keys whose operation failed in this txn
+}
+
+func (t *txn) markDirty(n *node) {
+	t.dirty[n.key] = struct{}{}
+	t.touched[n.key] = struct{}{}
+}
+
+func (t *txn) touch(n *node) { t.touched[n.key] = struct{}{} }
+
+func (t *txn) setState(n *node, st State, errStr string) {
+	if n.state != st || n.err != errStr {
+		n.state, n.err = st, errStr
+		n.lastChange = time.Now()
+		t.touch(n)
+	}
+	if st != StatePending {
+		n.missing = nil
+	}
+	if st != StateFailed {
+		delete(t.s.failed, n.key)
+		n.retries, n.nextRetry = 0, zeroTime
+	}
+}
+
+// run executes one transaction; the caller holds the transaction semaphore.
+func (s *Scheduler) run(ctx context.Context, in Txn, retryAll bool) (TxnRecord, []ValueStatus) {
+	start := time.Now()
+	s.mu.Lock()
+	s.seq++
+	rec := TxnRecord{Seq: s.seq, Kind: in.Kind, Description: in.Description, Start: start,
+		Changes: []string{}, Ops: []Op{}, Errors: map[string]string{}}
+	t := &txn{s: s, ctx: ctx, kind: in.Kind, rec: &rec, dirty: map[string]struct{}{},
+		touched: map[string]struct{}{}, failedNow: map[string]struct{}{}}
+
+	switch in.Kind {
+	case TxnChange:
+		for _, kv := range in.Values {
+			t.claimNB(kv.Key, kv.Value)
+			rec.Changes = append(rec.Changes, kv.Key)
+		}
+	case TxnFullResync:
+		want := make(map[string]struct{}, len(in.Values))
+		for _, kv := range in.Values {
+			if kv.Value != nil {
+				want[kv.Key] = struct{}{}
+			}
+		}
+		var gone []string
+		for k, n := range s.nodes {
+			if _, ok := want[k]; !ok && n.nbValue != nil {
+				gone = append(gone, k)
+			}
+		}
+		sort.Strings(gone)
+		for _, k := range gone {
+			t.claimNB(k, nil)
+			rec.Changes = append(rec.Changes, k)
+		}
+		for _, kv := range in.Values {
+			if n := s.nodes[kv.Key]; n == nil || !equalOrNil(n.nbValue, kv.Value) {
+				rec.Changes = append(rec.Changes, kv.Key)
+			}
+			t.claimNB(kv.Key, kv.Value)
+		}
+		t.resync()
+	case TxnDownstreamResync:
+		t.resync()
+	case TxnRetry:
+		now := time.Now()
+		for k := range s.failed {
+			if n := s.nodes[k]; n != nil && (retryAll || !n.nextRetry.After(now)) {
+				t.dirty[k] = struct{}{}
+			}
+		}
+	}
+	t.reconcile()
+
+	// Report, then forget keys nothing refers to any more.
+	changed := make([]ValueStatus, 0, len(t.touched))
+	failed := 0
+	for _, k := range sortedKeys(t.touched) {
+		n := s.nodes[k]
+		if n == nil {
+			continue
+		}
+		if n.idle() {
+			if n.state != StateNonexistent && n.state != "" {
+				t.setState(n, StateRemoved, "")
+				changed = append(changed, n.status())
+			}
+			delete(s.nodes, k)
+			delete(s.failed, k)
+			continue
+		}
+		if n.state == StateFailed || n.state == StateInvalid {
+			rec.Errors[k] = n.err
+			failed++
+		}
+		changed = append(changed, n.status())
+	}
+	if len(rec.Errors) == 0 {
+		rec.Errors = nil
+	}
+	rec.Duration = time.Since(start)
+	s.history = append(s.history, rec)
+	if over := len(s.history) - s.opts.HistorySize; over > 0 {
+		s.history = append(s.history[:0:0], s.history[over:]...)
+	}
+	s.mu.Unlock()
+	s.log.Info("kvscheduler: transaction done", "seq", rec.Seq, "kind", rec.Kind, "description", rec.Description,
+		"changes", len(rec.Changes), "ops", len(rec.Ops), "errors", failed, "duration", rec.Duration)
+	return rec, changed
+}
+
+// depOK reports whether key satisfies a dependency right now.
+func (t *txn) depOK(key string) bool {
+	n := t.s.nodes[key]
+	return n != nil && (n.obtained || (n.applied != nil && n.desired != nil && n.invalid == nil))
+}
+
+func (t *txn) missingOf(n *node) []string {
+	var miss []string
+	if n.parent != "" && !t.depOK(n.parent) {
+		miss = append(miss, n.parent)
+	}
+	for _, d := range n.deps {
+		if !t.depOK(d.Key) {
+			miss = append(miss, d.Key)
+		}
+	}
+	return miss
+}
+
+// mustRemove reports whether n's applied value has to leave the southbound
+// before anything is created: no longer desired, invalid, dependencies gone,
+// or changed in a way that needs delete + create.
+func (t *txn) mustRemove(n *node) bool {
+	if n.applied == nil || n.obtained {
+		return false
+	}
+	if n.desired == nil || n.invalid != nil || len(t.missingOf(n)) > 0 {
+		return true
+	}
+	if !n.desc.equivalent(n.key, n.applied, n.desired) && n.desc.recreate(n.key, n.applied, n.desired, n.meta) {
+		n.recreating = true
+		return true
+	}
+	return false
+}
+
+// reconcile plans and executes: deletes in reverse dependency order, then
+// creates and updates in dependency order, wave by wave.
+func (t *txn) reconcile() {
+	s := t.s
+	del := make(map[string]struct{})
+	var cascade func(k string)
+	cascade = func(k string) {
+		if _, ok := del[k]; ok {
+			return
+		}
+		n := s.nodes[k]
+		if n == nil || n.applied == nil || n.obtained {
+			return
+		}
+		del[k] = struct{}{}
+		for d := range s.depIndex[k] {
+			cascade(d)
+		}
+		for d := range s.appliedDepIndex[k] {
+			cascade(d)
+		}
+		for c := range n.appliedKids {
+			cascade(c)
+		}
+	}
+	for _, k := range sortedKeys(t.dirty) {
+		if n := s.nodes[k]; n != nil && t.mustRemove(n) {
+			cascade(k)
+		}
+	}
+	t.deleteWaves(del)
+
+	cand := make(map[string]struct{}, len(t.dirty)+len(del))
+	for k := range t.dirty {
+		cand[k] = struct{}{}
+	}
+	for k := range del {
+		cand[k] = struct{}{}
+	}
+	waiting := make(map[string][]string)
+	for len(cand) > 0 {
+		var ops []*op
+		for _, k := range sortedKeys(cand) {
+			n := s.nodes[k]
+			if n == nil || n.desired == nil || n.obtained {
+				delete(waiting, k)
+				continue
+			}
+			if _, bad := t.failedNow[k]; bad {
+				delete(waiting, k)
+				continue
+			}
+			if n.invalid != nil {
+				delete(waiting, k)
+				t.setState(n, StateInvalid, n.invalid.Error())
+				continue
+			}
+			if miss := t.missingOf(n); len(miss) > 0 {
+				waiting[k] = miss
+				continue
+			}
+			delete(waiting, k)
+			switch {
+			case n.applied == nil:
+				kind := OpCreate
+				if n.recreating {
+					kind = OpRecreate
+				}
+				ops = append(ops, &op{n: n, kind: kind, new: n.desired})
+			case !n.desc.equivalent(k, n.applied, n.desired):
+				kind := OpUpdate
+				if n.desc.update == nil || n.desc.recreate(k, n.applied, n.desired, n.meta) {
+					kind = OpRecreate // not planned as a delete: do both halves here
+				}
+				ops = append(ops, &op{n: n, kind: kind, old: n.applied, new: n.desired, meta: n.meta})
+			default:
+				t.setState(n, StateConfigured, "")
+			}
+		}
+		cand = make(map[string]struct{})
+		if len(ops) == 0 {
+			break
+		}
+		t.execute(ops)
+		for _, o := range ops {
+			if o.err != nil {
+				continue
+			}
+			for d := range s.depIndex[o.n.key] {
+				cand[d] = struct{}{}
+			}
+			for _, c := range o.n.kids {
+				cand[c] = struct{}{}
+			}
+		}
+	}
+	for k, miss := range waiting {
+		n := s.nodes[k]
+		sort.Strings(miss)
+		t.setState(n, StatePending, "")
+		if !equalStrings(n.missing, miss) {
+			n.missing = miss
+			t.touch(n)
+		}
+	}
+	for k := range t.dirty {
+		if n := s.nodes[k]; n != nil {
+			n.recreating = false
+		}
+	}
+}
+
+// deleteWaves deletes del so that every value goes after the values that
+// depend on it or derive from it; each wave runs in parallel.
+func (t *txn) deleteWaves(del map[string]struct{}) {
+	if len(del) == 0 {
+		return
+	}
+	s := t.s
+	blockers := make(map[string]int, len(del))
+	after := make(map[string][]string)
+	for k := range del {
+		n := s.nodes[k]
+		note := func(x string) {
+			if _, ok := del[x]; ok && x != k {
+				blockers[k]++
+				after[x] = append(after[x], k)
+			}
+		}
+		for x := range s.depIndex[k] {
+			note(x)
+		}
+		for x := range s.appliedDepIndex[k] {
+			note(x)
+		}
+		for x := range n.appliedKids {
+			note(x)
+		}
+	}
+	left := make(map[string]struct{}, len(del))
+	var ready []string
+	for k := range del {
+		left[k] = struct{}{}
+		if blockers[k] == 0 {
+			ready = append(ready, k)
+		}
+	}
+	for len(left) > 0 {
+		if len(ready) == 0 {
+			// A dependency cycle among applied values: break it at the
+			// smallest key so the result stays deterministic.
+			ready = sortedKeys(left)[:1]
+		}
+		sort.Strings(ready)
+		ops := make([]*op, 0, len(ready))
+		for _, k := range ready {
+			n := s.nodes[k]
+			delete(left, k)
+			ops = append(ops, &op{n: n, kind: OpDelete, old: n.applied, meta: n.meta})
+		}
+		t.execute(ops)
+		var next []string
+		for _, k := range ready {
+			for _, a := range after[k] {
+				blockers[a]--
+				if _, ok := left[a]; ok && blockers[a] == 0 {
+					next = append(next, a)
+				}
+			}
+		}
+		ready = next
+	}
+}
+
+// op is one planned descriptor call and its outcome.
+type op struct {
+	n        *node
+	kind     OpKind
+	old, new proto.Message
+	meta     any
+
+	newMeta any
+	deleted bool // the delete half of an in-place recreate succeeded
+	err     error
+	dur     time.Duration
+}
+
+// execute runs ops (independent of each other) with bounded parallelism,
+// without holding s.mu, then applies their outcomes in key order.
+func (t *txn) execute(ops []*op) {
+	s := t.s
+	for _, o := range ops {
+		s.log.Debug("kvscheduler: operation", "seq", t.rec.Seq, "op", o.kind, "key", o.n.key, "descriptor", o.n.desc.name)
+	}
+	s.mu.Unlock()
+	if len(ops) == 1 || s.opts.Parallelism == 1 {
+		for _, o := range ops {
+			t.call(o)
+		}
+	} else {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, s.opts.Parallelism)
+		for _, o := range ops {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				t.call(o)
+			}()
+		}
+		wg.Wait()
+	}
+	s.mu.Lock()
+	for _, o := range ops {
+		t.apply(o)
+	}
+}
+
+// call runs the descriptor callbacks of o; it touches nothing shared.
+func (t *txn) call(o *op) {
+	d, key := o.n.desc, o.n.key
+	start := time.Now()
+	switch o.kind {
+	case OpCreate:
+		o.newMeta, o.err = d.create(t.ctx, key, o.new)
+	case OpUpdate:
+		o.newMeta, o.err = d.update(t.ctx, key, o.old, o.new, o.meta)
+	case OpDelete:
+		o.err = d.delete(t.ctx, key, o.old, o.meta)
+	case OpRecreate:
+		if o.old != nil {
+			if o.err = d.delete(t.ctx, key, o.old, o.meta); o.err != nil {
+				break
+			}
+			o.deleted = true
+		}
+		o.newMeta, o.err = d.create(t.ctx, key, o.new)
+	}
+	o.dur = time.Since(start)
+}
+
+func (t *txn) apply(o *op) {
+	n := o.n
+	prev := n.state
+	if prev == "" {
+		prev = StateNonexistent
+	}
+	if o.deleted {
+		t.setApplied(n, nil, nil)
+	}
+	switch {
+	case o.err != nil:
+		t.fail(n, o)
+	case o.kind == OpDelete:
+		t.setApplied(n, nil, nil)
+		switch {
+		case n.desired == nil:
+			t.setState(n, StateRemoved, "")
+		case n.invalid != nil:
+			t.setState(n, StateInvalid, n.invalid.Error())
+		default:
+			t.setState(n, StatePending, "") // until the create phase decides
+		}
+	default:
+		t.setApplied(n, o.new, o.newMeta)
+		n.recreating = false
+		t.setState(n, StateConfigured, "")
+	}
+	t.touch(n)
+	rop := Op{Key: n.key, Op: o.kind, Derived: n.parent != "", PrevState: prev, NewState: n.state,
+		Retry: t.kind == TxnRetry, Duration: o.dur}
+	if o.err != nil {
+		rop.Error = o.err.Error()
+	}
+	t.rec.Ops = append(t.rec.Ops, rop)
+}
+
+// fail marks n FAILED and schedules its retry with exponential backoff.
+func (t *txn) fail(n *node, o *op) {
+	s := t.s
+	n.retries++
+	delay := s.opts.RetryInitial
+	for i := 1; i < n.retries && delay < s.opts.RetryMax; i++ {
+		delay *= 2
+	}
+	if delay > s.opts.RetryMax {
+		delay = s.opts.RetryMax
+	}
+	n.nextRetry = time.Now().Add(delay)
+	s.failed[n.key] = struct{}{}
+	t.failedNow[n.key] = struct{}{}
+	t.setState(n, StateFailed, o.err.Error())
+	s.log.Warn("kvscheduler: operation failed", "seq", t.rec.Seq, "op", o.kind, "key", n.key,
+		"descriptor", n.desc.name, "error", o.err, "retries", n.retries, "next_retry_in", delay)
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
