@@ -1,0 +1,23 @@
+// Command agentctl manages vppmesh agents: their configuration in etcd and
+// their state through the agent's REST API.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vppmesh/vppmesh/pkg/agentctl"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := agentctl.NewRootCommand(os.Getenv).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "agentctl: "+err.Error())
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,152 @@
+package agentctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Defaults match Ligato agentctl's.
+const (
+	DefaultEtcdEndpoint = "127.0.0.1:2379"
+	DefaultServiceLabel = "vpp1"
+	DefaultHost         = "127.0.0.1"
+	DefaultHTTPPort     = 9191
+	// DefaultTxOps is etcd's default --max-txn-ops: a bigger txn is refused.
+	DefaultTxOps = 128
+)
+
+// cli holds the global flags and the clients built from them. One per
+// command tree, so tests can run many in one process.
+type cli struct {
+	endpoints []string
+	label     string
+	host      string
+	httpPort  int
+	output    string
+	timeout   time.Duration
+
+	out, errOut io.Writer
+	etcd        *clientv3.Client
+}
+
+// NewRootCommand builds the agentctl command tree. getenv supplies the
+// environment defaults (os.Getenv in main; a map in tests).
+func NewRootCommand(getenv func(string) string) *cobra.Command {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	c := &cli{}
+	root := &cobra.Command{
+		Use:           "agentctl",
+		Short:         "Manage vppmesh agents: etcd config, status, resync",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			c.out, c.errOut = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			switch c.output {
+			case "table", "json", "yaml":
+			default:
+				return fmt.Errorf("--output %q: want table, json or yaml", c.output)
+			}
+			if c.label == "" || strings.Contains(c.label, "/") {
+				return fmt.Errorf("--service-label %q: want a non-empty label without '/'", c.label)
+			}
+			return nil
+		},
+		PersistentPostRun: func(*cobra.Command, []string) { c.close() },
+	}
+	endpoints := splitList(getenv("ETCD_ENDPOINTS"))
+	if len(endpoints) == 0 {
+		endpoints = []string{DefaultEtcdEndpoint}
+	}
+	port := DefaultHTTPPort
+	if p, err := strconv.Atoi(getenv("AGENT_HTTP_PORT")); err == nil && p > 0 {
+		port = p
+	}
+	pf := root.PersistentFlags()
+	pf.StringSliceVarP(&c.endpoints, "etcd-endpoints", "e", endpoints, "etcd endpoints (env ETCD_ENDPOINTS)")
+	pf.StringVar(&c.label, "service-label", orDefault(getenv("MICROSERVICE_LABEL"), DefaultServiceLabel), "agent's microservice label (env MICROSERVICE_LABEL)")
+	pf.StringVarP(&c.host, "host", "H", orDefault(getenv("AGENT_HOST"), DefaultHost), "agent's host for its REST API (env AGENT_HOST)")
+	pf.IntVar(&c.httpPort, "http-port", port, "agent's REST API port (env AGENT_HTTP_PORT)")
+	pf.StringVarP(&c.output, "output", "o", "table", "output format: table, json or yaml")
+	pf.DurationVar(&c.timeout, "timeout", 30*time.Second, "timeout for one etcd or REST request")
+
+	root.AddCommand(
+		newKvdbCommand(c),
+		newImportCommand(c),
+		newConfigCommand(c),
+		newValuesCommand(c),
+		newDumpCommand(c),
+		newStatusCommand(c),
+	)
+	return root
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// etcdClient connects lazily: commands that only talk REST never dial etcd.
+func (c *cli) etcdClient() (*clientv3.Client, error) {
+	if c.etcd != nil {
+		return c.etcd, nil
+	}
+	cl, err := clientv3.New(clientv3.Config{
+		Endpoints:   c.endpoints,
+		DialTimeout: 5 * time.Second,
+		// The client's own warnings would garble a command's output; every
+		// failure reaches the user as the command's error instead.
+		Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to etcd %s: %w", strings.Join(c.endpoints, ","), err)
+	}
+	c.etcd = cl
+	return cl, nil
+}
+
+func (c *cli) close() {
+	if c.etcd != nil {
+		c.etcd.Close()
+		c.etcd = nil
+	}
+}
+
+// reqCtx bounds one request by --timeout.
+func (c *cli) reqCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// etcdErr names the endpoint when etcd cannot be reached, which is the usual
+// cause and otherwise shows as a bare "context deadline exceeded".
+func (c *cli) etcdErr(op, key string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s %s: etcd %s did not answer within %s: %w", op, key, strings.Join(c.endpoints, ","), c.timeout, err)
+	}
+	return fmt.Errorf("%s %s: %w", op, key, err)
+}
