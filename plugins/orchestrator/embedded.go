@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -42,6 +43,7 @@ type EmbeddedConfig struct {
 type Embedded struct {
 	etcd      *embed.Etcd
 	endpoints []string
+	closeOnce sync.Once
 }
 
 // StartEmbedded starts an etcd server and waits until it serves clients.
@@ -113,7 +115,8 @@ func StartEmbedded(ctx context.Context, c EmbeddedConfig) (*Embedded, error) {
 func (e *Embedded) Endpoints() []string { return append([]string(nil), e.endpoints...) }
 
 // Close stops the server; the data stays in DataDir.
-func (e *Embedded) Close() { e.etcd.Close() }
+// Close is idempotent.
+func (e *Embedded) Close() { e.closeOnce.Do(e.etcd.Close) }
 
 // NewClient connects to etcd endpoints (embedded or an external cluster)
 // and checks that the cluster answers within dialTimeout. ctx bounds only
