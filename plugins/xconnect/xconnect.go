@@ -1,0 +1,94 @@
+package xconnect
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
+	l2model "github.com/vppmesh/vppmesh/models/vpp/l2"
+	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+)
+
+// Key layout this package writes and reads.
+const (
+	KeyPrefix       = "config/vppmesh/v1/xconnect/"
+	InterfacePrefix = "config/vpp/v2/interfaces/"
+	XConnectPrefix  = "config/vpp/l2/v2/xconnect/"
+	DescriptorName  = "vppmesh-xconnect"
+	// maxIfName is VPP's tag limit for the derived interface names.
+	maxIfName = 63
+)
+
+// Key returns the key of a CrossConnect.
+func Key(name string) string { return KeyPrefix + name }
+
+// InterfaceNames returns the derived interface names of a CrossConnect.
+func InterfaceNames(name string) (a, b string) { return name + "-a", name + "-b" }
+
+// Descriptor returns the CrossConnect descriptor. It makes no VPP call:
+// the derived interface and xconnect values do the work, so a CrossConnect
+// is as healthy as they are and updates only re-derive.
+func Descriptor() *kvscheduler.Descriptor[*vppmeshv1.CrossConnect, struct{}] {
+	return &kvscheduler.Descriptor[*vppmeshv1.CrossConnect, struct{}]{
+		Name:      DescriptorName,
+		KeyPrefix: KeyPrefix,
+		Validate:  Validate,
+		Create:    func(context.Context, string, *vppmeshv1.CrossConnect) (struct{}, error) { return struct{}{}, nil },
+		Update: func(context.Context, string, *vppmeshv1.CrossConnect, *vppmeshv1.CrossConnect, struct{}) (struct{}, error) {
+			return struct{}{}, nil
+		},
+		Delete:        func(context.Context, string, *vppmeshv1.CrossConnect, struct{}) error { return nil },
+		DerivedValues: func(_ string, v *vppmeshv1.CrossConnect) []kvscheduler.KeyValue { return Derive(v) },
+	}
+}
+
+// Validate checks a CrossConnect.
+func Validate(key string, v *vppmeshv1.CrossConnect) error {
+	name := v.GetName()
+	if name == "" {
+		return fmt.Errorf("%s: cross-connect name is empty", key)
+	}
+	if a, _ := InterfaceNames(name); len(a) > maxIfName {
+		return fmt.Errorf("%s: derived interface name %q is %d bytes, at most %d allowed (name at most %d)", key, a, len(a), maxIfName, maxIfName-2)
+	}
+	for side, ep := range map[string]*vppmeshv1.Endpoint{"a": v.GetA(), "b": v.GetB()} {
+		switch {
+		case ep == nil:
+			return fmt.Errorf("%s: endpoint %s is missing", key, side)
+		case ep.GetLink() == nil:
+			return fmt.Errorf("%s: endpoint %s needs exactly one of memif or vhost_user", key, side)
+		case ep.GetMemif() == nil && ep.GetVhostUser() == nil:
+			return fmt.Errorf("%s: endpoint %s: link is empty; set memif or vhost_user", key, side)
+		case ep.GetVhostUser() != nil && ep.GetVhostUser().GetSocketFilename() == "":
+			return fmt.Errorf("%s: endpoint %s: vhost_user.socket_filename is empty", key, side)
+		}
+	}
+	return nil
+}
+
+// Derive returns the two interfaces and two xconnect pairs of v.
+func Derive(v *vppmeshv1.CrossConnect) []kvscheduler.KeyValue {
+	a, b := InterfaceNames(v.GetName())
+	return []kvscheduler.KeyValue{
+		{Key: InterfacePrefix + a, Value: endpointInterface(a, v.GetA())},
+		{Key: InterfacePrefix + b, Value: endpointInterface(b, v.GetB())},
+		{Key: XConnectPrefix + a, Value: &l2model.XConnectPair{ReceiveInterface: a, TransmitInterface: b}},
+		{Key: XConnectPrefix + b, Value: &l2model.XConnectPair{ReceiveInterface: b, TransmitInterface: a}},
+	}
+}
+
+func endpointInterface(name string, ep *vppmeshv1.Endpoint) *ifmodel.Interface {
+	i := &ifmodel.Interface{Name: name, Enabled: true, PhysAddress: ep.GetPhysAddress(), Mtu: ep.GetMtu()}
+	switch {
+	case ep.GetMemif() != nil:
+		i.Type = ifmodel.Interface_MEMIF
+		i.Link = &ifmodel.Interface_Memif{Memif: proto.Clone(ep.GetMemif()).(*ifmodel.MemifLink)}
+	case ep.GetVhostUser() != nil:
+		i.Type = ifmodel.Interface_VHOST_USER
+		i.Link = &ifmodel.Interface_VhostUser{VhostUser: proto.Clone(ep.GetVhostUser()).(*ifmodel.VhostUserLink)}
+	}
+	return i
+}
