@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"go.fd.io/govpp/api"
 	"google.golang.org/protobuf/proto"
 
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
@@ -92,3 +93,17 @@ func endpointInterface(name string, ep *vppmeshv1.Endpoint) *ifmodel.Interface {
 	}
 	return i
 }
+
+// Plugin is the CrossConnect plugin; it has no state and calls no VPP API.
+type Plugin struct{}
+
+// New returns the plugin.
+func New() *Plugin { return &Plugin{} }
+
+// Register adds the CrossConnect descriptor to the scheduler.
+func (*Plugin) Register(s *kvscheduler.Scheduler) error {
+	return kvscheduler.RegisterDescriptor(s, Descriptor())
+}
+
+// Messages is empty: the derived values' plugins send the VPP messages.
+func (*Plugin) Messages() []api.Message { return nil }

@@ -20,3 +20,8 @@ func (p *Plugin) Descriptor() *kvscheduler.Descriptor[*ifmodel.Interface, *Metad
 		Retrieve:           p.retrieve,
 	}
 }
+
+// Register adds the interface descriptor to the scheduler.
+func (p *Plugin) Register(s *kvscheduler.Scheduler) error {
+	return kvscheduler.RegisterDescriptor(s, p.Descriptor())
+}

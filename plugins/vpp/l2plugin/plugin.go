@@ -7,6 +7,8 @@ import (
 
 	"go.fd.io/govpp/api"
 	"go.fd.io/govpp/binapi/l2"
+
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
 )
 
 // Key prefixes handled here.
@@ -84,4 +86,15 @@ func (p *Plugin) Messages() []api.Message {
 		&l2.BridgeDomainDump{}, &l2.BridgeDomainDetails{},
 		&l2.SwInterfaceSetL2Bridge{}, &l2.SwInterfaceSetL2BridgeReply{},
 	}
+}
+
+// Register adds the xconnect, bridge-domain and member descriptors.
+func (p *Plugin) Register(s *kvscheduler.Scheduler) error {
+	if err := kvscheduler.RegisterDescriptor(s, p.XConnectDescriptor()); err != nil {
+		return err
+	}
+	if err := kvscheduler.RegisterDescriptor(s, p.BridgeDomainDescriptor()); err != nil {
+		return err
+	}
+	return kvscheduler.RegisterDescriptor(s, p.BDMemberDescriptor())
 }
