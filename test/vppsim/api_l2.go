@@ -1,0 +1,202 @@
+package vppsim
+
+import (
+	"sort"
+
+	"go.fd.io/govpp/api"
+	"go.fd.io/govpp/binapi/interface_types"
+	"go.fd.io/govpp/binapi/l2"
+)
+
+func registerL2Handlers(h map[string]handlerFunc) {
+	on(h, func(st *state, c *client, m *l2.SwInterfaceSetL2Xconnect) []api.Message {
+		rep := &l2.SwInterfaceSetL2XconnectReply{}
+		rx := st.get(uint32(m.RxSwIfIndex))
+		if rx == nil {
+			rep.Retval = errInvalidSwIfIndex
+			return []api.Message{rep}
+		}
+		if !m.Enable {
+			st.clearL2(rx)
+			return []api.Message{rep}
+		}
+		tx := st.get(uint32(m.TxSwIfIndex))
+		if tx == nil {
+			rep.Retval = errInvalidSwIfIndex2
+			return []api.Message{rep}
+		}
+		// One direction only, rx -> tx; the reverse is a second call, as in VPP.
+		st.setXconnect(rx, tx)
+		c.log.Info("l2 xconnect", "rx", rx.name, "tx", tx.name)
+		return []api.Message{rep}
+	})
+	on(h, func(st *state, c *client, m *l2.L2XconnectDump) []api.Message {
+		var out []api.Message
+		for _, ifc := range st.sorted() {
+			if ifc.l2 == l2Xconnect {
+				out = append(out, &l2.L2XconnectDetails{
+					RxSwIfIndex: interface_types.InterfaceIndex(ifc.idx),
+					TxSwIfIndex: interface_types.InterfaceIndex(ifc.xcTx),
+				})
+			}
+		}
+		return out
+	})
+	on(h, func(st *state, c *client, m *l2.BridgeDomainAddDelV2) []api.Message {
+		rep := &l2.BridgeDomainAddDelV2Reply{BdID: m.BdID}
+		if m.IsAdd {
+			id := m.BdID
+			if id == ^uint32(0) {
+				id = st.unusedBDID()
+			}
+			rep.BdID = id
+			switch {
+			case id == 0:
+				rep.Retval = errBDNotModifiable
+			case id > bdIDMax:
+				rep.Retval = errBDIDExceedMax
+			case st.bds[id] != nil:
+				rep.Retval = errBDAlreadyExists
+			default:
+				st.bds[id] = newBDState(id, m.Flood, m.UuFlood, m.Forward, m.Learn, m.ArpTerm, m.ArpUfwd, m.MacAge, m.BdTag)
+				c.log.Info("bridge domain added", "bd_id", id)
+			}
+			return []api.Message{rep}
+		}
+		bd := st.bds[m.BdID]
+		switch {
+		case m.BdID == 0:
+			rep.Retval = errBDNotModifiable
+		case bd == nil:
+			rep.Retval = errNoSuchEntry
+		case len(bd.members) > 0:
+			rep.Retval = errBDInUse
+		default:
+			delete(st.bds, m.BdID)
+			c.log.Info("bridge domain deleted", "bd_id", m.BdID)
+		}
+		return []api.Message{rep}
+	})
+	on(h, func(st *state, c *client, m *l2.SwInterfaceSetL2Bridge) []api.Message {
+		rep := &l2.SwInterfaceSetL2BridgeReply{}
+		ifc := st.get(uint32(m.RxSwIfIndex))
+		if ifc == nil {
+			rep.Retval = errInvalidSwIfIndex
+			return []api.Message{rep}
+		}
+		if !m.Enable {
+			st.clearL2(ifc)
+			return []api.Message{rep}
+		}
+		if m.BdID > bdIDMax {
+			rep.Retval = errBDIDExceedMax
+			return []api.Message{rep}
+		}
+		bd := st.bds[m.BdID]
+		if bd == nil {
+			// l2_api.c uses bd_find_or_add_bd_index: joining creates the domain with
+			// VPP's default flags.
+			bd = newBDState(m.BdID, true, true, true, true, false, false, 0, "")
+			st.bds[m.BdID] = bd
+		}
+		if m.PortType == l2.L2_API_PORT_TYPE_BVI {
+			for _, idx := range bd.members {
+				if o := st.get(idx); o != nil && o != ifc && o.portType == uint32(l2.L2_API_PORT_TYPE_BVI) {
+					rep.Retval = errBDAlreadyHasBVI
+					return []api.Message{rep}
+				}
+			}
+		}
+		st.joinBridge(ifc, bd, m.Shg, uint32(m.PortType))
+		c.log.Info("l2 bridge", "interface", ifc.name, "bd_id", bd.id)
+		return []api.Message{rep}
+	})
+	on(h, func(st *state, c *client, m *l2.BridgeDomainDump) []api.Message {
+		ids := make([]uint32, 0, len(st.bds))
+		for id := range st.bds {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		var out []api.Message
+		for _, id := range ids {
+			bd := st.bds[id]
+			if m.BdID != ^uint32(0) && m.BdID != id {
+				continue
+			}
+			d := &l2.BridgeDomainDetails{
+				BdID: id, Flood: bd.flood, UuFlood: bd.uuFlood, Forward: bd.forward, Learn: bd.learn,
+				ArpTerm: bd.arpTerm, ArpUfwd: bd.arpUfwd, MacAge: bd.macAge, BdTag: bd.tag,
+				BviSwIfIndex: ^interface_types.InterfaceIndex(0), UuFwdSwIfIndex: ^interface_types.InterfaceIndex(0),
+			}
+			member := false
+			for _, idx := range bd.members {
+				ifc := st.get(idx)
+				if ifc == nil {
+					continue
+				}
+				member = member || idx == uint32(m.SwIfIndex)
+				switch l2.L2PortType(ifc.portType) {
+				case l2.L2_API_PORT_TYPE_BVI:
+					d.BviSwIfIndex = interface_types.InterfaceIndex(idx)
+				case l2.L2_API_PORT_TYPE_UU_FWD:
+					d.UuFwdSwIfIndex = interface_types.InterfaceIndex(idx)
+				}
+				d.SwIfDetails = append(d.SwIfDetails, l2.BridgeDomainSwIf{SwIfIndex: interface_types.InterfaceIndex(idx), Shg: ifc.shg})
+			}
+			if m.SwIfIndex != ^interface_types.InterfaceIndex(0) && !member {
+				continue
+			}
+			d.NSwIfs = uint32(len(d.SwIfDetails))
+			out = append(out, d)
+		}
+		return out
+	})
+	on(h, func(st *state, c *client, m *l2.L2fibAddDel) []api.Message {
+		return []api.Message{&l2.L2fibAddDelReply{Retval: st.l2fibAddDel(m)}}
+	})
+}
+
+func newBDState(id uint32, flood, uuFlood, forward, learn, arpTerm, arpUfwd bool, macAge uint8, tag string) *bdState {
+	bd := &bdState{id: id, flood: flood, uuFlood: uuFlood, forward: forward, learn: learn,
+		arpTerm: arpTerm, arpUfwd: arpUfwd, macAge: macAge, tag: tag, static: map[[6]byte]uint32{}}
+	bd.fwd = newBridge(id)
+	bd.fwd.flood, bd.fwd.uuFlood, bd.fwd.forwardOn, bd.fwd.learn = flood, uuFlood, forward, learn
+	return bd
+}
+
+func (st *state) unusedBDID() uint32 {
+	for id := uint32(1); ; id++ {
+		if st.bds[id] == nil {
+			return id
+		}
+	}
+}
+
+// l2fibAddDel mirrors vl_api_l2fib_add_del_t_handler: the domain must exist and, for an
+// add, the interface must be in bridge mode.
+func (st *state) l2fibAddDel(m *l2.L2fibAddDel) int32 {
+	bd := st.bds[m.BdID]
+	if bd == nil {
+		return errNoSuchEntry
+	}
+	mac := [6]byte(m.Mac)
+	if !m.IsAdd {
+		if _, ok := bd.static[mac]; !ok {
+			return errNoSuchEntry
+		}
+		delete(bd.static, mac)
+		bd.fwd.mu.Lock()
+		delete(bd.fwd.fib, mac)
+		bd.fwd.mu.Unlock()
+		return 0
+	}
+	ifc := st.get(uint32(m.SwIfIndex))
+	if ifc == nil || ifc.l2 != l2Bridge {
+		return errInvalidSwIfIndex
+	}
+	bd.static[mac] = ifc.idx
+	bd.fwd.mu.Lock()
+	bd.fwd.fib[mac] = ifc.port
+	bd.fwd.mu.Unlock()
+	return 0
+}

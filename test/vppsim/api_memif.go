@@ -1,0 +1,192 @@
+package vppsim
+
+import (
+	"path/filepath"
+	"sort"
+
+	"go.fd.io/govpp/api"
+	"go.fd.io/govpp/binapi/interface_types"
+	"go.fd.io/govpp/binapi/memif"
+)
+
+// vppRuntimeDir is where VPP resolves relative memif socket names.
+const vppRuntimeDir = "/run/vpp"
+
+func registerMemifHandlers(h map[string]handlerFunc) {
+	on(h, func(st *state, c *client, m *memif.MemifSocketFilenameAddDelV2) []api.Message {
+		rep := &memif.MemifSocketFilenameAddDelV2Reply{}
+		id := m.SocketID
+		if m.IsAdd && id == ^uint32(0) {
+			id = st.unusedSocketID()
+		}
+		rep.SocketID = id
+		rep.Retval = st.socketAddDel(m.IsAdd, id, m.SocketFilename)
+		if rep.Retval == 0 {
+			c.log.Info("memif socket", "add", m.IsAdd, "socket_id", id, "file", st.sockets[id])
+		}
+		return []api.Message{rep}
+	})
+	on(h, func(st *state, c *client, m *memif.MemifSocketFilenameAddDel) []api.Message {
+		return []api.Message{&memif.MemifSocketFilenameAddDelReply{Retval: st.socketAddDel(m.IsAdd, m.SocketID, m.SocketFilename)}}
+	})
+	on(h, func(st *state, c *client, m *memif.MemifSocketFilenameDump) []api.Message {
+		ids := make([]uint32, 0, len(st.sockets))
+		for id := range st.sockets {
+			ids = append(ids, id)
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		out := make([]api.Message, 0, len(ids))
+		for _, id := range ids {
+			out = append(out, &memif.MemifSocketFilenameDetails{SocketID: id, SocketFilename: st.sockets[id]})
+		}
+		return out
+	})
+	on(h, func(st *state, c *client, m *memif.MemifCreateV2) []api.Message {
+		rep := &memif.MemifCreateV2Reply{}
+		ifc, rv := st.createMemif(m)
+		rep.Retval = rv
+		if rv == 0 {
+			rep.SwIfIndex = interface_types.InterfaceIndex(ifc.idx)
+			c.log.Info("memif created", "sw_if_index", ifc.idx, "name", ifc.name,
+				"master", ifc.memif.Master, "socket", ifc.memif.SocketFile)
+		}
+		return []api.Message{rep}
+	})
+	on(h, func(st *state, c *client, m *memif.MemifCreate) []api.Message {
+		v2 := &memif.MemifCreateV2{Role: m.Role, Mode: m.Mode, RxQueues: m.RxQueues, TxQueues: m.TxQueues,
+			ID: m.ID, SocketID: m.SocketID, RingSize: m.RingSize, BufferSize: m.BufferSize,
+			NoZeroCopy: m.NoZeroCopy, HwAddr: m.HwAddr, Secret: m.Secret}
+		ifc, rv := st.createMemif(v2)
+		rep := &memif.MemifCreateReply{Retval: rv}
+		if rv == 0 {
+			rep.SwIfIndex = interface_types.InterfaceIndex(ifc.idx)
+		}
+		return []api.Message{rep}
+	})
+	on(h, func(st *state, c *client, m *memif.MemifDelete) []api.Message {
+		ifc := st.get(uint32(m.SwIfIndex))
+		if ifc == nil || ifc.kind != kindMemif {
+			return []api.Message{&memif.MemifDeleteReply{Retval: errInvalidSwIfIndex}}
+		}
+		st.remove(ifc)
+		c.log.Info("memif deleted", "sw_if_index", ifc.idx, "name", ifc.name)
+		return []api.Message{&memif.MemifDeleteReply{}}
+	})
+	on(h, func(st *state, c *client, m *memif.MemifDump) []api.Message {
+		var out []api.Message
+		for _, ifc := range st.sorted() {
+			if ifc.kind != kindMemif {
+				continue
+			}
+			ms := ifc.memif
+			role := memif.MEMIF_ROLE_API_MASTER
+			if !ms.Master {
+				role = memif.MEMIF_ROLE_API_SLAVE
+			}
+			out = append(out, &memif.MemifDetails{
+				SwIfIndex:  interface_types.InterfaceIndex(ifc.idx),
+				HwAddr:     ifc.mac,
+				ID:         ms.ID,
+				Role:       role,
+				Mode:       memif.MemifMode(ms.Mode),
+				ZeroCopy:   ifc.memifZeroCopy,
+				SocketID:   ms.SocketID,
+				RingSize:   ms.RingSize,
+				BufferSize: ms.BufferSize,
+				Flags:      interface_types.IfStatusFlags(ifc.flags()),
+				IfName:     ifc.name,
+			})
+		}
+		return out
+	})
+}
+
+func (st *state) unusedSocketID() uint32 {
+	for id := uint32(1); ; id++ {
+		if _, used := st.sockets[id]; !used {
+			return id
+		}
+	}
+}
+
+// socketAddDel mirrors memif_socket_filename_add_del in VPP's memif.c.
+func (st *state) socketAddDel(isAdd bool, id uint32, file string) int32 {
+	if id == 0 || id == ^uint32(0) {
+		return errInvalidArgument
+	}
+	if !isAdd {
+		if _, ok := st.sockets[id]; !ok {
+			return errInvalidArgument
+		}
+		for _, ifc := range st.ifaces {
+			if ifc.kind == kindMemif && ifc.memif.SocketID == id {
+				return errUnexpectedIntfState
+			}
+		}
+		delete(st.sockets, id)
+		return 0
+	}
+	if file == "" {
+		return errInvalidArgument
+	}
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(vppRuntimeDir, file)
+	}
+	if cur, ok := st.sockets[id]; ok {
+		if cur == file {
+			return 0 // VPP silently accepts an identical add
+		}
+		return errEntryAlreadyExists
+	}
+	st.sockets[id] = file
+	return 0
+}
+
+func (st *state) createMemif(m *memif.MemifCreateV2) (*iface, int32) {
+	file, ok := st.sockets[m.SocketID]
+	if !ok {
+		return nil, errInvalidArgument
+	}
+	if m.RingSize != 0 && m.RingSize&(m.RingSize-1) != 0 {
+		return nil, errInvalidArgument
+	}
+	if m.Role > memif.MEMIF_ROLE_API_SLAVE || m.Mode > memif.MEMIF_MODE_API_PUNT_INJECT {
+		return nil, errInvalidArgument
+	}
+	master := m.Role == memif.MEMIF_ROLE_API_MASTER
+	for _, ifc := range st.ifaces {
+		if ifc.kind != kindMemif || ifc.memif.SocketID != m.SocketID {
+			continue
+		}
+		// One id per socket, and a socket file is either listened on or connected to.
+		if ifc.memif.ID == m.ID || ifc.memif.Master != master {
+			return nil, errSubifAlreadyExists
+		}
+	}
+	spec := &MemifSpec{
+		ID: m.ID, SocketID: m.SocketID, SocketFile: file, Master: master, Mode: uint8(m.Mode),
+		RxQueues: m.RxQueues, TxQueues: m.TxQueues, RingSize: m.RingSize, BufferSize: m.BufferSize,
+		Secret: m.Secret, MAC: m.HwAddr,
+	}
+	if spec.RxQueues == 0 {
+		spec.RxQueues = 1
+	}
+	if spec.TxQueues == 0 {
+		spec.TxQueues = 1
+	}
+	if spec.RingSize == 0 {
+		spec.RingSize = 1024
+	}
+	if spec.BufferSize == 0 {
+		spec.BufferSize = 2048
+	}
+	if spec.MAC == [6]byte{} {
+		spec.MAC = st.newMAC()
+	}
+	ifc := &iface{name: "memif" + itoa(m.SocketID) + "/" + itoa(m.ID), kind: kindMemif, instance: m.ID, memif: spec, mac: spec.MAC}
+	// Zero copy is a slave-side feature in VPP; masters always copy.
+	ifc.memifZeroCopy = !master && !m.NoZeroCopy
+	st.add(ifc)
+	st.attachDriver(ifc, PortInfo{Memif: spec})
+	return ifc, 0
+}

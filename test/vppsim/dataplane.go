@@ -1,0 +1,246 @@
+package vppsim
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// Driver moves frames between one vppsim interface and the outside (a memif or
+// vhost-user peer, a test). Transmit must not keep frame after it returns, which keeps
+// the forwarding path free of allocations.
+type Driver interface {
+	Transmit(frame []byte) error
+	Close() error
+}
+
+// PortInfo tells a DriverFactory what kind of interface it is attaching to.
+type PortInfo struct {
+	SwIfIndex uint32
+	Name      string
+	// Kind is one of "loopback", "memif", "vhost-user", "tap", "af-packet".
+	Kind string
+	// Memif is set for memif interfaces.
+	Memif *MemifSpec
+	// VhostUser is set for vhost-user interfaces.
+	VhostUser *VhostUserSpec
+}
+
+// MemifSpec is what memif_create_v2 asked for, resolved (socket file, defaults applied).
+type MemifSpec struct {
+	ID         uint32
+	SocketID   uint32
+	SocketFile string
+	Master     bool
+	Mode       uint8 // 0 ethernet, 1 ip, 2 punt/inject
+	RxQueues   uint8
+	TxQueues   uint8
+	RingSize   uint32
+	BufferSize uint16
+	Secret     string // never logged
+	MAC        [6]byte
+}
+
+// VhostUserSpec is what create_vhost_user_if_v2 asked for.
+type VhostUserSpec struct {
+	SocketFile string
+	IsServer   bool
+	EnableGSO  bool
+	Packed     bool
+	MAC        [6]byte
+}
+
+// DriverFactory attaches a driver to a newly created interface. It runs with the API
+// lock held: it must not block on the peer (connect asynchronously and report with
+// Port.SetLink). Returning nil, nil leaves the interface without packet I/O.
+type DriverFactory func(p *Port, info PortInfo) (Driver, error)
+
+// Counters are one interface's packet statistics.
+type Counters struct {
+	RxPackets, RxBytes, TxPackets, TxBytes, Drops uint64
+}
+
+// Port is the packet I/O side of one interface: a driver hands received frames to
+// Receive and reports its link with SetLink; the forwarder transmits through the driver.
+type Port struct {
+	swIfIndex uint32
+	name      string
+	onLink    func(p *Port, up bool)
+
+	driver  atomic.Pointer[driverBox]
+	adminUp atomic.Bool
+	fwd     atomic.Pointer[l2Forward]
+
+	rxPackets, rxBytes, txPackets, txBytes, drops atomic.Uint64
+}
+
+type driverBox struct{ d Driver }
+
+// l2Forward is the immutable L2 configuration of a port; it is replaced, never changed,
+// so the receive path reads it with one atomic load.
+type l2Forward struct {
+	xconnect *Port
+	bridge   *bridge
+	shg      uint8
+}
+
+func newPort(idx uint32, name string, onLink func(*Port, bool)) *Port {
+	return &Port{swIfIndex: idx, name: name, onLink: onLink}
+}
+
+// SwIfIndex is the interface's index in VPP's interface table.
+func (p *Port) SwIfIndex() uint32 { return p.swIfIndex }
+
+// Name is the VPP interface name, e.g. memif0/1.
+func (p *Port) Name() string { return p.name }
+
+// Counters returns a snapshot of the interface counters.
+func (p *Port) Counters() Counters {
+	return Counters{
+		RxPackets: p.rxPackets.Load(), RxBytes: p.rxBytes.Load(),
+		TxPackets: p.txPackets.Load(), TxBytes: p.txBytes.Load(),
+		Drops: p.drops.Load(),
+	}
+}
+
+// SetLink reports the driver's link state; it raises sw_interface_event when it changes.
+func (p *Port) SetLink(up bool) {
+	if p.onLink != nil {
+		p.onLink(p, up)
+	}
+}
+
+// Receive feeds one frame received by the driver into L2 forwarding. The frame is only
+// read during the call.
+func (p *Port) Receive(frame []byte) {
+	p.rxPackets.Add(1)
+	p.rxBytes.Add(uint64(len(frame)))
+	if !p.adminUp.Load() || len(frame) < 14 {
+		p.drops.Add(1)
+		return
+	}
+	f := p.fwd.Load()
+	switch {
+	case f == nil:
+		// Not in L2 mode: VPP would route or drop; vppsim has no L3 path.
+		p.drops.Add(1)
+	case f.xconnect != nil:
+		f.xconnect.transmit(frame)
+	case f.bridge != nil:
+		f.bridge.forward(p, f.shg, frame)
+	default:
+		p.drops.Add(1)
+	}
+}
+
+var errNoDriver = errors.New("interface has no driver")
+
+func (p *Port) transmit(frame []byte) {
+	b := p.driver.Load()
+	if b == nil || !p.adminUp.Load() {
+		p.drops.Add(1)
+		return
+	}
+	if err := b.d.Transmit(frame); err != nil {
+		p.drops.Add(1)
+		return
+	}
+	p.txPackets.Add(1)
+	p.txBytes.Add(uint64(len(frame)))
+}
+
+func (p *Port) setDriver(d Driver) {
+	if d != nil {
+		p.driver.Store(&driverBox{d: d})
+	}
+}
+
+func (p *Port) closeDriver() error {
+	b := p.driver.Swap(nil)
+	if b == nil {
+		return nil
+	}
+	return b.d.Close()
+}
+
+// bridge is one bridge domain's forwarding state.
+type bridge struct {
+	id                               uint32
+	flood, uuFlood, forwardOn, learn bool
+
+	members atomic.Pointer[[]member] // copy-on-write
+
+	mu  sync.RWMutex
+	fib map[[6]byte]*Port
+}
+
+type member struct {
+	port *Port
+	shg  uint8
+}
+
+func newBridge(id uint32) *bridge {
+	b := &bridge{id: id, fib: map[[6]byte]*Port{}}
+	b.members.Store(&[]member{})
+	return b
+}
+
+func (b *bridge) setMembers(ms []member) { b.members.Store(&ms) }
+
+func (b *bridge) forward(in *Port, shg uint8, frame []byte) {
+	var dst, src [6]byte
+	copy(dst[:], frame[0:6])
+	copy(src[:], frame[6:12])
+	if b.learn && src[0]&1 == 0 {
+		b.mu.RLock()
+		known := b.fib[src]
+		b.mu.RUnlock()
+		if known != in {
+			b.mu.Lock()
+			b.fib[src] = in
+			b.mu.Unlock()
+		}
+	}
+	if dst[0]&1 == 0 { // unicast
+		b.mu.RLock()
+		out := b.fib[dst]
+		b.mu.RUnlock()
+		if out != nil && b.forwardOn {
+			if out == in {
+				in.drops.Add(1)
+				return
+			}
+			out.transmit(frame)
+			return
+		}
+		if !b.uuFlood {
+			in.drops.Add(1)
+			return
+		}
+	} else if !b.flood {
+		in.drops.Add(1)
+		return
+	}
+	sent := false
+	for _, m := range *b.members.Load() {
+		// Split horizon: members of the same non-zero group never hear each other.
+		if m.port == in || (shg != 0 && m.shg == shg) {
+			continue
+		}
+		m.port.transmit(frame)
+		sent = true
+	}
+	if !sent {
+		in.drops.Add(1)
+	}
+}
+
+func (b *bridge) forget(p *Port) {
+	b.mu.Lock()
+	for mac, q := range b.fib {
+		if q == p {
+			delete(b.fib, mac)
+		}
+	}
+	b.mu.Unlock()
+}

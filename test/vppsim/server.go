@@ -1,0 +1,237 @@
+package vppsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Config describes one vppsim instance.
+type Config struct {
+	// Socket is the path of the binary API unix socket (VPP's default /run/vpp/api.sock).
+	Socket string
+	// SocketMode is the permission of the socket file; 0660 when zero.
+	SocketMode os.FileMode
+	// Logger receives one structured line per event; slog.Default() when nil.
+	Logger *slog.Logger
+	// Version is reported by show_version and "show version"; a 25.10 string when empty.
+	Version string
+	// Drivers, when set, is asked for a packet driver each time an interface is created.
+	Drivers DriverFactory
+	// WriteTimeout bounds how long a client may leave replies unread before it is
+	// disconnected; 10 s when zero.
+	WriteTimeout time.Duration
+}
+
+// Sim is a running VPP stand-in. All methods are safe for concurrent use.
+type Sim struct {
+	cfg      Config
+	log      *slog.Logger
+	table    *msgTable
+	handlers map[string]handlerFunc
+	faults   *faults
+
+	mu         sync.Mutex // guards the fields below
+	ln         net.Listener
+	clients    map[uint32]*client
+	nextClient uint32
+	closed     bool
+	connWG     sync.WaitGroup // reader/writer goroutines of the current incarnation
+	acceptDone chan struct{}
+
+	// stMu serialises API handlers, as VPP's main thread does.
+	stMu sync.Mutex
+	st   *state
+}
+
+// Start creates the socket (and its parent directory) and serves clients until Close.
+func Start(ctx context.Context, cfg Config) (*Sim, error) {
+	if cfg.Socket == "" {
+		cfg.Socket = "/run/vpp/api.sock"
+	}
+	if cfg.SocketMode == 0 {
+		cfg.SocketMode = 0o660
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Version == "" {
+		cfg.Version = "25.10-release~vppsim"
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	table, err := newMsgTable()
+	if err != nil {
+		return nil, fmt.Errorf("vppsim: build message table: %w", err)
+	}
+	s := &Sim{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "vppsim"),
+		table:    table,
+		handlers: newHandlers(),
+		faults:   newFaults(),
+		clients:  map[uint32]*client{},
+	}
+	s.st = newState(s.emitLinkEvent, s.cfg.Drivers, s.log)
+	if err := s.listen(ctx); err != nil {
+		return nil, err
+	}
+	s.log.Info("vppsim started", "socket", cfg.Socket, "messages", len(table.byID)-1)
+	return s, nil
+}
+
+// SocketPath is where clients connect.
+func (s *Sim) SocketPath() string { return s.cfg.Socket }
+
+func (s *Sim) listen(ctx context.Context) error {
+	if err := os.MkdirAll(filepath.Dir(s.cfg.Socket), 0o755); err != nil {
+		return fmt.Errorf("vppsim: create socket dir for %s: %w", s.cfg.Socket, err)
+	}
+	// A stale socket from a crashed run would make Listen fail, as it does for VPP.
+	if err := os.Remove(s.cfg.Socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("vppsim: remove stale socket %s: %w", s.cfg.Socket, err)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "unix", s.cfg.Socket)
+	if err != nil {
+		return fmt.Errorf("vppsim: listen on %s: %w", s.cfg.Socket, err)
+	}
+	if err := os.Chmod(s.cfg.Socket, s.cfg.SocketMode); err != nil {
+		ln.Close()
+		return fmt.Errorf("vppsim: chmod %s: %w", s.cfg.Socket, err)
+	}
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.ln = ln
+	s.acceptDone = done
+	s.mu.Unlock()
+	go s.acceptLoop(ln, done)
+	return nil
+}
+
+func (s *Sim) acceptLoop(ln net.Listener, done chan struct{}) {
+	defer close(done)
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Error("accept failed", "socket", s.cfg.Socket, "err", err)
+			}
+			return
+		}
+		s.mu.Lock()
+		if s.closed || s.ln != ln {
+			s.mu.Unlock()
+			conn.Close()
+			return
+		}
+		// Client indexes keep growing across restarts, so a stale index is never reused.
+		s.nextClient++
+		c := newClient(s, s.nextClient, conn)
+		s.clients[c.index] = c
+		s.connWG.Add(2)
+		s.mu.Unlock()
+		go c.readLoop()
+		go c.writeLoop()
+	}
+}
+
+// shutdown stops listening and drops every client; it returns after their goroutines end.
+func (s *Sim) shutdown() {
+	s.mu.Lock()
+	ln, done := s.ln, s.acceptDone
+	s.ln = nil
+	clients := make([]*client, 0, len(s.clients))
+	for _, c := range s.clients {
+		clients = append(clients, c)
+	}
+	s.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+		<-done
+	}
+	for _, c := range clients {
+		c.close()
+	}
+	// Hung handlers wake up through their closed client, so the wait below ends.
+	s.connWG.Wait()
+	os.Remove(s.cfg.Socket)
+}
+
+// Restart behaves like a VPP crash and restart: every client is dropped, all state
+// (interfaces, L2, memif sockets) is lost, and the socket is created again. Call counts
+// and fault settings survive; a hang is cleared.
+func (s *Sim) Restart(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errors.New("vppsim: restart after close")
+	}
+	s.mu.Unlock()
+	s.log.Info("vppsim restarting", "socket", s.cfg.Socket)
+	s.shutdown()
+	s.faults.resume()
+	s.stMu.Lock()
+	s.st.closeAll()
+	s.st = newState(s.emitLinkEvent, s.cfg.Drivers, s.log)
+	s.stMu.Unlock()
+	return s.listen(ctx)
+}
+
+// Close stops the simulator and removes its socket.
+func (s *Sim) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.shutdown()
+	s.stMu.Lock()
+	s.st.closeAll()
+	s.stMu.Unlock()
+	s.log.Info("vppsim stopped", "socket", s.cfg.Socket)
+	return nil
+}
+
+// ClientCount reports how many API clients are connected.
+func (s *Sim) ClientCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.clients)
+}
+
+func (s *Sim) removeClient(c *client) {
+	s.mu.Lock()
+	if s.clients[c.index] == c {
+		delete(s.clients, c.index)
+	}
+	s.mu.Unlock()
+}
+
+// subscribers returns the clients that asked for interface events.
+func (s *Sim) subscribers() []*client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*client
+	for _, c := range s.clients {
+		if c.wantEvents.Load() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// isClosedErr tells a normal disconnect from a protocol problem worth a warning.
+func isClosedErr(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
+}

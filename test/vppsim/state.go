@@ -1,0 +1,317 @@
+package vppsim
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"go.fd.io/govpp/binapi/ip_types"
+)
+
+type ifKind int
+
+const (
+	kindLocal ifKind = iota
+	kindLoopback
+	kindMemif
+	kindVhostUser
+	kindTap
+	kindAfPacket
+)
+
+var kindNames = [...]string{"local", "loopback", "memif", "vhost-user", "tap", "af-packet"}
+
+func (k ifKind) String() string { return kindNames[k] }
+
+// devTypes are the device class names VPP reports in interface_dev_type.
+var devTypes = [...]string{"local", "Loopback", "memif", "vhost-user", "virtio", "af_packet"}
+
+type l2Mode int
+
+const (
+	l2None l2Mode = iota
+	l2Xconnect
+	l2Bridge
+)
+
+// iface is one row of the interface table.
+type iface struct {
+	idx      uint32
+	name     string
+	kind     ifKind
+	instance uint32 // loop/tap/vhost instance, memif id
+	mac      [6]byte
+	adminUp  bool
+	linkUp   bool
+	mtu      [4]uint32 // L3, IP4, IP6, MPLS
+	linkMtu  uint16
+	tag      string
+	addrs    []ip_types.AddressWithPrefix
+
+	l2       l2Mode
+	xcTx     uint32
+	bdID     uint32
+	shg      uint8
+	portType uint32
+
+	memif         *MemifSpec
+	memifZeroCopy bool
+	vhost         *VhostUserSpec
+	tap           *tapSpec
+	afp           *afpSpec
+
+	port *Port
+}
+
+type tapSpec struct {
+	id                 uint32
+	hostIfName, hostNS string
+	hostBridge         string
+	hostMTU            uint32
+	hostMAC            [6]byte
+	flags              uint32
+	rxRing, txRing     uint16
+	hostIP4            ip_types.IP4AddressWithPrefix
+	hostIP6            ip_types.IP6AddressWithPrefix
+}
+
+type afpSpec struct {
+	hostIfName string
+}
+
+type bdState struct {
+	id                                      uint32
+	flood, uuFlood, forward, learn, arpTerm bool
+	arpUfwd                                 bool
+	macAge                                  uint8
+	tag                                     string
+	members                                 []uint32 // sw_if_index in join order
+	static                                  map[[6]byte]uint32
+	fwd                                     *bridge
+}
+
+// ifEvent is an interface change subscribers must hear about.
+type ifEvent struct {
+	idx     uint32
+	flags   uint32
+	deleted bool
+}
+
+// state is everything a VPP restart loses. It is guarded by Sim.stMu.
+type state struct {
+	onLink  func(*Port, bool)
+	drivers DriverFactory
+	log     *slog.Logger
+
+	ifaces map[uint32]*iface
+	// free holds released sw_if_indexes; VPP's pools hand out the most recently freed
+	// index first, so a deleted interface's index is reused by the next create.
+	free    []uint32
+	next    uint32
+	sockets map[uint32]string // memif socket id -> filename
+	bds     map[uint32]*bdState
+	macSeq  uint32
+	events  []ifEvent
+}
+
+const memifDefaultSocket = "/run/vpp/memif.sock"
+
+func newState(onLink func(*Port, bool), drivers DriverFactory, log *slog.Logger) *state {
+	st := &state{
+		onLink:  onLink,
+		drivers: drivers,
+		log:     log,
+		ifaces:  map[uint32]*iface{},
+		sockets: map[uint32]string{0: memifDefaultSocket},
+		bds:     map[uint32]*bdState{},
+	}
+	st.add(&iface{name: "local0", kind: kindLocal})
+	return st
+}
+
+// add allocates a sw_if_index for ifc and creates its port.
+func (st *state) add(ifc *iface) *iface {
+	if n := len(st.free); n > 0 {
+		ifc.idx = st.free[n-1]
+		st.free = st.free[:n-1]
+	} else {
+		ifc.idx = st.next
+		st.next++
+	}
+	if ifc.kind != kindLocal {
+		ifc.mtu = [4]uint32{9000, 0, 0, 0}
+		ifc.linkMtu = 9000
+	}
+	ifc.port = newPort(ifc.idx, ifc.name, st.onLink)
+	st.ifaces[ifc.idx] = ifc
+	return ifc
+}
+
+// remove deletes an interface with everything hanging on it (L2 config, addresses,
+// xconnects pointing at it), as VPP does when an interface is deleted.
+func (st *state) remove(ifc *iface) {
+	st.clearL2(ifc)
+	for _, other := range st.ifaces {
+		if other.l2 == l2Xconnect && other.xcTx == ifc.idx {
+			st.clearL2(other)
+		}
+	}
+	for _, bd := range st.bds {
+		for mac, idx := range bd.static {
+			if idx == ifc.idx {
+				delete(bd.static, mac)
+			}
+		}
+	}
+	ifc.port.closeDriver()
+	delete(st.ifaces, ifc.idx)
+	st.free = append(st.free, ifc.idx)
+	st.events = append(st.events, ifEvent{idx: ifc.idx, deleted: true})
+}
+
+func (st *state) closeAll() {
+	for _, ifc := range st.ifaces {
+		ifc.port.closeDriver()
+	}
+}
+
+func (st *state) get(idx uint32) *iface { return st.ifaces[idx] }
+
+func (st *state) byName(name string) *iface {
+	for _, ifc := range st.ifaces {
+		if ifc.name == name {
+			return ifc
+		}
+	}
+	return nil
+}
+
+// sorted returns interfaces in sw_if_index order, the order VPP dumps them in.
+func (st *state) sorted() []*iface {
+	out := make([]*iface, 0, len(st.ifaces))
+	for _, ifc := range st.ifaces {
+		out = append(out, ifc)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
+	return out
+}
+
+// freeInstance returns the lowest instance number not used by interfaces of kind,
+// like VPP's instance bitmaps for loopback, tap and vhost-user.
+func (st *state) freeInstance(kind ifKind) uint32 {
+	used := map[uint32]bool{}
+	for _, ifc := range st.ifaces {
+		if ifc.kind == kind {
+			used[ifc.instance] = true
+		}
+	}
+	for i := uint32(0); ; i++ {
+		if !used[i] {
+			return i
+		}
+	}
+}
+
+func (st *state) instanceUsed(kind ifKind, inst uint32) bool {
+	for _, ifc := range st.ifaces {
+		if ifc.kind == kind && ifc.instance == inst {
+			return true
+		}
+	}
+	return false
+}
+
+// newMAC returns a locally administered address in VPP's 02:fe prefix; vppsim counts
+// instead of drawing random bytes so test output is reproducible.
+func (st *state) newMAC() [6]byte {
+	st.macSeq++
+	s := st.macSeq
+	return [6]byte{0x02, 0xfe, byte(s >> 24), byte(s >> 16), byte(s >> 8), byte(s)}
+}
+
+func (ifc *iface) flags() uint32 {
+	var f uint32
+	if ifc.adminUp {
+		f |= 1
+	}
+	if ifc.linkUp {
+		f |= 2
+	}
+	return f
+}
+
+// setAdmin changes admin state. A loopback's link follows its admin state in VPP; tap
+// and af_packet links are up from creation; memif and vhost-user links follow their peer.
+func (st *state) setAdmin(ifc *iface, up bool) {
+	before := ifc.flags()
+	ifc.adminUp = up
+	ifc.port.adminUp.Store(up)
+	if ifc.kind == kindLoopback {
+		ifc.linkUp = up
+	}
+	if ifc.flags() != before {
+		st.events = append(st.events, ifEvent{idx: ifc.idx, flags: ifc.flags()})
+	}
+}
+
+func (st *state) setLink(ifc *iface, up bool) {
+	if ifc.linkUp == up {
+		return
+	}
+	ifc.linkUp = up
+	st.events = append(st.events, ifEvent{idx: ifc.idx, flags: ifc.flags()})
+}
+
+// clearL2 returns the interface to L3 mode, leaving any bridge domain.
+func (st *state) clearL2(ifc *iface) {
+	switch ifc.l2 {
+	case l2Bridge:
+		if bd := st.bds[ifc.bdID]; bd != nil {
+			for i, m := range bd.members {
+				if m == ifc.idx {
+					bd.members = append(bd.members[:i:i], bd.members[i+1:]...)
+					break
+				}
+			}
+			st.syncBridge(bd)
+			bd.fwd.forget(ifc.port)
+		}
+	}
+	ifc.l2, ifc.xcTx, ifc.bdID, ifc.shg, ifc.portType = l2None, 0, 0, 0, 0
+	ifc.port.fwd.Store(nil)
+}
+
+func (st *state) setXconnect(rx, tx *iface) {
+	st.clearL2(rx)
+	rx.l2, rx.xcTx = l2Xconnect, tx.idx
+	rx.port.fwd.Store(&l2Forward{xconnect: tx.port})
+}
+
+func (st *state) joinBridge(ifc *iface, bd *bdState, shg uint8, portType uint32) {
+	st.clearL2(ifc)
+	ifc.l2, ifc.bdID, ifc.shg, ifc.portType = l2Bridge, bd.id, shg, portType
+	bd.members = append(bd.members, ifc.idx)
+	st.syncBridge(bd)
+	ifc.port.fwd.Store(&l2Forward{bridge: bd.fwd, shg: shg})
+}
+
+// syncBridge publishes the member list to the forwarder.
+func (st *state) syncBridge(bd *bdState) {
+	ms := make([]member, 0, len(bd.members))
+	for _, idx := range bd.members {
+		if ifc := st.ifaces[idx]; ifc != nil {
+			ms = append(ms, member{port: ifc.port, shg: ifc.shg})
+		}
+	}
+	bd.fwd.setMembers(ms)
+}
+
+func (st *state) takeEvents() []ifEvent {
+	ev := st.events
+	st.events = nil
+	return ev
+}
+
+func macString(m [6]byte) string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
+}
