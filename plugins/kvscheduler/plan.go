@@ -141,9 +141,22 @@ func (t *txn) depOK(key string) bool {
 	return n != nil && (n.obtained || (n.applied != nil && n.desired != nil && n.invalid == nil))
 }
 
-func (t *txn) missingOf(n *node) []string {
+// parentReady reports whether a derived value can be created or updated:
+// its parent is applied with its current desired value.
+func (t *txn) parentReady(key string) bool {
+	if !t.depOK(key) {
+		return false
+	}
+	p := t.s.nodes[key]
+	return p.obtained || p.desc.equivalent(key, p.applied, p.desired)
+}
+
+// missingOf lists what n waits for. Before creating or updating, the parent
+// must be up to date (strict); an applied value only has to go when its
+// parent is gone.
+func (t *txn) missingOf(n *node, strict bool) []string {
 	var miss []string
-	if n.parent != "" && !t.depOK(n.parent) {
+	if n.parent != "" && ((strict && !t.parentReady(n.parent)) || !t.depOK(n.parent)) {
 		miss = append(miss, n.parent)
 	}
 	for _, d := range n.deps {
@@ -161,7 +174,7 @@ func (t *txn) mustRemove(n *node) bool {
 	if n.applied == nil || n.obtained {
 		return false
 	}
-	if n.desired == nil || n.invalid != nil || len(t.missingOf(n)) > 0 {
+	if n.desired == nil || n.invalid != nil || len(t.missingOf(n, false)) > 0 {
 		return true
 	}
 	if !n.desc.equivalent(n.key, n.applied, n.desired) && n.desc.recreate(n.key, n.applied, n.desired, n.meta) {
@@ -228,7 +241,7 @@ func (t *txn) reconcile() {
 				t.setState(n, StateInvalid, n.invalid.Error())
 				continue
 			}
-			if miss := t.missingOf(n); len(miss) > 0 {
+			if miss := t.missingOf(n, true); len(miss) > 0 {
 				waiting[k] = miss
 				continue
 			}
