@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -420,4 +423,21 @@ func eventCount(fd int) uint64 {
 
 func listenUnix(path string) (*net.UnixListener, error) {
 	return net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+}
+
+// countMappings counts this process's mappings of the file with inode ino.
+func countMappings(t testing.TB, ino uint64) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) >= 5 && fields[4] == strconv.FormatUint(ino, 10) {
+			n++
+		}
+	}
+	return n
 }

@@ -167,7 +167,6 @@ func (p *Port) acceptLoop(ctx context.Context) {
 		go func() {
 			defer p.wg.Done()
 			p.serve(ctx, c)
-			p.active.Store(false)
 		}()
 	}
 }
@@ -182,7 +181,6 @@ func (p *Port) dialLoop(ctx context.Context) {
 			logged = false
 			p.active.Store(true)
 			p.serve(ctx, c.(*net.UnixConn))
-			p.active.Store(false)
 		} else if !logged {
 			// One line per outage, not one per retry.
 			p.log.Info("vhost-user frontend not reachable, retrying", "err", err)
@@ -231,12 +229,15 @@ func (p *Port) serve(ctx context.Context, c *net.UnixConn) {
 			break
 		}
 	}
-	c.Close()
 	p.mu.Lock()
 	p.resetLocked()
 	p.conn = nil
 	p.mu.Unlock()
 	p.setLink(false)
+	// Hang up only now: a frontend that reconnects as soon as it sees the
+	// close finds the port free and its old state gone.
+	p.active.Store(false)
+	c.Close()
 }
 
 // resetLocked forgets the connection's negotiated state and releases its
@@ -266,8 +267,9 @@ func (p *Port) setLink(up bool) {
 	}
 }
 
-// fail drops the connection after the data path met bad guest data; the
-// protocol goroutine then tears the state down.
+// fail drops the connection after the data path met bad guest data. Shutting
+// down our read side wakes the protocol goroutine, which tears the state down
+// and then closes the socket.
 func (p *Port) fail(err error) {
 	if !p.broken.CompareAndSwap(false, true) {
 		return
@@ -275,6 +277,6 @@ func (p *Port) fail(err error) {
 	p.protoErrors.Add(1)
 	p.log.Warn("vhost-user dropping frontend: bad guest data", "err", err)
 	if p.conn != nil {
-		p.conn.Close()
+		p.conn.CloseRead()
 	}
 }
