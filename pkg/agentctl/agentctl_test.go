@@ -402,6 +402,13 @@ func (f *fakeScheduler) StatusOf(key string) (kvscheduler.ValueStatus, bool) {
 	return kvscheduler.ValueStatus{}, false
 }
 
+func (f *fakeScheduler) Retrieve(context.Context) ([]kvscheduler.RetrievedValue, error) {
+	return []kvscheduler.RetrievedValue{
+		{Key: "config/vpp/v2/interfaces/local0", Descriptor: "vpp-interface", Origin: kvscheduler.FromSB, Value: &interfaces.Interface{Name: "local0"}},
+		{Key: "config/vpp/v2/interfaces/memif1", Descriptor: "vpp-interface", Value: &interfaces.Interface{Name: "memif1"}, Metadata: map[string]int{"sw_if_index": 1}},
+	}, nil
+}
+
 func (f *fakeScheduler) History(n int) []kvscheduler.TxnRecord {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -435,12 +442,6 @@ func (h *harness) startREST() {
 			h.sched.history = append(h.sched.history, kvscheduler.TxnRecord{Seq: 2, Kind: kvscheduler.TxnFullResync, Start: time.Now(),
 				Ops: []kvscheduler.Op{{Key: "config/vpp/v2/interfaces/tap1", Op: kvscheduler.OpCreate, Error: "retval -13"}}})
 			return nil
-		},
-		Retrieve: func(ctx context.Context) ([]restapi.DumpedValue, error) {
-			return []restapi.DumpedValue{
-				{Key: "config/vpp/v2/interfaces/local0", Descriptor: "vpp-interface", Origin: kvscheduler.FromSB, Value: &interfaces.Interface{Name: "local0"}},
-				{Key: "config/vpp/v2/interfaces/memif1", Descriptor: "vpp-interface", Value: &interfaces.Interface{Name: "memif1"}, Metadata: map[string]int{"sw_if_index": 1}},
-			}, nil
 		},
 	})
 	if err != nil {

@@ -203,3 +203,6 @@ func TestNoSources(t *testing.T) {
 	}
 	want(t, got, `vppmesh_scheduler_txns_unobserved_total`, 0)
 }
+
+// The real scheduler must fit the interface the team lead wires in.
+var _ Scheduler = (*kvscheduler.Scheduler)(nil)

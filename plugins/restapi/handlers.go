@@ -242,11 +242,7 @@ func (s *Server) resync(w http.ResponseWriter, r *http.Request) {
 
 // dump answers what VPP has now, optionally of one descriptor.
 func (s *Server) dump(w http.ResponseWriter, r *http.Request) {
-	if s.opts.Retrieve == nil {
-		s.writeError(w, r, http.StatusNotImplemented, errors.New("vpp dump is not wired in this agent"))
-		return
-	}
-	vals, err := s.opts.Retrieve(r.Context())
+	vals, err := s.opts.Scheduler.Retrieve(r.Context())
 	if err != nil {
 		s.writeError(w, r, http.StatusBadGateway, fmt.Errorf("retrieve from vpp: %w", err))
 		return

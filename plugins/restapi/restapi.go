@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
 )
 
@@ -20,21 +18,14 @@ import (
 // it can trigger resyncs and shows the whole configuration.
 const DefaultAddr = "127.0.0.1:9191"
 
-// Scheduler is the part of the kvscheduler the API reads.
+// Scheduler is the part of the kvscheduler the API reads;
+// *kvscheduler.Scheduler implements it.
 type Scheduler interface {
 	Status() []kvscheduler.ValueStatus
 	StatusOf(key string) (kvscheduler.ValueStatus, bool)
 	History(n int) []kvscheduler.TxnRecord
-}
-
-// DumpedValue is one value that exists in VPP now, as the scheduler's
-// retrieve reports it.
-type DumpedValue struct {
-	Key        string
-	Descriptor string
-	Value      proto.Message
-	Origin     kvscheduler.Origin
-	Metadata   any
+	// Retrieve lists what VPP has now, without changing anything.
+	Retrieve(ctx context.Context) ([]kvscheduler.RetrievedValue, error)
 }
 
 // Options configure the server. Scheduler is required; every func is
@@ -43,8 +34,6 @@ type Options struct {
 	// Addr is the listen address (DefaultAddr when empty).
 	Addr      string
 	Scheduler Scheduler
-	// Retrieve lists what VPP has now (the scheduler's Retrieve).
-	Retrieve func(ctx context.Context) ([]DumpedValue, error)
 	// Resync runs a full resync and returns when it is done.
 	Resync func(ctx context.Context) error
 	// Ready reports whether the agent is ready to serve (connected to VPP

@@ -21,9 +21,17 @@ import (
 // fakeScheduler is an in-memory scheduler: statuses and a history that
 // Resync appends to, like the real one does.
 type fakeScheduler struct {
-	mu      sync.Mutex
-	status  []kvscheduler.ValueStatus
-	history []kvscheduler.TxnRecord
+	mu       sync.Mutex
+	status   []kvscheduler.ValueStatus
+	history  []kvscheduler.TxnRecord
+	retrieve func(ctx context.Context) ([]kvscheduler.RetrievedValue, error)
+}
+
+func (f *fakeScheduler) Retrieve(ctx context.Context) ([]kvscheduler.RetrievedValue, error) {
+	if f.retrieve == nil {
+		return nil, errors.New("fake: nothing to retrieve")
+	}
+	return f.retrieve(ctx)
 }
 
 func (f *fakeScheduler) Status() []kvscheduler.ValueStatus {
@@ -89,12 +97,13 @@ type env struct {
 	ready      atomic.Bool
 	resyncs    atomic.Int32
 	resyncErr  error
-	retrieveFn func(ctx context.Context) ([]DumpedValue, error)
+	retrieveFn func(ctx context.Context) ([]kvscheduler.RetrievedValue, error)
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{f: newFake()}
+	e.f.retrieve = func(ctx context.Context) ([]kvscheduler.RetrievedValue, error) { return e.retrieveFn(ctx) }
 	connected := true
 	s, err := New(Options{
 		Scheduler: e.f,
@@ -111,7 +120,6 @@ func newEnv(t *testing.T) *env {
 			e.f.commit(kvscheduler.TxnFullResync, kvscheduler.Op{Key: keyBad, Op: kvscheduler.OpCreate, NewState: kvscheduler.StateConfigured})
 			return nil
 		},
-		Retrieve: func(ctx context.Context) ([]DumpedValue, error) { return e.retrieveFn(ctx) },
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "vppmesh_test_metric 1\n")
 		}),
@@ -119,8 +127,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.retrieveFn = func(ctx context.Context) ([]DumpedValue, error) {
-		return []DumpedValue{
+	e.retrieveFn = func(ctx context.Context) ([]kvscheduler.RetrievedValue, error) {
+		return []kvscheduler.RetrievedValue{
 			{Key: "config/vpp/v2/interfaces/local0", Descriptor: "vpp-interface", Origin: kvscheduler.FromSB, Value: &interfaces.Interface{Name: "local0"}},
 			{Key: keyMemif, Descriptor: "vpp-interface", Origin: kvscheduler.FromNB, Value: &interfaces.Interface{Name: "memif1", Type: interfaces.Interface_MEMIF}, Metadata: map[string]int{"sw_if_index": 3}},
 			{Key: keyXC, Descriptor: "vpp-xconnect", Value: &l2.XConnectPair{ReceiveInterface: "memif1", TransmitInterface: "memif2"}},
@@ -312,7 +320,9 @@ func TestVPPDump(t *testing.T) {
 	if err := json.Unmarshal(d[1].Value, &v); err != nil || v["type"] != "MEMIF" {
 		t.Fatalf("value %s %v", d[1].Value, err)
 	}
-	e.retrieveFn = func(context.Context) ([]DumpedValue, error) { return nil, errors.New("vpp disconnected") }
+	e.retrieveFn = func(context.Context) ([]kvscheduler.RetrievedValue, error) {
+		return nil, errors.New("vpp disconnected")
+	}
 	var eb errorJSON
 	e.call(t, "GET", "/vpp/dump", 502, &eb)
 	if !strings.Contains(eb.Error, "vpp disconnected") {
@@ -338,7 +348,7 @@ func TestUnwiredFeatures(t *testing.T) {
 	}
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
-	for path, method := range map[string]string{"/vpp/dump": "GET", "/metrics": "GET", "/scheduler/resync": "POST"} {
+	for path, method := range map[string]string{"/metrics": "GET", "/scheduler/resync": "POST"} {
 		req, _ := http.NewRequest(method, srv.URL+path, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -388,3 +398,6 @@ func TestStartServeClose(t *testing.T) {
 		t.Fatal("server still answers after Close")
 	}
 }
+
+// The real scheduler must fit the interface the team lead wires in.
+var _ Scheduler = (*kvscheduler.Scheduler)(nil)
