@@ -52,8 +52,8 @@ type Config struct {
 	Log2RingSize uint8
 	// BufferSize is the size of one slave buffer (default 2048); longer frames chain.
 	BufferSize uint32
-	// NumS2M and NumM2S are queue counts (default 1 each). A slave requests them; a
-	// master announces them as its limits.
+	// NumS2M and NumM2S are the slave's queue counts (default 1 each, at most 255); the
+	// master takes what its slave requests, as VPP does.
 	NumS2M, NumM2S int
 	// RetryInterval is the slave's pause between connection attempts (default 1s).
 	RetryInterval time.Duration

@@ -231,8 +231,9 @@ func (i *Interface) masterHandshake(conn *connection, in initMsg) error {
 	if err := conn.cc.send(&ack, -1); err != nil {
 		return err
 	}
-	s2m := make([]pendingRing, i.cfg.NumS2M)
-	m2s := make([]pendingRing, i.cfg.NumM2S)
+	// Like VPP, the slave decides the queue counts, up to what HELLO announced.
+	s2m := make([]pendingRing, maxQueues)
+	m2s := make([]pendingRing, maxQueues)
 	for {
 		m, fd, err := conn.cc.recv()
 		if err != nil {

@@ -3,6 +3,7 @@ package memif
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -208,12 +209,10 @@ func TestSeveralQueuesAndInterfacesOnOneSocket(t *testing.T) {
 	if err := s2.WaitUp(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	// The master allows 2 M2S queues, so the slave gets min(3, 2).
-	if n := len(p.slave.TxQueues()); n != 3 {
-		t.Fatalf("slave tx queues %d, want 3", n)
-	}
-	if n := len(p.slave.RxQueues()); n != 2 {
-		t.Fatalf("slave rx queues %d, want 2", n)
+	// Like VPP, the slave decides the queue counts.
+	if len(p.slave.TxQueues()) != 3 || len(p.slave.RxQueues()) != 3 || len(p.master.RxQueues()) != 3 || len(p.master.TxQueues()) != 3 {
+		t.Fatalf("queues: slave %d/%d master %d/%d, want 3 each", len(p.slave.TxQueues()), len(p.slave.RxQueues()),
+			len(p.master.RxQueues()), len(p.master.TxQueues()))
 	}
 	if p.master.Info().RingSize != 64 {
 		t.Fatalf("ring size %d, want 64", p.master.Info().RingSize)
@@ -222,7 +221,7 @@ func TestSeveralQueuesAndInterfacesOnOneSocket(t *testing.T) {
 		frames := [][]byte{frame(q, 100+q), frame(q+10, 200)}
 		transfer(t, p.slave.TxQueues()[q], p.master.RxQueues()[q], frames)
 	}
-	for q := range 2 {
+	for q := range 3 {
 		frames := [][]byte{frame(q, 300+q)}
 		transfer(t, p.master.TxQueues()[q], p.slave.RxQueues()[q], frames)
 	}
@@ -244,10 +243,15 @@ func TestFrameLargerThanRing(t *testing.T) {
 	p := newPair(t, Config{ID: 1}, Config{ID: 1, BufferSize: 256, Log2RingSize: 2})
 	p.waitUp(t)
 	for _, q := range []*Queue{p.slave.TxQueues()[0], p.master.TxQueues()[0]} {
-		n, err := q.TxBurst([][]byte{frame(1, 64), frame(2, 256*4+1)})
-		if n != 1 || err == nil {
-			t.Fatalf("TxBurst = %d, %v; want 1 and ErrFrameTooLarge", n, err)
+		n, err := q.TxBurst([][]byte{frame(2, 256*4+1), frame(1, 64)})
+		if n != 0 || !errors.Is(err, ErrFrameTooLarge) {
+			t.Fatalf("TxBurst = %d, %v; want 0 and ErrFrameTooLarge", n, err)
 		}
+	}
+	// The slave knows its buffer size, so it refuses even with a partly used ring.
+	n, err := p.slave.TxQueues()[0].TxBurst([][]byte{frame(1, 64), frame(2, 256*4+1)})
+	if n != 1 || !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("TxBurst = %d, %v; want 1 and ErrFrameTooLarge", n, err)
 	}
 }
 
