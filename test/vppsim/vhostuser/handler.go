@@ -244,6 +244,10 @@ func (p *Port) apply(h header, pl []byte, fds []int) ([]byte, error) {
 		}
 		v.addr, v.addrSet = a, true
 		v.desc, v.avail, v.used = nil, nil, nil
+		// Check now, as VPP does, so the frontend learns at this message.
+		if err := v.translate(p.mem); err != nil {
+			return nil, fmt.Errorf("SET_VRING_ADDR: %w", err)
+		}
 		return nil, nil
 	case reqSetVringBase:
 		s, err := decodeVringState(req, pl)

@@ -53,7 +53,6 @@ type Port struct {
 	ln     *net.UnixListener
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	active atomic.Bool // a frontend is connected (server mode allows one)
 
 	rxReady chan struct{}
 	one     [8]byte // eventfd increment, a field so that writing it never allocates
@@ -150,6 +149,8 @@ func (p *Port) Stats() Stats {
 
 func (p *Port) acceptLoop(ctx context.Context) {
 	defer p.wg.Done()
+	var prev *net.UnixConn
+	var prevDone chan struct{}
 	for {
 		c, err := p.ln.AcceptUnix()
 		if err != nil {
@@ -158,14 +159,23 @@ func (p *Port) acceptLoop(ctx context.Context) {
 			}
 			return
 		}
-		if !p.active.CompareAndSwap(false, true) {
-			p.log.Warn("vhost-user frontend refused: interface already connected")
-			c.Close()
-			continue
+		if prevDone != nil {
+			select {
+			case <-prevDone:
+			default:
+				// As VPP does: a new frontend replaces the old one (a VM that
+				// restarted before its old socket timed out).
+				p.log.Info("vhost-user new frontend replaces the connected one")
+				prev.CloseRead()
+				<-prevDone
+			}
 		}
+		done := make(chan struct{})
+		prev, prevDone = c, done
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
+			defer close(done)
 			p.serve(ctx, c)
 		}()
 	}
@@ -179,7 +189,6 @@ func (p *Port) dialLoop(ctx context.Context) {
 		c, err := d.DialContext(ctx, "unix", p.cfg.SocketPath)
 		if err == nil {
 			logged = false
-			p.active.Store(true)
 			p.serve(ctx, c.(*net.UnixConn))
 		} else if !logged {
 			// One line per outage, not one per retry.
@@ -235,8 +244,7 @@ func (p *Port) serve(ctx context.Context, c *net.UnixConn) {
 	p.mu.Unlock()
 	p.setLink(false)
 	// Hang up only now: a frontend that reconnects as soon as it sees the
-	// close finds the port free and its old state gone.
-	p.active.Store(false)
+	// close finds its old state gone.
 	c.Close()
 }
 

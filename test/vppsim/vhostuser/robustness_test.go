@@ -90,15 +90,13 @@ func TestMalformedMessagesDropOnlyThatFrontend(t *testing.T) {
 			f.call(reqSetVringNum, state(0, 256))
 			p := f.vringAddrPayload(0)
 			binary.LittleEndian.PutUint64(p[8:], feUA+feRegion-64) // desc table runs past the region
-			f.call(reqSetVringAddr, p)
-			return f.rawSend(reqSetVringKick, v, le64(vringNoFD))
+			return f.rawSend(reqSetVringAddr, v, p)
 		}}},
 		{"vring addr misaligned", []step{setup(feOpts{skipRings: true}), func(f *frontend) error {
 			f.call(reqSetVringNum, state(0, 256))
 			p := f.vringAddrPayload(0)
 			binary.LittleEndian.PutUint64(p[16:], feUA+8194) // used ring must be 4-aligned
-			f.call(reqSetVringAddr, p)
-			return f.rawSend(reqSetVringKick, v, le64(vringNoFD))
+			return f.rawSend(reqSetVringAddr, v, p)
 		}}},
 		{"new mem table hides running rings", []step{setup(feOpts{}), func(f *frontend) error {
 			p := f.memTablePayload(feRegion)
@@ -118,6 +116,7 @@ func TestMalformedMessagesDropOnlyThatFrontend(t *testing.T) {
 				}
 			}
 			f.waitClosed()
+			drainLink(tp)
 			// The next frontend is served normally.
 			g := connect(t, tp, feOpts{})
 			g.sendTx(testFrames(2, 64), 0, true)

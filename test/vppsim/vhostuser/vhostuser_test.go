@@ -335,15 +335,18 @@ func TestClientModeReconnects(t *testing.T) {
 	}
 }
 
-func TestSecondFrontendRefused(t *testing.T) {
+func TestNewFrontendReplacesOld(t *testing.T) {
 	tp := openPort(t, Config{})
 	f := connect(t, tp, feOpts{})
 	g := newFrontend(t)
 	g.dial(tp.cfg.SocketPath)
-	g.waitClosed()
-	f.sendTx(testFrames(1, 64), 0, true)
+	f.waitClosed()
+	tp.waitLink(t, false)
+	g.handshake(feOpts{})
+	tp.waitLink(t, true)
+	g.sendTx(testFrames(1, 64), 0, true)
 	if got := rxAll(t, tp.Port, 1); len(got) != 1 {
-		t.Fatal("first frontend disturbed")
+		t.Fatal("new frontend not served")
 	}
 }
 
