@@ -1,7 +1,6 @@
 package vppsim
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 )
@@ -57,7 +56,11 @@ type DriverFactory func(p *Port, info PortInfo) (Driver, error)
 
 // Counters are one interface's packet statistics.
 type Counters struct {
-	RxPackets, RxBytes, TxPackets, TxBytes, Drops uint64
+	RxPackets uint64 `json:"rx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	Drops     uint64 `json:"drops"`
 }
 
 // Port is the packet I/O side of one interface: a driver hands received frames to
@@ -133,7 +136,6 @@ func (p *Port) Receive(frame []byte) {
 	}
 }
 
-var errNoDriver = errors.New("interface has no driver")
 
 func (p *Port) transmit(frame []byte) {
 	b := p.driver.Load()

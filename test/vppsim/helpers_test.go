@@ -47,4 +47,3 @@ func retval(err error) int32 {
 	}
 	return 1 // not a VPP retval
 }
-
