@@ -21,15 +21,18 @@ func (p *Plugin) create(ctx context.Context, key string, v *ifmodel.Interface) (
 		return nil, err
 	}
 	idx := interface_types.InterfaceIndex(meta.SwIfIndex)
+	// Indexed before configuring, so that the interface event VPP sends for
+	// the admin-up below already maps to the name.
+	p.index(v.GetName(), v.GetType(), *meta)
 	// From here on the interface exists: if configuring it fails, remove it
 	// again so a retry starts clean rather than leaking an untagged one.
 	if err := p.configure(ctx, key, idx, v); err != nil {
 		if derr := p.deleteLink(ctx, key, v, meta); derr != nil {
 			p.log.Warn("cleanup after failed create failed", "key", key, "error", derr)
 		}
+		p.unindex(v.GetName())
 		return nil, err
 	}
-	p.index(v.GetName(), v.GetType(), *meta)
 	if v.GetType() == ifmodel.Interface_MEMIF {
 		p.mu.Lock()
 		p.memifOwner[p.memifKeyOf(v.GetMemif())] = v.GetName()
