@@ -2,6 +2,7 @@ package kvscheduler
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -313,9 +314,8 @@ func (t *txn) deleteWaves(del map[string]struct{}) {
 				after[x] = append(after[x], k)
 			}
 		}
-		for x := range s.depIndex[k] {
-			note(x)
-		}
+		// Only what is applied constrains the order: the southbound cares
+		// about the values it holds, not about the ones wanted next.
 		for x := range s.appliedDepIndex[k] {
 			note(x)
 		}
@@ -331,6 +331,10 @@ func (t *txn) deleteWaves(del map[string]struct{}) {
 			ready = append(ready, k)
 		}
 	}
+	// stuck holds keys that must not be deleted yet because something that
+	// needs them failed to go: removing them would break it in the
+	// southbound. They are FAILED and retried with it.
+	stuck := make(map[string]string)
 	for len(left) > 0 {
 		if len(ready) == 0 {
 			// A dependency cycle among applied values: break it at the
@@ -342,12 +346,20 @@ func (t *txn) deleteWaves(del map[string]struct{}) {
 		for _, k := range ready {
 			n := s.nodes[k]
 			delete(left, k)
+			if by, ok := stuck[k]; ok {
+				t.fail(n, OpDelete, fmt.Errorf("delete %s: waits for %s, which could not be deleted", k, by))
+				continue
+			}
 			ops = append(ops, &op{n: n, kind: OpDelete, old: n.applied, meta: n.meta})
 		}
 		t.execute(ops)
 		var next []string
 		for _, k := range ready {
+			_, failed := t.failedNow[k]
 			for _, a := range after[k] {
+				if _, ok := stuck[a]; failed && !ok {
+					stuck[a] = k
+				}
 				blockers[a]--
 				if _, ok := left[a]; ok && blockers[a] == 0 {
 					next = append(next, a)
@@ -375,6 +387,9 @@ type op struct {
 // without holding s.mu, then applies their outcomes in key order.
 func (t *txn) execute(ops []*op) {
 	s := t.s
+	if len(ops) == 0 {
+		return
+	}
 	for _, o := range ops {
 		s.log.Debug("kvscheduler: operation", "seq", t.rec.Seq, "op", o.kind, "key", o.n.key, "descriptor", o.n.desc.name)
 	}
@@ -436,7 +451,7 @@ func (t *txn) apply(o *op) {
 	}
 	switch {
 	case o.err != nil:
-		t.fail(n, o)
+		t.fail(n, o.kind, o.err)
 	case o.kind == OpDelete:
 		t.setApplied(n, nil, nil)
 		switch {
@@ -462,7 +477,7 @@ func (t *txn) apply(o *op) {
 }
 
 // fail marks n FAILED and schedules its retry with exponential backoff.
-func (t *txn) fail(n *node, o *op) {
+func (t *txn) fail(n *node, kind OpKind, err error) {
 	s := t.s
 	n.retries++
 	delay := s.opts.RetryInitial
@@ -475,9 +490,9 @@ func (t *txn) fail(n *node, o *op) {
 	n.nextRetry = time.Now().Add(delay)
 	s.failed[n.key] = struct{}{}
 	t.failedNow[n.key] = struct{}{}
-	t.setState(n, StateFailed, o.err.Error())
-	s.log.Warn("kvscheduler: operation failed", "seq", t.rec.Seq, "op", o.kind, "key", n.key,
-		"descriptor", n.desc.name, "error", o.err, "retries", n.retries, "next_retry_in", delay)
+	t.setState(n, StateFailed, err.Error())
+	s.log.Warn("kvscheduler: operation failed", "seq", t.rec.Seq, "op", kind, "key", n.key,
+		"descriptor", n.desc.name, "error", err, "retries", n.retries, "next_retry_in", delay)
 }
 
 func equalStrings(a, b []string) bool {
