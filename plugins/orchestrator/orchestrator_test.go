@@ -74,7 +74,10 @@ func TestInitialLoadThenWatchInOrder(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	// Status keys follow: CONFIGURED for live keys, gone for the deleted one.
-	waitFor(t, "status of m6", func() bool { ks, ok := readStatus(t, cli, "a", ifRel("m6")); return ok && ks.State == kvscheduler.StateConfigured })
+	waitFor(t, "status of m6", func() bool {
+		ks, ok := readStatus(t, cli, "a", ifRel("m6"))
+		return ok && ks.State == kvscheduler.StateConfigured
+	})
 	waitFor(t, "status of m2 deleted", func() bool { _, ok := readStatus(t, cli, "a", ifRel("m2")); return !ok })
 	if n := countPrefix(t, cli, "/vnf-agent/other/status/"); n != 0 {
 		t.Fatalf("wrote %d status keys for another agent", n)
@@ -89,10 +92,10 @@ func TestBadKeysInOneEtcdTxnOnlyAffectThemselves(t *testing.T) {
 	waitFor(t, "ready", r.o.Ready)
 
 	bad := map[string]string{
-		ifKey("a", "badjson"):   `{"name":"badjson",`,
-		ifKey("a", "unknownf"):  `{"name":"unknownf","colour":"red"}`,
-		ifKey("a", "badenum"):   `{"name":"badenum","type":"WARP_DRIVE"}`,
-		ifKey("a", "mismatch"):  memifJSON("other-name", 1),
+		ifKey("a", "badjson"):                  `{"name":"badjson",`,
+		ifKey("a", "unknownf"):                 `{"name":"unknownf","colour":"red"}`,
+		ifKey("a", "badenum"):                  `{"name":"badenum","type":"WARP_DRIVE"}`,
+		ifKey("a", "mismatch"):                 memifJSON("other-name", 1),
 		"/vnf-agent/a/config/nosuchmodel/v1/x": `{}`,
 	}
 	ops := []clientv3.Op{clientv3.OpPut(ifKey("a", "good1"), memifJSON("good1", 1))}
@@ -122,7 +125,10 @@ func TestBadKeysInOneEtcdTxnOnlyAffectThemselves(t *testing.T) {
 	if !strings.Contains(ks.Error, "does not match") {
 		t.Errorf("mismatch error not explained: %q", ks.Error)
 	}
-	waitFor(t, "status of good1", func() bool { ks, ok := readStatus(t, cli, "a", ifRel("good1")); return ok && ks.State == kvscheduler.StateConfigured })
+	waitFor(t, "status of good1", func() bool {
+		ks, ok := readStatus(t, cli, "a", ifRel("good1"))
+		return ok && ks.State == kvscheduler.StateConfigured
+	})
 
 	// Deleting a key that never was valid removes its status; nothing is
 	// sent to the scheduler for it.
@@ -170,7 +176,10 @@ func TestInvalidOverwriteKeepsLastValidValue(t *testing.T) {
 		v, ok := s.snapshot()[ifRel("m1")].(*interfaces.Interface)
 		return ok && v.GetMemif().GetId() == 7
 	})
-	waitFor(t, "value_error cleared", func() bool { ks, _ := readStatus(t, cli, "a", ifRel("m1")); return ks.ValueError == "" && ks.State == kvscheduler.StateConfigured })
+	waitFor(t, "value_error cleared", func() bool {
+		ks, _ := readStatus(t, cli, "a", ifRel("m1"))
+		return ks.ValueError == "" && ks.State == kvscheduler.StateConfigured
+	})
 	// Deleting removes value and status.
 	if _, err := cli.Delete(context.Background(), ifKey("a", "m1")); err != nil {
 		t.Fatal(err)
