@@ -390,9 +390,6 @@ func (t *txn) execute(ops []*op) {
 	if len(ops) == 0 {
 		return
 	}
-	for _, o := range ops {
-		s.log.Debug("kvscheduler: operation", "seq", t.rec.Seq, "op", o.kind, "key", o.n.key, "descriptor", o.n.desc.name)
-	}
 	s.mu.Unlock()
 	if len(ops) == 1 || s.opts.Parallelism == 1 {
 		for _, o := range ops {
@@ -474,6 +471,9 @@ func (t *txn) apply(o *op) {
 		rop.Error = o.err.Error()
 	}
 	t.rec.Ops = append(t.rec.Ops, rop)
+	if o.err == nil {
+		t.s.log.Debug("kvscheduler: operation done", "seq", t.rec.Seq, "op", o.kind, "key", n.key, "state", n.state, "duration", o.dur)
+	}
 }
 
 // fail marks n FAILED and schedules its retry with exponential backoff.

@@ -59,12 +59,12 @@ func (t *txn) resync() {
 	sort.Strings(keys)
 	for _, k := range keys {
 		r := seen[k]
+		if d := s.descFor(k); d == nil || d.name != r.Descriptor {
+			continue // another descriptor owns this key by prefix; ignore the stray
+		}
 		n := s.nodes[k]
 		if n == nil {
 			n = t.newNode(k)
-		}
-		if n.desc == nil || n.desc.name != r.Descriptor {
-			continue // another descriptor owns this key by prefix; ignore the stray
 		}
 		n.obtained = r.Origin == FromSB && n.desired == nil && n.nbValue == nil
 		t.setApplied(n, r.Value, r.Metadata)

@@ -209,7 +209,9 @@ func (s *Scheduler) History(n int) []TxnRecord {
 	return append([]TxnRecord(nil), s.history[len(s.history)-n:]...)
 }
 
-// Watch registers w for the statuses changed by each later transaction.
+// Watch registers w for the statuses changed by each later transaction. w
+// runs on the transaction's goroutine before the next transaction starts, so
+// it must not call Commit or Retrieve.
 func (s *Scheduler) Watch(w Watcher) (cancel func()) {
 	s.wmu.Lock()
 	id := s.nextWatch
