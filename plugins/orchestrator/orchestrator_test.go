@@ -322,3 +322,33 @@ func TestInterfaceStatePublished(t *testing.T) {
 	waitFor(t, "state deleted", func() bool { _, ok := mustGet(t, cli, key); return !ok })
 	r.o.PublishInterfaceState(nil) // must not panic
 }
+
+func TestQueuedEventsCoalesceIntoFewTxns(t *testing.T) {
+	e := newEtcdSite(t).start(t)
+	cli := newTestClient(t, e.Endpoints())
+	s := newMemSched()
+	r := runOrch(t, cli, "a", s, nil)
+	waitFor(t, "ready", r.o.Ready)
+	held, release := s.pause()
+	mustPut(t, cli, ifKey("a", "c0"), memifJSON("c0", 1))
+	<-held // the orchestrator is busy committing c0
+	const n = 300
+	for i := 1; i <= n; i++ {
+		name := "c" + itoa(i)
+		mustPut(t, cli, ifKey("a", name), memifJSON(name, i+1))
+	}
+	mustPut(t, cli, ifKey("a", "c1"), memifJSON("c1", 999)) // a later update of the same key wins
+	release()
+	waitFor(t, "all keys", func() bool { return len(s.snapshot()) == n+1 })
+	waitFor(t, "c1 update", func() bool { return s.snapshot()[ifRel("c1")].(*interfaces.Interface).GetMemif().GetId() == 999 })
+	changes := s.count(kvscheduler.TxnChange)
+	// 302 etcd events (one put each) queue while the scheduler is busy; they
+	// must not become 302 transactions.
+	if changes > 20 {
+		t.Fatalf("%d events became %d scheduler txns", n+2, changes)
+	}
+	if ev := r.o.Stats().EtcdEvents; ev != n+2 {
+		t.Fatalf("counted %d events, want %d", ev, n+2)
+	}
+	t.Logf("%d etcd events -> %d scheduler txns", n+2, changes)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -127,8 +128,24 @@ func (o *Orchestrator) watch(ctx context.Context, from int64) (chan error, error
 	// RequireLeader makes a member that lost its cluster end the watch
 	// instead of serving a stale view.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
 	wch := o.cli.Watch(wctx, o.configPref, clientv3.WithPrefix(), clientv3.WithRev(from))
+	// A reader moves responses into a queue while a commit runs, so that
+	// everything that arrived meanwhile becomes the next single TxnChange:
+	// under load one scheduler txn per etcd event would fall further and
+	// further behind.
+	q := &respQueue{wake: make(chan struct{}, 1)}
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for resp := range wch {
+			q.push(queuedResp{resp: resp})
+		}
+		q.push(queuedResp{closed: true})
+	}()
+	defer func() {
+		cancel()
+		<-readerDone
+	}()
 	// Drop a stale reconnect signal from before this watch started.
 	select {
 	case <-o.reconnect:
@@ -142,42 +159,64 @@ func (o *Orchestrator) watch(ctx context.Context, from int64) (chan error, error
 			return w, nil
 		case <-o.reconnect:
 			return nil, errors.New("etcd connection re-established")
-		case resp, ok := <-wch:
-			if !ok {
-				return nil, errors.New("watch channel closed")
-			}
-			if err := resp.Err(); err != nil {
+		case <-q.wake:
+		}
+		for {
+			events, last, err := q.take(o.opts.MaxBatch)
+			if err != nil {
 				return nil, fmt.Errorf("watch %s from revision %d: %w", o.configPref, from, err)
 			}
-			events := append([]*clientv3.Event(nil), resp.Events...)
-			last := resp.Header.Revision
-			// Coalesce whatever else is already queued: under load one
-			// scheduler txn per etcd event would fall further and further
-			// behind.
-		drain:
-			for len(events) < o.opts.MaxBatch {
-				select {
-				case r, ok := <-wch:
-					if !ok {
-						return nil, errors.New("watch channel closed")
-					}
-					if err := r.Err(); err != nil {
-						return nil, fmt.Errorf("watch %s from revision %d: %w", o.configPref, from, err)
-					}
-					events = append(events, r.Events...)
-					last = r.Header.Revision
-				default:
-					break drain
-				}
-			}
 			if len(events) == 0 {
-				continue // progress notification
+				break // nothing queued, or only progress notifications
 			}
 			if err := o.applyEvents(ctx, events, last); err != nil {
 				return nil, err
 			}
 		}
 	}
+}
+
+// respQueue holds watch responses between the reader and the committer.
+type respQueue struct {
+	mu    sync.Mutex
+	resps []queuedResp
+	wake  chan struct{}
+}
+
+type queuedResp struct {
+	resp   clientv3.WatchResponse
+	closed bool // the watch channel was closed
+}
+
+func (q *respQueue) push(r queuedResp) {
+	q.mu.Lock()
+	q.resps = append(q.resps, r)
+	q.mu.Unlock()
+	signal(q.wake)
+}
+
+// take returns the events of queued responses, up to about max events, and
+// the revision of the last one; or the error of a failed/closed watch.
+func (q *respQueue) take(max int) ([]*clientv3.Event, int64, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var events []*clientv3.Event
+	var last int64
+	n := 0
+	for n < len(q.resps) && len(events) < max {
+		if q.resps[n].closed {
+			return nil, 0, errors.New("watch channel closed")
+		}
+		r := q.resps[n].resp
+		if err := r.Err(); err != nil {
+			return nil, 0, err
+		}
+		events = append(events, r.Events...)
+		last = r.Header.Revision
+		n++
+	}
+	q.resps = q.resps[n:]
+	return events, last, nil
 }
 
 // applyEvents turns watch events into one TxnChange holding the net change
