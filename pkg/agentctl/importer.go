@@ -219,6 +219,9 @@ func parseYAML(data []byte) ([]importEntry, error) {
 // valueEntry takes a value object, or a string holding JSON (as Ligato's
 // files and etcdctl users write them).
 func valueEntry(where, key string, v any) importEntry {
+	if v == nil || v == "" {
+		return importEntry{Where: where, Key: key, Err: errors.New("no value")}
+	}
 	if s, ok := v.(string); ok {
 		return importEntry{Where: where, Key: key, Data: []byte(s)}
 	}

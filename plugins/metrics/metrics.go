@@ -18,12 +18,19 @@ type Scheduler interface {
 	History(n int) []kvscheduler.TxnRecord
 }
 
-// OrchestratorStats are the orchestrator's cumulative counters.
+// OrchestratorStats are the orchestrator's cumulative counters. The fields
+// mirror orchestrator.Stats one for one, so that the agent can convert with
+// metrics.OrchestratorStats(o.Stats()) without this package importing it.
 type OrchestratorStats struct {
-	EtcdEvents        uint64 // watch events received from etcd
-	StatusWrites      uint64 // status keys written to etcd
-	StatusWriteErrors uint64 // status writes that failed
-	Resyncs           uint64 // full resyncs from etcd
+	EtcdEvents        uint64 // config watch events received
+	TxnsCommitted     uint64 // scheduler transactions committed (change + full resync)
+	Resyncs           uint64 // full resyncs committed
+	WatchRestarts     uint64 // watch ended by an error, compaction or reconnect
+	ParseErrors       uint64 // config values rejected by models.Unmarshal
+	StatusWrites      uint64 // status/oper-state keys put or deleted in etcd
+	StatusTxns        uint64 // etcd txns used for those writes
+	StatusWriteErrors uint64 // writes in etcd txns that failed
+	StatusQueued      int    // writes waiting for etcd now
 }
 
 // Options say where each family of metrics comes from; a nil source leaves
@@ -159,9 +166,17 @@ var (
 	descVPPConnected = prometheus.NewDesc("vppmesh_vpp_connected",
 		"1 while the agent is connected to VPP.", nil, nil)
 	descEtcdEvents = prometheus.NewDesc("vppmesh_etcd_events_total",
-		"Watch events received from etcd.", nil, nil)
+		"Config watch events received from etcd.", nil, nil)
+	descParseErrors = prometheus.NewDesc("vppmesh_etcd_parse_errors_total",
+		"Config values in etcd rejected by model validation.", nil, nil)
+	descWatchRestarts = prometheus.NewDesc("vppmesh_etcd_watch_restarts_total",
+		"Config watches restarted after an error, compaction or reconnect.", nil, nil)
 	descStatusWrites = prometheus.NewDesc("vppmesh_etcd_status_writes_total",
 		"Status keys written to etcd, by result (ok, error).", []string{"result"}, nil)
+	descStatusTxns = prometheus.NewDesc("vppmesh_etcd_status_txns_total",
+		"etcd transactions used to write status keys.", nil, nil)
+	descStatusQueued = prometheus.NewDesc("vppmesh_etcd_status_queued",
+		"Status writes waiting for etcd.", nil, nil)
 	descResyncs = prometheus.NewDesc("vppmesh_etcd_resyncs_total",
 		"Full resyncs of desired state from etcd.", nil, nil)
 )
@@ -171,7 +186,11 @@ func (c *pullCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descVPPCalls
 	ch <- descVPPConnected
 	ch <- descEtcdEvents
+	ch <- descParseErrors
+	ch <- descWatchRestarts
 	ch <- descStatusWrites
+	ch <- descStatusTxns
+	ch <- descStatusQueued
 	ch <- descResyncs
 }
 
@@ -210,8 +229,12 @@ func (c *pullCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.opts.Orchestrator != nil {
 		s := c.opts.Orchestrator()
 		constMetric(ch, descEtcdEvents, prometheus.CounterValue, float64(s.EtcdEvents))
+		constMetric(ch, descParseErrors, prometheus.CounterValue, float64(s.ParseErrors))
+		constMetric(ch, descWatchRestarts, prometheus.CounterValue, float64(s.WatchRestarts))
 		constMetric(ch, descStatusWrites, prometheus.CounterValue, float64(s.StatusWrites), "ok")
 		constMetric(ch, descStatusWrites, prometheus.CounterValue, float64(s.StatusWriteErrors), "error")
+		constMetric(ch, descStatusTxns, prometheus.CounterValue, float64(s.StatusTxns))
+		constMetric(ch, descStatusQueued, prometheus.GaugeValue, float64(s.StatusQueued))
 		constMetric(ch, descResyncs, prometheus.CounterValue, float64(s.Resyncs))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+	"github.com/vppmesh/vppmesh/plugins/orchestrator"
 )
 
 type fakeScheduler struct {
@@ -103,7 +104,7 @@ func TestValuesVPPAndEtcdSources(t *testing.T) {
 	calls := map[string]uint64{"memif_create": 3, "sw_interface_set_l2_xconnect": 2, "bad\xff": 1}
 	connected := true
 	var mu sync.Mutex
-	orch := OrchestratorStats{EtcdEvents: 17, StatusWrites: 9, StatusWriteErrors: 1, Resyncs: 2}
+	orch := OrchestratorStats{EtcdEvents: 17, StatusWrites: 9, StatusWriteErrors: 1, Resyncs: 2, ParseErrors: 3, WatchRestarts: 4, StatusTxns: 5, StatusQueued: 6}
 	m := New(Options{
 		Scheduler: f,
 		VPPCalls: func() map[string]uint64 {
@@ -132,6 +133,10 @@ func TestValuesVPPAndEtcdSources(t *testing.T) {
 	want(t, got, `vppmesh_etcd_status_writes_total{result="ok"}`, 9)
 	want(t, got, `vppmesh_etcd_status_writes_total{result="error"}`, 1)
 	want(t, got, `vppmesh_etcd_resyncs_total`, 2)
+	want(t, got, `vppmesh_etcd_parse_errors_total`, 3)
+	want(t, got, `vppmesh_etcd_watch_restarts_total`, 4)
+	want(t, got, `vppmesh_etcd_status_txns_total`, 5)
+	want(t, got, `vppmesh_etcd_status_queued`, 6)
 	if _, ok := got["go_goroutines"]; !ok {
 		t.Fatal("go runtime collector missing")
 	}
@@ -206,3 +211,6 @@ func TestNoSources(t *testing.T) {
 
 // The real scheduler must fit the interface the team lead wires in.
 var _ Scheduler = (*kvscheduler.Scheduler)(nil)
+
+// OrchestratorStats must stay convertible from the orchestrator's Stats.
+var _ = func(o *orchestrator.Orchestrator) OrchestratorStats { return OrchestratorStats(o.Stats()) }
