@@ -207,16 +207,19 @@ func (m *Mux) session(ctx context.Context, attempt int) (up bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("connect %s: %w", m.opts.Socket, err)
 	}
-	defer c.Disconnect()
-
 	select {
 	case <-ctx.Done():
+		// govpp may sit in WaitReady (up to 3 s) for the socket file to
+		// appear; let it finish on its own instead of holding up Close.
+		go c.Disconnect()
 		return false, ctx.Err()
 	case ev := <-events:
 		if ev.State != core.Connected {
+			c.Disconnect()
 			return false, fmt.Errorf("connect %s: %s: %w", m.opts.Socket, ev.State, ev.Error)
 		}
 	}
+	defer c.Disconnect()
 
 	m.mu.RLock()
 	msgs := append([]api.Message(nil), m.msgs...)
