@@ -421,3 +421,40 @@ func TestInterfaceStateEvents(t *testing.T) {
 	del(t, s, "lo1")
 	waitFor(t, "lo1 DELETED state", func() bool { return last("lo1").GetOperStatus() == ifmodel.InterfaceState_DELETED })
 }
+
+func TestInterfaceStateResubscribesAfterVPPRestart(t *testing.T) {
+	e := startEnv(t)
+	s, p := e.agent(t)
+	var mu sync.Mutex
+	var got []*ifmodel.InterfaceState
+	p.WatchState(func(st *ifmodel.InterfaceState) { mu.Lock(); got = append(got, st); mu.Unlock() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	conn := e.mux.Events()
+	resync := e.mux.Events()
+	go p.RunStateWatch(ctx, conn)
+	waitFor(t, "first subscription", func() bool { return e.sim.CallCounts()["want_interface_events"] == 1 })
+
+	if err := e.sim.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range resync {
+		if ev.Kind == govppmux.EventConnected {
+			break
+		}
+	}
+	waitFor(t, "subscription renewed after VPP restart", func() bool { return e.sim.CallCounts()["want_interface_events"] == 2 })
+	lo := &ifmodel.Interface{Name: "lo9", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Enabled: true}
+	commit(t, s, kvscheduler.TxnChange, lo)
+	requireConfigured(t, s, "lo9")
+	waitFor(t, "lo9 UP state from the new session", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, st := range got {
+			if st.GetName() == "lo9" && st.GetAdminStatus() == ifmodel.InterfaceState_UP {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"go.fd.io/govpp/binapi/interface_types"
 
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
+	"github.com/vppmesh/vppmesh/plugins/govppmux"
 )
 
 // WatchState registers fn to receive interface oper-state changes of the
@@ -41,42 +42,35 @@ func (p *Plugin) publish(st *ifmodel.InterfaceState) {
 	}
 }
 
-// ConnEvents is what the state watcher needs to know about the VPP
-// connection: a signal each time a (new) session is up. govppmux's Events
-// channel adapted by the caller, or any channel in tests.
-type ConnEvents <-chan struct{}
-
 // RunStateWatch subscribes to VPP's interface events and publishes each
 // change of an agent interface to WatchState callbacks until ctx ends. It
-// (re)subscribes at start and at every value received on connected, since
-// a new VPP session has no subscription; after subscribing it publishes a
+// (re)subscribes at start and at every EventConnected from conn (pass
+// govppmux's Events(); nil if the connection never changes), since a new
+// VPP session has no subscription; after subscribing it publishes a
 // snapshot, so nothing that changed while disconnected is missed.
-func (p *Plugin) RunStateWatch(ctx context.Context, connected ConnEvents) {
+func (p *Plugin) RunStateWatch(ctx context.Context, conn <-chan govppmux.Event) {
 	for {
 		sub, err := p.subscribe(ctx)
 		if err != nil {
 			p.log.Warn("interface events subscription failed; waiting for reconnect", "msg", "want_interface_events", "error", err)
-		}
-		var events <-chan struct{} = connected
-		if sub != nil {
+		} else {
 			go p.snapshot(ctx)
 		}
+		events := conn
 	loop:
 		for {
-			var evs <-chan any
-			if sub != nil {
-				evs = sub
-			}
 			select {
 			case <-ctx.Done():
 				return
-			case _, ok := <-events:
+			case ev, ok := <-events:
 				if !ok {
 					events = nil
 					continue
 				}
-				break loop
-			case ev, ok := <-evs:
+				if ev.Kind == govppmux.EventConnected {
+					break loop
+				}
+			case ev, ok := <-sub:
 				if !ok {
 					sub = nil // session gone; wait for the next connect
 					continue
