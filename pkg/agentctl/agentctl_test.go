@@ -40,7 +40,8 @@ func startEtcd(t *testing.T) (endpoint string, cl *clientv3.Client) {
 	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Dir = t.TempDir()
-	cfg.LogLevel = "error"
+	// Its shutdown logs "server closed" errors that are expected here.
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
 	pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
