@@ -187,6 +187,12 @@ func (t *txn) setApplied(n *node, v proto.Message, meta any) {
 	for _, d := range n.appliedDeps {
 		delIndex(s.appliedDepIndex, d, n.key)
 	}
+	// A value still in the southbound keeps the parent it was derived from,
+	// even if that parent let it go: it must still be deleted before it.
+	parent := n.parent
+	if parent == "" && v != nil {
+		parent = n.appliedParent
+	}
 	if n.appliedParent != "" {
 		if p := s.nodes[n.appliedParent]; p != nil {
 			delete(p.appliedKids, n.key)
@@ -203,13 +209,13 @@ func (t *txn) setApplied(n *node, v proto.Message, meta any) {
 			addIndex(s.appliedDepIndex, d.Key, n.key)
 		}
 	}
-	if n.parent != "" {
-		if p := s.nodes[n.parent]; p != nil {
+	if parent != "" {
+		if p := s.nodes[parent]; p != nil {
 			if p.appliedKids == nil {
 				p.appliedKids = make(map[string]struct{})
 			}
 			p.appliedKids[n.key] = struct{}{}
-			n.appliedParent = n.parent
+			n.appliedParent = parent
 		}
 	}
 }

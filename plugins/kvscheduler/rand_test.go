@@ -192,7 +192,8 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 	for step := 0; step < steps; step++ {
 		before, beforeGraph := m.expected()
 		f.resetLog()
-		switch r := g.r.Intn(20); {
+		r := g.r.Intn(20)
+		switch {
 		case r == 0: // the southbound loses everything, then a downstream resync
 			f.wipe()
 			rec, err := s.Commit(ctx, Txn{Kind: TxnDownstreamResync})
@@ -239,7 +240,14 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 			kvs = append(kvs, put(k, v))
 			m.nb[k] = v
 		}
-		rec, err := s.Commit(ctx, Txn{Kind: TxnChange, Values: kvs})
+		txn := Txn{Kind: TxnChange, Values: kvs}
+		if r == 2 { // the same change as a full resync of the whole desired state
+			txn = Txn{Kind: TxnFullResync}
+			for k, v := range m.nb {
+				txn.Values = append(txn.Values, put(k, v))
+			}
+		}
+		rec, err := s.Commit(ctx, txn)
 		if err != nil {
 			t.Fatal(err)
 		}
