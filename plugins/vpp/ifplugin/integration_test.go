@@ -28,7 +28,7 @@ type env struct {
 	mux *govppmux.Mux
 }
 
-func startEnv(t *testing.T) *env {
+func startEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -49,7 +49,7 @@ func startEnv(t *testing.T) *env {
 }
 
 // waitFor polls a condition; the long limit only guards against hangs.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
@@ -61,7 +61,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // agent is one incarnation of the agent: a scheduler with the plugin.
-func (e *env) agent(t *testing.T) (*kvscheduler.Scheduler, *ifplugin.Plugin) {
+func (e *env) agent(t testing.TB) (*kvscheduler.Scheduler, *ifplugin.Plugin) {
 	t.Helper()
 	p := ifplugin.New(ifplugin.Options{Conn: e.mux.Conn(), Logger: quiet})
 	s := kvscheduler.New(kvscheduler.Options{Logger: quiet, RetryInitial: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
@@ -79,7 +79,7 @@ func (e *env) agent(t *testing.T) (*kvscheduler.Scheduler, *ifplugin.Plugin) {
 	return s, p
 }
 
-func commit(t *testing.T, s *kvscheduler.Scheduler, kind kvscheduler.TxnKind, vals ...*ifmodel.Interface) kvscheduler.TxnRecord {
+func commit(t testing.TB, s *kvscheduler.Scheduler, kind kvscheduler.TxnKind, vals ...*ifmodel.Interface) kvscheduler.TxnRecord {
 	t.Helper()
 	txn := kvscheduler.Txn{Kind: kind}
 	for _, v := range vals {
@@ -92,7 +92,7 @@ func commit(t *testing.T, s *kvscheduler.Scheduler, kind kvscheduler.TxnKind, va
 	return rec
 }
 
-func del(t *testing.T, s *kvscheduler.Scheduler, names ...string) {
+func del(t testing.TB, s *kvscheduler.Scheduler, names ...string) {
 	t.Helper()
 	txn := kvscheduler.Txn{Kind: kvscheduler.TxnChange}
 	for _, n := range names {
@@ -103,13 +103,13 @@ func del(t *testing.T, s *kvscheduler.Scheduler, names ...string) {
 	}
 }
 
-func state(t *testing.T, s *kvscheduler.Scheduler, name string) kvscheduler.ValueStatus {
+func state(t testing.TB, s *kvscheduler.Scheduler, name string) kvscheduler.ValueStatus {
 	t.Helper()
 	st, _ := s.StatusOf(ifplugin.Key(name))
 	return st
 }
 
-func requireConfigured(t *testing.T, s *kvscheduler.Scheduler, names ...string) {
+func requireConfigured(t testing.TB, s *kvscheduler.Scheduler, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if st := state(t, s, n); st.State != kvscheduler.StateConfigured {
@@ -249,7 +249,7 @@ func mapsEqual(a, b map[string]uint64) bool {
 	return true
 }
 
-func memifSockets(t *testing.T, e *env) map[uint32]string {
+func memifSockets(t testing.TB, e *env) map[uint32]string {
 	t.Helper()
 	d, err := memif.NewServiceClient(e.mux.Conn()).MemifSocketFilenameDump(context.Background(), &memif.MemifSocketFilenameDump{})
 	if err != nil {
