@@ -103,7 +103,33 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, fmt.Errorf("no such endpoint: %s", r.URL.Path))
 	})
-	return mux
+	return s.accessLog(mux)
+}
+
+// statusRecorder remembers the code a handler answered, for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// accessLog writes one debug line per request; probes and scrapes come every
+// few seconds, so info level would drown the agent's own events.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		s.log.Debug("rest request", "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery,
+			"code", rec.code, "duration", time.Since(start), "remote", r.RemoteAddr)
+	})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

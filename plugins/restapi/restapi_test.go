@@ -1,10 +1,12 @@
 package restapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -401,3 +403,48 @@ func TestStartServeClose(t *testing.T) {
 
 // The real scheduler must fit the interface the team lead wires in.
 var _ Scheduler = (*kvscheduler.Scheduler)(nil)
+
+func TestAccessLogAndErrorLogs(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f := newFake()
+	s, err := New(Options{Scheduler: f, Logger: log, Resync: func(context.Context) error { return errors.New("boom") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/scheduler/resync", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want a warning and an access line, got:\n%s", buf.String())
+	}
+	var warn, access map[string]any
+	if json.Unmarshal([]byte(lines[0]), &warn) != nil || json.Unmarshal([]byte(lines[1]), &access) != nil {
+		t.Fatalf("not JSON lines:\n%s", buf.String())
+	}
+	if warn["level"] != "WARN" || !strings.Contains(warn["err"].(string), "boom") || warn["plugin"] != "restapi" {
+		t.Fatalf("warning %v", warn)
+	}
+	if access["msg"] != "rest request" || access["code"] != float64(500) || access["path"] != "/scheduler/resync" {
+		t.Fatalf("access %v", access)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
