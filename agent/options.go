@@ -19,6 +19,7 @@ type Options struct {
 	VPPSocket     string   // VPP binary API socket
 	EtcdEndpoints []string // external etcd; empty runs an embedded etcd
 	EtcdListen    string   // client URL of the embedded etcd
+	EtcdPeer      string   // peer URL of the embedded etcd
 	HTTPAddr      string   // REST, health and metrics
 	DataDir       string   // embedded etcd data, survives restarts
 	LogLevel      slog.Level
@@ -57,6 +58,7 @@ func ParseFlags(name string, args []string) (Options, error) {
 	fs.StringVar(&o.VPPSocket, "vpp-socket", envOr("VPP_API_SOCKET", "/run/vpp/api.sock"), "VPP binary API socket (env VPP_API_SOCKET)")
 	fs.StringVar(&endpoints, "etcd-endpoints", os.Getenv("ETCD_ENDPOINTS"), "comma-separated etcd endpoints; empty runs an embedded etcd (env ETCD_ENDPOINTS)")
 	fs.StringVar(&o.EtcdListen, "etcd-listen", "http://127.0.0.1:2379", "client URL of the embedded etcd")
+	fs.StringVar(&o.EtcdPeer, "etcd-peer", "http://127.0.0.1:2380", "peer URL of the embedded etcd")
 	fs.StringVar(&o.HTTPAddr, "http", envOr("VPPMESH_HTTP", "127.0.0.1:9191"), "REST, health and metrics address")
 	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir(), "directory for the embedded etcd's data")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")

@@ -1,0 +1,243 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/vppmesh/vppmesh/plugins/govppmux"
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+	"github.com/vppmesh/vppmesh/plugins/metrics"
+	"github.com/vppmesh/vppmesh/plugins/orchestrator"
+	"github.com/vppmesh/vppmesh/plugins/restapi"
+	"github.com/vppmesh/vppmesh/plugins/vpp/ifplugin"
+	"github.com/vppmesh/vppmesh/plugins/vpp/l2plugin"
+	"github.com/vppmesh/vppmesh/plugins/xconnect"
+)
+
+// Agent is one running vppmesh agent. Start brings the plugins up in
+// dependency order; Close takes them down in reverse.
+type Agent struct {
+	opts Options
+	log  *slog.Logger
+
+	etcd  *orchestrator.Embedded // nil with external endpoints
+	cli   *clientv3.Client
+	mux   *govppmux.Mux
+	sched *kvscheduler.Scheduler
+	ifp   *ifplugin.Plugin
+	orch  *orchestrator.Orchestrator
+	rest  *restapi.Server
+
+	firstResync atomic.Bool
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	closeOnce   sync.Once
+}
+
+// New builds an agent; nothing runs until Start.
+func New(opts Options, log *slog.Logger) *Agent {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Agent{opts: opts, log: log}
+}
+
+// Start starts every plugin and returns once the REST API listens. VPP and
+// the first resync come up in the background; /readyz tells when.
+func (a *Agent) Start(ctx context.Context) (err error) {
+	ctx, a.cancel = context.WithCancel(ctx)
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	o := a.opts
+
+	// etcd: embedded unless endpoints were given.
+	endpoints := o.EtcdEndpoints
+	if len(endpoints) == 0 {
+		a.etcd, err = orchestrator.StartEmbedded(ctx, orchestrator.EmbeddedConfig{
+			DataDir:   o.DataDir,
+			ClientURL: o.EtcdListen,
+			PeerURL:   o.EtcdPeer,
+			Logger:    a.log,
+		})
+		if err != nil {
+			return fmt.Errorf("embedded etcd: %w", err)
+		}
+		endpoints = a.etcd.Endpoints()
+	}
+	a.cli, err = orchestrator.NewClient(ctx, endpoints, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("etcd %v: %w", endpoints, err)
+	}
+
+	// VPP connection and the descriptors rendering into it.
+	a.mux = govppmux.New(govppmux.Options{
+		Socket:         o.VPPSocket,
+		HealthInterval: o.HealthInterval,
+		Logger:         a.log,
+	})
+	a.sched = kvscheduler.New(kvscheduler.Options{Logger: a.log})
+	a.ifp = ifplugin.New(ifplugin.Options{Conn: a.mux.Conn(), Logger: a.log})
+	l2p := l2plugin.New(l2plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
+	if err := a.ifp.Register(a.sched); err != nil {
+		return err
+	}
+	if err := l2p.Register(a.sched); err != nil {
+		return err
+	}
+	if err := xconnect.New().Register(a.sched); err != nil {
+		return err
+	}
+	a.mux.AddMessages(a.ifp.Messages()...)
+	a.mux.AddMessages(l2p.Messages()...)
+
+	a.orch, err = orchestrator.New(orchestrator.Options{
+		Client:    a.cli,
+		Label:     o.Label,
+		Scheduler: a.sched,
+		Logger:    a.log,
+	})
+	if err != nil {
+		return err
+	}
+	a.ifp.WatchState(a.orch.PublishInterfaceState)
+
+	m := metrics.New(metrics.Options{
+		Scheduler:    a.sched,
+		VPPCalls:     a.mux.Calls,
+		VPPConnected: a.mux.Connected,
+		Orchestrator: func() metrics.OrchestratorStats { return metrics.OrchestratorStats(a.orch.Stats()) },
+		GoRuntime:    true,
+	})
+	a.rest, err = restapi.New(restapi.Options{
+		Addr:         o.HTTPAddr,
+		Scheduler:    a.sched,
+		Resync:       a.resync,
+		Ready:        a.Ready,
+		VPPConnected: a.mux.Connected,
+		Version:      Version,
+		Metrics:      m.Handler(),
+		Logger:       a.log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.rest.Start(ctx); err != nil {
+		return fmt.Errorf("REST on %s: %w", o.HTTPAddr, err)
+	}
+
+	// Subscribe before connecting so that the first Connected is seen.
+	events := a.mux.Events()
+	stateEvents := a.mux.Events()
+	if err := a.mux.Start(ctx); err != nil {
+		return err
+	}
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		a.ifp.RunStateWatch(ctx, stateEvents)
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.followVPP(ctx, events)
+	}()
+	a.log.Info("agent started", "version", Version, "label", o.Label, "etcd", endpoints,
+		"embedded_etcd", a.etcd != nil, "vpp_socket", o.VPPSocket, "http", a.rest.Addr())
+	return nil
+}
+
+// followVPP starts the orchestrator on the first VPP connection, and runs a
+// downstream resync at every later one: a VPP that restarted has lost
+// everything, and a resync recreates only what is missing.
+func (a *Agent) followVPP(ctx context.Context, events <-chan govppmux.Event) {
+	started := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if ev.Kind != govppmux.EventConnected {
+				a.log.Warn("VPP disconnected", "error", ev.Err)
+				continue
+			}
+			if !started {
+				started = true
+				a.wg.Add(1)
+				go func() {
+					defer a.wg.Done()
+					if err := a.orch.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+						a.log.Error("orchestrator stopped", "error", err)
+					}
+				}()
+				continue
+			}
+			rec, err := a.sched.Commit(ctx, kvscheduler.Txn{
+				Kind:        kvscheduler.TxnDownstreamResync,
+				Description: "VPP reconnected",
+			})
+			if err != nil {
+				a.log.Error("resync after VPP reconnect", "error", err)
+				continue
+			}
+			a.log.Info("resynced after VPP reconnect", "seq", rec.Seq, "ops", len(rec.Ops), "errors", len(rec.Errors))
+		}
+	}
+}
+
+// resync re-reads etcd and reconciles VPP with it (REST and agentctl).
+func (a *Agent) resync(ctx context.Context) error {
+	if !a.mux.Connected() {
+		return govppmux.ErrNotConnected
+	}
+	return a.orch.Resync(ctx)
+}
+
+// Ready reports whether etcd and VPP are connected and the first resync is
+// done.
+func (a *Agent) Ready() bool {
+	return a.orch != nil && a.mux.Connected() && a.orch.Ready()
+}
+
+// HTTPAddr is the address the REST API listens on.
+func (a *Agent) HTTPAddr() string { return a.rest.Addr() }
+
+// Scheduler exposes the scheduler, for in-process tests.
+func (a *Agent) Scheduler() *kvscheduler.Scheduler { return a.sched }
+
+// Close stops everything Start started, in reverse order.
+func (a *Agent) Close() {
+	a.closeOnce.Do(func() {
+		if a.cancel != nil {
+			a.cancel()
+		}
+		if a.rest != nil {
+			_ = a.rest.Close()
+		}
+		if a.mux != nil {
+			a.mux.Close()
+		}
+		a.wg.Wait()
+		if a.sched != nil {
+			a.sched.Close()
+		}
+		if a.cli != nil {
+			_ = a.cli.Close()
+		}
+		if a.etcd != nil {
+			a.etcd.Close()
+		}
+		a.log.Info("agent stopped")
+	})
+}
