@@ -73,6 +73,8 @@ func TestEtcdDownThenUpRecovers(t *testing.T) {
 	})
 	mustPut(t, cli, ifKey("a", "m2"), memifJSON("m2", 2))
 	waitFor(t, "watch works again", func() bool { _, ok := s.snapshot()[ifRel("m2")]; return ok })
+	// Stop the watch first: etcd waits up to 7s for open watch streams.
+	r.stop()
 }
 
 func TestExternalEtcdProcess(t *testing.T) {

@@ -104,11 +104,11 @@ func (o *Orchestrator) entry(rel string) *statusEntry {
 // holds o.mu.
 func (o *Orchestrator) rejectValue(rel string, err error, kept bool) {
 	o.nParseErr.Add(1)
-	// The error names the key and the field, never the value: a memif
-	// secret must not reach the log.
-	o.log.Warn("config value rejected", "key", rel, "error", err, "last_valid_kept", kept)
+	// A memif secret must reach neither the log nor the status key.
+	msg := redactParseError(err.Error())
+	o.log.Warn("config value rejected", "key", rel, "error", msg, "last_valid_kept", kept)
 	e := o.entry(rel)
-	e.valueErr = err.Error()
+	e.valueErr = msg
 	e.valueErrAt = time.Now()
 	o.refresh(rel)
 }
