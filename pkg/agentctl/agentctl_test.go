@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http/httptest"
 	"net/url"
@@ -161,6 +162,19 @@ func TestKvdbPutGetListDel(t *testing.T) {
 	if v, _ := h.get(root1 + "config/vpp/v9/things/x"); v != "not json" {
 		t.Fatalf("forced value %q", v)
 	}
+
+	// VALUE "-" reads stdin.
+	root := NewRootCommand(func(k string) string { return h.env[k] })
+	root.SetArgs([]string{"kvdb", "put", "config/vpp/v2/interfaces/loop9", "-"})
+	root.SetIn(strings.NewReader(`{"name":"loop9","type":"SOFTWARE_LOOPBACK"}` + "\n"))
+	root.SetOut(io.Discard)
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := h.get(root1 + "config/vpp/v2/interfaces/loop9"); !strings.Contains(v, "SOFTWARE_LOOPBACK") {
+		t.Fatalf("stdin value %q", v)
+	}
+	h.mustRun("kvdb", "del", "config/vpp/v2/interfaces/loop9")
 
 	out = h.mustRun("kvdb", "get", "config/vpp/v2/interfaces/memif1")
 	if strings.TrimSpace(out) != got {

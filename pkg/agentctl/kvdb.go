@@ -31,8 +31,8 @@ func newKvdbCommand(c *cli) *cobra.Command {
 		Short:   "Put a value into etcd, validated against its model",
 		Long: `Put a value into etcd. KEY is full (/vnf-agent/vpp1/config/vpp/v2/interfaces/memif1)
 or relative to the agent's root (config/vpp/v2/interfaces/memif1, or vpp/v2/interfaces/memif1).
-The value is checked against the key's model and stored as canonical protobuf JSON;
---force stores it unchecked, as given.`,
+VALUE "-" reads the value from stdin. The value is checked against the key's model
+and stored as canonical protobuf JSON; --force stores it unchecked, as given.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.kvPut(cmd, args[0], args[1], force)
@@ -75,6 +75,13 @@ The value is checked against the key's model and stored as canonical protobuf JS
 
 func (c *cli) kvPut(cmd *cobra.Command, key, value string, force bool) error {
 	full := fullKey(c.label, key)
+	if value == "-" {
+		b, err := readInput(cmd, "-")
+		if err != nil {
+			return err
+		}
+		value = string(b)
+	}
 	data := []byte(strings.TrimSpace(value))
 	if !force {
 		canon, err := validate(full, data)

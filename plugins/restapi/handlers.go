@@ -190,7 +190,8 @@ func (s *Server) schedulerStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // txnHistory answers the last n transactions (?n=, default 100), oldest
-// first, or one transaction (?seq=, Ligato's ?seq-num= too).
+// first, optionally those started in [?since=, ?until=], or one transaction
+// (?seq=, Ligato's ?seq-num= too).
 func (s *Server) txnHistory(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	n := defaultHistoryLength
@@ -221,11 +222,39 @@ func (s *Server) txnHistory(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, fmt.Errorf("transaction %d is not in history", seq))
 		return
 	}
-	hist := s.opts.Scheduler.History(n)
-	if hist == nil {
-		hist = []kvscheduler.TxnRecord{}
+	since, err := parseTime(q.Get("since"))
+	if err != nil {
+		s.writeError(w, r, http.StatusBadRequest, fmt.Errorf("since: %w", err))
+		return
+	}
+	until, err := parseTime(q.Get("until"))
+	if err != nil {
+		s.writeError(w, r, http.StatusBadRequest, fmt.Errorf("until: %w", err))
+		return
+	}
+	hist := []kvscheduler.TxnRecord{}
+	for _, rec := range s.opts.Scheduler.History(n) {
+		if (!since.IsZero() && rec.Start.Before(since)) || (!until.IsZero() && rec.Start.After(until)) {
+			continue
+		}
+		hist = append(hist, rec)
 	}
 	s.writeJSON(w, r, http.StatusOK, hist)
+}
+
+// parseTime reads Ligato's unix-seconds form or RFC 3339; "" is no bound.
+func parseTime(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Unix(sec, 0), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q: want unix seconds or RFC 3339", v)
+	}
+	return t, nil
 }
 
 func lastSeq(h []kvscheduler.TxnRecord) uint64 {

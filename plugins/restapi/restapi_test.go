@@ -67,7 +67,7 @@ func (f *fakeScheduler) commit(kind kvscheduler.TxnKind, ops ...kvscheduler.Op) 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.history = append(f.history, kvscheduler.TxnRecord{
-		Seq: uint64(len(f.history) + 1), Kind: kind, Start: time.Unix(1700000000, 0).UTC(), Ops: ops,
+		Seq: uint64(len(f.history) + 1), Kind: kind, Start: time.Unix(1700000000+int64(len(f.history)+1), 0).UTC(), Ops: ops,
 	})
 }
 
@@ -270,7 +270,16 @@ func TestTxnHistory(t *testing.T) {
 		t.Fatalf("seq 3: %v", rec)
 	}
 	e.call(t, "GET", "/scheduler/txn-history?seq=99", 404, nil)
-	for _, bad := range []string{"n=0", "n=-1", "n=x", "seq=x"} {
+	// Records 1..5 started at 1700000000 + seq seconds.
+	e.call(t, "GET", "/scheduler/txn-history?since=1700000004", 200, &h)
+	if len(h) != 2 || h[0].Seq != 4 {
+		t.Fatalf("since: %v", h)
+	}
+	e.call(t, "GET", "/scheduler/txn-history?since=1700000002&until=2023-11-14T22:13:23Z", 200, &h)
+	if len(h) != 2 || h[0].Seq != 2 || h[1].Seq != 3 {
+		t.Fatalf("since+until: %v", h)
+	}
+	for _, bad := range []string{"n=0", "n=-1", "n=x", "seq=x", "since=yesterday", "until=x"} {
 		var eb errorJSON
 		e.call(t, "GET", "/scheduler/txn-history?"+bad, 400, &eb)
 		if eb.Error == "" {
