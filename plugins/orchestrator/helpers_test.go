@@ -153,7 +153,7 @@ func keysOf(m map[string]proto.Message) []string {
 	return out
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -168,11 +168,11 @@ type etcdSite struct {
 	cport, pport int
 }
 
-func newEtcdSite(t *testing.T) etcdSite {
+func newEtcdSite(t testing.TB) etcdSite {
 	return etcdSite{dir: t.TempDir(), cport: freePort(t), pport: freePort(t)}
 }
 
-func (s etcdSite) start(t *testing.T) *Embedded {
+func (s etcdSite) start(t testing.TB) *Embedded {
 	t.Helper()
 	e, err := StartEmbedded(context.Background(), EmbeddedConfig{
 		DataDir:   s.dir,
@@ -194,7 +194,7 @@ func testLogger() *slog.Logger {
 	return nil
 }
 
-func newTestClient(t *testing.T, endpoints []string) *clientv3.Client {
+func newTestClient(t testing.TB, endpoints []string) *clientv3.Client {
 	t.Helper()
 	cli, err := NewClient(context.Background(), endpoints, 5*time.Second)
 	if err != nil {
