@@ -1,0 +1,180 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/vppmesh/vppmesh/agent"
+	"github.com/vppmesh/vppmesh/test/vppsim"
+)
+
+const label = "vpp1"
+
+func root(k string) string { return "/vnf-agent/" + label + "/" + k }
+
+// env is one test's world: a vppsim and an agent with its embedded etcd.
+type env struct {
+	t     *testing.T
+	dir   string
+	sim   *vppsim.Sim
+	agent *agent.Agent
+	opts  agent.Options
+	etcd  *clientv3.Client
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func logger(t *testing.T) *slog.Logger {
+	if os.Getenv("VPPMESH_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir}
+	var err error
+	e.sim, err = vppsim.Start(context.Background(), vppsim.Config{Socket: filepath.Join(dir, "api.sock"), Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.sim.Close() })
+	e.opts = agent.Options{
+		Label:          label,
+		VPPSocket:      filepath.Join(dir, "api.sock"),
+		EtcdListen:     fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		EtcdPeer:       fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		HTTPAddr:       "127.0.0.1:0",
+		DataDir:        filepath.Join(dir, "etcd"),
+		HealthInterval: 200 * time.Millisecond,
+	}
+	e.startAgent()
+	return e
+}
+
+func (e *env) startAgent() {
+	e.t.Helper()
+	e.agent = agent.New(e.opts, logger(e.t))
+	if err := e.agent.Start(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(e.stopAgent)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{strings.TrimPrefix(e.opts.EtcdListen, "http://")}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.etcd = cli
+	e.eventually("agent ready", e.agent.Ready)
+}
+
+func (e *env) stopAgent() {
+	if e.etcd != nil {
+		e.etcd.Close()
+		e.etcd = nil
+	}
+	if e.agent != nil {
+		e.agent.Close()
+		e.agent = nil
+	}
+}
+
+// eventually polls cond until it holds or 10 s pass: the agent is
+// asynchronous by design (etcd watch → scheduler → VPP).
+func (e *env) eventually(what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (e *env) put(key, val string) {
+	e.t.Helper()
+	if _, err := e.etcd.Put(context.Background(), root(key), val); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) del(key string) {
+	e.t.Helper()
+	if _, err := e.etcd.Delete(context.Background(), root(key)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// status reads the agent's status key for a config key from etcd.
+func (e *env) status(configKey string) (st struct {
+	State string `json:"state"`
+	Error string `json:"error"`
+}, ok bool) {
+	resp, err := e.etcd.Get(context.Background(), root("status/"+strings.TrimPrefix(configKey, "config/")))
+	if err != nil || len(resp.Kvs) == 0 {
+		return st, false
+	}
+	if err := json.Unmarshal(resp.Kvs[0].Value, &st); err != nil {
+		e.t.Fatalf("status of %s: %v", configKey, err)
+	}
+	return st, true
+}
+
+func (e *env) waitState(configKey, state string) {
+	e.t.Helper()
+	e.eventually(configKey+" "+state, func() bool {
+		st, ok := e.status(configKey)
+		return ok && st.State == state
+	})
+}
+
+// vppIf finds an interface in vppsim by the tag the agent stores in it.
+func (e *env) vppIf(tag string) (vppsim.InterfaceInfo, bool) {
+	for _, i := range e.sim.Interfaces() {
+		if i.Tag == tag {
+			return i, true
+		}
+	}
+	return vppsim.InterfaceInfo{}, false
+}
+
+func memif(name string, id int, sock string) string {
+	return fmt.Sprintf(`{"name":%q,"type":"MEMIF","enabled":true,"memif":{"master":true,"id":%d,"socket_filename":%q}}`, name, id, sock)
+}
+
+// writeCalls sums the VPP calls that change state: everything but dumps,
+// pings, event subscriptions and version queries.
+func writeCalls(counts map[string]uint64) (n uint64, names []string) {
+	for name, c := range counts {
+		if strings.HasSuffix(name, "_dump") || strings.HasPrefix(name, "control_ping") ||
+			strings.HasPrefix(name, "want_") || strings.HasPrefix(name, "show_") ||
+			strings.HasPrefix(name, "sockclnt_") || strings.HasPrefix(name, "memclnt_") ||
+			strings.HasPrefix(name, "get_") || strings.HasPrefix(name, "cli_inband") {
+			continue
+		}
+		n += c
+		names = append(names, fmt.Sprintf("%s=%d", name, c))
+	}
+	return n, names
+}
