@@ -114,6 +114,7 @@ type connection struct {
 	peerName string
 	peerIf   string
 	failOnce sync.Once
+	reasonMu sync.Mutex
 	reason   string // why it went down, set by fail before the socket closes
 	done     chan struct{}
 }
@@ -126,10 +127,36 @@ func newConnection(cc *ctrl) *connection {
 // ends the owner's read loop. Safe from any goroutine, only the first reason counts.
 func (c *connection) fail(reason string) {
 	c.failOnce.Do(func() {
+		c.reasonMu.Lock()
 		c.reason = reason
+		c.reasonMu.Unlock()
 		c.cc.sendDisconnect(reason)
-		_ = c.cc.uc.Close()
+		c.cc.close()
 	})
+}
+
+// close drains what the peer sent and we did not read, then closes. Closing a unix
+// socket with unread messages resets the peer's side, which would lose our DISCONNECT.
+func (c *ctrl) close() {
+	if rc, err := c.uc.SyscallConn(); err == nil {
+		_ = rc.Read(func(fd uintptr) bool {
+			var buf [msgSize]byte
+			oob := make([]byte, unix.CmsgSpace(4*4))
+			for range 64 {
+				_, oobn, _, _, err := unix.Recvmsg(int(fd), buf[:], oob, unix.MSG_DONTWAIT)
+				if err != nil {
+					break
+				}
+				if oobn > 0 {
+					if f := takeFD(oob[:oobn]); f >= 0 {
+						unix.Close(f)
+					}
+				}
+			}
+			return true
+		})
+	}
+	_ = c.uc.Close()
 }
 
 // teardown stops every queue (waiting for bursts in flight) before unmapping memory.
@@ -155,8 +182,11 @@ func (c *connection) teardown() {
 
 // downReason turns the read loop's end into a reason for logs and link events.
 func (c *connection) downReason(err error) string {
-	if c.reason != "" {
-		return c.reason
+	c.reasonMu.Lock()
+	reason := c.reason
+	c.reasonMu.Unlock()
+	if reason != "" {
+		return reason
 	}
 	var pd *errPeerDisconnect
 	if errors.As(err, &pd) {

@@ -144,9 +144,12 @@ type Interface struct {
 	closed  bool
 	conn    *connection // current connection, from INIT (master) or dial (slave)
 	up      bool
-	changed chan struct{} // closed and replaced on each link change
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// announced is the link state whose OnLink call has returned; WaitUp and WaitDown
+	// follow it, so a waiter also knows the callback ran.
+	announced bool
+	changed   chan struct{} // closed and replaced on each announced change
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 func newInterface(role Role, path string, cfg Config) (*Interface, error) {
@@ -255,7 +258,7 @@ func (i *Interface) IsUp() bool {
 func (i *Interface) WaitUp(ctx context.Context) error {
 	for {
 		i.mu.Lock()
-		up, ch := i.up, i.changed
+		up, ch := i.announced, i.changed
 		i.mu.Unlock()
 		if up {
 			return nil
@@ -272,7 +275,7 @@ func (i *Interface) WaitUp(ctx context.Context) error {
 func (i *Interface) WaitDown(ctx context.Context) error {
 	for {
 		i.mu.Lock()
-		up, ch := i.up, i.changed
+		up, ch := i.announced, i.changed
 		i.mu.Unlock()
 		if !up {
 			return nil
@@ -345,14 +348,22 @@ func (i *Interface) setUp(conn *connection) {
 		return
 	}
 	i.up = true
-	close(i.changed)
-	i.changed = make(chan struct{})
 	i.mu.Unlock()
 	i.log.Info("memif link up", "peer", conn.peerName, "peer_if", conn.peerIf,
 		"rx_queues", len(conn.rx), "tx_queues", len(conn.tx), "ring_size", conn.rx[0].r.size)
 	if i.cfg.OnLink != nil {
 		i.cfg.OnLink(LinkEvent{Up: true})
 	}
+	i.announce(true)
+}
+
+// announce publishes the state to WaitUp/WaitDown after OnLink returned.
+func (i *Interface) announce(up bool) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.announced = up
+	close(i.changed)
+	i.changed = make(chan struct{})
 }
 
 // release tears conn down and, if it was up, announces link down.
@@ -366,10 +377,6 @@ func (i *Interface) release(conn *connection, reason string) {
 		i.conn = nil
 		i.up = false
 	}
-	if wasUp {
-		close(i.changed)
-		i.changed = make(chan struct{})
-	}
 	i.mu.Unlock()
 	close(conn.done)
 	if wasUp {
@@ -377,6 +384,7 @@ func (i *Interface) release(conn *connection, reason string) {
 		if i.cfg.OnLink != nil {
 			i.cfg.OnLink(LinkEvent{Up: false, Reason: reason})
 		}
+		i.announce(false)
 	} else {
 		i.log.Warn("memif connection failed", "reason", reason)
 	}

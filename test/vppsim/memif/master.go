@@ -147,7 +147,7 @@ func (s *Socket) serve(uc *net.UnixConn) {
 	reject := func(reason string) {
 		s.log.Warn("memif connection refused", "reason", reason)
 		cc.sendDisconnect(reason)
-		uc.Close()
+		cc.close()
 	}
 	_ = uc.SetDeadline(time.Now().Add(masterHandshakeTimeout))
 	hello := message{typ: msgHello, hello: helloMsg{
