@@ -190,29 +190,9 @@ func (t *txn) mustRemove(n *node) bool {
 func (t *txn) reconcile() {
 	s := t.s
 	del := make(map[string]struct{})
-	var cascade func(k string)
-	cascade = func(k string) {
-		if _, ok := del[k]; ok {
-			return
-		}
-		n := s.nodes[k]
-		if n == nil || n.applied == nil || n.obtained {
-			return
-		}
-		del[k] = struct{}{}
-		for d := range s.depIndex[k] {
-			cascade(d)
-		}
-		for d := range s.appliedDepIndex[k] {
-			cascade(d)
-		}
-		for c := range n.appliedKids {
-			cascade(c)
-		}
-	}
 	for _, k := range sortedKeys(t.dirty) {
 		if n := s.nodes[k]; n != nil && t.mustRemove(n) {
-			cascade(k)
+			t.cascade(k, del)
 		}
 	}
 	t.deleteWaves(del)
@@ -225,7 +205,25 @@ func (t *txn) reconcile() {
 		cand[k] = struct{}{}
 	}
 	waiting := make(map[string][]string)
+	var woken []*node
 	for len(cand) > 0 {
+		// A candidate reached through a dependency may still hold an old
+		// value that has to go first (a delete that failed earlier, a
+		// change that needs re-creating): delete it and what needs it
+		// properly, never in place.
+		var more map[string]struct{}
+		for k := range cand {
+			if n := s.nodes[k]; n != nil && !t.failedHere(k) && t.mustRemove(n) {
+				if more == nil {
+					more = make(map[string]struct{})
+				}
+				t.cascade(k, more)
+			}
+		}
+		t.deleteWaves(more)
+		for k := range more {
+			cand[k] = struct{}{}
+		}
 		var ops []*op
 		for _, k := range sortedKeys(cand) {
 			n := s.nodes[k]
@@ -233,7 +231,7 @@ func (t *txn) reconcile() {
 				delete(waiting, k)
 				continue
 			}
-			if _, bad := t.failedNow[k]; bad {
+			if t.failedHere(k) {
 				delete(waiting, k)
 				continue
 			}
@@ -261,11 +259,26 @@ func (t *txn) reconcile() {
 				}
 				ops = append(ops, &op{n: n, kind: kind, old: n.applied, new: n.desired, meta: n.meta})
 			default:
+				if n.state != StateConfigured {
+					// Usable again without an operation (e.g. re-desired
+					// while a failed delete left it in place): what waits
+					// for it can go now.
+					woken = append(woken, n)
+				}
 				t.setState(n, StateConfigured, "")
 			}
 		}
 		cand = make(map[string]struct{})
-		if len(ops) == 0 {
+		for _, n := range woken {
+			for d := range s.depIndex[n.key] {
+				cand[d] = struct{}{}
+			}
+			for _, c := range n.kids {
+				cand[c] = struct{}{}
+			}
+		}
+		woken = woken[:0]
+		if len(ops) == 0 && len(cand) == 0 {
 			break
 		}
 		t.execute(ops)
@@ -294,6 +307,34 @@ func (t *txn) reconcile() {
 		if n := s.nodes[k]; n != nil {
 			n.recreating = false
 		}
+	}
+}
+
+func (t *txn) failedHere(k string) bool {
+	_, bad := t.failedNow[k]
+	return bad
+}
+
+// cascade adds key to del with everything applied that needs it or derives
+// from it: those must leave the southbound first.
+func (t *txn) cascade(k string, del map[string]struct{}) {
+	if _, ok := del[k]; ok {
+		return
+	}
+	s := t.s
+	n := s.nodes[k]
+	if n == nil || n.applied == nil || n.obtained {
+		return
+	}
+	del[k] = struct{}{}
+	for d := range s.depIndex[k] {
+		t.cascade(d, del)
+	}
+	for d := range s.appliedDepIndex[k] {
+		t.cascade(d, del)
+	}
+	for c := range n.appliedKids {
+		t.cascade(c, del)
 	}
 }
 

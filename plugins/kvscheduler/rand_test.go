@@ -189,11 +189,15 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 		}
 	}
 
+	var failing []string // keys the southbound refuses, kept for a few transactions
 	for step := 0; step < steps; step++ {
 		before, beforeGraph := m.expected()
 		f.resetLog()
 		r := g.r.Intn(20)
 		switch {
+		case len(failing) > 0 && r < 2:
+			// Keep failing through this change: no resync now.
+			r = 3
 		case r == 0: // the southbound loses everything, then a downstream resync
 			f.wipe()
 			rec, err := s.Commit(ctx, Txn{Kind: TxnDownstreamResync})
@@ -212,7 +216,6 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 			}
 			continue
 		}
-		var failing []string
 		if g.r.Intn(5) == 0 {
 			for i, n := 0, 1+g.r.Intn(3); i < n; i++ {
 				k := g.keys[g.r.Intn(len(g.keys))]
@@ -259,6 +262,9 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 		}
 		f.checkViolations(t)
 		if len(failing) > 0 {
+			if g.r.Intn(3) > 0 {
+				continue // the southbound stays broken for another transaction
+			}
 			for _, k := range failing {
 				f.setFail(k, "")
 			}
@@ -270,6 +276,7 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 				t.Logf("step %d retry ops %v", step, opKeys(rec))
 			}
 			check(step, fmt.Sprintf("retry after failing %v", failing))
+			failing = nil
 			continue
 		}
 		check(step, "change")
