@@ -152,12 +152,26 @@ func (t *txn) parentReady(key string) bool {
 	return p.obtained || p.desc.equivalent(key, p.applied, p.desired)
 }
 
+// parentKeeps reports whether an applied derived value may stay: its parent
+// is applied, or desired, valid and creatable now. The second case matters
+// after an agent restart: a parent whose descriptor has no Retrieve (a
+// CrossConnect) is not applied yet, but its derived interfaces, found in VPP,
+// must not be deleted only to be created again.
+func (t *txn) parentKeeps(key string) bool {
+	if t.depOK(key) {
+		return true
+	}
+	p := t.s.nodes[key]
+	return p != nil && p.desired != nil && p.invalid == nil && p.applied == nil &&
+		p.desc != nil && p.desc.retrieve == nil && len(t.missingOf(p, false)) == 0
+}
+
 // missingOf lists what n waits for. Before creating or updating, the parent
 // must be up to date (strict); an applied value only has to go when its
 // parent is gone.
 func (t *txn) missingOf(n *node, strict bool) []string {
 	var miss []string
-	if n.parent != "" && ((strict && !t.parentReady(n.parent)) || !t.depOK(n.parent)) {
+	if n.parent != "" && ((strict && !t.parentReady(n.parent)) || (!strict && !t.parentKeeps(n.parent))) {
 		miss = append(miss, n.parent)
 	}
 	for _, d := range n.deps {
