@@ -10,6 +10,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vppmesh/vppmesh/models"
@@ -80,6 +81,9 @@ type Orchestrator struct {
 	applied map[string]proto.Message
 	// entries hold what each status key is rendered from.
 	entries map[string]*statusEntry
+	// staged collects status writes (nil deletes) until the critical
+	// section ends.
+	staged map[string][]byte
 
 	queue     writeQueue
 	resyncReq chan chan error
@@ -129,6 +133,7 @@ func New(o Options) (*Orchestrator, error) {
 		configPref: root + models.ConfigDir,
 		applied:    map[string]proto.Message{},
 		entries:    map[string]*statusEntry{},
+		staged:     map[string][]byte{},
 		queue:      newWriteQueue(),
 		resyncReq:  make(chan chan error),
 		reconnect:  make(chan struct{}, 1),
@@ -238,15 +243,15 @@ func (o *Orchestrator) monitorConn(ctx context.Context) {
 	lost := false
 	for conn.WaitForStateChange(ctx, state) {
 		state = conn.GetState()
-		switch state.String() {
-		case "READY":
+		switch state {
+		case connectivity.Ready:
 			if lost {
 				lost = false
 				o.log.Info("etcd reachable again")
 				signal(o.reconnect)
 				signal(o.connUp)
 			}
-		case "TRANSIENT_FAILURE", "CONNECTING", "IDLE":
+		case connectivity.TransientFailure, connectivity.Connecting, connectivity.Idle:
 			if !lost {
 				lost = true
 				o.log.Warn("etcd connection lost", "state", state.String())

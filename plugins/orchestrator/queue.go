@@ -2,10 +2,12 @@ package orchestrator
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -37,6 +39,16 @@ func (q *writeQueue) put(key string, val []byte) {
 }
 
 func (q *writeQueue) del(key string) { q.put(key, nil) }
+
+// putAll queues several writes atomically (nil values delete).
+func (q *writeQueue) putAll(ws map[string][]byte) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for k, v := range ws {
+		q.seq++
+		q.pending[k] = write{val: v, seq: q.seq}
+	}
+}
 
 func (q *writeQueue) kick() { signal(q.wake) }
 
@@ -72,6 +84,9 @@ func (q *writeQueue) restore(ws map[string]write) {
 // backoff while etcd fails.
 func (o *Orchestrator) runWriter(ctx context.Context) {
 	bo := newBackoff(o.opts.RetryMax)
+	// An external cluster may run with a --max-txn-ops below ours; then
+	// shrink the txns instead of failing forever.
+	maxOps := o.opts.StatusTxnOps
 	for {
 		select {
 		case <-ctx.Done():
@@ -85,11 +100,16 @@ func (o *Orchestrator) runWriter(ctx context.Context) {
 				bo.reset()
 				break
 			}
-			failed, err := o.flush(ctx, batch)
+			failed, err := o.flush(ctx, batch, maxOps)
 			if err == nil {
 				continue
 			}
 			o.queue.restore(failed)
+			if errors.Is(err, rpctypes.ErrTooManyOps) && maxOps > 1 {
+				maxOps /= 2
+				o.log.Warn("etcd refuses txns this large, using smaller ones", "max_ops", maxOps)
+				continue
+			}
 			if ctx.Err() != nil {
 				return
 			}
@@ -105,16 +125,16 @@ func (o *Orchestrator) runWriter(ctx context.Context) {
 	}
 }
 
-// flush writes batch in etcd txns of at most StatusTxnOps operations; on
+// flush writes batch in etcd txns of at most maxOps operations; on
 // error it returns the writes that did not happen.
-func (o *Orchestrator) flush(ctx context.Context, batch map[string]write) (map[string]write, error) {
+func (o *Orchestrator) flush(ctx context.Context, batch map[string]write, maxOps int) (map[string]write, error) {
 	keys := make([]string, 0, len(batch))
 	for k := range batch {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for start := 0; start < len(keys); start += o.opts.StatusTxnOps {
-		chunk := keys[start:min(start+o.opts.StatusTxnOps, len(keys))]
+	for start := 0; start < len(keys); start += maxOps {
+		chunk := keys[start:min(start+maxOps, len(keys))]
 		ops := make([]clientv3.Op, 0, len(chunk))
 		for _, k := range chunk {
 			if w := batch[k]; w.val == nil {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
 )
@@ -88,7 +90,9 @@ func TestExternalEtcdProcess(t *testing.T) {
 	cmd := exec.CommandContext(ctx, bin, "--name", "ext", "--data-dir", t.TempDir(),
 		"--listen-client-urls", curl, "--advertise-client-urls", curl,
 		"--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-		"--initial-cluster", "ext="+purl, "--log-level", "warn")
+		"--initial-cluster", "ext="+purl, "--log-level", "warn",
+		// Below the orchestrator's 128: status txns must shrink to fit.
+		"--max-txn-ops", "20")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if testLogger() == nil {
 		cmd.Stdout, cmd.Stderr = nil, nil
@@ -116,6 +120,24 @@ func TestExternalEtcdProcess(t *testing.T) {
 			if !strings.HasPrefix(keysOf(s.snapshot())[0], "config/") {
 				t.Fatal("keys are not agent-relative")
 			}
+			// Hold the scheduler so that 100 changes arrive as one burst
+			// of 100 status writes.
+			held, release := s.pause()
+			mustPut(t, c, ifKey("ext", "first"), memifJSON("first", 200))
+			<-held
+			var ops []clientv3.Op
+			for i := range 100 {
+				name := "x" + itoa(i)
+				ops = append(ops, clientv3.OpPut(ifKey("ext", name), memifJSON(name, i+3)))
+				if len(ops) == 20 {
+					if _, err := c.Txn(context.Background()).Then(ops...).Commit(); err != nil {
+						t.Fatal(err)
+					}
+					ops = nil
+				}
+			}
+			release()
+			waitFor(t, "103 status keys", func() bool { return countPrefix(t, c, "/vnf-agent/ext/status/") == 103 })
 			return
 		}
 		if time.Now().After(deadline) {

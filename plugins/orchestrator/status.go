@@ -53,6 +53,7 @@ func gone(s kvscheduler.State) bool {
 func (o *Orchestrator) onStatus(changed []kvscheduler.ValueStatus) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	defer o.releaseStaged()
 	dirty := map[string]bool{}
 	// Northbound values first, so their derived values find their entry.
 	for i := range changed {
@@ -85,9 +86,6 @@ func (o *Orchestrator) onStatus(changed []kvscheduler.ValueStatus) {
 	}
 	for k := range dirty {
 		o.refresh(k)
-	}
-	if len(dirty) > 0 {
-		o.queue.kick()
 	}
 }
 
@@ -132,7 +130,7 @@ func (o *Orchestrator) refresh(rel string) {
 	hasSched := e != nil && e.sched != nil && !gone(e.sched.State)
 	if e == nil || (!hasSched && e.valueErr == "" && !desired) {
 		delete(o.entries, rel)
-		o.queue.del(statusKey)
+		o.staged[statusKey] = nil
 		return
 	}
 	if !hasSched && e.valueErr == "" {
@@ -164,7 +162,19 @@ func (o *Orchestrator) refresh(rel string) {
 		o.log.Error("status encoding failed", "key", rel, "error", err)
 		return
 	}
-	o.queue.put(statusKey, data)
+	o.staged[statusKey] = data
+}
+
+// releaseStaged hands the status writes staged under o.mu to the queue in
+// one step, so the writer sees a whole burst at once and packs it into full
+// txns. Caller holds o.mu.
+func (o *Orchestrator) releaseStaged() {
+	if len(o.staged) == 0 {
+		return
+	}
+	o.queue.putAll(o.staged)
+	clear(o.staged)
+	o.queue.kick()
 }
 
 func sortDerived(d []DerivedStatus) {

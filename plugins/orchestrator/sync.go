@@ -90,6 +90,7 @@ func (o *Orchestrator) fullResync(ctx context.Context) (int64, error) {
 		values = append(values, kvscheduler.KeyValue{Key: k, Value: v})
 	}
 	sort.Slice(values, func(i, j int) bool { return values[i].Key < values[j].Key })
+	o.releaseStaged()
 	o.mu.Unlock()
 
 	// Status keys whose config key is gone (deleted while no agent was
@@ -265,8 +266,8 @@ func (o *Orchestrator) applyEvents(ctx context.Context, events []*clientv3.Event
 			values = append(values, kvscheduler.KeyValue{Key: rel, Value: v})
 		}
 	}
+	o.releaseStaged()
 	o.mu.Unlock()
-	o.queue.kick()
 	if len(values) == 0 {
 		return nil
 	}
