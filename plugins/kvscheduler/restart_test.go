@@ -1,0 +1,62 @@
+package kvscheduler
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// After an agent restart, a parent whose descriptor cannot retrieve (like a
+// CrossConnect) is new to the scheduler while its derived values are found
+// in the southbound: the parent's no-op create must not drag them out and
+// back in.
+func TestRestartKeepsDerivedOfUnretrievableParent(t *testing.T) {
+	f := newFakeSB()
+	start := func() *Scheduler {
+		s := New(Options{})
+		t.Cleanup(s.Close)
+		for _, d := range []*Descriptor[*structpb.Struct, int]{
+			fakeDescriptor(f, "xc", "/xc/", false), // no Retrieve
+			fakeDescriptor(f, "d", "/d/", true),
+		} {
+			if err := RegisterDescriptor(s, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
+	}
+	parent := withKids(val("p"), map[string]*structpb.Struct{"/d/1": val("one"), "/d/2": val("two", "/d/1")})
+	s := start()
+	commit(t, s, put("/xc/p", parent))
+	s.Close()
+	// The parent lives only in the agent (its create is a no-op in reality).
+	f.mu.Lock()
+	delete(f.items, "/xc/p")
+	f.mu.Unlock()
+
+	f.resetLog()
+	s = start()
+	rec, err := s.Commit(context.Background(), Txn{Kind: TxnFullResync, Values: []KeyValue{put("/xc/p", parent)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(opKeys(rec), ";"); got != "CREATE /xc/p" {
+		t.Fatalf("ops after restart: %s (want only the parent's no-op create)", got)
+	}
+	for _, op := range f.opLog() {
+		if strings.HasPrefix(op.key, "/d/") {
+			t.Fatalf("southbound touched derived value: %v", op)
+		}
+	}
+	mustState(t, s, "/d/2", StateConfigured)
+
+	// A parent that stays pending still takes its derived values away.
+	pending := withKids(val("p", "/d/missing"), map[string]*structpb.Struct{"/d/1": val("one")})
+	rec = commit(t, s, put("/xc/p", pending))
+	if got := strings.Join(opKeys(rec), ";"); !strings.Contains(got, "DELETE /d/1") {
+		t.Fatalf("ops %s: want /d/1 deleted while its parent is pending", got)
+	}
+	f.checkViolations(t)
+}
