@@ -37,6 +37,9 @@ func Listen(path string, logger *slog.Logger) (*Socket, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	if path == "" {
+		return nil, errors.New("memif socket: empty path")
+	}
 	addr := &net.UnixAddr{Name: path, Net: "unixpacket"}
 	ln, err := net.ListenUnix("unixpacket", addr)
 	if err != nil && errors.Is(err, unix.EADDRINUSE) && path[0] != '@' {

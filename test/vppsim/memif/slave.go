@@ -165,24 +165,6 @@ func (i *Interface) slaveHandshake(conn *connection) error {
 			return err
 		}
 	}
-	for k, sr := range rings {
-		kind, idx := slaveTx, k
-		if k >= ns {
-			kind, idx = slaveRx, k-ns
-		}
-		q, err := newQueue(kind, idx, sr.r, conn.mems, conn.ringFDs[sr.fdIdx], conn.fail)
-		if err != nil {
-			return err
-		}
-		conn.ringFDs[sr.fdIdx] = -1
-		q.bufBase, q.bufSize = sr.bufBase, bufSize
-		if kind == slaveTx {
-			conn.tx = append(conn.tx, q)
-		} else {
-			q.refill() // offer every buffer before the master may start sending
-			conn.rx = append(conn.rx, q)
-		}
-	}
 	if err := conn.cc.send(&message{typ: msgConnect, ifName: i.cfg.Name}, -1); err != nil {
 		return err
 	}
@@ -195,5 +177,30 @@ func (i *Interface) slaveHandshake(conn *connection) error {
 		return fmt.Errorf("CONNECT: %w", err)
 	}
 	conn.peerIf = m.ifName
+	// Queues start from the ring state after CONNECTED: a DPDK master resets head and
+	// tail of every ring while handling CONNECT, so buffers offered earlier would be lost.
+	for k, sr := range rings {
+		kind, idx := slaveTx, k
+		if k >= ns {
+			kind, idx = slaveRx, k-ns
+		}
+		q, err := newQueue(kind, idx, sr.r, conn.mems, conn.ringFDs[sr.fdIdx], conn.fail)
+		if err != nil {
+			return err
+		}
+		conn.ringFDs[sr.fdIdx] = -1
+		q.bufBase, q.bufSize = sr.bufBase, bufSize
+		if kind == slaveTx {
+			q.cursor = sr.r.head()
+			conn.tx = append(conn.tx, q)
+			continue
+		}
+		q.cursor, q.head = sr.r.tail(), sr.r.head()
+		if q.head-q.cursor > sr.r.size {
+			return fmt.Errorf("CONNECTED: ring m2s %d has head %d and tail %d", idx, q.head, q.cursor)
+		}
+		q.refill() // offer every buffer to the master
+		conn.rx = append(conn.rx, q)
+	}
 	return nil
 }
