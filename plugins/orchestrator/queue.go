@@ -87,6 +87,7 @@ func (o *Orchestrator) runWriter(ctx context.Context) {
 	// An external cluster may run with a --max-txn-ops below ours; then
 	// shrink the txns instead of failing forever.
 	maxOps := o.opts.StatusTxnOps
+	defer o.finalFlush(ctx, maxOps)
 	for {
 		select {
 		case <-ctx.Done():
@@ -122,6 +123,21 @@ func (o *Orchestrator) runWriter(ctx context.Context) {
 			case <-o.connUp:
 			}
 		}
+	}
+}
+
+// finalFlush makes one bounded attempt to write what is still queued when
+// Run stops, so the status left in etcd is the last one known.
+func (o *Orchestrator) finalFlush(ctx context.Context, maxOps int) {
+	batch := o.queue.take()
+	if batch == nil {
+		return
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.opts.WriteTimeout)
+	defer cancel()
+	if failed, err := o.flush(fctx, batch, maxOps); err != nil {
+		o.queue.restore(failed)
+		o.log.Warn("status left unwritten at stop", "error", err, "queued", len(failed))
 	}
 }
 
