@@ -169,8 +169,17 @@ func TestAgentRestartZeroWrites(t *testing.T) {
 	e.put("config/vpp/l2/v2/bridge-domain/bd1", `{"name":"bd1","flood":true,"forward":true,"learn":true,"interfaces":[{"name":"l1"},{"name":"l2"}]}`)
 	e.put("config/vpp/v2/interfaces/l1", `{"name":"l1","type":"SOFTWARE_LOOPBACK","enabled":true,"ip_addresses":["10.0.0.1/24"]}`)
 	e.put("config/vpp/v2/interfaces/l2", `{"name":"l2","type":"SOFTWARE_LOOPBACK","enabled":true,"mtu":1500}`)
-	e.waitState("config/vppmesh/v1/xconnect/x10", "CONFIGURED")
-	e.waitState("config/vpp/l2/v2/bridge-domain/bd1", "CONFIGURED")
+	for i := 1; i <= 10; i++ {
+		e.waitState(fmt.Sprintf("config/vppmesh/v1/xconnect/x%d", i), "CONFIGURED")
+	}
+	for _, k := range []string{"config/vpp/l2/v2/bridge-domain/bd1", "config/vpp/v2/interfaces/l1", "config/vpp/v2/interfaces/l2"} {
+		e.waitState(k, "CONFIGURED")
+	}
+	e.eventually("loopbacks in the bridge domain", func() bool {
+		a, _ := e.vppIf("l1")
+		b, _ := e.vppIf("l2")
+		return strings.HasPrefix(a.L2, "bridge") && strings.HasPrefix(b.L2, "bridge")
+	})
 	before := len(e.sim.Interfaces())
 
 	e.stopAgent()
