@@ -44,10 +44,10 @@ func TestInitialLoadThenWatchInOrder(t *testing.T) {
 
 	mustPut(t, cli, ifKey("a", "m6"), memifJSON("m6", 6))
 	mustPut(t, cli, ifKey("a", "m1"), strings.Replace(memifJSON("m1", 1), `"enabled":true`, `"enabled":false`, 1))
+	mustPut(t, cli, ifKey("a", "m3"), memifJSON("m3", 3)) // same value: no change
 	if _, err := cli.Delete(context.Background(), ifKey("a", "m2")); err != nil {
 		t.Fatal(err)
 	}
-	mustPut(t, cli, ifKey("a", "m3"), memifJSON("m3", 3)) // same value: no change
 	waitFor(t, "delete of m2", func() bool { _, ok := s.snapshot()[ifRel("m2")]; return !ok })
 
 	var seq []string

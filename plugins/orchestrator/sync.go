@@ -60,7 +60,10 @@ func (o *Orchestrator) fullResync(ctx context.Context) (int64, error) {
 
 	o.mu.Lock()
 	present := make(map[string]bool, len(kvs))
-	applied := make(map[string]proto.Message, len(kvs))
+	// Fill the new applied set in place: refresh (via rejectValue and
+	// clearValueErr) must already see a key as desired.
+	prev := o.applied
+	o.applied = make(map[string]proto.Message, len(kvs))
 	invalid := 0
 	for _, kv := range kvs {
 		rel := strings.TrimPrefix(string(kv.Key), o.root)
@@ -68,14 +71,14 @@ func (o *Orchestrator) fullResync(ctx context.Context) (int64, error) {
 		v, perr := models.Unmarshal(rel, kv.Value)
 		if perr != nil {
 			invalid++
-			old, kept := o.applied[rel]
+			last, kept := prev[rel]
 			if kept {
-				applied[rel] = old
+				o.applied[rel] = last
 			}
 			o.rejectValue(rel, perr, kept)
 			continue
 		}
-		applied[rel] = v
+		o.applied[rel] = v
 		o.clearValueErr(rel)
 	}
 	// Keys that were invalid and are gone now have nobody left to clear them.
@@ -84,9 +87,8 @@ func (o *Orchestrator) fullResync(ctx context.Context) (int64, error) {
 			o.clearValueErr(rel)
 		}
 	}
-	o.applied = applied
-	values := make([]kvscheduler.KeyValue, 0, len(applied))
-	for k, v := range applied {
+	values := make([]kvscheduler.KeyValue, 0, len(o.applied))
+	for k, v := range o.applied {
 		values = append(values, kvscheduler.KeyValue{Key: k, Value: v})
 	}
 	sort.Slice(values, func(i, j int) bool { return values[i].Key < values[j].Key })
@@ -232,6 +234,9 @@ func (o *Orchestrator) applyEvents(ctx context.Context, events []*clientv3.Event
 	initial := map[string]before{}
 	var order []string
 	for _, ev := range events {
+		if ev == nil || ev.Kv == nil {
+			continue // never sent by etcd; not worth a panic
+		}
 		rel := strings.TrimPrefix(string(ev.Kv.Key), o.root)
 		if _, seen := initial[rel]; !seen {
 			v, ok := o.applied[rel]
