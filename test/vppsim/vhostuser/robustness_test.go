@@ -32,7 +32,7 @@ func TestMalformedMessagesDropOnlyThatFrontend(t *testing.T) {
 	}{
 		{"version 0", []step{send(reqGetFeatures, 0, nil)}},
 		{"version 2", []step{send(reqGetFeatures, 2, nil)}},
-		{"reply flag", []step{send(reqGetFeatures, v | flagReply, nil)}},
+		{"reply flag", []step{send(reqGetFeatures, v|flagReply, nil)}},
 		{"oversize", []step{func(f *frontend) error {
 			b := make([]byte, headerSize)
 			putHeader(b, header{Request: reqSetMemTable, Flags: v, Size: 1 << 30})
