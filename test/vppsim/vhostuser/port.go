@@ -230,7 +230,9 @@ func (p *Port) serve(ctx context.Context, c *net.UnixConn) {
 			}
 			break
 		}
-		p.log.Debug("vhost-user request", "request", requestName(h.Request), "size", h.Size, "fds", len(fds), "payload", fmt.Sprintf("%x", payload))
+		if p.log.Enabled(ctx, slog.LevelDebug) {
+			p.log.Debug("vhost-user request", "request", requestName(h.Request), "size", h.Size, "fds", len(fds), "payload", fmt.Sprintf("%x", payload))
+		}
 		err = p.handle(c, h, payload, fds)
 		closeFDs(fds)
 		if err != nil {
