@@ -10,6 +10,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.fd.io/govpp/binapi/vlib"
 
 	"github.com/vppmesh/vppmesh/plugins/govppmux"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
@@ -99,6 +100,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	}
 	a.mux.AddMessages(a.ifp.Messages()...)
 	a.mux.AddMessages(l2p.Messages()...)
+	a.mux.AddMessages(&vlib.CliInband{}, &vlib.CliInbandReply{})
 
 	a.orch, err = orchestrator.New(orchestrator.Options{
 		Client:    a.cli,
@@ -124,6 +126,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		Resync:       a.resync,
 		Ready:        a.Ready,
 		VPPConnected: a.mux.Connected,
+		VPPCLI:       a.vppCLI,
 		Version:      Version,
 		Metrics:      m.Handler(),
 		Logger:       a.log,
@@ -202,6 +205,15 @@ func (a *Agent) resync(ctx context.Context) error {
 		return govppmux.ErrNotConnected
 	}
 	return a.orch.Resync(ctx)
+}
+
+// vppCLI runs one VPP CLI command through cli_inband.
+func (a *Agent) vppCLI(ctx context.Context, command string) (string, error) {
+	reply, err := vlib.NewServiceClient(a.mux.Conn()).CliInband(ctx, &vlib.CliInband{Cmd: command})
+	if err != nil {
+		return "", err
+	}
+	return reply.Reply, nil
 }
 
 // Ready reports whether etcd and VPP are connected and the first resync is

@@ -28,6 +28,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	agent.RouteGovppLogs(log, opts.LogLevel)
 	a := agent.New(opts, log)
 	if err := a.Start(ctx); err != nil {
 		log.Error("agent failed to start", "error", err)

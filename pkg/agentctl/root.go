@@ -87,6 +87,7 @@ func NewRootCommand(getenv func(string) string) *cobra.Command {
 		newValuesCommand(c),
 		newDumpCommand(c),
 		newStatusCommand(c),
+		newVPPCommand(c),
 	)
 	return root
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -29,6 +30,7 @@ const (
 	PathResync           = "/scheduler/resync"
 	PathLigatoResync     = "/scheduler/downstream-resync"
 	PathVPPDump          = "/vpp/dump"
+	PathVPPCommand       = "/vpp/command"
 	PathLigatoDump       = "/scheduler/dump"
 	PathMetrics          = "/metrics"
 	defaultHistoryLength = 100
@@ -99,6 +101,7 @@ func (s *Server) routes() http.Handler {
 	handle(PathLigatoResync, http.MethodPost, s.resync)
 	handle(PathVPPDump, http.MethodGet, s.dump)
 	handle(PathLigatoDump, http.MethodGet, s.dump)
+	handle(PathVPPCommand, http.MethodPost, s.vppCommand)
 	handle(PathMetrics, http.MethodGet, s.metrics)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, fmt.Errorf("no such endpoint: %s", r.URL.Path))
@@ -319,6 +322,39 @@ func (s *Server) dump(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	s.writeJSON(w, r, http.StatusOK, out)
+}
+
+// VPPCommandJSON is the request and answer of POST /vpp/command; the field
+// name is Ligato's, so its users' scripts keep working.
+type VPPCommandJSON struct {
+	Command string `json:"vppclicommand"`
+	Output  string `json:"output,omitempty"`
+}
+
+// vppCommand runs one VPP CLI command, given as ?command= or as a JSON body.
+func (s *Server) vppCommand(w http.ResponseWriter, r *http.Request) {
+	if s.opts.VPPCLI == nil {
+		s.writeError(w, r, http.StatusNotImplemented, errors.New("VPP CLI is not wired in this agent"))
+		return
+	}
+	req := VPPCommandJSON{Command: r.URL.Query().Get("command")}
+	if req.Command == "" {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+			s.writeError(w, r, http.StatusBadRequest, fmt.Errorf("vpp command: want ?command= or {\"vppclicommand\": ...}: %w", err))
+			return
+		}
+	}
+	if strings.TrimSpace(req.Command) == "" {
+		s.writeError(w, r, http.StatusBadRequest, errors.New("vpp command: empty command"))
+		return
+	}
+	out, err := s.opts.VPPCLI(r.Context(), req.Command)
+	if err != nil {
+		s.writeError(w, r, http.StatusBadGateway, fmt.Errorf("vpp command %q: %w", req.Command, err))
+		return
+	}
+	req.Output = out
+	s.writeJSON(w, r, http.StatusOK, req)
 }
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {

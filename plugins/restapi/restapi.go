@@ -34,6 +34,9 @@ type Options struct {
 	// Addr is the listen address (DefaultAddr when empty).
 	Addr      string
 	Scheduler Scheduler
+	// VPPCLI runs one VPP CLI command (cli_inband) and returns its output;
+	// nil leaves POST /vpp/command unwired.
+	VPPCLI func(ctx context.Context, command string) (string, error)
 	// Resync runs a full resync and returns when it is done.
 	Resync func(ctx context.Context) error
 	// Ready reports whether the agent is ready to serve (connected to VPP

@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,6 +31,17 @@ func TestPutUpdateDelete(t *testing.T) {
 	m2, _ := e.vppIf("memif2")
 	if m1.L2 != "xconnect "+m2.Name || m2.L2 != "xconnect "+m1.Name {
 		t.Fatalf("xconnect in VPP: memif1 %q, memif2 %q", m1.L2, m2.L2)
+	}
+
+	// VPP's own view, through the agent's CLI passthrough (agentctl vpp cli).
+	resp, err := http.Post("http://"+e.agent.HTTPAddr()+"/vpp/command?command=show+interface", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(out), m1.Name) || !strings.Contains(string(out), m2.Name) {
+		t.Fatalf("show interface: %d %s", resp.StatusCode, out)
 	}
 
 	// Update in place: admin down.

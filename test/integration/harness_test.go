@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,8 +51,11 @@ func logger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+var govppLogs sync.Once
+
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	govppLogs.Do(func() { agent.RouteGovppLogs(logger(t), slog.LevelInfo) })
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir}
 	var err error
