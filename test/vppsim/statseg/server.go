@@ -1,0 +1,71 @@
+package statseg
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// sendTimeout bounds how long a client that never reads can hold the accept
+// loop.
+const sendTimeout = time.Second
+
+// listen binds the seqpacket socket VPP uses for stats and starts serving.
+func (s *Segment) listen() error {
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+		return fmt.Errorf("statseg: create socket dir for %s: %w", s.path, err)
+	}
+	// A socket file left by a previous run would make bind fail; VPP removes
+	// it too. Anything that is not a socket is left alone.
+	if fi, err := os.Lstat(s.path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		if err := os.Remove(s.path); err != nil {
+			return fmt.Errorf("statseg: remove stale socket %s: %w", s.path, err)
+		}
+	}
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: s.path, Net: "unixpacket"})
+	if err != nil {
+		return fmt.Errorf("statseg: listen on %s: %w", s.path, err)
+	}
+	s.ln = ln
+	s.wg.Add(1)
+	go s.serve()
+	return nil
+}
+
+// serve hands the memfd to every client that connects, then hangs up: the
+// client needs nothing else, it maps the segment and reads it on its own.
+func (s *Segment) serve() {
+	defer s.wg.Done()
+	for {
+		conn, err := s.ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("accept stats client", "err", err)
+			// Accept errors such as EMFILE persist for a moment; don't spin.
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		s.sendFD(conn)
+	}
+}
+
+func (s *Segment) sendFD(conn *net.UnixConn) {
+	defer conn.Close()
+	if err := conn.SetWriteDeadline(time.Now().Add(sendTimeout)); err != nil {
+		s.log.Warn("stats client deadline", "err", err)
+		return
+	}
+	// VPP sends no payload, only the descriptor.
+	if _, _, err := conn.WriteMsgUnix(nil, unix.UnixRights(s.fd), nil); err != nil {
+		s.log.Warn("send stats segment fd", "err", err)
+		return
+	}
+	s.log.Debug("stats client served")
+}
