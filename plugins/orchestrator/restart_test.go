@@ -58,6 +58,7 @@ func TestEtcdDownThenUpRecovers(t *testing.T) {
 	s := newMemSched()
 	r := runOrch(t, cli, "a", s, nil)
 	waitFor(t, "ready", r.o.Ready)
+	waitFor(t, "status of m1 written", func() bool { return r.o.Stats().StatusWrites == 1 })
 
 	e.Close()
 	// Status produced while etcd is down queues instead of blocking.
