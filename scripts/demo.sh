@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# vppmesh demo: embedded etcd + vppsim + the agent; two CNFs joined by one
+# cross-connect put through agentctl; traffic for a few seconds; then the
+# counts from both CNFs, vppsim and the agent. Runs as any user: everything
+# lives in a private runtime directory that is removed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-$PWD/bin}
+SECONDS_OF_TRAFFIC=${DEMO_SECONDS:-5}
+RATE=${DEMO_PPS:-200000}
+base=${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}
+RUN=$(mktemp -d "$base/vppmesh-demo.XXXXXX")
+# Ports of the demo's own etcd and REST API (override if taken).
+ETCD_PORT=${DEMO_ETCD_PORT:-23791}
+HTTP_PORT=${DEMO_HTTP_PORT:-19191}
+export ETCD_ENDPOINTS=127.0.0.1:$ETCD_PORT MICROSERVICE_LABEL=demo AGENT_HTTP_PORT=$HTTP_PORT
+
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$RUN"
+}
+trap cleanup EXIT INT TERM
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "starting vppsim (VPP stand-in) and the agent with an embedded etcd in $RUN"
+"$BIN/vppsim" --socket "$RUN/api.sock" --log-level warn >"$RUN/vppsim.log" 2>&1 &
+pids+=($!)
+"$BIN/vppmesh-agent" --label demo --vpp-socket "$RUN/api.sock" --data-dir "$RUN/etcd" \
+	--etcd-listen "http://127.0.0.1:$ETCD_PORT" --etcd-peer "http://127.0.0.1:$((ETCD_PORT + 1))" \
+	--http "127.0.0.1:$HTTP_PORT" >"$RUN/agent.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+	"$BIN/agentctl" status -o json 2>/dev/null | grep -q '"ready": *true' && break
+	sleep 0.1
+done
+"$BIN/agentctl" status
+
+step "starting two CNFs (memif clients) in receive and send mode"
+"$BIN/vppmesh-cnf" sink --socket "$RUN/memif.sock" --id 2 >"$RUN/sink.json" 2>"$RUN/sink.log" &
+sink=$!
+pids+=($sink)
+
+step "agentctl kvdb put: one cross-connect between memif id 1 and memif id 2"
+xc=$(printf '{"name":"demo-xc","a":{"memif":{"master":true,"id":1,"socket_filename":"%s"}},"b":{"memif":{"master":true,"id":2,"socket_filename":"%s"}}}' "$RUN/memif.sock" "$RUN/memif.sock")
+echo "agentctl kvdb put config/vppmesh/v1/xconnect/demo-xc '$xc'"
+"$BIN/agentctl" kvdb put config/vppmesh/v1/xconnect/demo-xc "$xc"
+for _ in $(seq 100); do
+	"$BIN/agentctl" values -o json 2>/dev/null | grep -q '"key": *"config/vppmesh/v1/xconnect/demo-xc"' &&
+		"$BIN/agentctl" values --state PENDING -o json 2>/dev/null | grep -qv 'xconnect' && break
+	sleep 0.1
+done
+
+step "sending ${SECONDS_OF_TRAFFIC}s of 64-byte frames at up to $RATE pps"
+"$BIN/vppmesh-cnf" gen --socket "$RUN/memif.sock" --id 1 --size 64 --rate "$RATE" \
+	--duration "${SECONDS_OF_TRAFFIC}s" --progress >"$RUN/gen.json"
+sleep 0.5
+kill -INT "$sink"
+wait "$sink" 2>/dev/null || true
+
+step "what the CNFs counted"
+echo "sender:   $(cat "$RUN/gen.json")"
+echo "receiver: $(cat "$RUN/sink.json")"
+
+step "vppsim's counters (agentctl vpp cli show interface)"
+"$BIN/agentctl" vpp cli show interface
+
+step "the agent's view (agentctl values)"
+"$BIN/agentctl" values
+
+step "done; stopping everything and removing $RUN"
