@@ -136,7 +136,6 @@ func (p *Port) Receive(frame []byte) {
 	}
 }
 
-
 func (p *Port) transmit(frame []byte) {
 	b := p.driver.Load()
 	if b == nil || !p.adminUp.Load() {

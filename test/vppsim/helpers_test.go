@@ -4,11 +4,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"testing"
 
 	"go.fd.io/govpp/adapter/socketclient"
 	"go.fd.io/govpp/api"
+	interfaces "go.fd.io/govpp/binapi/interface"
+	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/core"
 )
 
@@ -46,4 +49,21 @@ func retval(err error) int32 {
 		return 0
 	}
 	return 1 // not a VPP retval
+}
+
+type (
+	netConn   = net.Conn
+	netDialer = net.Dialer
+)
+
+func interfaceClient(conn api.Connection) interfaces.RPCService {
+	return interfaces.NewServiceClient(conn)
+}
+
+func setFlags(idx uint32, up bool) *interfaces.SwInterfaceSetFlags {
+	m := &interfaces.SwInterfaceSetFlags{SwIfIndex: interface_types.InterfaceIndex(idx)}
+	if up {
+		m.Flags = interface_types.IF_STATUS_API_FLAG_ADMIN_UP
+	}
+	return m
 }

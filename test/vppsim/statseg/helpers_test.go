@@ -104,3 +104,18 @@ func toAPI(c InterfaceCounters) api.InterfaceCounters {
 		TxErrors:       c.TxError,
 	}
 }
+
+type readFn func() []api.InterfaceCounters
+
+// reader reads through one StatsConnection repeatedly, as the agent's metrics
+// would, so that directory reuse and refresh after an epoch change are tested.
+func reader(t *testing.T, conn *core.StatsConnection) readFn {
+	var st api.InterfaceStats
+	return func() []api.InterfaceCounters {
+		t.Helper()
+		if err := conn.GetInterfaceStats(&st); err != nil {
+			t.Fatalf("GetInterfaceStats: %v", err)
+		}
+		return st.Interfaces
+	}
+}
