@@ -1,0 +1,86 @@
+// Command vppmesh-bench measures the vppmesh agent at scale (see test/bench and
+// `make bench`) and writes results.json and results.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vppmesh/vppmesh/test/bench"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "vppmesh-bench:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("vppmesh-bench", flag.ContinueOnError)
+	quick := fs.Bool("quick", os.Getenv("BENCH_QUICK") != "", "CI smoke: N=100, one run, short churn (env BENCH_QUICK)")
+	binDir := fs.String("bin", "bin", "directory with vppmesh-agent, agentctl and vppsim")
+	out := fs.String("out", "test/bench", "directory for results.json and results.md")
+	sizes := fs.String("sizes", "100,1000,10000", "comma-separated numbers of cross-connects")
+	runs := fs.Int("runs", 5, "runs per size")
+	lat := fs.Int("latency-puts", 100, "single puts per run in the latency scenario")
+	churn := fs.Duration("churn", 10*time.Second, "churn phase per run")
+	sockets := fs.Int("sockets", 4, "memif socket files the cross-connects spread over")
+	vppSock := fs.String("vpp-socket", os.Getenv("VPP_SOCKET"), "use this VPP instead of starting vppsim (env VPP_SOCKET)")
+	work := fs.String("work", "", "scratch directory (default: a new temporary one, removed at the end)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := bench.Config{BinDir: *binDir, VPPSocket: *vppSock, Runs: *runs, Latency: *lat, Churn: *churn, Sockets: *sockets,
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	for _, f := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("--sizes %q: %q is not a positive number", *sizes, f)
+		}
+		cfg.Sizes = append(cfg.Sizes, n)
+	}
+	if *quick {
+		cfg.Sizes, cfg.Runs, cfg.Latency, cfg.Churn = []int{100}, 1, 20, 2*time.Second
+	}
+	if cfg.Runs < 1 || cfg.Latency < 1 || cfg.Sockets < 1 {
+		return errors.New("--runs, --latency-puts and --sockets must be at least 1")
+	}
+	cfg.WorkDir = *work
+	if cfg.WorkDir == "" {
+		d, err := os.MkdirTemp("", "vppmesh-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		cfg.WorkDir = d
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep := bench.Run(ctx, cfg)
+	rep.Quick = *quick
+	if err := rep.WriteJSON(filepath.Join(*out, "results.json")); err != nil {
+		return err
+	}
+	md := rep.Markdown()
+	if err := os.WriteFile(filepath.Join(*out, "results.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	fmt.Print(md)
+	if len(rep.Problems) > 0 {
+		return fmt.Errorf("%d problem(s) make the figures unusable; see results.md", len(rep.Problems))
+	}
+	return nil
+}

@@ -1,0 +1,527 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Label is the microservice label of the benchmarked agent.
+const Label = "bench"
+
+// etcdTxnOps is etcd's default limit of operations per transaction.
+const etcdTxnOps = 128
+
+// XCKey returns the etcd key of cross-connect name.
+func XCKey(name string) string { return "/vnf-agent/" + Label + "/config/vppmesh/v1/xconnect/" + name }
+
+// Config is one benchmark session.
+type Config struct {
+	BinDir    string        // vppmesh-agent, agentctl, vppsim
+	WorkDir   string        // scratch space, one subdirectory per run
+	VPPSocket string        // external VPP; empty starts vppsim per run
+	Sizes     []int         // numbers of cross-connects
+	Runs      int           // repetitions per size
+	Latency   int           // single puts per run
+	Churn     time.Duration // churn phase length per run
+	Sockets   int           // memif socket files the cross-connects spread over
+	Log       *slog.Logger
+}
+
+// RunResult is every figure one run at one size produced; names are the
+// metric names of the report.
+type RunResult map[string]float64
+
+// Metric names and units.
+var metricUnits = map[string]string{
+	"bulk_s":                  "s",
+	"bulk_write_calls":        "calls",
+	"bulk_calls_per_s":        "calls/s",
+	"floor_s":                 "s",
+	"floor_calls_per_s":       "calls/s",
+	"agent_floor_ratio":       "x",
+	"bulk_agent_reported_s":   "s",
+	"observe_resolution_ms":   "ms",
+	"latency_p50_ms":          "ms",
+	"latency_p99_ms":          "ms",
+	"latency_dump_ms":         "ms",
+	"resync_unchanged_s":      "s",
+	"resync_unchanged_writes": "calls",
+	"resync_unchanged_reads":  "calls",
+	"resync_vpp_lost_s":       "s",
+	"churn_ops_per_s":         "xc ops/s",
+	"churn_goroutines_start":  "goroutines",
+	"churn_goroutines_end":    "goroutines",
+	"churn_rss_start_mib":     "MiB",
+	"churn_rss_end_mib":       "MiB",
+	"rss_idle_mib":            "MiB",
+	"rss_mib":                 "MiB",
+	"rss_per_xc_kib":          "KiB",
+	"rss_delta_per_xc_kib":    "KiB",
+	"heap_per_xc_kib":         "KiB",
+}
+
+// session is one run's world: VPP (or vppsim), the agent, etcd and our
+// own govpp observer.
+type session struct {
+	cfg   Config
+	log   *slog.Logger
+	dir   string
+	sim   *Sim // nil with an external VPP
+	sock  string
+	agent *Agent
+	vpp   *VPP
+	etcd  *clientv3.Client
+	res   RunResult
+}
+
+func (s *session) close() {
+	if s.etcd != nil {
+		s.etcd.Close()
+	}
+	if s.vpp != nil {
+		s.vpp.Close()
+	}
+	if s.agent != nil {
+		s.agent.Stop()
+	}
+	if s.sim != nil {
+		s.sim.Stop()
+	}
+}
+
+// memifSlot spreads cross-connect i over nfiles socket files and gives each
+// side a memif id unique on its file.
+func memifSlot(i, side, nfiles int) (file int, id uint32) {
+	return i % nfiles, uint32(2*(i/nfiles) + side + 1)
+}
+
+func (s *session) socketFiles(prefix string) []string {
+	files := make([]string, s.cfg.Sockets)
+	for i := range files {
+		files[i] = filepath.Join(s.dir, fmt.Sprintf("%s%d.sock", prefix, i))
+	}
+	return files
+}
+
+// xcValue is cross-connect i as protobuf JSON. Its memif ids come from slot
+// base+i so that latency probes never share an id with the bulk set.
+func xcValue(name string, slot int, files []string) string {
+	ep := func(side int) map[string]any {
+		f, id := memifSlot(slot, side, len(files))
+		return map[string]any{"memif": map[string]any{"master": true, "id": id, "socket_filename": files[f]}}
+	}
+	b, _ := json.Marshal(map[string]any{"name": name, "a": ep(0), "b": ep(1)})
+	return string(b)
+}
+
+func names(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%d", prefix, i)
+	}
+	return out
+}
+
+// RunOnce runs every scenario once at n cross-connects.
+func RunOnce(ctx context.Context, cfg Config, n, run int) (RunResult, error) {
+	dir, err := os.MkdirTemp(cfg.WorkDir, fmt.Sprintf("n%d-r%d-", n, run))
+	if err != nil {
+		return nil, fmt.Errorf("run dir: %w", err)
+	}
+	s := &session{cfg: cfg, log: cfg.Log.With("n", n, "run", run), dir: dir, res: RunResult{}}
+	defer s.close()
+	if err := s.setup(ctx); err != nil {
+		return s.res, err
+	}
+	steps := []struct {
+		name string
+		fn   func(context.Context, int) error
+	}{
+		{"floor", s.floor},
+		{"bulk", s.bulk},
+		{"latency", s.latency},
+		{"resync-unchanged", s.resyncUnchanged},
+		{"resync-vpp-lost", s.resyncVPPLost},
+		{"churn", s.churn},
+	}
+	for _, st := range steps {
+		t0 := time.Now()
+		if err := st.fn(ctx, n); err != nil {
+			return s.res, fmt.Errorf("n=%d run %d: %s: %w (logs in %s)", n, run, st.name, err, dir)
+		}
+		s.log.Info("scenario done", "scenario", st.name, "took", time.Since(t0).Round(time.Millisecond))
+	}
+	return s.res, nil
+}
+
+func (s *session) setup(ctx context.Context) error {
+	s.sock = s.cfg.VPPSocket
+	if s.sock == "" {
+		sim, err := StartSim(ctx, filepath.Join(s.cfg.BinDir, "vppsim"), s.dir)
+		if err != nil {
+			return err
+		}
+		s.sim, s.sock = sim, sim.Socket
+	}
+	a, err := NewAgent(filepath.Join(s.cfg.BinDir, "vppmesh-agent"), s.dir, s.sock)
+	if err != nil {
+		return err
+	}
+	s.agent = a
+	if err := a.Start(); err != nil {
+		return err
+	}
+	if err := a.WaitReady(ctx, time.Minute); err != nil {
+		return err
+	}
+	if s.vpp, err = DialVPP(ctx, s.sock); err != nil {
+		return err
+	}
+	s.etcd, err = clientv3.New(clientv3.Config{Endpoints: []string{a.Etcd}, DialTimeout: 5 * time.Second, Context: ctx})
+	if err != nil {
+		return fmt.Errorf("etcd client: %w", err)
+	}
+	rss, err := RSS(a.Pid())
+	if err != nil {
+		return err
+	}
+	s.res["rss_idle_mib"] = float64(rss) / (1 << 20)
+	return nil
+}
+
+func (s *session) floor(ctx context.Context, n int) error {
+	r, err := s.vpp.Floor(ctx, n, s.socketFiles("floor"))
+	if err != nil {
+		return err
+	}
+	s.res["floor_s"] = r.Seconds
+	s.res["floor_calls_per_s"] = float64(r.WriteCalls) / r.Seconds
+	return nil
+}
+
+// waitProgrammed polls VPP until count(snapshot) reaches want, sleeping four
+// times as long as a dump took between polls so that observing costs VPP and
+// the agent at most a fifth of the time. It returns when the last dump was
+// answered and the median dump duration (the observation's resolution).
+func (s *session) waitProgrammed(ctx context.Context, what string, timeout time.Duration, count func(*Snapshot) int, want int) (time.Time, time.Duration, error) {
+	deadline := time.Now().Add(timeout)
+	var durs []float64
+	got := -1
+	for {
+		t0 := time.Now()
+		snap, err := s.vpp.Snapshot(ctx)
+		if err != nil {
+			return time.Time{}, 0, err
+		}
+		now := time.Now()
+		d := now.Sub(t0)
+		durs = append(durs, float64(d))
+		if got = count(snap); got == want {
+			return now, time.Duration(Summarize(durs).Median), nil
+		}
+		if now.After(deadline) {
+			return time.Time{}, 0, fmt.Errorf("%s: %d of %d in VPP after %s", what, got, want, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, 0, ctx.Err()
+		case <-time.After(max(10*time.Millisecond, 4*d)):
+		}
+	}
+}
+
+func (s *session) calls(ctx context.Context) (map[string]uint64, error) {
+	if s.sim == nil {
+		return nil, nil
+	}
+	return s.sim.Calls(ctx)
+}
+
+func (s *session) bulk(ctx context.Context, n int) error {
+	files := s.socketFiles("m")
+	all := names("x", n)
+	var sb strings.Builder
+	for i, name := range all {
+		fmt.Fprintf(&sb, "%s %s\n", XCKey(name), xcValue(name, i, files))
+	}
+	file := filepath.Join(s.dir, "import.txt")
+	if err := os.WriteFile(file, []byte(sb.String()), 0o644); err != nil {
+		return fmt.Errorf("write import file: %w", err)
+	}
+	if s.sim != nil {
+		if err := s.sim.ResetCalls(ctx); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, filepath.Join(s.cfg.BinDir, "agentctl"), "-e", s.agent.Etcd,
+		"--service-label", Label, "--http-port", portOf(s.agent.HTTP), "import", "--txops", fmt.Sprint(etcdTxnOps), file)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("agentctl import: %w: %s", err, out)
+	}
+	agentDone := make(chan time.Time, 1)
+	go func() {
+		// The agent's own word, for comparison with what VPP shows.
+		for ctx.Err() == nil {
+			st, err := s.agent.Status(ctx)
+			if err == nil && st.ValuesByState["CONFIGURED"] >= 5*n {
+				agentDone <- time.Now()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	done, res, err := s.waitProgrammed(ctx, "bulk apply", 15*time.Minute, func(sn *Snapshot) int { return sn.Count(all) }, n)
+	if err != nil {
+		return err
+	}
+	secs := done.Sub(start).Seconds()
+	s.res["bulk_s"] = secs
+	s.res["observe_resolution_ms"] = float64(res) / 1e6
+	if s.res["floor_s"] > 0 {
+		s.res["agent_floor_ratio"] = secs / s.res["floor_s"]
+	}
+	select {
+	case t := <-agentDone:
+		s.res["bulk_agent_reported_s"] = t.Sub(start).Seconds()
+	case <-time.After(time.Minute):
+		return errors.New("agent never reported every value CONFIGURED though VPP has them all")
+	}
+	if calls, err := s.calls(ctx); err != nil {
+		return err
+	} else if calls != nil {
+		w := WriteCalls(calls)
+		s.res["bulk_write_calls"] = float64(w)
+		s.res["bulk_calls_per_s"] = float64(w) / secs
+		s.log.Info("bulk apply VPP calls", "calls", calls)
+	}
+	rss, err := RSS(s.agent.Pid())
+	if err != nil {
+		return err
+	}
+	m, err := s.agent.Metrics(ctx, "go_memstats_heap_inuse_bytes")
+	if err != nil {
+		return err
+	}
+	s.res["rss_mib"] = float64(rss) / (1 << 20)
+	s.res["rss_per_xc_kib"] = float64(rss) / 1024 / float64(n)
+	s.res["rss_delta_per_xc_kib"] = (float64(rss)/(1<<20) - s.res["rss_idle_mib"]) * 1024 / float64(n)
+	s.res["heap_per_xc_kib"] = m["go_memstats_heap_inuse_bytes"] / 1024 / float64(n)
+	return nil
+}
+
+func portOf(hostport string) string {
+	_, p, _ := strings.Cut(hostport, ":")
+	return p
+}
+
+// latency puts new cross-connects one at a time and times each until VPP has
+// both xconnect directions, polling the xconnect table back to back.
+func (s *session) latency(ctx context.Context, n int) error {
+	files := s.socketFiles("m")
+	base, err := s.vpp.Xconnects(ctx)
+	if err != nil {
+		return err
+	}
+	var lat, dumps []float64
+	for i := 0; i < s.cfg.Latency; i++ {
+		name := fmt.Sprintf("lat%d", i)
+		val := xcValue(name, n+i, files)
+		start := time.Now()
+		if _, err := s.etcd.Put(ctx, XCKey(name), val); err != nil {
+			return fmt.Errorf("put %s: %w", XCKey(name), err)
+		}
+		deadline := start.Add(30 * time.Second)
+		for {
+			t0 := time.Now()
+			xc, err := s.vpp.Xconnects(ctx)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			dumps = append(dumps, float64(now.Sub(t0))/1e6)
+			if newPair(base, xc) {
+				lat = append(lat, float64(now.Sub(start))/1e6)
+				base = xc
+				break
+			}
+			if now.After(deadline) {
+				return fmt.Errorf("%s not in VPP's xconnect table 30 s after the put", name)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+	sort.Float64s(lat)
+	s.res["latency_p50_ms"] = Percentile(lat, 50)
+	s.res["latency_p99_ms"] = Percentile(lat, 99)
+	s.res["latency_dump_ms"] = Summarize(dumps).Median
+	// Put the world back to n for the next scenarios.
+	if _, err := s.etcd.Delete(ctx, XCKey("lat"), clientv3.WithPrefix()); err != nil {
+		return fmt.Errorf("delete latency probes: %w", err)
+	}
+	return waitFor(ctx, "latency probes removed from VPP", 2*time.Minute, func() bool {
+		xc, err := s.vpp.Xconnects(ctx)
+		return err == nil && len(xc) == 2*n
+	})
+}
+
+// newPair reports whether cur has a pair rx→tx, tx→rx that base lacks.
+func newPair(base, cur map[uint32]uint32) bool {
+	for rx, tx := range cur {
+		if _, old := base[rx]; old {
+			continue
+		}
+		if back, ok := cur[tx]; ok && back == rx {
+			if _, old := base[tx]; !old {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *session) resyncUnchanged(ctx context.Context, n int) error {
+	s.agent.Stop()
+	if s.sim != nil {
+		if err := s.sim.ResetCalls(ctx); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	if err := s.agent.Start(); err != nil {
+		return err
+	}
+	if err := s.agent.WaitReady(ctx, 5*time.Minute); err != nil {
+		return err
+	}
+	s.res["resync_unchanged_s"] = time.Since(start).Seconds()
+	// Writes that came late would still be a flap: look again after a pause.
+	time.Sleep(time.Second)
+	if calls, err := s.calls(ctx); err != nil {
+		return err
+	} else if calls != nil {
+		w := WriteCalls(calls)
+		var all uint64
+		for _, c := range calls {
+			all += c
+		}
+		s.res["resync_unchanged_writes"] = float64(w)
+		s.res["resync_unchanged_reads"] = float64(all - w)
+		if w != 0 {
+			s.log.Warn("unchanged resync wrote to VPP", "calls", calls)
+		}
+	}
+	all := names("x", n)
+	snap, err := s.vpp.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	if got := snap.Count(all); got != n {
+		return fmt.Errorf("after an unchanged resync VPP has %d of %d cross-connects", got, n)
+	}
+	return nil
+}
+
+func (s *session) resyncVPPLost(ctx context.Context, n int) error {
+	if s.sim == nil {
+		s.log.Info("resync after VPP loss needs vppsim's control endpoint; skipped with an external VPP")
+		return nil
+	}
+	s.agent.Stop()
+	s.vpp.Close()
+	s.vpp = nil
+	if err := s.sim.Restart(ctx); err != nil {
+		return err
+	}
+	var err error
+	if s.vpp, err = DialVPP(ctx, s.sock); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := s.agent.Start(); err != nil {
+		return err
+	}
+	all := names("x", n)
+	done, _, err := s.waitProgrammed(ctx, "resync after VPP loss", 15*time.Minute, func(sn *Snapshot) int { return sn.Count(all) }, n)
+	if err != nil {
+		return err
+	}
+	s.res["resync_vpp_lost_s"] = done.Sub(start).Seconds()
+	return s.agent.WaitReady(ctx, time.Minute)
+}
+
+// putAll writes key/values in transactions of at most etcdTxnOps.
+func (s *session) putAll(ctx context.Context, names []string, val func(i int) string) error {
+	for lo := 0; lo < len(names); lo += etcdTxnOps {
+		hi := min(lo+etcdTxnOps, len(names))
+		ops := make([]clientv3.Op, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			if val == nil {
+				ops = append(ops, clientv3.OpDelete(XCKey(names[i])))
+			} else {
+				ops = append(ops, clientv3.OpPut(XCKey(names[i]), val(i)))
+			}
+		}
+		if _, err := s.etcd.Txn(ctx).Then(ops...).Commit(); err != nil {
+			return fmt.Errorf("etcd txn of %d ops from %s: %w", len(ops), XCKey(names[lo]), err)
+		}
+	}
+	return nil
+}
+
+// churn deletes and re-adds a tenth of the cross-connects for cfg.Churn,
+// waiting each time until VPP shows the change, and compares the agent's
+// goroutines and memory before and after.
+func (s *session) churn(ctx context.Context, n int) error {
+	files := s.socketFiles("m")
+	k := max(1, n/10)
+	part := names("x", k)
+	gr := func() (float64, float64, error) {
+		m, err := s.agent.Metrics(ctx, "go_goroutines")
+		if err != nil {
+			return 0, 0, err
+		}
+		rss, err := RSS(s.agent.Pid())
+		return m["go_goroutines"], float64(rss) / (1 << 20), err
+	}
+	g0, r0, err := gr()
+	if err != nil {
+		return err
+	}
+	s.res["churn_goroutines_start"], s.res["churn_rss_start_mib"] = g0, r0
+	ops := 0
+	start := time.Now()
+	for time.Since(start) < s.cfg.Churn || ops == 0 {
+		if err := s.putAll(ctx, part, nil); err != nil {
+			return err
+		}
+		if _, _, err := s.waitProgrammed(ctx, "churn delete", 5*time.Minute, func(sn *Snapshot) int { return k - sn.Count(part) }, k); err != nil {
+			return err
+		}
+		if err := s.putAll(ctx, part, func(i int) string { return xcValue(part[i], i, files) }); err != nil {
+			return err
+		}
+		if _, _, err := s.waitProgrammed(ctx, "churn re-add", 5*time.Minute, func(sn *Snapshot) int { return sn.Count(part) }, k); err != nil {
+			return err
+		}
+		ops += 2 * k
+	}
+	s.res["churn_ops_per_s"] = float64(ops) / time.Since(start).Seconds()
+	g1, r1, err := gr()
+	if err != nil {
+		return err
+	}
+	s.res["churn_goroutines_end"], s.res["churn_rss_end_mib"] = g1, r1
+	return nil
+}
