@@ -29,6 +29,7 @@ type memSched struct {
 	hold     chan struct{} // while non-nil, Commit waits for it to close
 	held     chan struct{} // signalled when a Commit starts waiting
 	notifyMu sync.Mutex    // keeps watcher calls in commit order
+	failNext error         // returned (once) by the next Commit, as a closed scheduler would
 }
 
 func newMemSched() *memSched {
@@ -61,6 +62,11 @@ func (s *memSched) Commit(ctx context.Context, txn kvscheduler.Txn) (kvscheduler
 			return kvscheduler.TxnRecord{}, ctx.Err()
 		}
 		s.mu.Lock()
+	}
+	if err := s.failNext; err != nil {
+		s.failNext = nil
+		s.mu.Unlock()
+		return kvscheduler.TxnRecord{}, err
 	}
 	now := time.Now()
 	var changed []kvscheduler.ValueStatus
