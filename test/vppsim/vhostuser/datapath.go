@@ -17,7 +17,11 @@ func (p *Port) TxBurst(frames [][]byte) int {
 		return 0
 	}
 	v := &p.rings[0]
-	avail := v.availIdx()
+	avail, err := v.pending()
+	if err != nil {
+		p.fail(err)
+		return 0
+	}
 	n, bytes := 0, 0
 	for _, f := range frames {
 		ok, err := p.putFrame(v, avail, f)
@@ -92,7 +96,11 @@ func (p *Port) RxBurst(bufs [][]byte) int {
 		if !v.ready {
 			continue
 		}
-		avail := v.availIdx()
+		avail, err := v.pending()
+		if err != nil {
+			p.fail(err)
+			return n
+		}
 		got := 0
 		for n < len(bufs) && v.lastAvail != avail {
 			head := v.availHead(v.lastAvail)

@@ -63,7 +63,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startTestpmd(t *testing.T, vdev string) *testpmd {
+func startTestpmd(t *testing.T, vdev string, extra ...string) *testpmd {
 	t.Helper()
 	bin, err := exec.LookPath(testpmdBin)
 	if err != nil {
@@ -75,6 +75,7 @@ func startTestpmd(t *testing.T, vdev string) *testpmd {
 		// --total-num-mbufs and --no-mlockall are testpmd's own options, after "--".
 		"--", "--total-num-mbufs=16384", "--no-mlockall",
 		"--forward-mode=macswap", "--port-topology=loop", "--auto-start"}
+	args = append(args, extra...)
 	tp := &testpmd{out: &syncBuffer{}, done: make(chan struct{})}
 	tp.cmd = exec.Command(bin, args...)
 	tp.cmd.Stdout, tp.cmd.Stderr = tp.out, tp.out
@@ -238,4 +239,44 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+func TestDPDKVirtioUserTwoQueuePairs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping testpmd interop")
+	}
+	if _, err := exec.LookPath(testpmdBin); err != nil {
+		t.Skipf("%s not found: install Debian packages dpdk and librte-net-virtio23 to run the virtio-user interop test", testpmdBin)
+	}
+	sock := filepath.Join(t.TempDir(), "vu.sock")
+	tp := openPort(t, Config{SocketPath: sock, Name: "VirtualEthernet0/0/2", MaxQueuePairs: 2, Logger: testLogger(t)})
+	pmd := startTestpmd(t, "net_virtio_user0,path="+sock+",queues=2", "--rxq=2", "--txq=2")
+	reflectThroughTestpmd(t, tp, pmd, 500)
+	tp.mu.RLock()
+	enabled := tp.rings[2].ready && tp.rings[3].ready
+	tp.mu.RUnlock()
+	if !enabled {
+		t.Fatal("testpmd did not enable queue pair 1")
+	}
+}
+
+// TestDPDKVirtioUserBackendRestart restarts the backend (as a vppsim or VPP
+// restart would) while testpmd keeps listening with server=1: the new
+// backend reconnects, testpmd renegotiates, and frames flow again.
+func TestDPDKVirtioUserBackendRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping testpmd interop")
+	}
+	if _, err := exec.LookPath(testpmdBin); err != nil {
+		t.Skipf("%s not found: install Debian packages dpdk and librte-net-virtio23 to run the virtio-user interop test", testpmdBin)
+	}
+	sock := filepath.Join(t.TempDir(), "vu.sock")
+	cfg := Config{SocketPath: sock, Client: true, Name: "VirtualEthernet0/0/3",
+		ReconnectInterval: 50 * time.Millisecond, Logger: testLogger(t)}
+	tp := openPort(t, cfg)
+	pmd := startTestpmd(t, "net_virtio_user0,path="+sock+",queues=1,server=1")
+	reflectThroughTestpmd(t, tp, pmd, 200)
+	tp.Close()
+	tp2 := openPort(t, cfg)
+	reflectThroughTestpmd(t, tp2, pmd, 200)
 }

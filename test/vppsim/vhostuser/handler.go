@@ -112,6 +112,11 @@ func (p *Port) deviceFeatures() uint64 {
 	if !p.cfg.DisableMrgRxbuf {
 		f |= 1 << featMrgRxbuf
 	}
+	if p.cfg.MaxQueuePairs > 1 {
+		// Frontends select queue pairs through the control queue, which
+		// they serve themselves; the backend only sees SET_VRING_ENABLE.
+		f |= 1<<featMQ | 1<<featCtrlVQ
+	}
 	return f
 }
 
@@ -131,6 +136,10 @@ func (p *Port) handle(c *net.UnixConn, h header, pl []byte, fds []int) error {
 	ack := p.protoFeatures&(1<<protoReplyAck) != 0 && h.needReply()
 	p.mu.Unlock()
 	p.setLink(up)
+	if up {
+		// Frames may have been queued before the rings were complete.
+		p.signalRx()
+	}
 
 	if errors.Is(err, errUnsupported) {
 		p.log.Warn("vhost-user request refused", "request", requestName(h.Request), "err", err)

@@ -39,6 +39,8 @@ const (
 // Virtio and vhost feature bits this backend knows about.
 const (
 	featMrgRxbuf         = 15 // VIRTIO_NET_F_MRG_RXBUF
+	featCtrlVQ           = 17 // VIRTIO_NET_F_CTRL_VQ: handled by the frontend itself (QEMU, virtio-user)
+	featMQ               = 22 // VIRTIO_NET_F_MQ
 	featProtocolFeatures = 30 // VHOST_USER_F_PROTOCOL_FEATURES
 	featVersion1         = 32 // VIRTIO_F_VERSION_1
 )

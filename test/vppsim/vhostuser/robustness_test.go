@@ -201,6 +201,14 @@ func TestBogusDescriptors(t *testing.T) {
 			av := f.rings[1].base + 4096
 			binary.LittleEndian.PutUint16(f.mem[av+4+2*int((f.rings[1].availIdx-1)%feRingSize):], 4000)
 		})},
+		{"tx avail index beyond ring", tx(func(f *frontend, h int) {
+			w := f.word32(f.rings[1].base + 4096)
+			*w = uint32(f.rings[1].availIdx+feRingSize+1) << 16
+		})},
+		{"rx avail index beyond ring", rx(func(f *frontend, h int) {
+			w := f.word32(f.rings[0].base + 4096)
+			*w = uint32(f.rings[0].availIdx+feRingSize+1) << 16
+		})},
 		{"tx indirect", tx(func(f *frontend, h int) { f.setDesc(1, h, feGPA, 16, descFIndirect, 0) })},
 		{"tx write-only buffer", tx(func(f *frontend, h int) { f.setDesc(1, h+1, feGPA, 64, descFWrite, 0) })},
 		{"rx read-only buffer", rx(func(f *frontend, h int) { f.setDesc(0, h, feGPA+uint64(f.bufOff(0, h)), 2048, 0, 0) })},

@@ -98,7 +98,18 @@ func load16(b []byte, off int) uint16 {
 	return uint16(atomic.LoadUint32((*uint32)(unsafe.Add(p, -2))) >> 16)
 }
 
-func (v *vring) availIdx() uint16   { return load16(v.avail, 2) }
+func (v *vring) availIdx() uint16 { return load16(v.avail, 2) }
+
+// pending reads the avail index and checks that the guest has not claimed
+// more entries than the ring holds, which would make us reuse used slots.
+func (v *vring) pending() (uint16, error) {
+	a := v.availIdx()
+	if n := a - v.lastAvail; n > v.num {
+		return a, fmt.Errorf("%w: vring %d: avail index %d is %d entries ahead of %d, ring size %d",
+			errBadChain, v.addr.Index, a, n, v.lastAvail, v.num)
+	}
+	return a, nil
+}
 func (v *vring) availFlags() uint16 { return load16(v.avail, 0) }
 
 func (v *vring) availHead(i uint16) uint16 {
