@@ -172,7 +172,7 @@ func TestClose(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New on reused path: %v", err)
 	}
-	defer seg2.Close()
+	t.Cleanup(func() { seg2.Close() })
 	if err := seg2.Update(ifaceSet(1, 1)); err != nil {
 		t.Fatal(err)
 	}

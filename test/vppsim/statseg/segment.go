@@ -101,7 +101,8 @@ func New(path string, opts ...Option) (*Segment, error) {
 	if cfg.size < 64<<10 {
 		return nil, fmt.Errorf("statseg: segment size %d too small (min 64 KiB)", cfg.size)
 	}
-	cfg.size = roundUp(cfg.size, uint64(unix.Getpagesize()))
+	page := uint64(unix.Getpagesize())
+	cfg.size = roundUp(cfg.size, page)
 
 	fd, err := unix.MemfdCreate("vppsim-stats", unix.MFD_CLOEXEC)
 	if err != nil {
@@ -121,7 +122,7 @@ func New(path string, opts ...Option) (*Segment, error) {
 		path:      path,
 		fd:        fd,
 		m:         mem(m),
-		alloc:     newAllocator(headerSize, cfg.size, cfg.grace, cfg.now),
+		alloc:     newAllocator(page, cfg.size, cfg.grace, cfg.now), // VPP's heap starts one page in, after the header
 		dirIndex:  map[string]uint64{},
 		simpleDef: simpleStats(),
 		combDef:   combinedStats(),

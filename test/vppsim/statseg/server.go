@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -62,10 +63,38 @@ func (s *Segment) sendFD(conn *net.UnixConn) {
 		s.log.Warn("stats client deadline", "err", err)
 		return
 	}
-	// VPP sends no payload, only the descriptor.
-	if _, _, err := conn.WriteMsgUnix(nil, unix.UnixRights(s.fd), nil); err != nil {
+	// VPP sends no payload, only the descriptor. net.UnixConn.WriteMsgUnix and
+	// unix.Sendmsg add a dummy byte on non-datagram sockets, so the message is
+	// built here.
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		s.log.Warn("stats client raw conn", "err", err)
+		return
+	}
+	var sendErr error
+	err = raw.Write(func(fd uintptr) bool {
+		sendErr = sendRights(fd, s.fd)
+		return sendErr != unix.EAGAIN
+	})
+	if err == nil {
+		err = sendErr
+	}
+	if err != nil {
 		s.log.Warn("send stats segment fd", "err", err)
 		return
 	}
 	s.log.Debug("stats client served")
+}
+
+// sendRights sends a message with no payload carrying one descriptor.
+func sendRights(sock uintptr, fd int) error {
+	oob := unix.UnixRights(fd)
+	var msg unix.Msghdr
+	msg.Control = &oob[0]
+	msg.SetControllen(len(oob))
+	_, _, errno := unix.Syscall(unix.SYS_SENDMSG, sock, uintptr(unsafe.Pointer(&msg)), unix.MSG_NOSIGNAL)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
