@@ -1,6 +1,7 @@
 package vhostuser
 
 import (
+	"context"
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
@@ -149,4 +150,16 @@ func (p *Port) notify(v *vring) {
 	}
 	// EAGAIN means the counter is saturated: the guest is signalled anyway.
 	unix.Write(v.call, p.one[:])
+}
+
+// WaitRx blocks until the frontend kicks a TX queue (or a burst saw work
+// left behind) or ctx ends. Call it after RxBurst returned 0; the token is a
+// hint, so poll RxBurst again after it.
+func (p *Port) WaitRx(ctx context.Context) error {
+	select {
+	case <-p.rxReady:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

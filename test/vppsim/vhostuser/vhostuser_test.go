@@ -368,3 +368,26 @@ func TestSetLogRefusedWithoutDrop(t *testing.T) {
 }
 
 func (tp *testPort) String() string { return fmt.Sprint(tp.cfg.SocketPath) }
+
+func TestWaitRxWakesOnKick(t *testing.T) {
+	tp := openPort(t, Config{})
+	f := connect(t, tp, feOpts{})
+	// Drain the token the link-up left.
+	tp.RxBurst(makeBufs(1, 2048))
+	select {
+	case <-tp.RxReady():
+	default:
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := tp.WaitRx(ctx); err == nil {
+		t.Fatal("WaitRx ignored a cancelled context with nothing kicked")
+	}
+	f.sendTx(testFrames(1, 64), 0, true)
+	if err := tp.WaitRx(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := tp.RxBurst(makeBufs(1, 2048)); n != 1 {
+		t.Fatalf("RxBurst after wake = %d", n)
+	}
+}
