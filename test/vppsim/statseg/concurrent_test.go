@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"go.fd.io/govpp/api"
@@ -26,12 +27,15 @@ func decodeK(v uint64, idx uint32, field uint64) (uint64, bool) {
 func TestConcurrentReadersDuringUpdates(t *testing.T) {
 	seg, path := newTestSegment(t)
 	const updates = 400
+	// A layout change every 40 updates, growing past the initial capacity.
+	ifacesAt := func(k uint64) int { return 2 + int(min(k/40, 30)) }
 	if err := seg.Update(ifaceSet(2, 1)); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
+	var readsDone atomic.Int32
 	for r := range 2 {
 		conn := connectStats(t, path)
 		wg.Add(1)
@@ -59,6 +63,9 @@ func TestConcurrentReadersDuringUpdates(t *testing.T) {
 					return
 				}
 				reads++
+				if reads == 200 {
+					readsDone.Add(1)
+				}
 				for _, c := range st.Interfaces {
 					if c.InterfaceName != fmt.Sprintf("memif%d/0", c.InterfaceIndex) {
 						errs <- fmt.Errorf("reader %d: sw_if_index %d named %q", r, c.InterfaceIndex, c.InterfaceName)
@@ -84,18 +91,21 @@ func TestConcurrentReadersDuringUpdates(t *testing.T) {
 			}
 		}()
 	}
-	for k := uint64(2); k <= updates; k++ {
-		n := 2 + int(k/40) // a layout change every 40 updates, past capacity 8
-		if err := seg.Update(ifaceSet(n, k)); err != nil {
+	// Keep writing until both readers have overlapped many updates, however
+	// the scheduler interleaves them.
+	var k uint64
+	for k = 2; k <= updates || (readsDone.Load() < 2 && k < 100*updates); k++ {
+		if err := seg.Update(ifaceSet(ifacesAt(k), k)); err != nil {
 			t.Fatalf("Update %d: %v", k, err)
 		}
 	}
+	k--
 	close(done)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Error(err)
 	}
-	final := 2 + updates/40
-	assertSame(t, "after concurrent updates", reader(t, connectStats(t, path)), ifaceSet(final, updates), final)
+	final := ifacesAt(k)
+	assertSame(t, "after concurrent updates", reader(t, connectStats(t, path)), ifaceSet(final, k), final)
 }

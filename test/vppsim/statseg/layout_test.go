@@ -178,16 +178,16 @@ func TestEpochOnlyMovesOnLayoutChange(t *testing.T) {
 	if err := seg.Update(ifaceSet(3, 3)); err != nil {
 		t.Fatal(err)
 	}
-	if e := r.u64(hdrEpoch); e != e0+1 {
-		t.Fatalf("adding an interface moved epoch %d -> %d, want +1", e0, e)
+	if e := r.u64(hdrEpoch); e != e0+2 {
+		t.Fatalf("adding an interface moved epoch %d -> %d, want +2 (at lock and unlock)", e0, e)
 	}
 	next := ifaceSet(3, 3)
 	next[2].Name = "renamed"
 	if err := seg.Update(next); err != nil {
 		t.Fatal(err)
 	}
-	if e := r.u64(hdrEpoch); e != e0+2 {
-		t.Fatalf("rename moved epoch %d -> %d, want +1 more", e0, e)
+	if e := r.u64(hdrEpoch); e != e0+4 {
+		t.Fatalf("rename moved epoch %d -> %d, want +2 more", e0, e)
 	}
 	if r.u64(hdrInProgress) != 0 {
 		t.Fatal("in_progress left set")

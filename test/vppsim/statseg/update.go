@@ -31,7 +31,12 @@ func (s *Segment) Update(ifaces []InterfaceCounters) error {
 	}
 	structural := newLen != s.length || p.structural
 	if structural {
+		// VPP moves the epoch only at unlock. govpp's UpdateDir compares the
+		// epoch before it waits out in_progress, so a reader arriving during
+		// the change would walk the new vectors with its old directory and
+		// fail; moving the epoch here too sends it to re-read the directory.
 		s.m.store(hdrInProgress, 1)
+		s.m.store(hdrEpoch, s.m.load(hdrEpoch)+1)
 	}
 	s.apply(&p, newLen)
 	s.writeValues(rows, newLen)
