@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -277,4 +278,56 @@ func WriteCalls(counts map[string]uint64) uint64 {
 		}
 	}
 	return n
+}
+
+// IfEvent is one sw_interface_event.
+type IfEvent struct {
+	SwIfIndex uint32
+	AdminUp   bool
+	Deleted   bool
+}
+
+// WatchInterfaces subscribes to VPP's interface events until stop is called.
+// Events that arrive while the reader is slow are dropped by govpp, which is
+// fine for a benchmark that reads them promptly.
+func (v *VPP) WatchInterfaces(ctx context.Context) (<-chan IfEvent, func(), error) {
+	raw := make(chan api.Message, 4096)
+	sub, err := v.ch.SubscribeNotification(raw, &interfaces.SwInterfaceEvent{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("subscribe sw_interface_event: %w", err)
+	}
+	if err := v.ch.SendRequest(&interfaces.WantInterfaceEvents{EnableDisable: 1, PID: uint32(os.Getpid())}).
+		ReceiveReply(&interfaces.WantInterfaceEventsReply{}); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, nil, fmt.Errorf("want_interface_events: %w", err)
+	}
+	out := make(chan IfEvent, 4096)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case m := <-raw:
+				e, ok := m.(*interfaces.SwInterfaceEvent)
+				if !ok {
+					continue
+				}
+				select {
+				case out <- IfEvent{SwIfIndex: uint32(e.SwIfIndex), AdminUp: e.Flags&interface_types.IF_STATUS_API_FLAG_ADMIN_UP != 0, Deleted: e.Deleted}:
+				case <-done:
+					return
+				}
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	stop := func() {
+		close(done)
+		_ = v.ch.SendRequest(&interfaces.WantInterfaceEvents{EnableDisable: 0, PID: uint32(os.Getpid())}).
+			ReceiveReply(&interfaces.WantInterfaceEventsReply{})
+		_ = sub.Unsubscribe()
+	}
+	return out, stop, nil
 }
