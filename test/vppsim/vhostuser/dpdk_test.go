@@ -203,9 +203,6 @@ func reflectThroughTestpmd(t *testing.T, tp *testPort, pmd *testpmd, n int) {
 }
 
 func TestDPDKVirtioUserBackendServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skipping testpmd interop")
-	}
 	if _, err := exec.LookPath(testpmdBin); err != nil {
 		t.Skipf("%s not found: install Debian packages dpdk and librte-net-virtio23 to run the virtio-user interop test", testpmdBin)
 	}
@@ -216,9 +213,6 @@ func TestDPDKVirtioUserBackendServer(t *testing.T) {
 }
 
 func TestDPDKVirtioUserBackendClient(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skipping testpmd interop")
-	}
 	if _, err := exec.LookPath(testpmdBin); err != nil {
 		t.Skipf("%s not found: install Debian packages dpdk and librte-net-virtio23 to run the virtio-user interop test", testpmdBin)
 	}
@@ -242,9 +236,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func TestDPDKVirtioUserTwoQueuePairs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skipping testpmd interop")
-	}
 	if _, err := exec.LookPath(testpmdBin); err != nil {
 		t.Skipf("%s not found: install Debian packages dpdk and librte-net-virtio23 to run the virtio-user interop test", testpmdBin)
 	}
@@ -264,9 +255,6 @@ func TestDPDKVirtioUserTwoQueuePairs(t *testing.T) {
 // restart would) while testpmd keeps listening with server=1: the new
 // backend reconnects, testpmd renegotiates, and frames flow again.
 func TestDPDKVirtioUserBackendRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skipping testpmd interop")
-	}
 	if _, err := exec.LookPath(testpmdBin); err != nil {
 		t.Skipf("%s not found: install Debian packages dpdk and librte-net-virtio23 to run the virtio-user interop test", testpmdBin)
 	}
