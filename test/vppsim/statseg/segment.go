@@ -254,6 +254,9 @@ func (s *Segment) unmap() {
 	}
 }
 
+// Path is the socket the segment is served on.
+func (s *Segment) Path() string { return s.path }
+
 // Close stops serving, removes the socket and unmaps the segment; clients
 // keep their own mapping of the memfd until they disconnect.
 func (s *Segment) Close() error {
