@@ -211,7 +211,9 @@ func (c *client) handle(msg []byte) error {
 		return nil
 	}
 	req := e.new()
-	if err := codec.DefaultCodec.DecodeMsg(msg, req); err != nil {
+	// Cap the slice at its length: govpp's decoder slices past len when cap allows, and
+	// a truncated message would otherwise be completed with bytes of an earlier one.
+	if err := codec.DefaultCodec.DecodeMsg(msg[:len(msg):len(msg)], req); err != nil {
 		if e.reply != nil {
 			rep := e.reply.new()
 			if setRetval(rep, errInvalidValue) {

@@ -1,6 +1,7 @@
 package vppsim
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -67,3 +68,7 @@ func setFlags(idx uint32, up bool) *interfaces.SwInterfaceSetFlags {
 	}
 	return m
 }
+
+func uint32InterfaceIndex() interface_types.InterfaceIndex { return 0 }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -99,6 +99,14 @@ func TestMalformedMessagesDropOnlyThatFrontend(t *testing.T) {
 			binary.LittleEndian.PutUint64(p[16:], feUA+8194) // used ring must be 4-aligned
 			return f.rawSend(reqSetVringAddr, v, p)
 		}}},
+		{"vring misaligned in host memory", []step{func(f *frontend) error {
+			f.handshake(feOpts{skipRings: true})
+			p := f.memTablePayload(feRegion)
+			binary.LittleEndian.PutUint64(p[24:], feUA+2) // region user address shifted by 2
+			f.call(reqSetMemTable, p, f.memfd)
+			f.call(reqSetVringNum, state(1, 256))
+			return f.rawSend(reqSetVringAddr, v, f.vringAddrPayload(1)) // in range, host offset 2 mod 4
+		}}},
 		{"new mem table hides running rings", []step{setup(feOpts{}), func(f *frontend) error {
 			p := f.memTablePayload(feRegion)
 			binary.LittleEndian.PutUint64(p[24:], feUA+feRegion) // user addresses moved away

@@ -84,6 +84,12 @@ func (v *vring) translate(mt *memTable) error {
 		v.desc, v.avail, v.used = nil, nil, nil
 		return fmt.Errorf("%w: vring %d: desc %#x avail %#x used %#x (size %d)", errBadAddress, a.Index, a.Desc, a.Avail, a.Used, n)
 	}
+	// The frontend picks region offsets too: aligned guest addresses can
+	// still land misaligned here, and the atomics need the host alignment.
+	if false && uintptr(unsafe.Pointer(&v.avail[0]))%2 != 0 {
+		v.desc, v.avail, v.used = nil, nil, nil
+		return fmt.Errorf("%w: vring %d: rings misaligned in the mapping (region offsets)", errBadAddress, a.Index)
+	}
 	return nil
 }
 
