@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"time"
@@ -28,6 +29,9 @@ type KeyStatus struct {
 	Retries    int      `json:"retries,omitempty"`
 	// Derived lists the values the scheduler derived from this one.
 	Derived []DerivedStatus `json:"derived,omitempty"`
+	// Counters are the value's packet counters (a cross-connect's or an
+	// interface's), as last published by the agent.
+	Counters json.RawMessage `json:"counters,omitempty"`
 }
 
 // DerivedStatus is the state of one derived value.
@@ -42,6 +46,7 @@ type statusEntry struct {
 	valueErr   string
 	valueErrAt time.Time
 	derived    map[string]kvscheduler.ValueStatus
+	counters   json.RawMessage
 }
 
 func gone(s kvscheduler.State) bool {
@@ -157,6 +162,7 @@ func (o *Orchestrator) refresh(rel string) {
 		ks.Derived = append(ks.Derived, DerivedStatus{Key: d.Key, State: d.State, Error: d.Error})
 	}
 	sortDerived(ks.Derived)
+	ks.Counters = e.counters
 	data, err := json.Marshal(ks)
 	if err != nil {
 		o.log.Error("status encoding failed", "key", rel, "error", err)
@@ -183,6 +189,27 @@ func sortDerived(d []DerivedStatus) {
 			d[j], d[j-1] = d[j-1], d[j]
 		}
 	}
+}
+
+// PublishCounters attaches packet counters to the status of a config key
+// (agent-relative, e.g. "config/vppmesh/v1/xconnect/xc1") and queues the
+// status write if they changed. Keys without a status are ignored: counters
+// never create a status of their own. It never blocks.
+func (o *Orchestrator) PublishCounters(rel string, counters any) {
+	data, err := json.Marshal(counters)
+	if err != nil {
+		o.log.Error("counters encoding failed", "key", rel, "error", err)
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	e, ok := o.entries[rel]
+	if !ok || e.sched == nil || bytes.Equal(e.counters, data) {
+		return
+	}
+	e.counters = data
+	o.refresh(rel)
+	o.releaseStaged()
 }
 
 // PublishInterfaceState queues an interface's oper state for Ligato's
