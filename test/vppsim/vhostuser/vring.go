@@ -86,7 +86,7 @@ func (v *vring) translate(mt *memTable) error {
 	}
 	// The frontend picks region offsets too: aligned guest addresses can
 	// still land misaligned here, and the atomics need the host alignment.
-	if false && uintptr(unsafe.Pointer(&v.avail[0]))%2 != 0 {
+	if uintptr(unsafe.Pointer(&v.used[0]))%4 != 0 || uintptr(unsafe.Pointer(&v.avail[0]))%2 != 0 {
 		v.desc, v.avail, v.used = nil, nil, nil
 		return fmt.Errorf("%w: vring %d: rings misaligned in the mapping (region offsets)", errBadAddress, a.Index)
 	}
