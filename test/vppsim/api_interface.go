@@ -52,9 +52,14 @@ func registerInterfaceHandlers(h map[string]handlerFunc) {
 		return []api.Message{rep}
 	})
 	on(h, func(st *state, c *client, m *interfaces.WantInterfaceEvents) []api.Message {
+		enable := m.EnableDisable != 0
+		// VPP refuses to enable twice or to disable what is not enabled.
+		if c.wantEvents.Load() == enable {
+			return []api.Message{&interfaces.WantInterfaceEventsReply{Retval: errInvalidRegistration}}
+		}
 		c.eventPID.Store(m.PID)
-		c.wantEvents.Store(m.EnableDisable != 0)
-		c.log.Info("interface events", "enable", m.EnableDisable != 0)
+		c.wantEvents.Store(enable)
+		c.log.Info("interface events", "enable", enable, "pid", m.PID)
 		return []api.Message{&interfaces.WantInterfaceEventsReply{}}
 	})
 	on(h, func(st *state, c *client, m *interfaces.SwInterfaceAddDelAddress) []api.Message {

@@ -30,7 +30,10 @@ const (
 	errInstanceInUse       int32 = -147
 )
 
-const errBDAlreadyHasBVI int32 = -152
+const (
+	errBDAlreadyHasBVI     int32 = -152
+	errInvalidRegistration int32 = -31
+)
 
 // bdIDMax is L2_BD_ID_MAX: bridge domain ids are 24 bits in VPP.
 const bdIDMax = 1<<24 - 1

@@ -126,6 +126,9 @@ func TestInterfaceEvents(t *testing.T) {
 	if err := ch.SendRequest(&interfaces.WantInterfaceEvents{EnableDisable: 1, PID: 77}).ReceiveReply(&interfaces.WantInterfaceEventsReply{}); err != nil {
 		t.Fatal(err)
 	}
+	if err := ch.SendRequest(&interfaces.WantInterfaceEvents{EnableDisable: 1, PID: 77}).ReceiveReply(&interfaces.WantInterfaceEventsReply{}); !errors.Is(err, api.INVALID_REGISTRATION) {
+		t.Errorf("enabling twice: %v", err)
+	}
 	c := context.Background()
 	ic := interfaces.NewServiceClient(conn)
 	lo, _ := ic.CreateLoopback(c, &interfaces.CreateLoopback{})
