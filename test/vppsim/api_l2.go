@@ -181,22 +181,24 @@ func (st *state) l2fibAddDel(m *l2.L2fibAddDel) int32 {
 	}
 	mac := [6]byte(m.Mac)
 	if !m.IsAdd {
-		if _, ok := bd.static[mac]; !ok {
+		bd.fwd.mu.Lock()
+		defer bd.fwd.mu.Unlock()
+		if _, ok := bd.fwd.fib[mac]; !ok {
 			return errNoSuchEntry
 		}
 		delete(bd.static, mac)
-		bd.fwd.mu.Lock()
 		delete(bd.fwd.fib, mac)
-		bd.fwd.mu.Unlock()
 		return 0
 	}
 	ifc := st.get(uint32(m.SwIfIndex))
 	if ifc == nil || ifc.l2 != l2Bridge {
 		return errInvalidSwIfIndex
 	}
-	bd.static[mac] = ifc.idx
+	if m.StaticMac {
+		bd.static[mac] = ifc.idx
+	}
 	bd.fwd.mu.Lock()
-	bd.fwd.fib[mac] = ifc.port
+	bd.fwd.fib[mac] = fibEntry{port: ifc.port, static: m.StaticMac}
 	bd.fwd.mu.Unlock()
 	return 0
 }

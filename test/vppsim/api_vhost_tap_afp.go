@@ -57,6 +57,7 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 			}
 			ifc.instance = m.CustomDevInstance
 			ifc.name = vhostName(ifc.instance)
+			ifc.port.name.Store(&ifc.name)
 		}
 		ifc.vhost.SocketFile, ifc.vhost.IsServer = m.SockFilename, m.IsServer
 		ifc.vhost.EnableGSO, ifc.vhost.Packed = m.EnableGso, m.EnablePacked

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -119,12 +120,20 @@ func (s *Sim) ServeControl(ctx context.Context, addr string) (stop func() error,
 			s.log.Error("control endpoint stopped", "addr", addr, "err", err)
 		}
 	}()
+	stopped := make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		srv.Close()
+		select {
+		case <-ctx.Done():
+			srv.Close()
+		case <-stopped:
+		}
 	}()
 	s.log.Info("control endpoint listening", "addr", ln.Addr().String())
-	return srv.Close, nil
+	var once sync.Once
+	return func() error {
+		once.Do(func() { close(stopped) })
+		return srv.Close()
+	}, nil
 }
 
 // InterfaceInfo is one interface as the control endpoint and tests see it.

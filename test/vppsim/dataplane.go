@@ -67,7 +67,7 @@ type Counters struct {
 // Receive and reports its link with SetLink; the forwarder transmits through the driver.
 type Port struct {
 	swIfIndex uint32
-	name      string
+	name      atomic.Pointer[string] // vhost-user renumbering renames
 	onLink    func(p *Port, up bool)
 
 	driver  atomic.Pointer[driverBox]
@@ -88,14 +88,16 @@ type l2Forward struct {
 }
 
 func newPort(idx uint32, name string, onLink func(*Port, bool)) *Port {
-	return &Port{swIfIndex: idx, name: name, onLink: onLink}
+	p := &Port{swIfIndex: idx, onLink: onLink}
+	p.name.Store(&name)
+	return p
 }
 
 // SwIfIndex is the interface's index in VPP's interface table.
 func (p *Port) SwIfIndex() uint32 { return p.swIfIndex }
 
 // Name is the VPP interface name, e.g. memif0/1.
-func (p *Port) Name() string { return p.name }
+func (p *Port) Name() string { return *p.name.Load() }
 
 // Counters returns a snapshot of the interface counters.
 func (p *Port) Counters() Counters {
@@ -172,7 +174,14 @@ type bridge struct {
 	members atomic.Pointer[[]member] // copy-on-write
 
 	mu  sync.RWMutex
-	fib map[[6]byte]*Port
+	fib map[[6]byte]fibEntry
+}
+
+// fibEntry is where a MAC lives; static entries (l2fib_add_del) are neither moved by
+// learning nor flushed when their interface leaves the bridge, as in VPP.
+type fibEntry struct {
+	port   *Port
+	static bool
 }
 
 type member struct {
@@ -181,7 +190,7 @@ type member struct {
 }
 
 func newBridge(id uint32) *bridge {
-	b := &bridge{id: id, fib: map[[6]byte]*Port{}}
+	b := &bridge{id: id, fib: map[[6]byte]fibEntry{}}
 	b.members.Store(&[]member{})
 	return b
 }
@@ -196,15 +205,17 @@ func (b *bridge) forward(in *Port, shg uint8, frame []byte) {
 		b.mu.RLock()
 		known := b.fib[src]
 		b.mu.RUnlock()
-		if known != in {
+		if known.port != in && !known.static {
 			b.mu.Lock()
-			b.fib[src] = in
+			if cur := b.fib[src]; !cur.static {
+				b.fib[src] = fibEntry{port: in}
+			}
 			b.mu.Unlock()
 		}
 	}
 	if dst[0]&1 == 0 { // unicast
 		b.mu.RLock()
-		out := b.fib[dst]
+		out := b.fib[dst].port
 		b.mu.RUnlock()
 		if out != nil && b.forwardOn {
 			if out == in {
@@ -238,8 +249,8 @@ func (b *bridge) forward(in *Port, shg uint8, frame []byte) {
 
 func (b *bridge) forget(p *Port) {
 	b.mu.Lock()
-	for mac, q := range b.fib {
-		if q == p {
+	for mac, e := range b.fib {
+		if e.port == p && !e.static {
 			delete(b.fib, mac)
 		}
 	}

@@ -153,3 +153,24 @@ func BenchmarkBridgeReceive(b *testing.B) {
 		ifs[0].port.Receive(f)
 	}
 }
+
+func TestBridgeStaticEntryBeatsLearning(t *testing.T) {
+	st, ifs, drv := newTestState(t, 3)
+	bd := newBDState(1, true, true, true, true, false, false, 0, "")
+	st.bds[1] = bd
+	for _, ifc := range ifs {
+		st.joinBridge(ifc, bd, 0, 0)
+	}
+	bd.fwd.fib[[6]byte{0x0a, 0, 0, 0, 0, 1}] = fibEntry{port: ifs[2].port, static: true}
+	// A frame claiming the static MAC as source from if0 does not move it.
+	ifs[0].port.Receive(frame(0xff, 0x0a))
+	ifs[1].port.Receive(frame(0x0a, 0x0c))
+	if len(drv[2].frames) != 2 || len(drv[0].frames) != 1 { // broadcast + unicast to if2
+		t.Fatalf("static entry moved: if0=%d if2=%d", len(drv[0].frames), len(drv[2].frames))
+	}
+	// Leaving the bridge keeps the static entry (VPP flushes learned entries only).
+	st.clearL2(ifs[2])
+	if bd.fwd.fib[[6]byte{0x0a, 0, 0, 0, 0, 1}].port != ifs[2].port {
+		t.Error("static entry flushed on leave")
+	}
+}

@@ -157,11 +157,14 @@ func (st *state) remove(ifc *iface) {
 		}
 	}
 	for _, bd := range st.bds {
-		for mac, idx := range bd.static {
-			if idx == ifc.idx {
+		bd.fwd.mu.Lock()
+		for mac, e := range bd.fwd.fib {
+			if e.port == ifc.port {
+				delete(bd.fwd.fib, mac)
 				delete(bd.static, mac)
 			}
 		}
+		bd.fwd.mu.Unlock()
 	}
 	ifc.port.closeDriver()
 	delete(st.ifaces, ifc.idx)
