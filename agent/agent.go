@@ -18,6 +18,7 @@ import (
 	"github.com/vppmesh/vppmesh/plugins/orchestrator"
 	"github.com/vppmesh/vppmesh/plugins/restapi"
 	"github.com/vppmesh/vppmesh/plugins/vpp/ifplugin"
+	"github.com/vppmesh/vppmesh/plugins/vpp/ifstats"
 	"github.com/vppmesh/vppmesh/plugins/vpp/l2plugin"
 	"github.com/vppmesh/vppmesh/plugins/xconnect"
 )
@@ -35,6 +36,8 @@ type Agent struct {
 	ifp   *ifplugin.Plugin
 	orch  *orchestrator.Orchestrator
 	rest  *restapi.Server
+	stats *ifstats.Collector
+	ctrs  *counters
 
 	firstResync atomic.Bool
 	cancel      context.CancelFunc
@@ -111,14 +114,24 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	a.ifp.WatchState(a.orch.PublishInterfaceState)
+	a.ctrs = newCounters(a, o.CountersPublishInterval)
+	a.ifp.WatchState(a.ctrs.onState)
+	a.stats = ifstats.New(ifstats.Options{
+		Socket:   o.VPPStatsSocket,
+		Interval: o.StatsInterval,
+		Names:    a.ifp,
+		Logger:   a.log,
+		OnUpdate: a.ctrs.onUpdate,
+	})
 
 	m := metrics.New(metrics.Options{
-		Scheduler:    a.sched,
-		VPPCalls:     a.mux.Calls,
-		VPPConnected: a.mux.Connected,
-		Orchestrator: func() metrics.OrchestratorStats { return metrics.OrchestratorStats(a.orch.Stats()) },
-		GoRuntime:    true,
+		Scheduler:     a.sched,
+		VPPCalls:      a.mux.Calls,
+		VPPConnected:  a.mux.Connected,
+		Orchestrator:  func() metrics.OrchestratorStats { return metrics.OrchestratorStats(a.orch.Stats()) },
+		Interfaces:    a.ctrs.metricsInterfaces,
+		CrossConnects: a.ctrs.metricsCrossConnects,
+		GoRuntime:     true,
 	})
 	a.rest, err = restapi.New(restapi.Options{
 		Addr:         o.HTTPAddr,
@@ -127,6 +140,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		Ready:        a.Ready,
 		VPPConnected: a.mux.Connected,
 		VPPCLI:       a.vppCLI,
+		Counters:     a.ctrs.report,
 		Version:      Version,
 		Metrics:      m.Handler(),
 		Logger:       a.log,
@@ -144,10 +158,14 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.mux.Start(ctx); err != nil {
 		return err
 	}
-	a.wg.Add(2)
+	a.wg.Add(3)
 	go func() {
 		defer a.wg.Done()
 		a.ifp.RunStateWatch(ctx, stateEvents)
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.stats.Run(ctx)
 	}()
 	go func() {
 		defer a.wg.Done()

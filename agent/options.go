@@ -15,14 +15,20 @@ var Version = "dev"
 
 // Options configure the agent process.
 type Options struct {
-	Label         string   // microservice label: keys live under /vnf-agent/<label>/
-	VPPSocket     string   // VPP binary API socket
-	EtcdEndpoints []string // external etcd; empty runs an embedded etcd
-	EtcdListen    string   // client URL of the embedded etcd
-	EtcdPeer      string   // peer URL of the embedded etcd
-	HTTPAddr      string   // REST, health and metrics
-	DataDir       string   // embedded etcd data, survives restarts
-	LogLevel      slog.Level
+	Label     string // microservice label: keys live under /vnf-agent/<label>/
+	VPPSocket string // VPP binary API socket
+	// VPPStatsSocket is VPP's stats segment socket; counters are read
+	// every StatsInterval and written to etcd status every
+	// CountersPublishInterval.
+	VPPStatsSocket          string
+	StatsInterval           time.Duration
+	CountersPublishInterval time.Duration
+	EtcdEndpoints           []string // external etcd; empty runs an embedded etcd
+	EtcdListen              string   // client URL of the embedded etcd
+	EtcdPeer                string   // peer URL of the embedded etcd
+	HTTPAddr                string   // REST, health and metrics
+	DataDir                 string   // embedded etcd data, survives restarts
+	LogLevel                slog.Level
 	// HealthInterval is how often the VPP connection is probed.
 	HealthInterval time.Duration
 }
@@ -56,6 +62,9 @@ func ParseFlags(name string, args []string) (Options, error) {
 	var endpoints, level string
 	fs.StringVar(&o.Label, "label", envOr("MICROSERVICE_LABEL", "vpp1"), "microservice label (env MICROSERVICE_LABEL)")
 	fs.StringVar(&o.VPPSocket, "vpp-socket", envOr("VPP_API_SOCKET", "/run/vpp/api.sock"), "VPP binary API socket (env VPP_API_SOCKET)")
+	fs.StringVar(&o.VPPStatsSocket, "vpp-stats-socket", envOr("VPP_STATS_SOCKET", "/run/vpp/stats.sock"), "VPP stats segment socket (env VPP_STATS_SOCKET)")
+	fs.DurationVar(&o.StatsInterval, "stats-interval", time.Second, "how often VPP's counters are read")
+	fs.DurationVar(&o.CountersPublishInterval, "counters-publish-interval", 5*time.Second, "how often counters are written to etcd status keys")
 	fs.StringVar(&endpoints, "etcd-endpoints", os.Getenv("ETCD_ENDPOINTS"), "comma-separated etcd endpoints; empty runs an embedded etcd (env ETCD_ENDPOINTS)")
 	fs.StringVar(&o.EtcdListen, "etcd-listen", "http://127.0.0.1:2379", "client URL of the embedded etcd")
 	fs.StringVar(&o.EtcdPeer, "etcd-peer", "http://127.0.0.1:2380", "peer URL of the embedded etcd")

@@ -88,6 +88,7 @@ func NewRootCommand(getenv func(string) string) *cobra.Command {
 		newDumpCommand(c),
 		newStatusCommand(c),
 		newVPPCommand(c),
+		newStatsCommand(c),
 	)
 	return root
 }

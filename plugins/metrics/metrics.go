@@ -33,6 +33,23 @@ type OrchestratorStats struct {
 	StatusQueued      int    // writes waiting for etcd now
 }
 
+// InterfaceCounters are one interface's cumulative packet counters.
+type InterfaceCounters struct {
+	RxPackets, RxBytes, TxPackets, TxBytes, Drops uint64
+}
+
+// Flow is one direction through a cross-connect: what entered at one end
+// (In) and what left at the other (Out).
+type Flow struct {
+	InPackets, InBytes, OutPackets, OutBytes uint64
+}
+
+// CrossConnectCounters are a cross-connect's counters per direction.
+type CrossConnectCounters struct {
+	AtoB, BtoA Flow
+	Drops      uint64
+}
+
 // Options say where each family of metrics comes from; a nil source leaves
 // its metrics out.
 type Options struct {
@@ -40,6 +57,10 @@ type Options struct {
 	VPPCalls     func() map[string]uint64 // cumulative calls per VPP message name
 	VPPConnected func() bool
 	Orchestrator func() OrchestratorStats
+	// Interfaces and CrossConnects give the packet counters read from VPP's
+	// stats segment, by logical name.
+	Interfaces    func() map[string]InterfaceCounters
+	CrossConnects func() map[string]CrossConnectCounters
 	// GoRuntime adds the Go runtime and process collectors.
 	GoRuntime bool
 }
@@ -179,6 +200,18 @@ var (
 		"Status writes waiting for etcd.", nil, nil)
 	descResyncs = prometheus.NewDesc("vppmesh_etcd_resyncs_total",
 		"Full resyncs of desired state from etcd.", nil, nil)
+	descIfPackets = prometheus.NewDesc("vppmesh_interface_packets_total",
+		"Packets through an agent interface, by direction (rx, tx), from VPP's stats segment.", []string{"interface", "direction"}, nil)
+	descIfBytes = prometheus.NewDesc("vppmesh_interface_bytes_total",
+		"Bytes through an agent interface, by direction (rx, tx).", []string{"interface", "direction"}, nil)
+	descIfDrops = prometheus.NewDesc("vppmesh_interface_drops_total",
+		"Packets dropped on an agent interface.", []string{"interface"}, nil)
+	descXCPackets = prometheus.NewDesc("vppmesh_xconnect_packets_total",
+		"Packets through a cross-connect, by direction (a_to_b, b_to_a) and stage (in: entered, out: left).", []string{"xconnect", "direction", "stage"}, nil)
+	descXCBytes = prometheus.NewDesc("vppmesh_xconnect_bytes_total",
+		"Bytes through a cross-connect, by direction and stage.", []string{"xconnect", "direction", "stage"}, nil)
+	descXCDrops = prometheus.NewDesc("vppmesh_xconnect_drops_total",
+		"Packets dropped on a cross-connect's interfaces.", []string{"xconnect"}, nil)
 )
 
 func (c *pullCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -192,6 +225,9 @@ func (c *pullCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descStatusTxns
 	ch <- descStatusQueued
 	ch <- descResyncs
+	for _, d := range []*prometheus.Desc{descIfPackets, descIfBytes, descIfDrops, descXCPackets, descXCBytes, descXCDrops} {
+		ch <- d
+	}
 }
 
 func (c *pullCollector) Collect(ch chan<- prometheus.Metric) {
@@ -236,6 +272,29 @@ func (c *pullCollector) Collect(ch chan<- prometheus.Metric) {
 		constMetric(ch, descStatusTxns, prometheus.CounterValue, float64(s.StatusTxns))
 		constMetric(ch, descStatusQueued, prometheus.GaugeValue, float64(s.StatusQueued))
 		constMetric(ch, descResyncs, prometheus.CounterValue, float64(s.Resyncs))
+	}
+	if c.opts.Interfaces != nil {
+		for name, v := range c.opts.Interfaces() {
+			constMetric(ch, descIfPackets, prometheus.CounterValue, float64(v.RxPackets), name, "rx")
+			constMetric(ch, descIfPackets, prometheus.CounterValue, float64(v.TxPackets), name, "tx")
+			constMetric(ch, descIfBytes, prometheus.CounterValue, float64(v.RxBytes), name, "rx")
+			constMetric(ch, descIfBytes, prometheus.CounterValue, float64(v.TxBytes), name, "tx")
+			constMetric(ch, descIfDrops, prometheus.CounterValue, float64(v.Drops), name)
+		}
+	}
+	if c.opts.CrossConnects != nil {
+		for name, v := range c.opts.CrossConnects() {
+			for _, f := range []struct {
+				dir  string
+				flow Flow
+			}{{"a_to_b", v.AtoB}, {"b_to_a", v.BtoA}} {
+				constMetric(ch, descXCPackets, prometheus.CounterValue, float64(f.flow.InPackets), name, f.dir, "in")
+				constMetric(ch, descXCPackets, prometheus.CounterValue, float64(f.flow.OutPackets), name, f.dir, "out")
+				constMetric(ch, descXCBytes, prometheus.CounterValue, float64(f.flow.InBytes), name, f.dir, "in")
+				constMetric(ch, descXCBytes, prometheus.CounterValue, float64(f.flow.OutBytes), name, f.dir, "out")
+			}
+			constMetric(ch, descXCDrops, prometheus.CounterValue, float64(v.Drops), name)
+		}
 	}
 }
 

@@ -31,6 +31,7 @@ const (
 	PathLigatoResync     = "/scheduler/downstream-resync"
 	PathVPPDump          = "/vpp/dump"
 	PathVPPCommand       = "/vpp/command"
+	PathVPPCounters      = "/vpp/counters"
 	PathLigatoDump       = "/scheduler/dump"
 	PathMetrics          = "/metrics"
 	defaultHistoryLength = 100
@@ -102,6 +103,7 @@ func (s *Server) routes() http.Handler {
 	handle(PathVPPDump, http.MethodGet, s.dump)
 	handle(PathLigatoDump, http.MethodGet, s.dump)
 	handle(PathVPPCommand, http.MethodPost, s.vppCommand)
+	handle(PathVPPCounters, http.MethodGet, s.counters)
 	handle(PathMetrics, http.MethodGet, s.metrics)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, fmt.Errorf("no such endpoint: %s", r.URL.Path))
@@ -355,6 +357,15 @@ func (s *Server) vppCommand(w http.ResponseWriter, r *http.Request) {
 	}
 	req.Output = out
 	s.writeJSON(w, r, http.StatusOK, req)
+}
+
+// counters answers the packet counters of interfaces and cross-connects.
+func (s *Server) counters(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Counters == nil {
+		s.writeError(w, r, http.StatusNotImplemented, errors.New("counters are not wired in this agent"))
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, s.opts.Counters())
 }
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {

@@ -37,6 +37,9 @@ type Options struct {
 	// VPPCLI runs one VPP CLI command (cli_inband) and returns its output;
 	// nil leaves POST /vpp/command unwired.
 	VPPCLI func(ctx context.Context, command string) (string, error)
+	// Counters returns the packet counters (any JSON-encodable report);
+	// nil leaves GET /vpp/counters unwired.
+	Counters func() any
 	// Resync runs a full resync and returns when it is done.
 	Resync func(ctx context.Context) error
 	// Ready reports whether the agent is ready to serve (connected to VPP

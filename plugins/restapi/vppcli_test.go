@@ -65,3 +65,20 @@ func TestVPPCommand(t *testing.T) {
 		t.Fatalf("unwired: %d", resp.StatusCode)
 	}
 }
+
+func TestCounters(t *testing.T) {
+	s, _ := New(Options{Scheduler: newFake(), Counters: func() any {
+		return map[string]map[string]int{"interfaces": {"m1": 5}}
+	}})
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + PathVPPCounters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"m1":5`) {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+}

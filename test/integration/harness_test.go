@@ -65,13 +65,16 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { e.sim.Close() })
 	e.opts = agent.Options{
-		Label:          label,
-		VPPSocket:      filepath.Join(dir, "api.sock"),
-		EtcdListen:     fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-		EtcdPeer:       fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-		HTTPAddr:       "127.0.0.1:0",
-		DataDir:        filepath.Join(dir, "etcd"),
-		HealthInterval: 200 * time.Millisecond,
+		Label:                   label,
+		VPPSocket:               filepath.Join(dir, "api.sock"),
+		EtcdListen:              fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		EtcdPeer:                fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+		HTTPAddr:                "127.0.0.1:0",
+		DataDir:                 filepath.Join(dir, "etcd"),
+		HealthInterval:          200 * time.Millisecond,
+		VPPStatsSocket:          filepath.Join(dir, "stats.sock"),
+		StatsInterval:           100 * time.Millisecond,
+		CountersPublishInterval: 200 * time.Millisecond,
 	}
 	e.startAgent()
 	return e
