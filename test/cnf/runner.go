@@ -116,7 +116,9 @@ func NewRunner(opts Options) (*Runner, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	r := &Runner{opts: opts, log: opts.Logger, seq: newTracker()}
+	// start is fixed here, not in Run, so Snapshot may be called from another goroutine
+	// before Run begins.
+	r := &Runner{opts: opts, log: opts.Logger, seq: newTracker(), start: time.Now()}
 	if opts.Count > 0 {
 		r.budget.Store(opts.Count)
 	}
@@ -127,7 +129,7 @@ func NewRunner(opts Options) (*Runner, error) {
 func (r *Runner) Snapshot() Summary {
 	var s Summary
 	elapsed := time.Duration(r.ended.Load())
-	if elapsed == 0 && !r.start.IsZero() {
+	if elapsed == 0 {
 		elapsed = time.Since(r.start)
 	}
 	r.c.fill(&s, r.opts.Mode, elapsed)
@@ -146,7 +148,6 @@ func (r *Runner) Run(ctx context.Context, iface *memif.Interface) (Summary, erro
 	if !r.running.CompareAndSwap(false, true) {
 		return Summary{}, errors.New("cnf: Run called twice")
 	}
-	r.start = time.Now()
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	if r.opts.Mode != ModeGen && r.opts.Duration > 0 {
