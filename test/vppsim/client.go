@@ -31,8 +31,8 @@ type client struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	registered bool // set by the reader goroutine only
-	name       string
+	registered bool   // reader goroutine only
+	name       string // reader goroutine only
 	wantEvents atomic.Bool
 	eventPID   atomic.Uint32
 }
@@ -100,7 +100,7 @@ func (c *client) writeLoop() {
 		case frame := <-c.out:
 			if err := c.writeBatch(w, frame); err != nil {
 				if !isClosedErr(err) {
-					c.log.Warn("write to client failed", "name", c.name, "err", err)
+					c.log.Warn("write to client failed", "err", err)
 				}
 				c.close()
 				return
@@ -150,7 +150,7 @@ func (c *client) sendEvent(msg []byte) {
 	case c.out <- appendFrame(make([]byte, 0, frameHeaderLen+len(msg)), msg):
 	case <-c.done:
 	default:
-		c.log.Warn("dropping client that does not read its events", "name", c.name)
+		c.log.Warn("dropping client that does not read its events")
 		c.close()
 	}
 }
