@@ -77,7 +77,11 @@ func TestUnimplementedMessageAnswersUnimplemented(t *testing.T) {
 	}
 }
 
-func dumpIfaces(t *testing.T, conn api.Connection, filter string) []*interfaces.SwInterfaceDetails {
+func dumpIfacesB(t testing.TB, conn api.Connection) []*interfaces.SwInterfaceDetails {
+	return dumpIfaces(t, conn, "")
+}
+
+func dumpIfaces(t testing.TB, conn api.Connection, filter string) []*interfaces.SwInterfaceDetails {
 	t.Helper()
 	req := &interfaces.SwInterfaceDump{SwIfIndex: ^interface_types.InterfaceIndex(0)}
 	if filter != "" {
