@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,6 +40,7 @@ func run(args []string) error {
 	churn := fs.Duration("churn", 10*time.Second, "churn phase per run")
 	sockets := fs.Int("sockets", 4, "memif socket files the cross-connects spread over")
 	vppSock := fs.String("vpp-socket", os.Getenv("VPP_SOCKET"), "use this VPP instead of starting vppsim (env VPP_SOCKET)")
+	only := fs.String("only", "", "comma-separated scenarios to run (default all): "+strings.Join(bench.Scenarios, ","))
 	work := fs.String("work", "", "scratch directory (default: a new temporary one, removed at the end)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -51,6 +53,15 @@ func run(args []string) error {
 			return fmt.Errorf("--sizes %q: %q is not a positive number", *sizes, f)
 		}
 		cfg.Sizes = append(cfg.Sizes, n)
+	}
+	for _, f := range strings.Split(*only, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if !slices.Contains(bench.Scenarios, f) {
+			return fmt.Errorf("--only: unknown scenario %q (known: %s)", f, strings.Join(bench.Scenarios, ","))
+		}
+		cfg.Only = append(cfg.Only, f)
 	}
 	if *quick {
 		cfg.Sizes, cfg.Runs, cfg.Latency, cfg.Churn = []int{100}, 1, 20, 2*time.Second

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -117,7 +118,7 @@ func Run(ctx context.Context, cfg Config) *Report {
 		r.Sizes = append(r.Sizes, sr)
 	}
 	r.Targets = checkTargets(r)
-	r.Problems = Sanity(r, cfg.VPPSocket == "")
+	r.Problems = Sanity(r, cfg.VPPSocket == "", cfg.Only)
 	return r
 }
 
@@ -141,7 +142,8 @@ func checkTargets(r *Report) []TargetResult {
 
 // Sanity lists what makes the figures meaningless: failed runs, zero or
 // missing timings, writes during an unchanged resync. It never judges speed.
-func Sanity(r *Report, haveSim bool) []string {
+// Only the metrics of the scenarios in only (empty: all) are required.
+func Sanity(r *Report, haveSim bool, only []string) []string {
 	var p []string
 	need := []string{"floor_s", "bulk_s", "agent_floor_ratio", "latency_p50_ms", "latency_p99_ms", "resync_unchanged_s", "churn_ops_per_s", "rss_per_xc_kib", "heap_per_xc_kib"}
 	if haveSim {
@@ -152,12 +154,15 @@ func Sanity(r *Report, haveSim bool) []string {
 			p = append(p, fmt.Sprintf("n=%d: %s", s.N, e))
 		}
 		for _, k := range need {
+			if sc := scenarioOf(k); len(only) > 0 && sc != "bulk" && !slices.Contains(only, sc) {
+				continue
+			}
 			m, ok := s.Metrics[k]
 			if !ok || len(m.Samples) < r.Runs || m.Min <= 0 {
 				p = append(p, fmt.Sprintf("n=%d: %s missing or not positive (%v)", s.N, k, m.Samples))
 			}
 		}
-		if haveSim {
+		if haveSim && (len(only) == 0 || slices.Contains(only, "resync-unchanged")) {
 			if m, ok := s.Metrics["resync_unchanged_writes"]; !ok || m.Max != 0 {
 				p = append(p, fmt.Sprintf("n=%d: unchanged resync wrote to VPP (%v calls)", s.N, m.Samples))
 			}

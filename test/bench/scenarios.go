@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ type Config struct {
 	Latency   int           // single puts per run
 	Churn     time.Duration // churn phase length per run
 	Sockets   int           // memif socket files the cross-connects spread over
+	Only      []string      // scenarios to run (empty: all); bulk always runs
 	Log       *slog.Logger
 }
 
@@ -55,6 +57,8 @@ var metricUnits = map[string]string{
 	"latency_p50_ms":          "ms",
 	"latency_p99_ms":          "ms",
 	"latency_dump_ms":         "ms",
+	"latency_ifup_p50_ms":     "ms",
+	"latency_ifup_p99_ms":     "ms",
 	"resync_unchanged_s":      "s",
 	"resync_unchanged_writes": "calls",
 	"resync_unchanged_reads":  "calls",
@@ -69,6 +73,19 @@ var metricUnits = map[string]string{
 	"rss_per_xc_kib":          "KiB",
 	"rss_delta_per_xc_kib":    "KiB",
 	"heap_per_xc_kib":         "KiB",
+}
+
+// scenarioOf names the scenario that produces metric.
+func scenarioOf(metric string) string {
+	for _, p := range []struct{ prefix, scenario string }{
+		{"floor_", "floor"}, {"agent_floor", "floor"}, {"latency_", "latency"},
+		{"resync_unchanged", "resync-unchanged"}, {"resync_vpp_lost", "resync-vpp-lost"}, {"churn_", "churn"},
+	} {
+		if strings.HasPrefix(metric, p.prefix) {
+			return p.scenario
+		}
+	}
+	return "bulk"
 }
 
 // session is one run's world: VPP (or vppsim), the agent, etcd and our
@@ -156,6 +173,9 @@ func RunOnce(ctx context.Context, cfg Config, n, run int) (RunResult, error) {
 		{"churn", s.churn},
 	}
 	for _, st := range steps {
+		if !s.wanted(st.name) {
+			continue
+		}
 		t0 := time.Now()
 		if err := st.fn(ctx, n); err != nil {
 			return s.res, fmt.Errorf("n=%d run %d: %s: %w (logs in %s)", n, run, st.name, err, dir)
@@ -164,6 +184,13 @@ func RunOnce(ctx context.Context, cfg Config, n, run int) (RunResult, error) {
 	}
 	return s.res, nil
 }
+
+func (s *session) wanted(name string) bool {
+	return len(s.cfg.Only) == 0 || name == "bulk" || slices.Contains(s.cfg.Only, name)
+}
+
+// Scenarios are the names Config.Only accepts, in the order they run.
+var Scenarios = []string{"floor", "bulk", "latency", "resync-unchanged", "resync-vpp-lost", "churn"}
 
 func (s *session) setup(ctx context.Context) error {
 	s.sock = s.cfg.VPPSocket
@@ -394,10 +421,10 @@ func (s *session) latency(ctx context.Context, n int) error {
 	if _, err := s.etcd.Delete(ctx, XCKey("lat"), clientv3.WithPrefix()); err != nil {
 		return fmt.Errorf("delete latency probes: %w", err)
 	}
-	return waitFor(ctx, "latency probes removed from VPP", 2*time.Minute, func() bool {
-		xc, err := s.vpp.Xconnects(ctx)
-		return err == nil && len(xc) == 2*n
-	})
+	probes := names("lat", s.cfg.Latency)
+	_, _, err = s.waitProgrammed(ctx, "latency probes removed from VPP", 5*time.Minute,
+		func(sn *Snapshot) int { return len(probes) - sn.Count(probes) }, len(probes))
+	return err
 }
 
 // newPair reports whether cur has a pair rx→tx, tx→rx that base lacks.

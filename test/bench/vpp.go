@@ -25,8 +25,9 @@ const pipelineWindow = 256
 // VPP is the benchmark's own govpp client: it observes what VPP really has
 // (not what the agent says) and issues the floor's calls.
 type VPP struct {
-	conn *core.Connection
-	ch   api.Channel
+	socket string
+	conn   *core.Connection
+	ch     api.Channel
 }
 
 // DialVPP connects to the binary API socket, retrying until ctx ends: VPP
@@ -39,7 +40,7 @@ func DialVPP(ctx context.Context, socket string) (*VPP, error) {
 			ch, err := conn.NewAPIChannelBuffered(pipelineWindow*2, pipelineWindow*2)
 			if err == nil {
 				ch.SetReplyTimeout(30 * time.Second)
-				return &VPP{conn: conn, ch: ch}, nil
+				return &VPP{socket: socket, conn: conn, ch: ch}, nil
 			}
 			conn.Disconnect()
 			last = err
@@ -291,14 +292,23 @@ type IfEvent struct {
 // Events that arrive while the reader is slow are dropped by govpp, which is
 // fine for a benchmark that reads them promptly.
 func (v *VPP) WatchInterfaces(ctx context.Context) (<-chan IfEvent, func(), error) {
-	raw := make(chan api.Message, 4096)
-	sub, err := v.ch.SubscribeNotification(raw, &interfaces.SwInterfaceEvent{})
+	// A connection of its own: VPP (and vppsim) queue events behind the
+	// replies of the same client, and a large dump on that client would
+	// delay them or, in vppsim, get the client dropped.
+	ev, err := DialVPP(ctx, v.socket)
 	if err != nil {
+		return nil, nil, err
+	}
+	raw := make(chan api.Message, 4096)
+	sub, err := ev.ch.SubscribeNotification(raw, &interfaces.SwInterfaceEvent{})
+	if err != nil {
+		ev.Close()
 		return nil, nil, fmt.Errorf("subscribe sw_interface_event: %w", err)
 	}
-	if err := v.ch.SendRequest(&interfaces.WantInterfaceEvents{EnableDisable: 1, PID: uint32(os.Getpid())}).
+	if err := ev.ch.SendRequest(&interfaces.WantInterfaceEvents{EnableDisable: 1, PID: uint32(os.Getpid())}).
 		ReceiveReply(&interfaces.WantInterfaceEventsReply{}); err != nil {
 		_ = sub.Unsubscribe()
+		ev.Close()
 		return nil, nil, fmt.Errorf("want_interface_events: %w", err)
 	}
 	out := make(chan IfEvent, 4096)
@@ -325,9 +335,8 @@ func (v *VPP) WatchInterfaces(ctx context.Context) (<-chan IfEvent, func(), erro
 	}()
 	stop := func() {
 		close(done)
-		_ = v.ch.SendRequest(&interfaces.WantInterfaceEvents{EnableDisable: 0, PID: uint32(os.Getpid())}).
-			ReceiveReply(&interfaces.WantInterfaceEventsReply{})
 		_ = sub.Unsubscribe()
+		ev.Close()
 	}
 	return out, stop, nil
 }
