@@ -140,22 +140,24 @@ func fuzzSeeds() map[string][]byte {
 // TestFuzzSeedCorpus checks the committed corpus matches fuzzSeeds, and
 // rewrites it with -update-fuzz-seeds.
 func TestFuzzSeedCorpus(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzMessages")
-	for name, data := range fuzzSeeds() {
-		want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
-		path := filepath.Join(dir, name)
-		if *updateFuzzSeeds {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
+	for target, seeds := range map[string]map[string][]byte{"FuzzMessages": fuzzSeeds(), "FuzzRings": fuzzRingSeeds()} {
+		dir := filepath.Join("testdata", "fuzz", target)
+		for name, data := range seeds {
+			want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
+			path := filepath.Join(dir, name)
+			if *updateFuzzSeeds {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				continue
 			}
-			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
-				t.Fatal(err)
+			got, err := os.ReadFile(path)
+			if err != nil || string(got) != want {
+				t.Fatalf("seed %s missing or stale (err %v): run go test -run TestFuzzSeedCorpus -update-fuzz-seeds", path, err)
 			}
-			continue
-		}
-		got, err := os.ReadFile(path)
-		if err != nil || string(got) != want {
-			t.Fatalf("seed %s missing or stale (err %v): run go test -run TestFuzzSeedCorpus -update-fuzz-seeds", path, err)
 		}
 	}
 }
