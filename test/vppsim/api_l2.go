@@ -58,7 +58,7 @@ func registerL2Handlers(h map[string]handlerFunc) {
 			case st.bds[id] != nil:
 				rep.Retval = errBDAlreadyExists
 			default:
-				st.bds[id] = newBDState(id, m.Flood, m.UuFlood, m.Forward, m.Learn, m.ArpTerm, m.ArpUfwd, m.MacAge, m.BdTag)
+				st.bds[id] = st.newBD(id, m.Flood, m.UuFlood, m.Forward, m.Learn, m.ArpTerm, m.ArpUfwd, m.MacAge, m.BdTag)
 				c.log.Info("bridge domain added", "bd_id", id)
 			}
 			return []api.Message{rep}
@@ -96,7 +96,7 @@ func registerL2Handlers(h map[string]handlerFunc) {
 		if bd == nil {
 			// l2_api.c uses bd_find_or_add_bd_index: joining creates the domain with
 			// VPP's default flags.
-			bd = newBDState(m.BdID, true, true, true, true, false, false, 0, "")
+			bd = st.newBD(m.BdID, true, true, true, true, false, false, 0, "")
 			st.bds[m.BdID] = bd
 		}
 		if m.PortType == l2.L2_API_PORT_TYPE_BVI {
@@ -161,6 +161,14 @@ func newBDState(id uint32, flood, uuFlood, forward, learn, arpTerm, arpUfwd bool
 		arpTerm: arpTerm, arpUfwd: arpUfwd, macAge: macAge, tag: tag, static: map[[6]byte]uint32{}}
 	bd.fwd = newBridge(id)
 	bd.fwd.flood, bd.fwd.uuFlood, bd.fwd.forwardOn, bd.fwd.learn = flood, uuFlood, forward, learn
+	return bd
+}
+
+// newBD creates a bridge domain whose learned entries carry the simulator's clock, so
+// the housekeeping loop can age them by mac_age.
+func (st *state) newBD(id uint32, flood, uuFlood, forward, learn, arpTerm, arpUfwd bool, macAge uint8, tag string) *bdState {
+	bd := newBDState(id, flood, uuFlood, forward, learn, arpTerm, arpUfwd, macAge, tag)
+	bd.fwd.clock = st.clock
 	return bd
 }
 

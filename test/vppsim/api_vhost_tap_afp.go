@@ -31,7 +31,8 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 			}
 			inst = m.CustomDevInstance
 		}
-		spec := &VhostUserSpec{SocketFile: m.SockFilename, IsServer: m.IsServer, EnableGSO: m.EnableGso, Packed: m.EnablePacked}
+		spec := &VhostUserSpec{SocketFile: m.SockFilename, IsServer: m.IsServer, EnableGSO: m.EnableGso, Packed: m.EnablePacked,
+			DisableMrgRxbuf: m.DisableMrgRxbuf, DisableIndirectDesc: m.DisableIndirectDesc, EnableEventIdx: m.EnableEventIdx}
 		if m.UseCustomMac {
 			spec.MAC = m.MacAddress
 		} else {
@@ -59,10 +60,16 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 			ifc.name = vhostName(ifc.instance)
 			ifc.port.name.Store(&ifc.name)
 		}
-		ifc.vhost.SocketFile, ifc.vhost.IsServer = m.SockFilename, m.IsServer
-		ifc.vhost.EnableGSO, ifc.vhost.Packed = m.EnableGso, m.EnablePacked
+		spec := *ifc.vhost
+		spec.SocketFile, spec.IsServer = m.SockFilename, m.IsServer
+		spec.EnableGSO, spec.Packed = m.EnableGso, m.EnablePacked
+		ifc.vhost = &spec
 		// VPP tears the old socket down on modify; the peer must reconnect.
 		st.setLink(ifc, false)
+		if err := ifc.port.closeDriver(); err != nil {
+			c.log.Warn("vhost-user driver close failed", "sw_if_index", ifc.idx, "err", err)
+		}
+		st.attachDriver(ifc, PortInfo{VhostUser: ifc.vhost})
 		return []api.Message{rep}
 	})
 	on(h, func(st *state, c *client, m *vhost_user.DeleteVhostUserIf) []api.Message {

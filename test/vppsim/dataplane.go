@@ -13,6 +13,14 @@ type Driver interface {
 	Close() error
 }
 
+// BurstDriver is a Driver that transmits a batch at once. TransmitBurst queues frames
+// from the start of the batch and returns how many it queued; why the rest were not
+// queued is the reason they are counted under.
+type BurstDriver interface {
+	Driver
+	TransmitBurst(frames [][]byte) (int, DropReason)
+}
+
 // PortInfo tells a DriverFactory what kind of interface it is attaching to.
 type PortInfo struct {
 	SwIfIndex uint32
@@ -46,7 +54,11 @@ type VhostUserSpec struct {
 	IsServer   bool
 	EnableGSO  bool
 	Packed     bool
-	MAC        [6]byte
+	// DisableMrgRxbuf and DisableIndirectDesc switch features off in negotiation.
+	DisableMrgRxbuf     bool
+	DisableIndirectDesc bool
+	EnableEventIdx      bool
+	MAC                 [6]byte
 }
 
 // DriverFactory attaches a driver to a newly created interface. It runs with the API
@@ -74,10 +86,24 @@ type Port struct {
 	adminUp atomic.Bool
 	fwd     atomic.Pointer[l2Forward]
 
-	rxPackets, rxBytes, txPackets, txBytes, drops atomic.Uint64
+	// minLen is the shortest frame forwarded: an Ethernet header, or an IPv4 header
+	// on an IP-mode memif.
+	minLen int
+
+	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
+	drops                                  [numDropReasons]atomic.Uint64
 }
 
 type driverBox struct{ d Driver }
+
+// burst returns the driver's burst transmitter, if it has one.
+func (b *driverBox) burst() (BurstDriver, bool) {
+	if b == nil {
+		return nil, false
+	}
+	bd, ok := b.d.(BurstDriver)
+	return bd, ok
+}
 
 // l2Forward is the immutable L2 configuration of a port; it is replaced, never changed,
 // so the receive path reads it with one atomic load.
@@ -88,7 +114,7 @@ type l2Forward struct {
 }
 
 func newPort(idx uint32, name string, onLink func(*Port, bool)) *Port {
-	p := &Port{swIfIndex: idx, onLink: onLink}
+	p := &Port{swIfIndex: idx, onLink: onLink, minLen: 14}
 	p.name.Store(&name)
 	return p
 }
@@ -104,8 +130,35 @@ func (p *Port) Counters() Counters {
 	return Counters{
 		RxPackets: p.rxPackets.Load(), RxBytes: p.rxBytes.Load(),
 		TxPackets: p.txPackets.Load(), TxBytes: p.txBytes.Load(),
-		Drops: p.drops.Load(),
+		Drops: p.totalDrops(),
 	}
+}
+
+func (p *Port) totalDrops() uint64 {
+	var n uint64
+	for i := range p.drops {
+		n += p.drops[i].Load()
+	}
+	return n
+}
+
+// txErrors counts frames the egress failed to send (VPP's /if/tx-error).
+func (p *Port) txErrors() uint64 {
+	return p.drops[DropTxFull].Load() + p.drops[DropTxError].Load() +
+		p.drops[DropLinkDown].Load() + p.drops[DropNoDriver].Load()
+}
+
+func (p *Port) drop(r DropReason, n int) { p.drops[r].Add(uint64(n)) }
+
+// Drops returns the drop counters by reason, only the non-zero ones.
+func (p *Port) Drops() map[DropReason]uint64 {
+	out := map[DropReason]uint64{}
+	for i := range p.drops {
+		if v := p.drops[i].Load(); v != 0 {
+			out[DropReason(i)] = v
+		}
+	}
+	return out
 }
 
 // SetLink reports the driver's link state; it raises sw_interface_event when it changes.
@@ -120,36 +173,104 @@ func (p *Port) SetLink(up bool) {
 func (p *Port) Receive(frame []byte) {
 	p.rxPackets.Add(1)
 	p.rxBytes.Add(uint64(len(frame)))
-	if !p.adminUp.Load() || len(frame) < 14 {
-		p.drops.Add(1)
+	if !p.adminUp.Load() {
+		p.drop(DropAdminDown, 1)
+		return
+	}
+	if len(frame) < p.minLen {
+		p.drop(DropRunt, 1)
+		return
+	}
+	p.forward(p.fwd.Load(), frame)
+}
+
+// ReceiveBurst feeds a batch of frames into L2 forwarding; a cross-connected batch
+// leaves in one transmit burst. Frames are only read during the call.
+func (p *Port) ReceiveBurst(frames [][]byte) {
+	if len(frames) == 0 {
+		return
+	}
+	var bytes uint64
+	runts := false
+	for _, f := range frames {
+		bytes += uint64(len(f))
+		runts = runts || len(f) < p.minLen
+	}
+	p.rxPackets.Add(uint64(len(frames)))
+	p.rxBytes.Add(bytes)
+	if !p.adminUp.Load() {
+		p.drop(DropAdminDown, len(frames))
 		return
 	}
 	f := p.fwd.Load()
+	if f != nil && f.xconnect != nil && !runts {
+		f.xconnect.transmitBurst(frames)
+		return
+	}
+	for _, fr := range frames {
+		if len(fr) < p.minLen {
+			p.drop(DropRunt, 1)
+			continue
+		}
+		p.forward(f, fr)
+	}
+}
+
+func (p *Port) forward(f *l2Forward, frame []byte) {
 	switch {
 	case f == nil:
 		// Not in L2 mode: VPP would route or drop; vppsim has no L3 path.
-		p.drops.Add(1)
+		p.drop(DropNotL2, 1)
 	case f.xconnect != nil:
 		f.xconnect.transmit(frame)
 	case f.bridge != nil:
 		f.bridge.forward(p, f.shg, frame)
 	default:
-		p.drops.Add(1)
+		p.drop(DropNotL2, 1)
 	}
 }
 
 func (p *Port) transmit(frame []byte) {
 	b := p.driver.Load()
-	if b == nil || !p.adminUp.Load() {
-		p.drops.Add(1)
+	if b == nil {
+		p.drop(DropNoDriver, 1)
+		return
+	}
+	if !p.adminUp.Load() {
+		p.drop(DropAdminDown, 1)
 		return
 	}
 	if err := b.d.Transmit(frame); err != nil {
-		p.drops.Add(1)
+		p.drop(reasonOf(err), 1)
 		return
 	}
 	p.txPackets.Add(1)
 	p.txBytes.Add(uint64(len(frame)))
+}
+
+func (p *Port) transmitBurst(frames [][]byte) {
+	b := p.driver.Load()
+	bd, ok := b.burst()
+	if !ok {
+		for _, f := range frames {
+			p.transmit(f)
+		}
+		return
+	}
+	if !p.adminUp.Load() {
+		p.drop(DropAdminDown, len(frames))
+		return
+	}
+	n, reason := bd.TransmitBurst(frames)
+	var bytes uint64
+	for _, f := range frames[:n] {
+		bytes += uint64(len(f))
+	}
+	p.txPackets.Add(uint64(n))
+	p.txBytes.Add(bytes)
+	if n < len(frames) {
+		p.drop(reason, len(frames)-n)
+	}
 }
 
 func (p *Port) setDriver(d Driver) {
@@ -170,6 +291,7 @@ func (p *Port) closeDriver() error {
 type bridge struct {
 	id                               uint32
 	flood, uuFlood, forwardOn, learn bool
+	clock                            *coarseClock // nil reads as zero: no ageing
 
 	members atomic.Pointer[[]member] // copy-on-write
 
@@ -182,6 +304,7 @@ type bridge struct {
 type fibEntry struct {
 	port   *Port
 	static bool
+	seen   int64 // coarse clock reading when last learned or refreshed
 }
 
 type member struct {
@@ -202,13 +325,16 @@ func (b *bridge) forward(in *Port, shg uint8, frame []byte) {
 	copy(dst[:], frame[0:6])
 	copy(src[:], frame[6:12])
 	if b.learn && src[0]&1 == 0 {
+		now := b.clock.Now()
 		b.mu.RLock()
 		known := b.fib[src]
 		b.mu.RUnlock()
-		if known.port != in && !known.static {
+		// Refreshing a known entry writes at most once per clock tick, so a busy MAC
+		// does not take the write lock per packet.
+		if !known.static && (known.port != in || known.seen != now) {
 			b.mu.Lock()
 			if cur := b.fib[src]; !cur.static {
-				b.fib[src] = fibEntry{port: in}
+				b.fib[src] = fibEntry{port: in, seen: now}
 			}
 			b.mu.Unlock()
 		}
@@ -219,18 +345,18 @@ func (b *bridge) forward(in *Port, shg uint8, frame []byte) {
 		b.mu.RUnlock()
 		if out != nil && b.forwardOn {
 			if out == in {
-				in.drops.Add(1)
+				in.drop(DropReflect, 1)
 				return
 			}
 			out.transmit(frame)
 			return
 		}
 		if !b.uuFlood {
-			in.drops.Add(1)
+			in.drop(DropBridgeFilter, 1)
 			return
 		}
 	} else if !b.flood {
-		in.drops.Add(1)
+		in.drop(DropBridgeFilter, 1)
 		return
 	}
 	sent := false
@@ -243,7 +369,7 @@ func (b *bridge) forward(in *Port, shg uint8, frame []byte) {
 		sent = true
 	}
 	if !sent {
-		in.drops.Add(1)
+		in.drop(DropNoMembers, 1)
 	}
 }
 
@@ -256,3 +382,31 @@ func (b *bridge) forget(p *Port) {
 	}
 	b.mu.Unlock()
 }
+
+// age removes learned entries not refreshed since before cutoff (a coarse clock reading).
+func (b *bridge) age(cutoff int64) int {
+	n := 0
+	b.mu.Lock()
+	for mac, e := range b.fib {
+		if !e.static && e.seen < cutoff {
+			delete(b.fib, mac)
+			n++
+		}
+	}
+	b.mu.Unlock()
+	return n
+}
+
+// coarseClock is a clock read on the packet path without a time.Now call per packet;
+// the housekeeping loop advances it.
+type coarseClock struct{ ns atomic.Int64 }
+
+// Now returns the last stored reading in nanoseconds (0 for a nil clock).
+func (c *coarseClock) Now() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.ns.Load()
+}
+
+func (c *coarseClock) set(ns int64) { c.ns.Store(ns) }

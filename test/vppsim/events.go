@@ -13,7 +13,12 @@ func (c *client) serve(hdr requestHeader, fn func(st *state) []api.Message) erro
 	s.stMu.Lock()
 	msgs := fn(s.st)
 	evs := s.st.takeEvents()
+	changed := s.st.ifChanged
+	s.st.ifChanged = false
 	s.stMu.Unlock()
+	if changed {
+		s.kickStats()
+	}
 	err := c.reply(hdr.context, msgs...)
 	s.publish(evs)
 	return err

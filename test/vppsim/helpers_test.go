@@ -22,6 +22,8 @@ func startSim(t testing.TB) *Sim {
 	sim, err := Start(context.Background(), Config{
 		Socket: filepath.Join(t.TempDir(), "api.sock"),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Control-plane tests name socket files under /tmp and /run/vpp: open none.
+		Drivers: NoDrivers,
 	})
 	if err != nil {
 		t.Fatalf("start vppsim: %v", err)

@@ -23,8 +23,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is reported by show_version and "show version"; a 25.10 string when empty.
 	Version string
-	// Drivers, when set, is asked for a packet driver each time an interface is created.
+	// Drivers is asked for a packet driver each time an interface is created. When nil,
+	// memif and vhost-user interfaces get vppsim's own drivers (real sockets, real
+	// packets); NoDrivers turns packet I/O off.
 	Drivers DriverFactory
+	// StatsSocket is where the stats segment is served (VPP: /run/vpp/stats.sock);
+	// empty serves none.
+	StatsSocket string
 	// WriteTimeout bounds how long a client may leave replies unread before it is
 	// disconnected; 10 s when zero.
 	WriteTimeout time.Duration
@@ -49,6 +54,15 @@ type Sim struct {
 	// stMu serialises API handlers, as VPP's main thread does.
 	stMu sync.Mutex
 	st   *state
+
+	dp        *dataplane
+	drivers   DriverFactory
+	clock     *coarseClock
+	statsKick chan struct{}
+	hkStop    func() // stops housekeeping and closes the stats segment
+	// macAgeUnit is one "minute" of a bridge domain's mac_age; ageScan is how often the
+	// MAC tables are scanned. Tests shorten both.
+	macAgeUnit, ageScan time.Duration
 }
 
 // Start creates the socket (and its parent directory) and serves clients until Close.
@@ -79,13 +93,33 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		handlers: newHandlers(),
 		faults:   newFaults(),
 		clients:  map[uint32]*client{},
+
+		clock:      &coarseClock{},
+		statsKick:  make(chan struct{}, 1),
+		macAgeUnit: time.Minute,
+		ageScan:    time.Second,
 	}
-	s.st = newState(s.emitLinkEvent, s.cfg.Drivers, s.log)
+	s.dp = newDataplane(s.log)
+	s.drivers = cfg.Drivers
+	if s.drivers == nil {
+		s.drivers = s.dp.attach
+	}
+	s.st = s.newState()
+	if err := s.startHousekeeping(); err != nil {
+		return nil, fmt.Errorf("vppsim: stats segment %s: %w", cfg.StatsSocket, err)
+	}
 	if err := s.listen(ctx); err != nil {
+		s.hkStop()
 		return nil, err
 	}
 	s.log.Info("vppsim started", "socket", cfg.Socket, "messages", len(table.byID)-1)
 	return s, nil
+}
+
+func (s *Sim) newState() *state {
+	st := newState(s.emitLinkEvent, s.drivers, s.log)
+	st.clock = s.clock
+	return st
 }
 
 // SocketPath is where clients connect.
@@ -181,8 +215,13 @@ func (s *Sim) Restart(ctx context.Context) error {
 	s.faults.resume()
 	s.stMu.Lock()
 	s.st.closeAll()
-	s.st = newState(s.emitLinkEvent, s.cfg.Drivers, s.log)
+	s.st = s.newState()
 	s.stMu.Unlock()
+	// A restarted VPP starts with a fresh stats segment: counters are lost.
+	s.hkStop()
+	if err := s.startHousekeeping(); err != nil {
+		return fmt.Errorf("vppsim: restart stats segment %s: %w", s.cfg.StatsSocket, err)
+	}
 	return s.listen(ctx)
 }
 
@@ -199,6 +238,9 @@ func (s *Sim) Close() error {
 	s.stMu.Lock()
 	s.st.closeAll()
 	s.stMu.Unlock()
+	s.hkStop()
+	// Driver goroutines may have been waiting for the API lock to report a link change.
+	s.dp.wg.Wait()
 	s.log.Info("vppsim stopped", "socket", s.cfg.Socket)
 	return nil
 }

@@ -112,6 +112,10 @@ type state struct {
 	bds     map[uint32]*bdState
 	macSeq  uint32
 	events  []ifEvent
+	clock   *coarseClock
+	// ifChanged records that interfaces were added or deleted since the last API call,
+	// so the stats segment is refreshed at once.
+	ifChanged bool
 }
 
 const memifDefaultSocket = "/run/vpp/memif.sock"
@@ -144,6 +148,7 @@ func (st *state) add(ifc *iface) *iface {
 	}
 	ifc.port = newPort(ifc.idx, ifc.name, st.onLink)
 	st.ifaces[ifc.idx] = ifc
+	st.ifChanged = true
 	return ifc
 }
 
@@ -166,7 +171,10 @@ func (st *state) remove(ifc *iface) {
 		}
 		bd.fwd.mu.Unlock()
 	}
-	ifc.port.closeDriver()
+	if err := ifc.port.closeDriver(); err != nil {
+		st.log.Warn("driver close failed", "sw_if_index", ifc.idx, "name", ifc.name, "err", err)
+	}
+	st.ifChanged = true
 	delete(st.ifaces, ifc.idx)
 	st.free = append(st.free, ifc.idx)
 	st.events = append(st.events, ifEvent{idx: ifc.idx, deleted: true})
@@ -174,7 +182,9 @@ func (st *state) remove(ifc *iface) {
 
 func (st *state) closeAll() {
 	for _, ifc := range st.ifaces {
-		ifc.port.closeDriver()
+		if err := ifc.port.closeDriver(); err != nil {
+			st.log.Warn("driver close failed", "sw_if_index", ifc.idx, "name", ifc.name, "err", err)
+		}
 	}
 }
 
