@@ -49,11 +49,26 @@ func (p *Plugin) publish(st *ifmodel.InterfaceState) {
 // VPP session has no subscription; after subscribing it publishes a
 // snapshot, so nothing that changed while disconnected is missed.
 func (p *Plugin) RunStateWatch(ctx context.Context, conn <-chan govppmux.Event) {
+	var stop func()
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
 	for {
-		sub, err := p.subscribe(ctx)
+		// One subscription at a time: the previous one is fully gone
+		// before the next starts. govpp v0.13.0's Unsubscribe leaves a
+		// stale entry behind when two watchers of one event share a
+		// connection, and a later event then panics on a closed channel.
+		if stop != nil {
+			stop()
+			stop = nil
+		}
+		sub, cancel, err := p.subscribe(ctx)
 		if err != nil {
-			p.log.Warn("interface events subscription failed; waiting for reconnect", "msg", "want_interface_events", "error", err)
+			p.log.Warn("interface events subscription failed; waiting for reconnect", "api", "want_interface_events", "error", err)
 		} else {
+			stop = cancel
 			go p.snapshot(ctx)
 		}
 		events := conn
@@ -83,29 +98,43 @@ func (p *Plugin) RunStateWatch(ctx context.Context, conn <-chan govppmux.Event) 
 	}
 }
 
-// subscribe opens a watcher for sw_interface_event and enables events.
-func (p *Plugin) subscribe(ctx context.Context) (<-chan any, error) {
-	w, err := p.conn.WatchEvent(ctx, &interfaces.SwInterfaceEvent{})
+// subscribe opens a watcher for sw_interface_event and enables events. The
+// returned stop ends the subscription and returns once govpp has removed it.
+func (p *Plugin) subscribe(ctx context.Context) (<-chan any, func(), error) {
+	sctx, cancel := context.WithCancel(ctx)
+	w, err := p.conn.WatchEvent(sctx, &interfaces.SwInterfaceEvent{})
 	if err != nil {
-		return nil, fmt.Errorf("watch sw_interface_event: %w", err)
+		cancel()
+		return nil, nil, fmt.Errorf("watch sw_interface_event: %w", err)
 	}
 	if _, err := p.ifs.WantInterfaceEvents(ctx, &interfaces.WantInterfaceEvents{EnableDisable: 1, PID: uint32(os.Getpid())}); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("want_interface_events: %w", err)
+		cancel()
+		for range w.Events() { // closed once govpp unsubscribed
+		}
+		return nil, nil, fmt.Errorf("want_interface_events: %w", err)
 	}
 	out := make(chan any, 64)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		defer close(out)
 		for m := range w.Events() {
 			select {
 			case out <- m:
-			case <-ctx.Done():
+			case <-sctx.Done():
 				w.Close()
+				for range w.Events() {
+				}
 				return
 			}
 		}
 	}()
-	return out, nil
+	stop := func() {
+		cancel()
+		w.Close()
+		<-done
+	}
+	return out, stop, nil
 }
 
 func (p *Plugin) onEvent(ctx context.Context, e *interfaces.SwInterfaceEvent) {
@@ -132,12 +161,12 @@ func (p *Plugin) onEvent(ctx context.Context, e *interfaces.SwInterfaceEvent) {
 func (p *Plugin) snapshot(ctx context.Context) {
 	d, err := p.ifs.SwInterfaceDump(ctx, &interfaces.SwInterfaceDump{SwIfIndex: ^interface_types.InterfaceIndex(0)})
 	if err != nil {
-		p.log.Warn("interface state snapshot failed", "msg", "sw_interface_dump", "error", err)
+		p.log.Warn("interface state snapshot failed", "api", "sw_interface_dump", "error", err)
 		return
 	}
 	all, err := recv("sw_interface_dump", d.Recv)
 	if err != nil {
-		p.log.Warn("interface state snapshot failed", "msg", "sw_interface_dump", "error", err)
+		p.log.Warn("interface state snapshot failed", "api", "sw_interface_dump", "error", err)
 		return
 	}
 	for _, det := range all {
