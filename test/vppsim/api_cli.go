@@ -39,6 +39,8 @@ func (st *state) cli(version, cmd string) (string, bool) {
 		return st.showMode(), true
 	case matches(f, "show", "bridge-domain"):
 		return st.showBridgeDomain(), true
+	case matches(f, "show", "errors"):
+		return st.showErrors(), true
 	}
 	return fmt.Sprintf("unknown input `%s'\n", cmd), false
 }
@@ -85,7 +87,7 @@ func (st *state) showInterface(args []string) string {
 			name string
 			v    uint64
 		}{{"rx packets", cnt.RxPackets}, {"rx bytes", cnt.RxBytes}, {"tx packets", cnt.TxPackets},
-			{"tx bytes", cnt.TxBytes}, {"drops", cnt.Drops}}
+			{"tx bytes", cnt.TxBytes}, {"drops", cnt.Drops}, {"tx-error", ifc.port.txErrors()}}
 		first := true
 		for _, r := range rows {
 			if r.v == 0 {
@@ -231,6 +233,21 @@ func (st *state) showBridgeDomain() string {
 			center("0", 6), center(age, 10), center(onOff(bd.learn), 10), center(onOff(bd.forward), 10),
 			center(uu, 11), center(onOff(bd.flood), 10), center(onOff(bd.arpTerm), 10),
 			center(onOff(bd.arpUfwd), 10), center(bvi, 11))
+	}
+	return b.String()
+}
+
+// showErrors lists drop counters by interface and reason, in the shape of VPP's
+// "show errors" (VPP names the graph node where vppsim names the interface).
+func (st *state) showErrors() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%12s  %-32s%-40s%s\n", "Count", "Node", "Reason", "Severity")
+	for _, ifc := range st.sorted() {
+		for r := DropReason(0); r < numDropReasons; r++ {
+			if v := ifc.port.drops[r].Load(); v != 0 {
+				fmt.Fprintf(&b, "%12d  %-32s%-40s%s\n", v, ifc.name, r.String(), "error")
+			}
+		}
 	}
 	return b.String()
 }
