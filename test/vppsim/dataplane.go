@@ -410,3 +410,6 @@ func (c *coarseClock) Now() int64 {
 }
 
 func (c *coarseClock) set(ns int64) { c.ns.Store(ns) }
+
+// TxPackets is the interface's transmitted packet count.
+func (p *Port) TxPackets() uint64 { return p.txPackets.Load() }

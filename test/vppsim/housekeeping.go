@@ -23,7 +23,7 @@ func (s *Sim) housekeeping(ctx context.Context, seg *statseg.Segment, done chan<
 	for {
 		now := time.Now()
 		s.clock.set(now.UnixNano())
-		if now.Sub(lastAge) >= s.ageScan {
+		if now.Sub(lastAge) >= time.Duration(s.ageScan.Load()) {
 			lastAge = now
 			s.ageBridges(now)
 		}
@@ -48,7 +48,7 @@ func (s *Sim) ageBridges(now time.Time) {
 		if bd.macAge == 0 {
 			continue
 		}
-		cutoff := now.Add(-time.Duration(bd.macAge) * s.macAgeUnit).UnixNano()
+		cutoff := now.Add(-time.Duration(bd.macAge) * time.Duration(s.macAgeUnit.Load())).UnixNano()
 		if n := bd.fwd.age(cutoff); n > 0 {
 			s.log.Debug("l2fib aged", "bd_id", bd.id, "entries", n)
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -62,7 +63,7 @@ type Sim struct {
 	hkStop    func() // stops housekeeping and closes the stats segment
 	// macAgeUnit is one "minute" of a bridge domain's mac_age; ageScan is how often the
 	// MAC tables are scanned. Tests shorten both.
-	macAgeUnit, ageScan time.Duration
+	macAgeUnit, ageScan atomic.Int64 // nanoseconds
 }
 
 // Start creates the socket (and its parent directory) and serves clients until Close.
@@ -94,11 +95,11 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		faults:   newFaults(),
 		clients:  map[uint32]*client{},
 
-		clock:      &coarseClock{},
-		statsKick:  make(chan struct{}, 1),
-		macAgeUnit: time.Minute,
-		ageScan:    time.Second,
+		clock:     &coarseClock{},
+		statsKick: make(chan struct{}, 1),
 	}
+	s.macAgeUnit.Store(int64(time.Minute))
+	s.ageScan.Store(int64(time.Second))
 	s.dp = newDataplane(s.log)
 	s.drivers = cfg.Drivers
 	if s.drivers == nil {
