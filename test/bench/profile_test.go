@@ -7,7 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +27,10 @@ import (
 // endpoint, and the process benchmarks must not change it):
 //
 //	go test -run '^$' -bench AgentBulk -benchtime 3x -cpuprofile cpu.out ./test/bench -xc 2000
-var profileXC = flag.Int("xc", 1000, "cross-connects per iteration of the in-process agent benchmarks")
+var (
+	profileXC   = flag.Int("xc", 1000, "cross-connects per iteration of the in-process agent benchmarks")
+	heapProfile = flag.String("heapprofile", "", "write a heap profile with -xc cross-connects configured (BenchmarkAgentResyncUnchanged)")
+)
 
 type inproc struct {
 	sim   interface{ SocketPath() string }
@@ -166,6 +172,19 @@ func BenchmarkAgentResyncUnchanged(b *testing.B) {
 	n := *profileXC
 	e.txn(b, n, true)
 	e.waitUntil(b, "all configured", func() bool { return e.configured() == n })
+	if *heapProfile != "" {
+		// -memprofile is written after the agent has stopped; this one
+		// shows what n configured cross-connects keep alive.
+		runtime.GC()
+		f, err := os.Create(*heapProfile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
