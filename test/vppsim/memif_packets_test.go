@@ -83,8 +83,9 @@ func TestMemifXconnectCountsEqualEverywhere(t *testing.T) {
 	through(t, p.ca, p.cb, frames(macB, macA, n, 64))
 	through(t, p.cb, p.ca, frames(macA, macB, n, 1500))
 
-	ca, cb := e.counters(p.a), e.counters(p.b)
 	want := Counters{RxPackets: n, RxBytes: n * 64, TxPackets: n, TxBytes: n * 1500}
+	eventually(t, "tx counted", func() bool { return e.counters(p.a).TxPackets == n && e.counters(p.b).TxPackets == n })
+	ca, cb := e.counters(p.a), e.counters(p.b)
 	if ca != want {
 		t.Errorf("memif1/1 counters %+v, want %+v", ca, want)
 	}
@@ -191,6 +192,7 @@ func TestMemifVPPSlaveRoleWithTwoQueues(t *testing.T) {
 		t.Fatalf("queue 1 -> peer: %d of %d", len(got), len(fs))
 	}
 	through(t, peer, cm, frames(macA, macB, 300, 64))
+	eventually(t, "tx counted", func() bool { return e.counters(slave).TxPackets == 300 })
 	if c := e.counters(slave); c.RxPackets != 300 || c.TxPackets != 300 || c.Drops != 0 {
 		t.Errorf("vppsim slave counters %+v", c)
 	}
@@ -244,6 +246,7 @@ func TestMemifJumboFramesChain(t *testing.T) {
 	p := newXCPair(t, e, vppmemif.MEMIF_MODE_API_ETHERNET, memif.Config{}, memif.Config{})
 	through(t, p.ca, p.cb, frames(macB, macA, 50, 9000))
 	through(t, p.cb, p.ca, frames(macA, macB, 50, 9000))
+	eventually(t, "tx counted", func() bool { return e.counters(p.a).TxPackets == 50 })
 	if c := e.counters(p.a); c.RxBytes != 50*9000 || c.TxBytes != 50*9000 {
 		t.Errorf("counters %+v", c)
 	}

@@ -296,3 +296,16 @@ func (e *pktEnv) port(idx uint32) *Port {
 	}
 	return p
 }
+
+// eventually polls cond: counters are updated after a burst is handed to the peer, so
+// the peer can see frames a moment before vppsim has counted them.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never held", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -96,18 +96,21 @@ const probe = 0xffffffff
 // starts forwarding are lost (it flushes its queues after link up).
 func probeTestpmd(t *testing.T, c *cnf) {
 	t.Helper()
+	c.recv(1<<20, 100*time.Millisecond) // frames reflected by an earlier frontend
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c.send([][]byte{testFrame(macB, macA, 64, probe)})
-		if got := c.recv(1, 50*time.Millisecond); len(got) > 0 {
-			break
+		for _, f := range c.recv(1, 50*time.Millisecond) {
+			if binary.BigEndian.Uint32(f[14:]) == probe {
+				time.Sleep(50 * time.Millisecond)
+				c.recv(1<<20, 50*time.Millisecond) // late probes
+				return
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no frame came back from testpmd")
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
-	c.recv(1000, 50*time.Millisecond) // late probes
 }
 
 // reflectTestpmd sends n frames from the CNF through vppsim to testpmd and back, with
@@ -175,6 +178,7 @@ func TestVhostUserWithMemifThroughTestpmd(t *testing.T) {
 	bm, bv := e.counters(m), e.counters(v)
 	const n = 2000
 	reflectTestpmd(t, c, n, diag)
+	eventually(t, "memif tx counted", func() bool { return e.counters(m).TxPackets-bm.TxPackets >= n })
 	cm, cv := e.counters(m), e.counters(v)
 	for what, d := range map[string]uint64{
 		"memif rx": cm.RxPackets - bm.RxPackets, "vhost tx": cv.TxPackets - bv.TxPackets,
