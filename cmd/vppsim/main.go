@@ -35,6 +35,8 @@ func run(args []string) error {
 	control := fs.String("control", "", `fault/inspection HTTP endpoint: "unix:/path" or "host:port" (off when empty)`)
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	version := fs.String("version", "", "version string reported by show_version")
+	stats := fs.String("stats-socket", "/run/vpp/stats.sock", `stats segment socket read by govpp's statsclient (off when empty)`)
+	noPackets := fs.Bool("no-packets", false, "control plane only: open no memif or vhost-user sockets")
 	var latency, fail listFlag
 	fs.Var(&latency, "latency", `added latency, "DURATION" for every message or "MSG=DURATION" (repeatable)`)
 	fs.Var(&fail, "fail", `fail the first N calls of a message: "MSG:N:RETVAL" (repeatable)`)
@@ -47,20 +49,25 @@ func run(args []string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	sim, err := vppsim.Start(ctx, vppsim.Config{Socket: *socket, Logger: log, Version: *version})
-	if err != nil {
-		return err
+	type failSpec struct {
+		msg    string
+		n      int
+		retval int32
 	}
-	defer sim.Close()
+	type latencySpec struct {
+		msg string
+		d   time.Duration
+	}
+	// Every flag is checked before anything is created.
+	var lats []latencySpec
 	for _, l := range latency {
 		msg, d, err := parseLatency(l)
 		if err != nil {
 			return err
 		}
-		sim.SetLatency(msg, d)
+		lats = append(lats, latencySpec{msg, d})
 	}
+	var fails []failSpec
 	for _, f := range fail {
 		parts := strings.Split(f, ":")
 		if len(parts) != 3 {
@@ -71,7 +78,25 @@ func run(args []string) error {
 		if err := errors.Join(err1, err2); err != nil {
 			return fmt.Errorf("--fail %q: %w", f, err)
 		}
-		sim.FailNext(parts[0], n, int32(rv))
+		fails = append(fails, failSpec{parts[0], n, int32(rv)})
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := vppsim.Config{Socket: *socket, Logger: log, Version: *version, StatsSocket: *stats}
+	if *noPackets {
+		cfg.Drivers = vppsim.NoDrivers
+	}
+	sim, err := vppsim.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	for _, l := range lats {
+		sim.SetLatency(l.msg, l.d)
+	}
+	for _, f := range fails {
+		sim.FailNext(f.msg, f.n, f.retval)
 	}
 	if *control != "" {
 		if _, err := sim.ServeControl(ctx, *control); err != nil {

@@ -1,8 +1,15 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
+
+	"go.fd.io/govpp/adapter/statsclient"
+	"go.fd.io/govpp/api"
+	"go.fd.io/govpp/core"
 )
 
 func TestParseLatency(t *testing.T) {
@@ -33,5 +40,48 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		if err := run(args); err == nil {
 			t.Errorf("run(%v) succeeded", args)
 		}
+	}
+}
+
+func TestRunServesStatsSegmentAndStopsOnSIGTERM(t *testing.T) {
+	dir, err := os.MkdirTemp("", "vsc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	stats := filepath.Join(dir, "stats.sock")
+	done := make(chan error, 1)
+	go func() {
+		done <- run([]string{"--socket", filepath.Join(dir, "api.sock"), "--stats-socket", stats, "--log-level", "error"})
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	var st api.InterfaceStats
+	for {
+		sc, err := core.ConnectStats(statsclient.NewStatsClient(stats))
+		if err == nil {
+			err = sc.GetInterfaceStats(&st)
+			sc.Disconnect()
+		}
+		if err == nil && len(st.Interfaces) > 0 && st.Interfaces[0].InterfaceName == "local0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats segment not served: %v %+v", err, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not stop on SIGTERM")
+	}
+	if _, err := os.Stat(stats); err == nil {
+		t.Error("stats socket left behind")
 	}
 }
