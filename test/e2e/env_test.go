@@ -60,7 +60,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() {
 		if t.Failed() {
 			var sb strings.Builder
-			l.LogTails(&sb, 3000)
+			l.LogTails(&sb, 20000)
 			t.Logf("process logs:\n%s", sb.String())
 		}
 		if err := l.Close(); err != nil {
@@ -304,4 +304,14 @@ func (e *env) ns(label string) *lab.Namespace {
 		e.t.Fatal(err)
 	}
 	return ns
+}
+
+// showInterfaces is vppsim's `show interface` (counters and drop reasons),
+// printed when counts disagree.
+func (e *env) showInterfaces() string {
+	out, err := e.ctl("vpp", "cli", "show", "interface")
+	if err != nil {
+		return err.Error()
+	}
+	return out
 }

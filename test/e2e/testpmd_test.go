@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vppmesh/vppmesh/test/lab"
+)
+
+// dpdkPackages are what ./scripts/ci-deps.sh (make deps) installs for testpmd.
+const dpdkPackages = "dpdk dpdk-dev librte-net-memif23 librte-net-vhost23 librte-net-virtio23"
+
+// testpmdPath finds dpdk-testpmd. CI runs as root after `make deps`, so there
+// a missing testpmd is a failure; elsewhere the test is skipped saying what
+// to install.
+func testpmdPath(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("dpdk-testpmd")
+	if err == nil {
+		return p
+	}
+	msg := "dpdk-testpmd not found: install Debian packages " + dpdkPackages + " (make deps does, as root)"
+	if os.Geteuid() == 0 && os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// testpmd is a dpdk-testpmd process forwarding from start (no -i); closing
+// its stdin stops it and makes it print its forward statistics.
+type testpmd struct {
+	e    *env
+	p    *lab.Proc
+	name string
+}
+
+// startTestpmd runs testpmd without hugepages (options found by the memif and
+// vhostuser interop tests: EAL memory from one memfd, so virtio-user can hand
+// it to the vhost backend) with the given vdevs and forwarding mode. One port
+// forwards to itself (loop topology); more ports pair up 0↔1, 2↔3.
+//
+// lcore is the CPU of its forwarding thread (0 or 1): two testpmds busy-polling
+// the same CPU starve each other, so a second one goes on the other CPU.
+func (e *env) startTestpmd(ns *lab.Namespace, name string, lcore int, vdevs []string, fwd string) *testpmd {
+	e.t.Helper()
+	path := testpmdPath(e.t)
+	args := []string{"--no-huge", "-m", "1024", "--no-pci",
+		fmt.Sprintf("--file-prefix=vppmesh-e2e-%d-%s-%d", os.Getpid(), name, time.Now().UnixNano()),
+		"-l", "0,1", fmt.Sprintf("--main-lcore=%d", 1-lcore), "--log-level=lib.eal:notice"}
+	for _, v := range vdevs {
+		args = append(args, "--vdev="+v)
+	}
+	args = append(args, "--", "--total-num-mbufs=16384", "--no-mlockall", "--no-flush-rx",
+		"--forward-mode="+fwd, "--auto-start", "--nb-cores=1")
+	if len(vdevs) == 1 {
+		args = append(args, "--port-topology=loop")
+	}
+	p, err := e.lab.Start(e.ctx, lab.ProcSpec{Name: name, Namespace: ns, Path: path, Args: args, Stdin: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	// No readiness line to wait for: testpmd's stdout is a pipe, so its stdio
+	// holds "Press enter to exit" in a buffer until exit. Callers wait for the
+	// links instead (the agent's interface oper state).
+	tp := &testpmd{e: e, p: p, name: name}
+	return tp
+}
+
+// memifVdev is a testpmd memif port; as client it sizes the rings (rsize is
+// log2 of the slots, 10 = 1024 like VPP's default).
+func memifVdev(n int, sock string, id int, role string, rsize int) string {
+	return fmt.Sprintf("net_memif%d,role=%s,socket=%s,socket-abstract=no,id=%d,rsize=%d", n, role, sock, id, rsize)
+}
+
+// portStats are one port's forward statistics printed when testpmd stops.
+type portStats struct{ RX, TX, RXDropped, TXDropped uint64 }
+
+var (
+	portHeader = regexp.MustCompile(`Forward statistics for port (\d+)`)
+	rxLine     = regexp.MustCompile(`RX-packets:\s*(\d+)\s+RX-dropped:\s*(\d+)`)
+	txLine     = regexp.MustCompile(`TX-packets:\s*(\d+)\s+TX-dropped:\s*(\d+)`)
+)
+
+// parseTestpmdStats reads the per-port blocks of testpmd's exit report.
+func parseTestpmdStats(out string) map[int]portStats {
+	stats := map[int]portStats{}
+	port := -1
+	for _, line := range strings.Split(out, "\n") {
+		if m := portHeader.FindStringSubmatch(line); m != nil {
+			port, _ = strconv.Atoi(m[1])
+			continue
+		}
+		if strings.Contains(line, "Accumulated forward statistics") {
+			port = -1
+			continue
+		}
+		if port < 0 {
+			continue
+		}
+		s := stats[port]
+		if m := rxLine.FindStringSubmatch(line); m != nil {
+			s.RX, _ = strconv.ParseUint(m[1], 10, 64)
+			s.RXDropped, _ = strconv.ParseUint(m[2], 10, 64)
+		}
+		if m := txLine.FindStringSubmatch(line); m != nil {
+			s.TX, _ = strconv.ParseUint(m[1], 10, 64)
+			s.TXDropped, _ = strconv.ParseUint(m[2], 10, 64)
+		}
+		stats[port] = s
+	}
+	return stats
+}
+
+// stop ends testpmd (EOF on stdin) and returns its per-port statistics.
+func (tp *testpmd) stop() map[int]portStats {
+	tp.e.t.Helper()
+	_ = tp.p.CloseStdin()
+	select {
+	case <-tp.p.Done():
+	case <-time.After(20 * time.Second):
+		tp.p.Kill()
+		tp.e.t.Fatalf("%s did not stop on EOF", tp.name)
+	}
+	st := parseTestpmdStats(tp.p.Stdout())
+	if len(st) == 0 {
+		tp.e.t.Fatalf("%s printed no forward statistics:\n%s", tp.name, tp.p.Stdout())
+	}
+	return st
+}
