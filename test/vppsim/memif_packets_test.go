@@ -373,3 +373,39 @@ func TestMemifForwardingAllocatesNothing(t *testing.T) {
 		t.Errorf("egress counters %+v", c)
 	}
 }
+
+// TestRestartDropsPeersAndCounters: a VPP restart loses interfaces, so CNFs lose their
+// link and the stats segment starts again from zero.
+func TestRestartDropsPeersAndCounters(t *testing.T) {
+	e := startPacketSim(t)
+	p := newXCPair(t, e, vppmemif.MEMIF_MODE_API_ETHERNET, memif.Config{}, memif.Config{})
+	through(t, p.ca, p.cb, frames(macB, macA, 10, 64))
+	if err := e.sim.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.ca.ifc.WaitDown(ctx); err != nil {
+		t.Fatalf("CNF link stayed up after restart: %v", err)
+	}
+	if socketExists(e.path("memif.sock")) {
+		t.Error("memif socket survived the restart")
+	}
+	sc, err := core.ConnectStats(statsclient.NewStatsClient(e.path("stats.sock")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Disconnect()
+	var st api.InterfaceStats
+	if err := sc.GetInterfaceStats(&st); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range st.Interfaces {
+		if c.InterfaceIndex != 0 && c.InterfaceName != "" {
+			t.Errorf("interface %d %q in the stats segment after restart", c.InterfaceIndex, c.InterfaceName)
+		}
+		if c.Rx.Packets != 0 {
+			t.Errorf("counters survived the restart: %+v", c)
+		}
+	}
+}

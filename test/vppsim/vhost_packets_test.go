@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -45,7 +46,7 @@ type virtioUser struct {
 	stdin *os.File
 }
 
-func startVirtioUser(t *testing.T, sock string) *virtioUser {
+func startVirtioUser(t *testing.T, sock string, extra ...string) *virtioUser {
 	t.Helper()
 	bin, err := exec.LookPath("dpdk-testpmd")
 	if err != nil {
@@ -54,7 +55,7 @@ func startVirtioUser(t *testing.T, sock string) *virtioUser {
 	v := &virtioUser{out: &lockedBuffer{}, done: make(chan struct{})}
 	v.cmd = exec.Command(bin, "--no-huge", "-m", "1024", "--no-pci",
 		fmt.Sprintf("--file-prefix=vppsim-%d-%d", os.Getpid(), time.Now().UnixNano()),
-		"-l", "0,1", "--log-level=lib.eal:notice", "--vdev=net_virtio_user0,path="+sock+",queues=1",
+		"-l", "0,1", "--log-level=lib.eal:notice", "--vdev=net_virtio_user0,path="+sock+",queues=1"+strings.Join(extra, ""),
 		"--", "--total-num-mbufs=16384", "--no-mlockall",
 		"--forward-mode=macswap", "--port-topology=loop", "--auto-start")
 	v.cmd.Stdout, v.cmd.Stderr = v.out, v.out
@@ -223,4 +224,44 @@ func newXCPairOn(t *testing.T, e *pktEnv, socketID, firstID uint32) xcPair {
 	p.ca.waitUp()
 	p.cb.waitUp()
 	return p
+}
+
+// TestVhostUserClientModeReconnects has vppsim dial a listening frontend (testpmd
+// server=1, VPP's client mode) and dial again after the frontend restarts.
+func TestVhostUserClientModeReconnects(t *testing.T) {
+	if _, err := exec.LookPath("dpdk-testpmd"); err != nil {
+		t.Skip("dpdk-testpmd not found: install Debian dpdk and librte-net-virtio23 to run the vhost-user packet test")
+	}
+	e := startPacketSim(t)
+	sock := e.path("memif.sock")
+	e.memifSocket(1, sock)
+	m := e.createMemif(masterMemif(1, 1))
+	vsock := e.path("vm.sock")
+	pmd := startVirtioUser(t, vsock, ",server=1")
+	rep, err := vhost_user.NewServiceClient(e.conn).CreateVhostUserIfV2(context.Background(),
+		&vhost_user.CreateVhostUserIfV2{SockFilename: vsock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := uint32(rep.SwIfIndex)
+	e.adminUp(v, true)
+	e.xconnect(m, v, true)
+	e.xconnect(v, m, true)
+	c := newSlaveCNF(t, sock, memif.Config{ID: 1})
+	e.waitLink(m, true)
+	c.waitUp()
+	diag := func() string {
+		return fmt.Sprintf("memif %+v, vhost %+v %v", e.counters(m), e.counters(v), e.port(v).Drops())
+	}
+	e.waitLink(v, true)
+	probeTestpmd(t, c)
+	reflectTestpmd(t, c, 300, diag)
+	pmd.kill()
+	e.waitLink(v, false)
+	// A killed testpmd leaves its listening socket file behind and refuses to bind over it.
+	os.Remove(vsock)
+	startVirtioUser(t, vsock, ",server=1")
+	e.waitLink(v, true)
+	probeTestpmd(t, c)
+	reflectTestpmd(t, c, 300, diag)
 }
