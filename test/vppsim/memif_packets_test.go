@@ -33,7 +33,7 @@ type xcPair struct {
 	ca, cb *cnf
 }
 
-func newXCPair(t *testing.T, e *pktEnv, mode vppmemif.MemifMode, cfgA, cfgB memif.Config) xcPair {
+func newXCPair(t testing.TB, e *pktEnv, mode vppmemif.MemifMode, cfgA, cfgB memif.Config) xcPair {
 	t.Helper()
 	sock := e.path("memif.sock")
 	e.memifSocket(1, sock)

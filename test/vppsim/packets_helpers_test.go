@@ -25,7 +25,7 @@ import (
 // binary API by govpp, with sockets in a short temp dir (unix paths are limited to 108
 // bytes).
 type pktEnv struct {
-	t      *testing.T
+	t      testing.TB
 	sim    *Sim
 	conn   *core.Connection
 	ch     api.Channel
@@ -39,7 +39,7 @@ type pktEnv struct {
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func startPacketSim(t *testing.T) *pktEnv {
+func startPacketSim(t testing.TB) *pktEnv {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "vs")
 	if err != nil {
@@ -163,11 +163,11 @@ func (e *pktEnv) counters(idx uint32) Counters {
 
 // cnf is a Go memif peer playing the CNF.
 type cnf struct {
-	t   *testing.T
+	t   testing.TB
 	ifc *memif.Interface
 }
 
-func newSlaveCNF(t *testing.T, path string, cfg memif.Config) *cnf {
+func newSlaveCNF(t testing.TB, path string, cfg memif.Config) *cnf {
 	t.Helper()
 	cfg.RetryInterval = 50 * time.Millisecond
 	if cfg.Logger == nil {
@@ -299,7 +299,7 @@ func (e *pktEnv) port(idx uint32) *Port {
 
 // eventually polls cond: counters are updated after a burst is handed to the peer, so
 // the peer can see frames a moment before vppsim has counted them.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for !cond() {
