@@ -12,7 +12,7 @@ import (
 // cross-connect has testpmd on both sides.
 func TestDPDKMemifInterop(t *testing.T) {
 	testpmdPath(t)
-	const n = 20000
+	const n = 10000
 	t.Run("testpmd-and-cnf", func(t *testing.T) {
 		e := newEnv(t)
 		e.putXC("xc1", memifEnd(e.memif, 1), memifEnd(e.memif, 2))
@@ -23,7 +23,8 @@ func TestDPDKMemifInterop(t *testing.T) {
 		e.waitOper("xc1-b", "UP")
 		e.waitOper("xc2-a", "UP")
 		sink.waitLinkUp()
-		gen := e.startCNF(e.ns("gen"), "gen", "gen", 1, "--count", strconv.Itoa(n), "--rate", "20000")
+		tp.waitForwarding()
+		gen := e.startCNF(e.ns("gen"), "gen", "gen", 1, "--count", strconv.Itoa(n), "--rate", "5000")
 		g := gen.finish(false)
 		got := sink.settle()
 		ps := tp.stop()
@@ -50,7 +51,9 @@ func TestDPDKMemifInterop(t *testing.T) {
 			e.waitOper(name, "UP")
 		}
 		sink.waitLinkUp()
-		gen := e.startCNF(e.ns("gen"), "gen", "gen", 1, "--count", strconv.Itoa(n), "--rate", "20000")
+		tpA.waitForwarding()
+		tpB.waitForwarding()
+		gen := e.startCNF(e.ns("gen"), "gen", "gen", 1, "--count", strconv.Itoa(n), "--rate", "5000")
 		g := gen.finish(false)
 		got := sink.settle()
 		t.Logf("vppsim:\n%s", e.showInterfaces())

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -51,30 +52,69 @@ type testpmd struct {
 func (e *env) startTestpmd(ns *lab.Namespace, name string, lcore int, vdevs []string, fwd string) *testpmd {
 	e.t.Helper()
 	path := testpmdPath(e.t)
-	args := []string{"--no-huge", "-m", "1024", "--no-pci",
-		fmt.Sprintf("--file-prefix=vppmesh-e2e-%d-%s-%d", os.Getpid(), name, time.Now().UnixNano()),
+	prefix := fmt.Sprintf("vppmesh-e2e-%d-%s-%d", os.Getpid(), name, time.Now().UnixNano())
+	// EAL's runtime directory outlives a killed testpmd: remove it at the end.
+	e.t.Cleanup(func() { removeDPDKRuntime(prefix) })
+	// nice: testpmd's forwarding lcore busy-polls a whole CPU. Two cores are
+	// shared by every process here, and vppsim waiting behind a poller for a
+	// time slice lets rings overflow; a little lower priority lets vppsim in
+	// sooner (much lower starves testpmd itself).
+	// stdbuf: line-buffered stdout, so "Press enter to exit" (printed once
+	// forwarding runs) reaches us while testpmd runs instead of at exit.
+	args := []string{"-n", "5", "stdbuf", "-oL", path, "--no-huge", "-m", "1024", "--no-pci", "--file-prefix=" + prefix,
 		"-l", "0,1", fmt.Sprintf("--main-lcore=%d", 1-lcore), "--log-level=lib.eal:notice"}
 	for _, v := range vdevs {
 		args = append(args, "--vdev="+v)
 	}
 	args = append(args, "--", "--total-num-mbufs=16384", "--no-mlockall", "--no-flush-rx",
-		"--forward-mode="+fwd, "--auto-start", "--nb-cores=1")
+		"--forward-mode="+fwd, "--auto-start", "--nb-cores=1", "--rxd=1024", "--txd=1024")
 	if len(vdevs) == 1 {
 		args = append(args, "--port-topology=loop")
 	}
-	p, err := e.lab.Start(e.ctx, lab.ProcSpec{Name: name, Namespace: ns, Path: path, Args: args, Stdin: true})
+	p, err := e.lab.Start(e.ctx, lab.ProcSpec{Name: name, Namespace: ns, Path: "nice", Args: args, Stdin: true})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	// No readiness line to wait for: testpmd's stdout is a pipe, so its stdio
-	// holds "Press enter to exit" in a buffer until exit. Callers wait for the
-	// links instead (the agent's interface oper state).
-	tp := &testpmd{e: e, p: p, name: name}
-	return tp
+	return &testpmd{e: e, p: p, name: name}
+}
+
+// waitForwarding waits until testpmd forwards: it prints "Press enter to
+// exit" after every port's link is up (or its link wait gave up).
+func (tp *testpmd) waitForwarding() {
+	tp.e.t.Helper()
+	tp.e.eventually(tp.name+" forwarding", 30*time.Second, func() error {
+		if tp.p.Exited() {
+			return fmt.Errorf("exited %v:\n%s\n%s", tp.p.ExitErr(), tp.p.Stdout(), tp.p.Stderr())
+		}
+		if !strings.Contains(tp.p.Stdout(), "Press enter to exit") {
+			return fmt.Errorf("not forwarding yet")
+		}
+		return nil
+	})
 }
 
 // memifVdev is a testpmd memif port; as client it sizes the rings (rsize is
 // log2 of the slots, 10 = 1024 like VPP's default).
+func removeDPDKRuntime(prefix string) {
+	dirs := []string{"/var/run/dpdk"}
+	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
+		dirs = append(dirs, filepath.Join(x, "dpdk"))
+	}
+	dirs = append(dirs, filepath.Join(os.TempDir(), "dpdk"))
+	for _, d := range dirs {
+		_ = os.RemoveAll(filepath.Join(d, prefix))
+	}
+}
+
+func virtioVdev(n int, sock string, server bool) string {
+	// queue_size: the default 256 descriptors overflow while the backend waits for a CPU.
+	v := fmt.Sprintf("net_virtio_user%d,path=%s,queues=1,queue_size=1024", n, sock)
+	if server {
+		v += ",server=1"
+	}
+	return v
+}
+
 func memifVdev(n int, sock string, id int, role string, rsize int) string {
 	return fmt.Sprintf("net_memif%d,role=%s,socket=%s,socket-abstract=no,id=%d,rsize=%d", n, role, sock, id, rsize)
 }
