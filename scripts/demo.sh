@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-$PWD/bin}
 SECONDS_OF_TRAFFIC=${DEMO_SECONDS:-5}
 RATE=${DEMO_PPS:-200000}
+# Deep rings absorb scheduling hiccups of three busy processes on few cores.
+RING=${DEMO_RING:-8192}
 base=${XDG_RUNTIME_DIR:-${TMPDIR:-/tmp}}
 RUN=$(mktemp -d "$base/vppmesh-demo.XXXXXX")
 # Ports of the demo's own etcd and REST API (override if taken).
@@ -19,16 +21,16 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	rm -rf "$RUN"
+	[ -n "${DEMO_KEEP:-}" ] || rm -rf "$RUN"
 }
 trap cleanup EXIT INT TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "starting vppsim (VPP stand-in) and the agent with an embedded etcd in $RUN"
-"$BIN/vppsim" --socket "$RUN/api.sock" --log-level warn >"$RUN/vppsim.log" 2>&1 &
+"$BIN/vppsim" --socket "$RUN/api.sock" --stats-socket "$RUN/stats.sock" --log-level warn >"$RUN/vppsim.log" 2>&1 &
 pids+=($!)
-"$BIN/vppmesh-agent" --label demo --vpp-socket "$RUN/api.sock" --data-dir "$RUN/etcd" \
+"$BIN/vppmesh-agent" --label demo --etcd-endpoints= --vpp-socket "$RUN/api.sock" --vpp-stats-socket "$RUN/stats.sock" --stats-interval 200ms --counters-publish-interval 1s --data-dir "$RUN/etcd" \
 	--etcd-listen "http://127.0.0.1:$ETCD_PORT" --etcd-peer "http://127.0.0.1:$((ETCD_PORT + 1))" \
 	--http "127.0.0.1:$HTTP_PORT" >"$RUN/agent.log" 2>&1 &
 pids+=($!)
@@ -39,22 +41,23 @@ done
 "$BIN/agentctl" status
 
 step "starting two CNFs (memif clients) in receive and send mode"
-"$BIN/vppmesh-cnf" sink --socket "$RUN/memif.sock" --id 2 >"$RUN/sink.json" 2>"$RUN/sink.log" &
+"$BIN/vppmesh-cnf" sink --socket "$RUN/memif.sock" --id 2 --ring-size "$RING" --log-level warn >"$RUN/sink.json" 2>"$RUN/sink.log" &
 sink=$!
 pids+=($sink)
 
 step "agentctl kvdb put: one cross-connect between memif id 1 and memif id 2"
-xc=$(printf '{"name":"demo-xc","a":{"memif":{"master":true,"id":1,"socket_filename":"%s"}},"b":{"memif":{"master":true,"id":2,"socket_filename":"%s"}}}' "$RUN/memif.sock" "$RUN/memif.sock")
+xc=$(printf '{"name":"demo-xc","a":{"memif":{"master":true,"id":1,"socket_filename":"%s","ring_size":%d}},"b":{"memif":{"master":true,"id":2,"socket_filename":"%s","ring_size":%d}}}' "$RUN/memif.sock" "$RING" "$RUN/memif.sock" "$RING")
 echo "agentctl kvdb put config/vppmesh/v1/xconnect/demo-xc '$xc'"
 "$BIN/agentctl" kvdb put config/vppmesh/v1/xconnect/demo-xc "$xc"
+# Traffic starts once the receiving CNF's memif is up (Ligato's oper-state key).
 for _ in $(seq 100); do
-	"$BIN/agentctl" values -o json 2>/dev/null | grep -q '"key": *"config/vppmesh/v1/xconnect/demo-xc"' &&
-		"$BIN/agentctl" values --state PENDING -o json 2>/dev/null | grep -qv 'xconnect' && break
+	"$BIN/agentctl" kvdb get /vnf-agent/demo/vpp/status/v2/interface/demo-xc-b 2>/dev/null | grep -q '"oper_status": *"UP"' && break
 	sleep 0.1
 done
+"$BIN/agentctl" kvdb get /vnf-agent/demo/vpp/status/v2/interface/demo-xc-b
 
 step "sending ${SECONDS_OF_TRAFFIC}s of 64-byte frames at up to $RATE pps"
-"$BIN/vppmesh-cnf" gen --socket "$RUN/memif.sock" --id 1 --size 64 --rate "$RATE" \
+"$BIN/vppmesh-cnf" gen --socket "$RUN/memif.sock" --id 1 --ring-size "$RING" --log-level warn --size 64 --rate "$RATE" \
 	--duration "${SECONDS_OF_TRAFFIC}s" --progress >"$RUN/gen.json"
 sleep 0.5
 kill -INT "$sink"
@@ -66,6 +69,10 @@ echo "receiver: $(cat "$RUN/sink.json")"
 
 step "vppsim's counters (agentctl vpp cli show interface)"
 "$BIN/agentctl" vpp cli show interface
+
+sleep 1.2 # one counters period, so the agent has read the last ones
+step "the agent's counters per cross-connect (agentctl stats)"
+"$BIN/agentctl" stats
 
 step "the agent's view (agentctl values)"
 "$BIN/agentctl" values
