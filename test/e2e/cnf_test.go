@@ -34,8 +34,14 @@ type cnf struct {
 // startCNF runs vppmesh-cnf MODE on memif id of the lab's memif socket in ns.
 func (e *env) startCNF(ns *lab.Namespace, name, mode string, id int, args ...string) *cnf {
 	e.t.Helper()
+	return e.startCNFOn(ns, name, mode, e.memif, id, args...)
+}
+
+// startCNFOn is startCNF on another memif socket (testpmd's, in benchmarks).
+func (e *env) startCNFOn(ns *lab.Namespace, name, mode, sock string, id int, args ...string) *cnf {
+	e.t.Helper()
 	c := &cnf{e: e, stats: e.lab.Path(name + ".stats.json")}
-	all := []string{mode, "--socket", e.memif, "--id", fmt.Sprint(id),
+	all := []string{mode, "--socket", sock, "--id", fmt.Sprint(id),
 		"--stats-file", c.stats, "--stats-interval", "100ms", "--log-level", "info"}
 	if mode == "sink" {
 		// Like VPP, vppsim drops what a full ring cannot take; a deep sink ring
