@@ -23,7 +23,8 @@ deps: ## install what the tests need (Debian packages as root, Go modules)
 ci: deps lint test ## what CI runs: deps, lint, all tests, a short smoke of every fuzz target
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
-lint: vet ## gofmt and go vet
+lint: vet ## gofmt, go vet and the import walls of DESIGN.md
+	./scripts/check-walls.sh
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
