@@ -75,9 +75,14 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(d)
 		cfg.WorkDir = d
 	}
+	keep := *work != ""
+	defer func() {
+		if !keep {
+			os.RemoveAll(cfg.WorkDir)
+		}
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep := bench.Run(ctx, cfg)
@@ -91,6 +96,8 @@ func run(args []string) error {
 	}
 	fmt.Print(md)
 	if len(rep.Problems) > 0 {
+		keep = true
+		fmt.Fprintf(os.Stderr, "vppmesh-bench: logs and data kept in %s\n", cfg.WorkDir)
 		return fmt.Errorf("%d problem(s) make the figures unusable; see results.md", len(rep.Problems))
 	}
 	return nil

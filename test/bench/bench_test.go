@@ -105,6 +105,9 @@ func TestSnapshotProgrammed(t *testing.T) {
 	if got := s.Count([]string{"x", "y", "z", "w"}); got != 1 {
 		t.Errorf("Count = %d", got)
 	}
+	if got := s.CountTagged("y-"); got != 2 {
+		t.Errorf("CountTagged(y-) = %d", got)
+	}
 }
 
 func TestMemifSlotsUnique(t *testing.T) {

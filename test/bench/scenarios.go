@@ -247,7 +247,7 @@ func (s *session) waitProgrammed(ctx context.Context, what string, timeout time.
 	got := -1
 	for {
 		t0 := time.Now()
-		snap, err := s.vpp.Snapshot(ctx)
+		snap, err := s.snapshot(ctx)
 		if err != nil {
 			return time.Time{}, 0, err
 		}
@@ -266,6 +266,21 @@ func (s *session) waitProgrammed(ctx context.Context, what string, timeout time.
 		case <-time.After(max(10*time.Millisecond, 4*d)):
 		}
 	}
+}
+
+// snapshot dumps VPP through the observer, reconnecting once if VPP dropped
+// the observer's connection (a slow reader of a 20,000-entry dump can be).
+func (s *session) snapshot(ctx context.Context) (*Snapshot, error) {
+	snap, err := s.vpp.Snapshot(ctx)
+	if err == nil {
+		return snap, nil
+	}
+	s.log.Warn("VPP dump failed; reconnecting the observer", "error", err)
+	s.vpp.Close()
+	if s.vpp, err = DialVPP(ctx, s.sock); err != nil {
+		return nil, err
+	}
+	return s.vpp.Snapshot(ctx)
 }
 
 func (s *session) calls(ctx context.Context) (map[string]uint64, error) {
@@ -421,9 +436,11 @@ func (s *session) latency(ctx context.Context, n int) error {
 	if _, err := s.etcd.Delete(ctx, XCKey("lat"), clientv3.WithPrefix()); err != nil {
 		return fmt.Errorf("delete latency probes: %w", err)
 	}
-	probes := names("lat", s.cfg.Latency)
+	// Wait until the probes' interfaces are gone, not only their
+	// xconnects: deletes still running when the next scenario stops the
+	// agent would be finished by its resync and counted as its writes.
 	_, _, err = s.waitProgrammed(ctx, "latency probes removed from VPP", 5*time.Minute,
-		func(sn *Snapshot) int { return len(probes) - sn.Count(probes) }, len(probes))
+		func(sn *Snapshot) int { return sn.CountTagged("lat") }, 0)
 	return err
 }
 
@@ -474,7 +491,7 @@ func (s *session) resyncUnchanged(ctx context.Context, n int) error {
 		}
 	}
 	all := names("x", n)
-	snap, err := s.vpp.Snapshot(ctx)
+	snap, err := s.snapshot(ctx)
 	if err != nil {
 		return err
 	}

@@ -137,6 +137,17 @@ func (s *Snapshot) Count(names []string) int {
 	return n
 }
 
+// CountTagged returns how many interfaces have a tag starting with prefix.
+func (s *Snapshot) CountTagged(prefix string) int {
+	n := 0
+	for tag := range s.ByTag {
+		if strings.HasPrefix(tag, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
 // pipeline sends len(reqs) requests on one channel with up to pipelineWindow
 // in flight, receiving replies in order into replies[i] (made by newReply).
 // It is the fastest way govpp offers to issue many independent calls.
