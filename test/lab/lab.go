@@ -30,7 +30,7 @@ const (
 
 // Options configure a Lab.
 type Options struct {
-	// Name goes into namespace names (vppmesh-<name>-<n>); sanitized and shortened.
+	// Name goes into namespace names (vppmesh-<name>-<pid>-<n>); sanitized and shortened.
 	Name string
 	// Dir holds sockets and logs; empty creates a temporary one that Close removes.
 	Dir string
@@ -148,8 +148,8 @@ func (l *Lab) Path(name string) string { return filepath.Join(l.dir, name) }
 // Netns reports whether namespaces are used and, in words, why or why not.
 func (l *Lab) Netns() (bool, string) { return l.netns, l.reason }
 
-// AddNamespace creates namespace vppmesh-<lab>-<n> with loopback up. A stale
-// namespace of that name (a killed earlier run) is replaced.
+// AddNamespace creates namespace vppmesh-<lab>-<pid>-<n> with loopback up. A
+// stale namespace of that name (a killed earlier run) is replaced.
 func (l *Lab) AddNamespace(ctx context.Context, label string) (*Namespace, error) {
 	l.mu.Lock()
 	if l.closed {
@@ -162,7 +162,10 @@ func (l *Lab) AddNamespace(ctx context.Context, label string) (*Namespace, error
 	if !l.netns {
 		return &Namespace{Label: label}, nil
 	}
-	name := fmt.Sprintf("vppmesh-%s-%d", l.name, n)
+	// The pid keeps concurrent runs of the same test (two checkouts, a CI
+	// retry) from taking each other's namespaces; a namespace left with this
+	// name belonged to a dead process whose pid was reused, so it is replaced.
+	name := fmt.Sprintf("vppmesh-%s-%d-%d", l.name, os.Getpid(), n)
 	_ = exec.CommandContext(ctx, l.ipPath, "netns", "del", name).Run()
 	if out, err := exec.CommandContext(ctx, l.ipPath, "netns", "add", name).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ip netns add %s: %w: %s", name, err, strings.TrimSpace(string(out)))
