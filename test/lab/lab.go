@@ -98,6 +98,9 @@ func New(ctx context.Context, opts Options) (*Lab, error) {
 	default:
 		ok, reason := l.probeNetns(ctx)
 		l.netns, l.reason = ok, reason
+		if ok {
+			l.removeStale(ctx)
+		}
 		if !ok && opts.Netns == NetnsRequired {
 			l.removeDir()
 			return nil, fmt.Errorf("lab %s: %s", l.name, reason)
@@ -105,6 +108,33 @@ func New(ctx context.Context, opts Options) (*Lab, error) {
 	}
 	l.log.Info("lab ready", "lab", l.name, "dir", l.dir, "netns", l.netns, "reason", l.reason)
 	return l, nil
+}
+
+var labNetns = regexp.MustCompile(`^vppmesh-[a-z0-9-]+-(\d+)-\d+$`)
+
+// removeStale deletes namespaces of earlier labs whose process is gone (a test
+// binary killed by a timeout runs no cleanup).
+func (l *Lab) removeStale(ctx context.Context) {
+	out, err := exec.CommandContext(ctx, l.ipPath, "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		m := labNetns.FindStringSubmatch(f[0])
+		if m == nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + m[1]); err == nil {
+			continue // its lab may still be running
+		}
+		if exec.CommandContext(ctx, l.ipPath, "netns", "del", f[0]).Run() == nil {
+			l.log.Info("stale namespace deleted", "lab", l.name, "netns", f[0])
+		}
+	}
 }
 
 func sanitize(name string) string {

@@ -232,3 +232,27 @@ func TestNetnsOffRunsInHost(t *testing.T) {
 		t.Fatalf("NetnsOff ran in %s, host is %s", got, host)
 	}
 }
+
+func TestStaleNamespacesOfDeadLabsRemoved(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Log("needs root for network namespaces: nothing stale can exist without them")
+		return
+	}
+	// A pid that cannot be alive (above pid_max's ceiling) stands for a killed test binary.
+	stale := "vppmesh-killed-test-99999999-0"
+	if out, err := exec.Command("ip", "netns", "add", stale).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", stale).Run() })
+	l := newLab(t, Options{})
+	if ok, _ := l.Netns(); !ok {
+		t.Fatal("root but no namespaces")
+	}
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), stale) {
+		t.Fatalf("stale namespace %s survived New", stale)
+	}
+}
