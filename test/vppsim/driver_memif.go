@@ -65,9 +65,7 @@ type memifDriver struct {
 	up     chan struct{} // wakes the receive supervisor on link up
 	cancel context.CancelFunc
 
-	txMu   sync.Mutex // one transmitter at a time: bridges and xconnects share egress
-	one    [1][]byte
-	closed bool
+	txSide
 }
 
 func (dp *dataplane) newMemifDriver(p *Port, info PortInfo) (Driver, error) {
@@ -77,6 +75,7 @@ func (dp *dataplane) newMemifDriver(p *Port, info PortInfo) (Driver, error) {
 		p.minLen = 20 // an IPv4 header; there is no Ethernet header to check
 	}
 	d := &memifDriver{dp: dp, port: p, up: make(chan struct{}, 1), link: dp.watchLink(p)}
+	d.burst = d.send
 	cfg := memif.Config{
 		ID: spec.ID, Name: info.Name, AppName: "VPP 25.10-vppsim", Secret: spec.Secret, Mode: mode,
 		Log2RingSize: log2(spec.RingSize), BufferSize: uint32(spec.BufferSize),
@@ -183,34 +182,10 @@ func (d *memifDriver) rxLoop(ctx context.Context, q *memif.Queue, full, work [][
 	}
 }
 
-// Transmit sends one frame (bridge forwarding and flooding).
-func (d *memifDriver) Transmit(frame []byte) error {
-	d.txMu.Lock()
-	d.one[0] = frame
-	n, reason := d.burstLocked(d.one[:])
-	d.one[0] = nil
-	d.txMu.Unlock()
-	if n == 1 {
-		return nil
-	}
-	if reason == DropLinkDown {
-		return ErrLinkDown
-	}
-	return ErrTxFull
-}
-
-// TransmitBurst sends a batch on tx queue 0 (VPP picks the queue by worker thread; vppsim
-// forwards from one goroutine per rx queue and serialises on the lock instead).
-func (d *memifDriver) TransmitBurst(frames [][]byte) (int, DropReason) {
-	d.txMu.Lock()
-	defer d.txMu.Unlock()
-	return d.burstLocked(frames)
-}
-
-func (d *memifDriver) burstLocked(frames [][]byte) (int, DropReason) {
-	if d.closed {
-		return 0, DropLinkDown
-	}
+// send transmits a batch on tx queue 0 (VPP picks the queue by worker
+// thread; vppsim forwards from one goroutine per rx queue and serialises on
+// txSide's lock instead). It runs under that lock.
+func (d *memifDriver) send(frames [][]byte) (int, DropReason) {
 	qs := d.ifc.TxQueues()
 	if len(qs) == 0 {
 		return 0, DropLinkDown
@@ -237,9 +212,7 @@ func (d *memifDriver) burstLocked(frames [][]byte) (int, DropReason) {
 // own (it runs under the API lock, and the link goroutine may be waiting for it);
 // Sim.Close waits for them.
 func (d *memifDriver) Close() error {
-	d.txMu.Lock()
-	d.closed = true
-	d.txMu.Unlock()
+	d.close()
 	d.cancel()
 	err := d.ifc.Close()
 	if d.socket != "" {

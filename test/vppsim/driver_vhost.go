@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
 
 	"github.com/vppmesh/vppmesh/test/vppsim/vhostuser"
 )
@@ -17,9 +16,7 @@ type vhostDriver struct {
 	link   *linkWatch
 	cancel context.CancelFunc
 
-	txMu   sync.Mutex // one transmitter at a time: bridges and xconnects share egress
-	one    [1][]byte
-	closed bool
+	txSide
 }
 
 func (dp *dataplane) newVhostDriver(p *Port, info PortInfo) (Driver, error) {
@@ -33,6 +30,7 @@ func (dp *dataplane) newVhostDriver(p *Port, info PortInfo) (Driver, error) {
 			"packed", spec.Packed, "gso", spec.EnableGSO)
 	}
 	d := &vhostDriver{port: p, link: dp.watchLink(p)}
+	d.burst = d.send
 	ctx, cancel := driverCtx()
 	vp, err := vhostuser.Open(ctx, vhostuser.Config{
 		SocketPath: spec.SocketFile, Client: !spec.IsServer, Name: info.Name,
@@ -77,31 +75,10 @@ func (d *vhostDriver) rxLoop(ctx context.Context) {
 	}
 }
 
-// Transmit sends one frame (bridge forwarding and flooding).
-func (d *vhostDriver) Transmit(frame []byte) error {
-	d.txMu.Lock()
-	d.one[0] = frame
-	n, reason := d.burstLocked(d.one[:])
-	d.one[0] = nil
-	d.txMu.Unlock()
-	if n == 1 {
-		return nil
-	}
-	if reason == DropLinkDown {
-		return ErrLinkDown
-	}
-	return ErrTxFull
-}
-
-// TransmitBurst copies a batch into the guest's receive queue.
-func (d *vhostDriver) TransmitBurst(frames [][]byte) (int, DropReason) {
-	d.txMu.Lock()
-	defer d.txMu.Unlock()
-	return d.burstLocked(frames)
-}
-
-func (d *vhostDriver) burstLocked(frames [][]byte) (int, DropReason) {
-	if d.closed || !d.vp.LinkUp() {
+// send copies a batch into the guest's receive queue; it runs under
+// txSide's lock.
+func (d *vhostDriver) send(frames [][]byte) (int, DropReason) {
+	if !d.vp.LinkUp() {
 		return 0, DropLinkDown
 	}
 	sent := 0
@@ -123,9 +100,7 @@ func (d *vhostDriver) burstLocked(frames [][]byte) (int, DropReason) {
 
 // Close drops the frontend, unmaps its memory and removes a listening socket.
 func (d *vhostDriver) Close() error {
-	d.txMu.Lock()
-	d.closed = true
-	d.txMu.Unlock()
+	d.close()
 	d.cancel()
 	err := d.vp.Close()
 	d.link.close()
