@@ -162,6 +162,21 @@ func parseTestpmdStats(out string) map[int]portStats {
 	return stats
 }
 
+// halt ends testpmd (EOF on stdin) and waits, whatever its exit: the
+// benchmark counts at the CNFs and must survive testpmd's own shutdown
+// trouble (DPDK 22.11's memif server has crashed there with 16384-slot rings).
+func (tp *testpmd) halt() {
+	_ = tp.p.CloseStdin()
+	select {
+	case <-tp.p.Done():
+	case <-time.After(20 * time.Second):
+		tp.p.Kill()
+	}
+	if err := tp.p.ExitErr(); err != nil {
+		tp.e.t.Logf("%s exited: %v", tp.name, err)
+	}
+}
+
 // stop ends testpmd (EOF on stdin) and returns its per-port statistics.
 func (tp *testpmd) stop() map[int]portStats {
 	tp.e.t.Helper()
