@@ -256,3 +256,22 @@ func TestStaleNamespacesOfDeadLabsRemoved(t *testing.T) {
 		t.Fatalf("stale namespace %s survived New", stale)
 	}
 }
+
+func TestExampleTopologyFile(t *testing.T) {
+	topo, err := LoadTopology(filepath.Join("testdata", "xconnect.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inNetns []string
+	for _, n := range topo.Nodes {
+		if n.Netns {
+			inNetns = append(inNetns, n.Name)
+		}
+	}
+	if topo.Name != "xconnect" || len(topo.Nodes) != 4 || strings.Join(inNetns, ",") != "sink,gen" {
+		t.Fatalf("topology %+v", topo)
+	}
+	if _, err := LoadTopology(filepath.Join("testdata", "missing.yaml")); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}
