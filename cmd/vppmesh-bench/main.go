@@ -33,7 +33,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("vppmesh-bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", os.Getenv("BENCH_QUICK") != "", "CI smoke: N=100, one run, short churn (env BENCH_QUICK)")
 	binDir := fs.String("bin", "bin", "directory with vppmesh-agent, agentctl and vppsim")
-	out := fs.String("out", "test/bench", "directory for results.json and results.md")
+	out := fs.String("out", "test/bench", "directory for results.json and results.md (results-quick.* with --quick)")
 	sizes := fs.String("sizes", "100,1000,10000", "comma-separated numbers of cross-connects")
 	runs := fs.Int("runs", 5, "runs per size")
 	lat := fs.Int("latency-puts", 100, "single puts per run in the latency scenario")
@@ -87,11 +87,16 @@ func run(args []string) error {
 	defer stop()
 	rep := bench.Run(ctx, cfg)
 	rep.Quick = *quick
-	if err := rep.WriteJSON(filepath.Join(*out, "results.json")); err != nil {
+	// The smoke writes beside, not over, the published full results.
+	base := "results"
+	if *quick {
+		base = "results-quick"
+	}
+	if err := rep.WriteJSON(filepath.Join(*out, base+".json")); err != nil {
 		return err
 	}
 	md := rep.Markdown()
-	if err := os.WriteFile(filepath.Join(*out, "results.md"), []byte(md), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(*out, base+".md"), []byte(md), 0o644); err != nil {
 		return err
 	}
 	fmt.Print(md)
