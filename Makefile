@@ -6,7 +6,7 @@ LDFLAGS  := -X github.com/vppmesh/vppmesh/agent.Version=$(VERSION)
 FUZZTIME ?= 10s
 PROTOS   := $(shell find models -name '*.proto')
 
-.PHONY: help build test ci deps lint vet proto demo bench bench-quick fuzz soak clean
+.PHONY: help build test ci deps lint vet proto demo bench bench-agent bench-dataplane bench-quick fuzz clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -20,8 +20,9 @@ test: build ## unit, integration and e2e tests (e2e parts that need root or DPDK
 deps: ## install what the tests need (Debian packages as root, Go modules)
 	./scripts/ci-deps.sh
 
-ci: deps lint test ## what CI runs: deps, lint, all tests, a short smoke of every fuzz target
+ci: deps lint test ## what CI runs: deps, lint, all tests, a short smoke of every fuzz target and benchmark
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+	$(MAKE) bench-quick
 
 lint: vet ## gofmt, go vet and the import walls of DESIGN.md
 	./scripts/check-walls.sh
@@ -36,11 +37,19 @@ proto: ## regenerate models/*.pb.go (needs protoc and protoc-gen-go)
 demo: build ## the main job: etcd + vppsim + agent + two CNFs + a cross-connect with traffic
 	./scripts/demo.sh
 
-bench: build ## benchmarks: repeated runs, medians, ratios (writes test/bench/results.json)
+bench: build ## benchmarks: agent at scale (test/bench/results.*) and packet paths (test/e2e/bench-results.*)
+	./scripts/bench.sh
+	./scripts/bench-dataplane.sh
+
+bench-agent: build ## only the agent-at-scale benchmark (etcd → VPP; N = 100, 1k, 10k)
 	./scripts/bench.sh
 
-bench-quick: build ## one quick pass of every benchmark (CI smoke: completes, numbers sane)
+bench-dataplane: build ## only the packet-path benchmark (memif and vhost-user vs dpdk-testpmd)
+	./scripts/bench-dataplane.sh
+
+bench-quick: build ## one quick pass of every benchmark (CI smoke: completes, numbers sane; writes nothing committed)
 	BENCH_QUICK=1 ./scripts/bench.sh
+	BENCH_QUICK=1 ./scripts/bench-dataplane.sh
 
 fuzz: ## every fuzz target for FUZZTIME (default 10s)
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
