@@ -3,6 +3,7 @@ package kvscheduler
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -95,4 +96,64 @@ func BenchmarkSmallTxnIn10kGraph(b *testing.B) {
 			b.Fatalf("ops %v, err %v", opKeys(rec), err)
 		}
 	}
+}
+
+// crossConnects returns n parents under /cc/ that each derive two
+// interfaces and two xconnects needing them, like a CrossConnect.
+func crossConnects(b *testing.B, s *Scheduler, n int) []KeyValue {
+	d := &Descriptor[*structpb.Struct, int]{
+		Name: "/cc/", KeyPrefix: "/cc/",
+		DerivedValues: func(key string, _ *structpb.Struct) []KeyValue {
+			a, z := "/if/"+key[4:]+"-a", "/if/"+key[4:]+"-b"
+			return []KeyValue{
+				{Key: a, Value: val("memif")}, {Key: z, Value: val("memif")},
+				{Key: "/xc/" + key[4:] + "-a", Value: val("x", a, z)},
+				{Key: "/xc/" + key[4:] + "-b", Value: val("x", z, a)},
+			}
+		},
+		Create: func(context.Context, string, *structpb.Struct) (int, error) { return 0, nil },
+		Delete: func(context.Context, string, *structpb.Struct, int) error { return nil },
+	}
+	if err := RegisterDescriptor(s, d); err != nil {
+		b.Fatal(err)
+	}
+	kvs := make([]KeyValue, n)
+	for i := range kvs {
+		kvs[i] = put(fmt.Sprintf("/cc/x%d", i), val("cc"))
+	}
+	return kvs
+}
+
+// BenchmarkMemoryPerCrossConnect reports the heap the scheduler keeps per
+// configured cross-connect (five values), values included.
+func BenchmarkMemoryPerCrossConnect(b *testing.B) {
+	const n = 10000
+	ctx := context.Background()
+	var perXC float64
+	for b.Loop() {
+		b.StopTimer()
+		s := benchScheduler(b)
+		kvs := crossConnects(b, s, n)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		b.StartTimer()
+		rec, err := s.Commit(ctx, Txn{Values: kvs})
+		b.StopTimer()
+		if err != nil || len(rec.Ops) != 5*n {
+			b.Fatalf("ops %d, err %v", len(rec.Ops), err)
+		}
+		// The history keeps the last txn's ops; that is not per-value state.
+		s.mu.Lock()
+		s.history = nil
+		s.mu.Unlock()
+		kvs = nil
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perXC = float64(after.HeapAlloc-before.HeapAlloc) / n / 1024
+		runtime.KeepAlive(s)
+		s.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(perXC, "KiB/xc")
 }

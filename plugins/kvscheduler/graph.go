@@ -71,7 +71,7 @@ func (t *txn) setDesired(n *node, v proto.Message, reset, force bool) {
 		n.retries, n.nextRetry = 0, zeroTime
 	}
 	for _, d := range n.deps {
-		delIndex(s.depIndex, d.Key, n.key)
+		s.depIndex.del(d.Key, n.key)
 	}
 	n.desired, n.invalid, n.deps = v, nil, nil
 	var kids []KeyValue
@@ -89,7 +89,7 @@ func (t *txn) setDesired(n *node, v proto.Message, reset, force bool) {
 		}
 	}
 	for _, d := range n.deps {
-		addIndex(s.depIndex, d.Key, n.key)
+		s.depIndex.add(d.Key, n.key)
 	}
 	t.setKids(n, kids)
 	t.markDirty(n)
@@ -114,10 +114,7 @@ func (t *txn) collision(n *node, kids []KeyValue) error {
 			owner = "northbound value " + c.key
 		}
 		if owner != "" {
-			if c.waiters == nil {
-				c.waiters = make(map[string]struct{})
-			}
-			c.waiters[n.key] = struct{}{}
+			c.waiters.add(n.key)
 			return fmt.Errorf("derived key %s of %s is already owned by %s", kv.Key, n.key, owner)
 		}
 	}
@@ -172,8 +169,8 @@ func (t *txn) releaseDerived(key, parent string) {
 
 // wake re-evaluates the parents whose derived values collided with n.
 func (t *txn) wake(n *node) {
-	for _, w := range sortedKeys(n.waiters) {
-		delete(n.waiters, w)
+	for _, w := range n.waiters.sorted() {
+		n.waiters.del(w)
 		if wn := t.s.nodes[w]; wn != nil && wn.desired != nil && wn.invalid != nil {
 			t.setDesired(wn, wn.desired, false, true)
 		}
@@ -185,7 +182,7 @@ func (t *txn) wake(n *node) {
 func (t *txn) setApplied(n *node, v proto.Message, meta any) {
 	s := t.s
 	for _, d := range n.appliedDeps {
-		delIndex(s.appliedDepIndex, d, n.key)
+		s.appliedDepIndex.del(d, n.key)
 	}
 	// A value still in the southbound keeps the parent it was derived from,
 	// even if that parent let it go: it must still be deleted before it.
@@ -195,7 +192,7 @@ func (t *txn) setApplied(n *node, v proto.Message, meta any) {
 	}
 	if n.appliedParent != "" {
 		if p := s.nodes[n.appliedParent]; p != nil {
-			delete(p.appliedKids, n.key)
+			p.appliedKids.del(n.key)
 		}
 	}
 	n.applied, n.meta, n.appliedDeps, n.appliedParent = v, meta, nil, ""
@@ -206,15 +203,12 @@ func (t *txn) setApplied(n *node, v proto.Message, meta any) {
 	if !n.obtained {
 		for _, d := range n.desc.deps(n.key, v) {
 			n.appliedDeps = append(n.appliedDeps, d.Key)
-			addIndex(s.appliedDepIndex, d.Key, n.key)
+			s.appliedDepIndex.add(d.Key, n.key)
 		}
 	}
 	if parent != "" {
 		if p := s.nodes[parent]; p != nil {
-			if p.appliedKids == nil {
-				p.appliedKids = make(map[string]struct{})
-			}
-			p.appliedKids[n.key] = struct{}{}
+			p.appliedKids.add(n.key)
 			n.appliedParent = parent
 		}
 	}

@@ -21,7 +21,7 @@ type node struct {
 	invalid error         // Validate (or collision) error for desired
 	deps    []Dependency
 	kids    []string            // keys derived from desired, sorted
-	waiters map[string]struct{} // parents whose derived values collide with this key
+	waiters keySet   // parents whose derived values collide with this key
 
 	// Applied side.
 	applied       proto.Message // value in the southbound, nil if none
@@ -29,7 +29,7 @@ type node struct {
 	obtained      bool // found in the southbound, not managed (FromSB)
 	appliedDeps   []string
 	appliedParent string
-	appliedKids   map[string]struct{}
+	appliedKids   keySet
 
 	// Reported state.
 	state      State
@@ -49,7 +49,7 @@ func (n *node) visible() bool {
 // idle reports whether the node can be forgotten.
 func (n *node) idle() bool {
 	return n.desired == nil && n.nbValue == nil && n.parent == "" && n.applied == nil &&
-		len(n.waiters) == 0 && len(n.kids) == 0 && len(n.appliedKids) == 0
+		n.waiters.len() == 0 && len(n.kids) == 0 && n.appliedKids.len() == 0
 }
 
 func (n *node) status() ValueStatus {
@@ -79,22 +79,113 @@ func (n *node) status() ValueStatus {
 	return st
 }
 
-func addIndex(idx map[string]map[string]struct{}, dep, key string) {
-	set := idx[dep]
-	if set == nil {
-		set = make(map[string]struct{})
-		idx[dep] = set
-	}
-	set[key] = struct{}{}
+// keySet is a set of keys. Almost every set in the graph holds one to four
+// keys (the xconnects that need an interface, a cross-connect's derived
+// values), so it starts as a small slice, far cheaper than a map per set;
+// only a hub with many members switches to a map.
+type keySet struct {
+	small []string
+	big   map[string]struct{}
 }
 
-func delIndex(idx map[string]map[string]struct{}, dep, key string) {
+const keySetSmall = 8
+
+func (ks *keySet) add(k string) {
+	if ks.big != nil {
+		ks.big[k] = struct{}{}
+		return
+	}
+	for _, x := range ks.small {
+		if x == k {
+			return
+		}
+	}
+	if len(ks.small) < keySetSmall {
+		ks.small = append(ks.small, k)
+		return
+	}
+	ks.big = make(map[string]struct{}, 2*keySetSmall)
+	for _, x := range ks.small {
+		ks.big[x] = struct{}{}
+	}
+	ks.big[k] = struct{}{}
+	ks.small = nil
+}
+
+func (ks *keySet) del(k string) {
+	if ks.big != nil {
+		delete(ks.big, k)
+		return
+	}
+	for i, x := range ks.small {
+		if x == k {
+			last := len(ks.small) - 1
+			ks.small[i] = ks.small[last]
+			ks.small[last] = ""
+			ks.small = ks.small[:last]
+			if last == 0 {
+				ks.small = nil
+			}
+			return
+		}
+	}
+}
+
+func (ks keySet) len() int { return len(ks.small) + len(ks.big) }
+
+// all yields the members in no particular order.
+func (ks keySet) all() func(yield func(string) bool) {
+	return func(yield func(string) bool) {
+		for _, k := range ks.small {
+			if !yield(k) {
+				return
+			}
+		}
+		for k := range ks.big {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// sorted returns the members in key order.
+func (ks keySet) sorted() []string {
+	out := make([]string, 0, ks.len())
+	for k := range ks.all() {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// keyIndex maps a key to the set of keys that refer to it.
+type keyIndex map[string]*keySet
+
+func (idx keyIndex) add(dep, key string) {
+	set := idx[dep]
+	if set == nil {
+		set = &keySet{}
+		idx[dep] = set
+	}
+	set.add(key)
+}
+
+func (idx keyIndex) del(dep, key string) {
 	if set := idx[dep]; set != nil {
-		delete(set, key)
-		if len(set) == 0 {
+		set.del(key)
+		if set.len() == 0 {
 			delete(idx, dep)
 		}
 	}
+}
+
+// of returns the keys referring to dep (an empty set when none).
+func (idx keyIndex) of(dep string) keySet {
+	if set := idx[dep]; set != nil {
+		return *set
+	}
+	return keySet{}
 }
 
 func sortedKeys(set map[string]struct{}) []string {

@@ -284,7 +284,7 @@ func (t *txn) reconcile() {
 		}
 		cand = make(map[string]struct{})
 		for _, n := range woken {
-			for d := range s.depIndex[n.key] {
+			for d := range s.depIndex.of(n.key).all() {
 				cand[d] = struct{}{}
 			}
 			for _, c := range n.kids {
@@ -300,7 +300,7 @@ func (t *txn) reconcile() {
 			if o.err != nil {
 				continue
 			}
-			for d := range s.depIndex[o.n.key] {
+			for d := range s.depIndex.of(o.n.key).all() {
 				cand[d] = struct{}{}
 			}
 			for _, c := range o.n.kids {
@@ -341,13 +341,13 @@ func (t *txn) cascade(k string, del map[string]struct{}) {
 		return
 	}
 	del[k] = struct{}{}
-	for d := range s.depIndex[k] {
+	for d := range s.depIndex.of(k).all() {
 		t.cascade(d, del)
 	}
-	for d := range s.appliedDepIndex[k] {
+	for d := range s.appliedDepIndex.of(k).all() {
 		t.cascade(d, del)
 	}
-	for c := range n.appliedKids {
+	for c := range n.appliedKids.all() {
 		t.cascade(c, del)
 	}
 }
@@ -371,10 +371,10 @@ func (t *txn) deleteWaves(del map[string]struct{}) {
 		}
 		// Only what is applied constrains the order: the southbound cares
 		// about the values it holds, not about the ones wanted next.
-		for x := range s.appliedDepIndex[k] {
+		for x := range s.appliedDepIndex.of(k).all() {
 			note(x)
 		}
-		for x := range n.appliedKids {
+		for x := range n.appliedKids.all() {
 			note(x)
 		}
 	}

@@ -29,8 +29,8 @@ type Scheduler struct {
 	mu              sync.RWMutex
 	descs           []*adapter
 	nodes           map[string]*node
-	depIndex        map[string]map[string]struct{} // dependency key -> keys whose desired value needs it
-	appliedDepIndex map[string]map[string]struct{} // dependency key -> keys whose applied value needs it
+	depIndex        keyIndex // dependency key -> keys whose desired value needs it
+	appliedDepIndex keyIndex // dependency key -> keys whose applied value needs it
 	failed          map[string]struct{}
 	history         []TxnRecord
 	seq             uint64
@@ -76,8 +76,8 @@ func New(opts Options) *Scheduler {
 		log:             lg,
 		sem:             make(chan struct{}, 1),
 		nodes:           make(map[string]*node),
-		depIndex:        make(map[string]map[string]struct{}),
-		appliedDepIndex: make(map[string]map[string]struct{}),
+		depIndex:        keyIndex{},
+		appliedDepIndex: keyIndex{},
 		failed:          make(map[string]struct{}),
 		watchers:        make(map[uint64]Watcher),
 		closed:          make(chan struct{}),
