@@ -2,6 +2,7 @@ package govppmux
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -43,6 +44,9 @@ func (c *conn) Invoke(ctx context.Context, req, reply api.Message) error {
 	c.m.counts.add(name)
 	start := time.Now()
 	err = cur.Invoke(ctx, req, reply)
+	if err == nil || isVPPReply(err) {
+		c.m.replied()
+	}
 	c.m.log.Debug("vpp call", "msg", name, "duration", time.Since(start), "error", err)
 	return err
 }
@@ -60,12 +64,23 @@ func (c *conn) NewStream(ctx context.Context, options ...api.StreamOption) (api.
 	return &stream{Stream: s, m: c.m}, nil
 }
 
+// WatchEvent subscribes with buffers sized by Options.EventBuffer: govpp's
+// default of 100 drops notifications (logging each) when thousands of
+// interfaces change at once, and a dropped state is never published.
 func (c *conn) WatchEvent(ctx context.Context, event api.Message) (api.Watcher, error) {
 	cur, err := c.session(event.GetMessageName())
 	if err != nil {
 		return nil, err
 	}
-	return cur.WatchEvent(ctx, event)
+	n := c.m.opts.EventBuffer
+	return cur.WatchEventWithOptions(ctx, event, core.WithNotifBufferSize(n), core.WithEventBufferSize(n))
+}
+
+// isVPPReply tells whether err came with a reply from VPP (a non-zero
+// retval), which proves VPP alive as much as a success does.
+func isVPPReply(err error) bool {
+	var e api.VPPApiError
+	return errors.As(err, &e)
 }
 
 // stream counts requests sent on a stream (dumps), except the control_ping
@@ -86,6 +101,14 @@ func (s *stream) SendMsg(msg api.Message) error {
 		s.name, s.start = name, time.Now()
 	}
 	return s.Stream.SendMsg(msg)
+}
+
+func (s *stream) RecvMsg() (api.Message, error) {
+	msg, err := s.Stream.RecvMsg()
+	if err == nil {
+		s.m.replied()
+	}
+	return msg, err
 }
 
 func (s *stream) Close() error {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.fd.io/govpp/adapter/socketclient"
@@ -62,6 +63,11 @@ type Mux struct {
 	done      chan struct{}
 
 	counts callCounter
+	// lastReply is when any reply last arrived from VPP (unix nanoseconds):
+	// a reply is proof of life, so the health check does not declare VPP
+	// gone while it answers other calls (a ping queued behind thousands of
+	// requests can time out on a perfectly healthy VPP).
+	lastReply atomic.Int64
 }
 
 // New returns a Mux; nothing happens until Start.
@@ -151,6 +157,11 @@ func (m *Mux) Events() <-chan Event {
 
 // Calls returns how many requests were sent to VPP per message name.
 func (m *Mux) Calls() map[string]uint64 { return m.counts.snapshot() }
+
+func (m *Mux) replied() { m.lastReply.Store(time.Now().UnixNano()) }
+
+// repliedSince tells whether any reply arrived from VPP at or after t.
+func (m *Mux) repliedSince(t time.Time) bool { return m.lastReply.Load() >= t.UnixNano() }
 
 func (m *Mux) current() *core.Connection {
 	m.mu.RLock()
@@ -250,12 +261,18 @@ func (m *Mux) session(ctx context.Context, attempt int) (up bool, err error) {
 }
 
 // watch health-checks a live session with control_ping and returns why it
-// ended: govpp reporting the socket gone, or too many failed probes.
+// ended: govpp reporting the socket gone, or too many failed probes with no
+// other reply from VPP in the meantime. A probe that times out while other
+// replies flow only means VPP is busy: it does not count as a failure, and
+// the next probe waits longer (up to HealthTimeoutMax), because declaring
+// a busy VPP gone would cancel every in-flight call, including creates VPP
+// has already carried out.
 func (m *Mux) watch(ctx context.Context, c *core.Connection, events chan core.ConnectionEvent) error {
 	tick := time.NewTicker(m.opts.HealthInterval)
 	defer tick.Stop()
 	ping := memclnt.NewServiceClient(c)
 	failed := 0
+	timeout := m.opts.HealthTimeout
 	for {
 		select {
 		case <-ctx.Done():
@@ -265,17 +282,30 @@ func (m *Mux) watch(ctx context.Context, c *core.Connection, events chan core.Co
 				return fmt.Errorf("govpp reports %s: %v", ev.State, ev.Error)
 			}
 		case <-tick.C:
-			pctx, cancel := context.WithTimeout(ctx, m.opts.HealthTimeout)
+			start := time.Now()
+			pctx, cancel := context.WithTimeout(ctx, timeout)
 			_, err := ping.ControlPing(pctx, &memclnt.ControlPing{})
 			cancel()
 			if err == nil {
+				m.replied()
 				failed = 0
+				timeout = m.opts.HealthTimeout
+				continue
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if m.repliedSince(start) {
+				failed = 0
+				timeout = min(2*timeout, m.opts.HealthTimeoutMax)
+				m.log.Debug("VPP busy: health probe timed out while other replies arrived", "msg", "control_ping", "next_timeout", timeout)
 				continue
 			}
 			failed++
-			m.log.Warn("VPP health check failed", "msg", "control_ping", "failures", failed, "error", err)
+			timeout = min(2*timeout, m.opts.HealthTimeoutMax)
+			m.log.Warn("VPP health check failed", "msg", "control_ping", "failures", failed, "next_timeout", timeout, "error", err)
 			if failed >= m.opts.HealthThreshold {
-				return fmt.Errorf("control_ping failed %d times: %w", failed, err)
+				return fmt.Errorf("control_ping failed %d times with no reply from VPP: %w", failed, err)
 			}
 		}
 	}

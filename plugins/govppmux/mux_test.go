@@ -219,3 +219,82 @@ func (l *lineCounter) count(s string) int {
 	defer l.mu.Unlock()
 	return strings.Count(l.buf.String(), s)
 }
+
+// A control_ping queued behind a backlog of slow calls times out, but the
+// replies to those calls prove VPP alive: the session must survive (the old
+// verdict declared VPP gone and cancelled every in-flight call). Once the
+// backlog is gone and VPP answers nothing, the verdict must still come.
+func TestBusyVPPIsNotDeclaredGone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	sim, err := vppsim.Start(ctx, vppsim.Config{Socket: sock, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	m := govppmux.New(fastOpts(sock))
+	events := m.Events()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if ev := nextEvent(t, events); ev.Kind != govppmux.EventConnected {
+		t.Fatalf("event %+v, want connected", ev)
+	}
+	// vppsim serves one client's messages in order: 16 callers with 20 ms
+	// per call keep a ~320 ms queue ahead of every ping (timeout 100 ms).
+	sim.SetLatency("sw_interface_set_flags", 20*time.Millisecond)
+	ifs := interfaces.NewServiceClient(m.Conn())
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var calls, failures atomicCount
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for loadCtx.Err() == nil {
+				if _, err := ifs.SwInterfaceSetFlags(loadCtx, &interfaces.SwInterfaceSetFlags{SwIfIndex: 0}); err != nil {
+					if loadCtx.Err() == nil {
+						failures.add()
+					}
+					continue
+				}
+				calls.add()
+			}
+		}()
+	}
+	// Many health intervals (30 ms) with pings starved by the backlog.
+	for calls.get() < 150 {
+		select {
+		case ev := <-events:
+			stopLoad()
+			wg.Wait()
+			t.Fatalf("event %+v while VPP answered %d calls, want the session kept", ev, calls.get())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	stopLoad()
+	wg.Wait()
+	if failures.get() != 0 || !m.Connected() {
+		t.Fatalf("%d calls failed under load, connected=%v; want none failed and connected", failures.get(), m.Connected())
+	}
+	sim.SetLatency("sw_interface_set_flags", 0)
+	sim.Hang()
+	defer sim.Resume()
+	if ev := nextEvent(t, events); ev.Kind != govppmux.EventDisconnected {
+		t.Fatalf("event %+v with VPP hung, want disconnected", ev)
+	}
+}
+
+type atomicCount struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (a *atomicCount) add() { a.mu.Lock(); a.n++; a.mu.Unlock() }
+func (a *atomicCount) get() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n
+}

@@ -21,6 +21,13 @@ type Options struct {
 	HealthInterval  time.Duration
 	HealthTimeout   time.Duration
 	HealthThreshold int
+	// HealthTimeoutMax caps the probe timeout, which doubles after each
+	// probe that times out and resets after one that succeeds (default
+	// 4×HealthTimeout).
+	HealthTimeoutMax time.Duration
+	// EventBuffer sizes govpp's buffers for each event subscription
+	// (default 16384); a full buffer drops VPP notifications.
+	EventBuffer int
 	// ReconnectMin and ReconnectMax bound the exponential backoff between
 	// connection attempts (defaults 100ms and 5s). Attempts never stop.
 	ReconnectMin, ReconnectMax time.Duration
@@ -46,6 +53,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.HealthThreshold <= 0 {
 		o.HealthThreshold = 3
+	}
+	if o.HealthTimeoutMax < o.HealthTimeout {
+		o.HealthTimeoutMax = 4 * o.HealthTimeout
+	}
+	if o.EventBuffer <= 0 {
+		o.EventBuffer = 16384
 	}
 	if o.ReconnectMin <= 0 {
 		o.ReconnectMin = 100 * time.Millisecond
