@@ -33,7 +33,8 @@ func (t *txn) claimNB(key string, v proto.Message) {
 		if n.nbValue == nil {
 			return
 		}
-		n.nbValue, n.nbErr = nil, ""
+		n.nbValue = nil
+		n.setNBErr("")
 		t.touch(n)
 		if n.parent == "" {
 			t.setDesired(n, nil, true, false)
@@ -45,8 +46,9 @@ func (t *txn) claimNB(key string, v proto.Message) {
 		// The key is already a derived value of another key: that owner came
 		// first and stays untouched; this put waits until the owner lets go.
 		n.nbValue = v
-		n.nbErr = fmt.Sprintf("key %s is already derived from %s", key, n.parent)
-		t.rec.Errors[key] = n.nbErr
+		msg := fmt.Sprintf("key %s is already derived from %s", key, n.parent)
+		n.setNBErr(msg)
+		t.rec.Errors[key] = msg
 		t.s.log.Warn("kvscheduler: key collision", "key", key, "owner", n.parent)
 		return
 	}
@@ -62,29 +64,31 @@ func (t *txn) setDesired(n *node, v proto.Message, reset, force bool) {
 	s := t.s
 	if equalOrNil(n.desired, v) && !force {
 		if reset && n.state == StateFailed {
-			n.retries, n.nextRetry = 0, zeroTime
+			n.resetRetries()
 			t.markDirty(n)
 		}
 		return
 	}
 	if reset {
-		n.retries, n.nextRetry = 0, zeroTime
+		n.resetRetries()
 	}
 	for _, d := range n.deps {
 		s.depIndex.del(d.Key, n.key)
 	}
-	n.desired, n.invalid, n.deps = v, nil, nil
+	n.desired, n.deps = v, nil
+	n.setInvalid(nil)
 	var kids []KeyValue
 	if v != nil {
 		if n.desc == nil {
-			n.invalid = fmt.Errorf("no descriptor handles key %s", n.key)
+			n.setInvalid(fmt.Errorf("no descriptor handles key %s", n.key))
 		} else if err := n.desc.validate(n.key, v); err != nil {
-			n.invalid = fmt.Errorf("validate %s (%s): %w", n.key, n.desc.name, err)
+			n.setInvalid(fmt.Errorf("validate %s (%s): %w", n.key, n.desc.name, err))
 		} else {
 			n.deps = n.desc.deps(n.key, v)
 			kids = n.desc.derived(n.key, v)
 			if err := t.collision(n, kids); err != nil {
-				n.invalid, kids = err, nil
+				n.setInvalid(err)
+				kids = nil
 			}
 		}
 	}
@@ -114,7 +118,7 @@ func (t *txn) collision(n *node, kids []KeyValue) error {
 			owner = "northbound value " + c.key
 		}
 		if owner != "" {
-			c.waiters.add(n.key)
+			c.trouble().waiters.add(n.key)
 			return fmt.Errorf("derived key %s of %s is already owned by %s", kv.Key, n.key, owner)
 		}
 	}
@@ -159,7 +163,7 @@ func (t *txn) releaseDerived(key, parent string) {
 	c.parent = ""
 	t.touch(c)
 	if c.nbValue != nil {
-		c.nbErr = ""
+		c.setNBErr("")
 		t.setDesired(c, c.nbValue, true, true)
 	} else {
 		t.setDesired(c, nil, false, false)
@@ -169,9 +173,12 @@ func (t *txn) releaseDerived(key, parent string) {
 
 // wake re-evaluates the parents whose derived values collided with n.
 func (t *txn) wake(n *node) {
-	for _, w := range n.waiters.sorted() {
-		n.waiters.del(w)
-		if wn := t.s.nodes[w]; wn != nil && wn.desired != nil && wn.invalid != nil {
+	if n.tr == nil {
+		return
+	}
+	for _, w := range n.tr.waiters.sorted() {
+		n.tr.waiters.del(w)
+		if wn := t.s.nodes[w]; wn != nil && wn.desired != nil && wn.invalidErr() != nil {
 			t.setDesired(wn, wn.desired, false, true)
 		}
 	}
@@ -192,7 +199,7 @@ func (t *txn) setApplied(n *node, v proto.Message, meta any) {
 	}
 	if n.appliedParent != "" {
 		if p := s.nodes[n.appliedParent]; p != nil {
-			p.appliedKids.del(n.key)
+			p.appliedKids = delKey(p.appliedKids, n.key)
 		}
 	}
 	n.applied, n.meta, n.appliedDeps, n.appliedParent = v, meta, nil, ""
@@ -208,7 +215,7 @@ func (t *txn) setApplied(n *node, v proto.Message, meta any) {
 	}
 	if parent != "" {
 		if p := s.nodes[parent]; p != nil {
-			p.appliedKids.add(n.key)
+			p.appliedKids = addKey(p.appliedKids, n.key)
 			n.appliedParent = parent
 		}
 	}

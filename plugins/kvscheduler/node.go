@@ -15,13 +15,10 @@ type node struct {
 
 	// Desired side.
 	nbValue proto.Message // value put by the northbound, nil if none
-	nbErr   string        // why nbValue is not in effect (key owned by a parent)
 	parent  string        // parent key when the value in effect is derived
 	desired proto.Message // value in effect, nil if not desired
-	invalid error         // Validate (or collision) error for desired
 	deps    []Dependency
-	kids    []string            // keys derived from desired, sorted
-	waiters keySet   // parents whose derived values collide with this key
+	kids    []string // keys derived from desired, sorted
 
 	// Applied side.
 	applied       proto.Message // value in the southbound, nil if none
@@ -29,16 +26,101 @@ type node struct {
 	obtained      bool // found in the southbound, not managed (FromSB)
 	appliedDeps   []string
 	appliedParent string
-	appliedKids   keySet
+	appliedKids   []string // few: a parent derives a handful of values
 
 	// Reported state.
 	state      State
-	err        string
-	missing    []string
-	lastChange time.Time
-	retries    int
-	nextRetry  time.Time
-	recreating bool // deleted in this txn to be created again
+	lastChange int64 // unix nanoseconds; 0 before the first state
+	recreating bool  // deleted in this txn to be created again
+
+	// tr holds what only a value in trouble needs; nil for the healthy
+	// majority, which keeps the node small at 10k cross-connects.
+	tr *trouble
+}
+
+// trouble is the part of a node that is empty while all is well.
+type trouble struct {
+	nbErr     string // why nbValue is not in effect (key owned by a parent)
+	invalid   error  // Validate (or collision) error for desired
+	err       string
+	waiters   keySet // parents whose derived values collide with this key
+	missing   []string
+	retries   int
+	nextRetry time.Time
+}
+
+func (n *node) trouble() *trouble {
+	if n.tr == nil {
+		n.tr = &trouble{}
+	}
+	return n.tr
+}
+
+// tidy drops the trouble record once nothing is left in it.
+func (n *node) tidy() {
+	if tr := n.tr; tr != nil && tr.nbErr == "" && tr.invalid == nil && tr.err == "" &&
+		tr.waiters.len() == 0 && len(tr.missing) == 0 && tr.retries == 0 && tr.nextRetry.IsZero() {
+		n.tr = nil
+	}
+}
+
+func (n *node) invalidErr() error {
+	if n.tr == nil {
+		return nil
+	}
+	return n.tr.invalid
+}
+
+func (n *node) setInvalid(err error) {
+	if err != nil || n.tr != nil {
+		n.trouble().invalid = err
+	}
+}
+
+func (n *node) setNBErr(msg string) {
+	if msg != "" || n.tr != nil {
+		n.trouble().nbErr = msg
+	}
+}
+
+func (n *node) errStr() string {
+	if n.tr == nil {
+		return ""
+	}
+	return n.tr.err
+}
+
+func (n *node) setErr(msg string) {
+	if msg != "" || n.tr != nil {
+		n.trouble().err = msg
+	}
+}
+
+func (n *node) missingKeys() []string {
+	if n.tr == nil {
+		return nil
+	}
+	return n.tr.missing
+}
+
+func (n *node) retryCount() int {
+	if n.tr == nil {
+		return 0
+	}
+	return n.tr.retries
+}
+
+func (n *node) retryAt() time.Time {
+	if n.tr == nil {
+		return time.Time{}
+	}
+	return n.tr.nextRetry
+}
+
+func (n *node) resetRetries() {
+	if n.tr != nil {
+		n.tr.retries, n.tr.nextRetry = 0, time.Time{}
+	}
 }
 
 // visible reports whether the node has anything worth reporting.
@@ -49,20 +131,22 @@ func (n *node) visible() bool {
 // idle reports whether the node can be forgotten.
 func (n *node) idle() bool {
 	return n.desired == nil && n.nbValue == nil && n.parent == "" && n.applied == nil &&
-		n.waiters.len() == 0 && len(n.kids) == 0 && n.appliedKids.len() == 0
+		(n.tr == nil || n.tr.waiters.len() == 0) && len(n.kids) == 0 && len(n.appliedKids) == 0
 }
 
 func (n *node) status() ValueStatus {
 	st := ValueStatus{
-		Key:        n.key,
-		State:      n.state,
-		Error:      n.err,
-		Derived:    n.parent != "",
-		Parent:     n.parent,
-		Missing:    append([]string(nil), n.missing...),
-		Value:      n.desired,
-		LastChange: n.lastChange,
-		Retries:    n.retries,
+		Key:     n.key,
+		State:   n.state,
+		Error:   n.errStr(),
+		Derived: n.parent != "",
+		Parent:  n.parent,
+		Missing: append([]string(nil), n.missingKeys()...),
+		Value:   n.desired,
+		Retries: n.retryCount(),
+	}
+	if n.lastChange != 0 {
+		st.LastChange = time.Unix(0, n.lastChange)
 	}
 	if n.desc != nil {
 		st.Descriptor = n.desc.name
@@ -186,6 +270,29 @@ func (idx keyIndex) of(dep string) keySet {
 		return *set
 	}
 	return keySet{}
+}
+
+func addKey(list []string, k string) []string {
+	for _, x := range list {
+		if x == k {
+			return list
+		}
+	}
+	return append(list, k)
+}
+
+func delKey(list []string, k string) []string {
+	for i, x := range list {
+		if x == k {
+			list[i] = list[len(list)-1]
+			list[len(list)-1] = ""
+			if list = list[:len(list)-1]; len(list) == 0 {
+				return nil
+			}
+			return list
+		}
+	}
+	return list
 }
 
 func sortedKeys(set map[string]struct{}) []string {

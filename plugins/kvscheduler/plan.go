@@ -10,8 +10,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-var zeroTime time.Time
-
 // txn is the state of one running transaction. It lives on the transaction
 // goroutine; s.mu is held except while descriptor callbacks run.
 type txn struct {
@@ -32,17 +30,18 @@ func (t *txn) markDirty(n *node) {
 func (t *txn) touch(n *node) { t.touched[n.key] = struct{}{} }
 
 func (t *txn) setState(n *node, st State, errStr string) {
-	if n.state != st || n.err != errStr {
-		n.state, n.err = st, errStr
-		n.lastChange = time.Now()
+	if n.state != st || n.errStr() != errStr {
+		n.state = st
+		n.setErr(errStr)
+		n.lastChange = time.Now().UnixNano()
 		t.touch(n)
 	}
-	if st != StatePending {
-		n.missing = nil
+	if st != StatePending && n.tr != nil {
+		n.tr.missing = nil
 	}
 	if st != StateFailed {
 		delete(t.s.failed, n.key)
-		n.retries, n.nextRetry = 0, zeroTime
+		n.resetRetries()
 	}
 }
 
@@ -92,7 +91,7 @@ func (s *Scheduler) run(ctx context.Context, in Txn, retryAll bool) (TxnRecord, 
 	case TxnRetry:
 		now := time.Now()
 		for k := range s.failed {
-			if n := s.nodes[k]; n != nil && (retryAll || !n.nextRetry.After(now)) {
+			if n := s.nodes[k]; n != nil && (retryAll || !n.retryAt().After(now)) {
 				t.dirty[k] = struct{}{}
 			}
 		}
@@ -117,9 +116,10 @@ func (s *Scheduler) run(ctx context.Context, in Txn, retryAll bool) (TxnRecord, 
 			continue
 		}
 		if n.state == StateFailed || n.state == StateInvalid {
-			rec.Errors[k] = n.err
+			rec.Errors[k] = n.errStr()
 			failed++
 		}
+		n.tidy()
 		changed = append(changed, n.status())
 	}
 	if len(rec.Errors) == 0 {
@@ -139,7 +139,7 @@ func (s *Scheduler) run(ctx context.Context, in Txn, retryAll bool) (TxnRecord, 
 // depOK reports whether key satisfies a dependency right now.
 func (t *txn) depOK(key string) bool {
 	n := t.s.nodes[key]
-	return n != nil && (n.obtained || (n.applied != nil && n.desired != nil && n.invalid == nil))
+	return n != nil && (n.obtained || (n.applied != nil && n.desired != nil && n.invalidErr() == nil))
 }
 
 // parentReady reports whether a derived value can be created or updated:
@@ -162,7 +162,7 @@ func (t *txn) parentKeeps(key string) bool {
 		return true
 	}
 	p := t.s.nodes[key]
-	return p != nil && p.desired != nil && p.invalid == nil && p.applied == nil &&
+	return p != nil && p.desired != nil && p.invalidErr() == nil && p.applied == nil &&
 		p.desc != nil && p.desc.retrieve == nil && len(t.missingOf(p, false)) == 0
 }
 
@@ -189,7 +189,7 @@ func (t *txn) mustRemove(n *node) bool {
 	if n.applied == nil || n.obtained {
 		return false
 	}
-	if n.desired == nil || n.invalid != nil || len(t.missingOf(n, false)) > 0 {
+	if n.desired == nil || n.invalidErr() != nil || len(t.missingOf(n, false)) > 0 {
 		return true
 	}
 	if !n.desc.equivalent(n.key, n.applied, n.desired) && n.desc.recreate(n.key, n.applied, n.desired, n.meta) {
@@ -249,9 +249,9 @@ func (t *txn) reconcile() {
 				delete(waiting, k)
 				continue
 			}
-			if n.invalid != nil {
+			if n.invalidErr() != nil {
 				delete(waiting, k)
-				t.setState(n, StateInvalid, n.invalid.Error())
+				t.setState(n, StateInvalid, n.invalidErr().Error())
 				continue
 			}
 			if miss := t.missingOf(n, true); len(miss) > 0 {
@@ -312,8 +312,8 @@ func (t *txn) reconcile() {
 		n := s.nodes[k]
 		sort.Strings(miss)
 		t.setState(n, StatePending, "")
-		if !equalStrings(n.missing, miss) {
-			n.missing = miss
+		if !equalStrings(n.missingKeys(), miss) {
+			n.trouble().missing = miss
 			t.touch(n)
 		}
 	}
@@ -347,7 +347,7 @@ func (t *txn) cascade(k string, del map[string]struct{}) {
 	for d := range s.appliedDepIndex.of(k).all() {
 		t.cascade(d, del)
 	}
-	for c := range n.appliedKids.all() {
+	for _, c := range n.appliedKids {
 		t.cascade(c, del)
 	}
 }
@@ -374,7 +374,7 @@ func (t *txn) deleteWaves(del map[string]struct{}) {
 		for x := range s.appliedDepIndex.of(k).all() {
 			note(x)
 		}
-		for x := range n.appliedKids.all() {
+		for _, x := range n.appliedKids {
 			note(x)
 		}
 	}
@@ -509,8 +509,8 @@ func (t *txn) apply(o *op) {
 		switch {
 		case n.desired == nil:
 			t.setState(n, StateRemoved, "")
-		case n.invalid != nil:
-			t.setState(n, StateInvalid, n.invalid.Error())
+		case n.invalidErr() != nil:
+			t.setState(n, StateInvalid, n.invalidErr().Error())
 		default:
 			t.setState(n, StatePending, "") // until the create phase decides
 		}
@@ -534,20 +534,21 @@ func (t *txn) apply(o *op) {
 // fail marks n FAILED and schedules its retry with exponential backoff.
 func (t *txn) fail(n *node, kind OpKind, err error) {
 	s := t.s
-	n.retries++
+	tr := n.trouble()
+	tr.retries++
 	delay := s.opts.RetryInitial
-	for i := 1; i < n.retries && delay < s.opts.RetryMax; i++ {
+	for i := 1; i < tr.retries && delay < s.opts.RetryMax; i++ {
 		delay *= 2
 	}
 	if delay > s.opts.RetryMax {
 		delay = s.opts.RetryMax
 	}
-	n.nextRetry = time.Now().Add(delay)
+	tr.nextRetry = time.Now().Add(delay)
 	s.failed[n.key] = struct{}{}
 	t.failedNow[n.key] = struct{}{}
 	t.setState(n, StateFailed, err.Error())
 	s.log.Warn("kvscheduler: operation failed", "seq", t.rec.Seq, "op", kind, "key", n.key,
-		"descriptor", n.desc.name, "error", err, "retries", n.retries, "next_retry_in", delay)
+		"descriptor", n.desc.name, "error", err, "retries", tr.retries, "next_retry_in", delay)
 }
 
 func equalStrings(a, b []string) bool {

@@ -14,8 +14,8 @@ func (s *Scheduler) retryLoop() {
 		s.mu.RLock()
 		var next time.Time
 		for k := range s.failed {
-			if n := s.nodes[k]; n != nil && (next.IsZero() || n.nextRetry.Before(next)) {
-				next = n.nextRetry
+			if n := s.nodes[k]; n != nil && (next.IsZero() || n.retryAt().Before(next)) {
+				next = n.retryAt()
 			}
 		}
 		s.mu.RUnlock()

@@ -308,7 +308,7 @@ func (s *Scheduler) retrievePlan() ([]*adapter, map[*adapter][]KeyValue) {
 	}
 	desired := make(map[*adapter][]KeyValue, len(order))
 	for k, n := range s.nodes {
-		if n.desc != nil && n.desc.retrieve != nil && n.desired != nil && n.invalid == nil {
+		if n.desc != nil && n.desc.retrieve != nil && n.desired != nil && n.invalidErr() == nil {
 			desired[n.desc] = append(desired[n.desc], KeyValue{Key: k, Value: n.desired})
 		}
 	}
