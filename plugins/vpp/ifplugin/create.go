@@ -186,6 +186,7 @@ func (p *Plugin) delete(ctx context.Context, key string, v *ifmodel.Interface, m
 		return err
 	}
 	p.unindex(v.GetName())
+	p.forgetDetails(meta.SwIfIndex)
 	p.log.Info("interface deleted", "key", key, "sw_if_index", meta.SwIfIndex)
 	p.publish(&ifmodel.InterfaceState{
 		Name: v.GetName(), InternalName: meta.InternalName, Type: v.GetType(), IfIndex: meta.SwIfIndex,

@@ -2,6 +2,7 @@ package ifplugin_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -457,4 +458,61 @@ func TestInterfaceStateResubscribesAfterVPPRestart(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// Interface events become states without a dump per event: once the
+// plugin knows an interface, flipping it costs VPP no extra call, and
+// every interface's last state is right (none lost in a burst).
+func TestInterfaceStateFromEventsWithoutDumps(t *testing.T) {
+	e := startEnv(t)
+	s, p := e.agent(t)
+	var mu sync.Mutex
+	last := map[string]*ifmodel.InterfaceState{}
+	p.WatchState(func(st *ifmodel.InterfaceState) { mu.Lock(); last[st.GetName()] = st; mu.Unlock() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.RunStateWatch(ctx, nil)
+	waitFor(t, "want_interface_events sent", func() bool { return e.sim.CallCounts()["want_interface_events"] > 0 })
+
+	const n = 60
+	vals := make([]*ifmodel.Interface, n)
+	for i := range vals {
+		vals[i] = &ifmodel.Interface{Name: fmt.Sprintf("lo%d", i), Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Enabled: true,
+			PhysAddress: fmt.Sprintf("02:00:00:00:01:%02x", i), Mtu: 1400}
+	}
+	allAre := func(want ifmodel.InterfaceState_Status) func() bool {
+		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, v := range vals {
+				if st := last[v.GetName()]; st == nil || st.GetAdminStatus() != want {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	commit(t, s, kvscheduler.TxnChange, vals...)
+	waitFor(t, "every loopback UP", allAre(ifmodel.InterfaceState_UP))
+	mu.Lock()
+	for i, v := range vals {
+		st := last[v.GetName()]
+		if st.GetPhysAddress() != v.GetPhysAddress() || st.GetMtu() != 1400 || !strings.HasPrefix(st.GetInternalName(), "loop") ||
+			st.GetType() != ifmodel.Interface_SOFTWARE_LOOPBACK {
+			t.Errorf("state %d: %v, want MAC %s, MTU 1400, VPP name loop*, type loopback", i, st, v.GetPhysAddress())
+		}
+	}
+	mu.Unlock()
+
+	e.sim.ResetCallCounts()
+	down := make([]*ifmodel.Interface, n)
+	for i, v := range vals {
+		down[i] = proto.Clone(v).(*ifmodel.Interface)
+		down[i].Enabled = false
+	}
+	commit(t, s, kvscheduler.TxnChange, down...)
+	waitFor(t, "every loopback DOWN", allAre(ifmodel.InterfaceState_DOWN))
+	if c := e.sim.CallCounts(); c["sw_interface_dump"] != 0 || c["sw_interface_set_flags"] != n {
+		t.Fatalf("calls %v, want %d set_flags and no sw_interface_dump for known interfaces", c, n)
+	}
 }

@@ -65,6 +65,11 @@ type Plugin struct {
 	// a second memif on the same pair is rejected naming the first.
 	memifOwner map[memifKey]string
 
+	// details caches what VPP last reported per agent interface, so an
+	// interface event becomes a full state without a dump.
+	detMu   sync.Mutex
+	details map[uint32]interfaces.SwInterfaceDetails
+
 	watchMu  sync.Mutex
 	watchers map[int]func(*ifmodel.InterfaceState)
 	watchSeq int
@@ -101,6 +106,7 @@ func New(opts Options) *Plugin {
 		byIdx:      make(map[uint32]string),
 		memifOwner: make(map[memifKey]string),
 		watchers:   make(map[int]func(*ifmodel.InterfaceState)),
+		details:    make(map[uint32]interfaces.SwInterfaceDetails),
 	}
 	p.sockets = newMemifSockets(p.mem, opts.DefaultMemifSocket, p.log)
 	return p

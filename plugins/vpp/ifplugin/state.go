@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	interfaces "go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/interface_types"
@@ -48,12 +49,24 @@ func (p *Plugin) publish(st *ifmodel.InterfaceState) {
 // govppmux's Events(); nil if the connection never changes), since a new
 // VPP session has no subscription; after subscribing it publishes a
 // snapshot, so nothing that changed while disconnected is missed.
+//
+// Events are coalesced per interface (the latest wins) and turned into
+// states without asking VPP again: the event carries the admin and link
+// flags, the plugin knows the rest. Reading events never waits for a
+// publication, so govpp's buffers do not overflow during a bulk change.
 func (p *Plugin) RunStateWatch(ctx context.Context, conn <-chan govppmux.Event) {
+	q := newEventQueue()
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		p.publishLoop(ctx, q)
+	}()
 	var stop func()
 	defer func() {
 		if stop != nil {
 			stop()
 		}
+		<-pubDone
 	}()
 	for {
 		// One subscription at a time: the previous one is fully gone
@@ -69,7 +82,7 @@ func (p *Plugin) RunStateWatch(ctx context.Context, conn <-chan govppmux.Event) 
 			p.log.Warn("interface events subscription failed; waiting for reconnect", "api", "want_interface_events", "error", err)
 		} else {
 			stop = cancel
-			go p.snapshot(ctx)
+			q.requestSnapshot()
 		}
 		events := conn
 	loop:
@@ -91,11 +104,81 @@ func (p *Plugin) RunStateWatch(ctx context.Context, conn <-chan govppmux.Event) 
 					continue
 				}
 				if e, ok := ev.(*interfaces.SwInterfaceEvent); ok {
-					p.onEvent(ctx, e)
+					q.put(e)
 				}
 			}
 		}
 	}
+}
+
+// publishLoop turns queued events into published states until ctx ends.
+func (p *Plugin) publishLoop(ctx context.Context, q *eventQueue) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.kick:
+		}
+		evs, snap := q.take()
+		if snap {
+			// The snapshot reads every interface, so the queued events
+			// are covered by it (they happened before the dump).
+			p.snapshot(ctx)
+			continue
+		}
+		p.publishEvents(ctx, evs)
+	}
+}
+
+// eventQueue keeps the latest event per sw_if_index until the publisher
+// takes them: a burst of N events for one interface costs one publication.
+type eventQueue struct {
+	mu      sync.Mutex
+	pending map[uint32]*interfaces.SwInterfaceEvent
+	order   []uint32 // first-arrival order, so states go out as they came
+	snap    bool
+	kick    chan struct{}
+}
+
+func newEventQueue() *eventQueue {
+	return &eventQueue{pending: map[uint32]*interfaces.SwInterfaceEvent{}, kick: make(chan struct{}, 1)}
+}
+
+func (q *eventQueue) put(e *interfaces.SwInterfaceEvent) {
+	idx := uint32(e.SwIfIndex)
+	q.mu.Lock()
+	if _, ok := q.pending[idx]; !ok {
+		q.order = append(q.order, idx)
+	}
+	q.pending[idx] = e
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *eventQueue) requestSnapshot() {
+	q.mu.Lock()
+	q.snap = true
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *eventQueue) signal() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) take() ([]*interfaces.SwInterfaceEvent, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]*interfaces.SwInterfaceEvent, 0, len(q.order))
+	for _, idx := range q.order {
+		out = append(out, q.pending[idx])
+	}
+	snap := q.snap
+	q.pending, q.order, q.snap = map[uint32]*interfaces.SwInterfaceEvent{}, nil, false
+	return out, snap
 }
 
 // subscribe opens a watcher for sw_interface_event and enables events. The
@@ -137,27 +220,117 @@ func (p *Plugin) subscribe(ctx context.Context) (<-chan any, func(), error) {
 	return out, stop, nil
 }
 
-func (p *Plugin) onEvent(ctx context.Context, e *interfaces.SwInterfaceEvent) {
-	name, ok := p.NameOf(uint32(e.SwIfIndex))
-	if !ok {
-		return
+// publishEvents publishes a state per event. What an event does not carry
+// (VPP name, MAC, MTU, speed) comes from the details cache; interfaces not
+// in it yet are read from VPP once, in one dump for the whole batch when
+// many are missing (a bulk create), else one per interface.
+func (p *Plugin) publishEvents(ctx context.Context, evs []*interfaces.SwInterfaceEvent) {
+	var missing []uint32
+	for _, e := range evs {
+		idx := uint32(e.SwIfIndex)
+		if _, ok := p.NameOf(idx); !ok || e.Deleted {
+			continue
+		}
+		if _, ok := p.detailsOf(idx); !ok {
+			missing = append(missing, idx)
+		}
 	}
-	if e.Deleted {
-		p.publish(&ifmodel.InterfaceState{Name: name, IfIndex: uint32(e.SwIfIndex),
-			AdminStatus: ifmodel.InterfaceState_DELETED, OperStatus: ifmodel.InterfaceState_DELETED, LastChange: nowUnix()})
-		return
+	if len(missing) > 0 {
+		p.fetchDetails(ctx, missing)
 	}
-	st, err := p.stateOf(ctx, e.SwIfIndex)
-	if err != nil {
-		p.log.Warn("interface state read failed", "name", name, "sw_if_index", uint32(e.SwIfIndex), "error", err)
-		return
-	}
-	if st != nil {
-		p.publish(st)
+	for _, e := range evs {
+		idx := uint32(e.SwIfIndex)
+		name, ok := p.NameOf(idx)
+		if !ok {
+			continue
+		}
+		if e.Deleted {
+			p.forgetDetails(idx)
+			p.publish(&ifmodel.InterfaceState{Name: name, IfIndex: idx,
+				AdminStatus: ifmodel.InterfaceState_DELETED, OperStatus: ifmodel.InterfaceState_DELETED, LastChange: nowUnix()})
+			continue
+		}
+		d, ok := p.detailsOf(idx)
+		if !ok {
+			continue // gone from VPP before we could read it; its delete event follows
+		}
+		d.Flags = e.Flags
+		if st := p.toState(&d); st != nil {
+			p.publish(st)
+		}
 	}
 }
 
-// snapshot publishes the state of every agent interface.
+// bulkDetailsThreshold: above this many unknown interfaces one full
+// sw_interface_dump is cheaper than a dump per interface.
+const bulkDetailsThreshold = 32
+
+func (p *Plugin) fetchDetails(ctx context.Context, idxs []uint32) {
+	if len(idxs) > bulkDetailsThreshold {
+		if err := p.refreshDetails(ctx, ^interface_types.InterfaceIndex(0)); err != nil {
+			p.log.Warn("interface state read failed", "api", "sw_interface_dump", "count", len(idxs), "error", err)
+		}
+		return
+	}
+	for _, idx := range idxs {
+		if err := p.refreshDetails(ctx, interface_types.InterfaceIndex(idx)); err != nil {
+			p.log.Warn("interface state read failed", "api", "sw_interface_dump", "sw_if_index", idx, "error", err)
+		}
+	}
+}
+
+// refreshDetails dumps one interface (or all, with ~0) into the cache and
+// returns what it read.
+func (p *Plugin) refreshDetails(ctx context.Context, idx interface_types.InterfaceIndex) error {
+	d, err := p.ifs.SwInterfaceDump(ctx, &interfaces.SwInterfaceDump{SwIfIndex: idx})
+	if err != nil {
+		return fmt.Errorf("sw_interface_dump %d: %w", idx, err)
+	}
+	all, err := recv("sw_interface_dump", d.Recv)
+	if err != nil {
+		return err
+	}
+	p.cacheDetails(all)
+	return nil
+}
+
+func (p *Plugin) cacheDetails(all []*interfaces.SwInterfaceDetails) {
+	p.detMu.Lock()
+	defer p.detMu.Unlock()
+	for _, d := range all {
+		if d.Tag != "" {
+			p.details[uint32(d.SwIfIndex)] = *d
+		}
+	}
+}
+
+func (p *Plugin) detailsOf(idx uint32) (interfaces.SwInterfaceDetails, bool) {
+	p.detMu.Lock()
+	defer p.detMu.Unlock()
+	d, ok := p.details[idx]
+	return d, ok
+}
+
+// forgetDetails drops a cached interface, after it is deleted or when a
+// change (MAC) makes the cached copy stale.
+func (p *Plugin) forgetDetails(idx uint32) {
+	p.detMu.Lock()
+	delete(p.details, idx)
+	p.detMu.Unlock()
+}
+
+// setCachedMtu keeps the cache right after the plugin changes an MTU.
+func (p *Plugin) setCachedMtu(idx, mtu uint32) {
+	p.detMu.Lock()
+	defer p.detMu.Unlock()
+	if d, ok := p.details[idx]; ok {
+		d.Mtu = []uint32{mtu, 0, 0, 0}
+		p.details[idx] = d
+	}
+}
+
+// snapshot publishes the state of every agent interface and refills the
+// details cache.
 func (p *Plugin) snapshot(ctx context.Context) {
 	d, err := p.ifs.SwInterfaceDump(ctx, &interfaces.SwInterfaceDump{SwIfIndex: ^interface_types.InterfaceIndex(0)})
 	if err != nil {
@@ -169,28 +342,15 @@ func (p *Plugin) snapshot(ctx context.Context) {
 		p.log.Warn("interface state snapshot failed", "api", "sw_interface_dump", "error", err)
 		return
 	}
+	p.detMu.Lock()
+	p.details = make(map[uint32]interfaces.SwInterfaceDetails, len(all))
+	p.detMu.Unlock()
+	p.cacheDetails(all)
 	for _, det := range all {
 		if st := p.toState(det); st != nil {
 			p.publish(st)
 		}
 	}
-}
-
-func (p *Plugin) stateOf(ctx context.Context, idx interface_types.InterfaceIndex) (*ifmodel.InterfaceState, error) {
-	d, err := p.ifs.SwInterfaceDump(ctx, &interfaces.SwInterfaceDump{SwIfIndex: idx})
-	if err != nil {
-		return nil, fmt.Errorf("sw_interface_dump %d: %w", idx, err)
-	}
-	all, err := recv("sw_interface_dump", d.Recv)
-	if err != nil {
-		return nil, err
-	}
-	for _, det := range all {
-		if det.SwIfIndex == idx {
-			return p.toState(det), nil
-		}
-	}
-	return nil, nil
 }
 
 func (p *Plugin) toState(d *interfaces.SwInterfaceDetails) *ifmodel.InterfaceState {

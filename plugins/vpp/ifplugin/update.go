@@ -64,6 +64,7 @@ func (p *Plugin) update(ctx context.Context, key string, old, new *ifmodel.Inter
 		if _, err := p.ifs.SwInterfaceSetMacAddress(ctx, &interfaces.SwInterfaceSetMacAddress{SwIfIndex: idx, MacAddress: hw}); err != nil {
 			return nil, fmt.Errorf("%s: sw_interface_set_mac_address: %w", key, err)
 		}
+		p.forgetDetails(meta.SwIfIndex)
 	}
 	if new.GetMtu() != 0 && new.GetMtu() != old.GetMtu() {
 		if err := p.setMtu(ctx, key, idx, new.GetMtu()); err != nil {
@@ -98,6 +99,7 @@ func (p *Plugin) setMtu(ctx context.Context, key string, idx interface_types.Int
 	if _, err := p.ifs.SwInterfaceSetMtu(ctx, &interfaces.SwInterfaceSetMtu{SwIfIndex: idx, Mtu: []uint32{mtu, 0, 0, 0}}); err != nil {
 		return fmt.Errorf("%s: sw_interface_set_mtu %d: %w", key, mtu, err)
 	}
+	p.setCachedMtu(uint32(idx), mtu)
 	return nil
 }
 
