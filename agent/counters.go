@@ -91,7 +91,9 @@ func (c *counters) onUpdate(snap map[string]ifstats.Counters) {
 // crossConnects combines interface counters per desired cross-connect.
 func (c *counters) crossConnects(snap map[string]ifstats.Counters) map[string]ifstats.CrossConnectCounters {
 	out := map[string]ifstats.CrossConnectCounters{}
-	for _, st := range c.a.sched.Status() {
+	// Only the cross-connect keys: Status() would copy and sort every
+	// derived interface and xconnect too, each publish, at 10k of them.
+	for _, st := range c.a.sched.StatusPrefix(xconnect.KeyPrefix) {
 		name, ok := strings.CutPrefix(st.Key, xconnect.KeyPrefix)
 		if !ok || st.Derived {
 			continue

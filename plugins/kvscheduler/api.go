@@ -222,6 +222,10 @@ type API interface {
 	Status() []ValueStatus
 	// StatusOf returns the status of one key.
 	StatusOf(key string) (ValueStatus, bool)
+	// StatusPrefix returns the status of every known key that starts with
+	// prefix, sorted by key: what a caller interested in one kind of value
+	// asks instead of copying all of them.
+	StatusPrefix(prefix string) []ValueStatus
 	// History returns up to the last n transactions, oldest first.
 	History(n int) []TxnRecord
 	// Watch registers a watcher; the returned func unregisters it.

@@ -188,6 +188,23 @@ func (s *Scheduler) Status() []ValueStatus {
 	return out
 }
 
+// StatusPrefix returns the status of every known key starting with prefix,
+// sorted by key. Only matching keys are copied, so a periodic caller (the
+// agent's counters) does not pay for every derived value at 10k
+// cross-connects.
+func (s *Scheduler) StatusPrefix(prefix string) []ValueStatus {
+	s.mu.RLock()
+	var out []ValueStatus
+	for k, n := range s.nodes {
+		if strings.HasPrefix(k, prefix) && n.visible() {
+			out = append(out, n.status())
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
 // StatusOf returns one key's status.
 func (s *Scheduler) StatusOf(key string) (ValueStatus, bool) {
 	s.mu.RLock()

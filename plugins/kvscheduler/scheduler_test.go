@@ -439,3 +439,32 @@ func TestHistoryAndWatch(t *testing.T) {
 		t.Fatalf("watched %+v", seen)
 	}
 }
+
+func TestStatusPrefixMatchesStatus(t *testing.T) {
+	s, _ := newTestScheduler(t, Options{})
+	commit(t, s,
+		put("/xc/ab", val("x", "/if/a", "/if/b")),
+		put("/if/b", val("b")),
+		put("/if/a", val("a")),
+		put("/xc/zz", val("x", "/if/missing")),
+	)
+	var want []string
+	for _, st := range s.Status() {
+		if strings.HasPrefix(st.Key, "/xc/") {
+			want = append(want, st.Key+"="+string(st.State))
+		}
+	}
+	var got []string
+	for _, st := range s.StatusPrefix("/xc/") {
+		got = append(got, st.Key+"="+string(st.State))
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") || len(got) != 2 {
+		t.Fatalf("StatusPrefix %v, Status filtered %v", got, want)
+	}
+	if st := s.StatusPrefix("/xc/zz"); len(st) != 1 || strings.Join(st[0].Missing, ",") != "/if/missing" {
+		t.Fatalf("StatusPrefix(/xc/zz) %+v", st)
+	}
+	if st := s.StatusPrefix("/nothing/"); len(st) != 0 {
+		t.Fatalf("StatusPrefix(/nothing/) %+v", st)
+	}
+}
