@@ -72,10 +72,15 @@ func (st *state) showInterface(args []string) string {
 	fmt.Fprintf(&b, "%-32s%s%s%s%s%s\n", center("Name", 32)[:32], center("Idx", 5), center("State", 10),
 		center("MTU (L3/IP4/IP6/MPLS)", 21), center("Counter", 16), center("Count", 16))
 	pad := strings.Repeat(" ", 32+5+10+21)
-	for _, ifc := range st.sorted() {
-		if len(args) > 0 && args[0] != ifc.name {
-			continue
+	ifcs := st.all()
+	if len(args) > 0 {
+		ifcs = func(yield func(*iface) bool) {
+			if ifc := st.tbl.byName[args[0]]; ifc != nil {
+				yield(ifc)
+			}
 		}
+	}
+	for ifc := range ifcs {
 		state := "down"
 		if ifc.adminUp {
 			state = "up"
@@ -116,10 +121,8 @@ func (st *state) showMemif() string {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
 		listeners := 0
-		for _, ifc := range st.ifaces {
-			if ifc.kind == kindMemif && ifc.memif.SocketID == id && ifc.memif.Master {
-				listeners++
-			}
+		if u := st.tbl.memifUse[id]; u != nil && u.master {
+			listeners = u.n
 		}
 		l := "no"
 		if listeners > 0 {
@@ -128,7 +131,7 @@ func (st *state) showMemif() string {
 		fmt.Fprintf(&b, "  %-4d%-12s%s\n", id, l, st.sockets[id])
 	}
 	b.WriteString("\n")
-	for _, ifc := range st.sorted() {
+	for ifc := range st.all() {
 		if ifc.kind != kindMemif {
 			continue
 		}
@@ -159,7 +162,7 @@ func (st *state) showMemif() string {
 func (st *state) showVhost() string {
 	var b strings.Builder
 	b.WriteString("Virtio vhost-user interfaces\n")
-	for _, ifc := range st.sorted() {
+	for ifc := range st.all() {
 		if ifc.kind != kindVhostUser {
 			continue
 		}
@@ -181,7 +184,7 @@ func (st *state) showVhost() string {
 
 func (st *state) showMode() string {
 	var b strings.Builder
-	for _, ifc := range st.sorted() {
+	for ifc := range st.all() {
 		switch ifc.l2 {
 		case l2Xconnect:
 			tx := "?"
@@ -242,7 +245,7 @@ func (st *state) showBridgeDomain() string {
 func (st *state) showErrors() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%12s  %-32s%-40s%s\n", "Count", "Node", "Reason", "Severity")
-	for _, ifc := range st.sorted() {
+	for ifc := range st.all() {
 		for r := DropReason(0); r < numDropReasons; r++ {
 			if v := ifc.port.drops[r].Load(); v != 0 {
 				fmt.Fprintf(&b, "%12d  %-32s%-40s%s\n", v, ifc.name, r.String(), "error")

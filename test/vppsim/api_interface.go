@@ -28,16 +28,20 @@ func registerInterfaceHandlers(h map[string]handlerFunc) {
 		}}
 	})
 	on(h, func(st *state, c *client, m *interfaces.SwInterfaceDump) []api.Message {
-		var out []api.Message
-		for _, ifc := range st.sorted() {
-			if m.SwIfIndex != ^interface_types.InterfaceIndex(0) && uint32(m.SwIfIndex) != ifc.idx {
-				continue
+		// VPP matches the name filter as a substring.
+		match := func(ifc *iface) bool { return !m.NameFilterValid || strings.Contains(ifc.name, m.NameFilter) }
+		if m.SwIfIndex != ^interface_types.InterfaceIndex(0) {
+			// VPP answers a dump by index from the pool directly.
+			if ifc := st.get(uint32(m.SwIfIndex)); ifc != nil && match(ifc) {
+				return []api.Message{ifaceDetails(ifc)}
 			}
-			// VPP matches the name filter as a substring.
-			if m.NameFilterValid && !strings.Contains(ifc.name, m.NameFilter) {
-				continue
+			return nil
+		}
+		out := make([]api.Message, 0, st.tbl.count)
+		for ifc := range st.all() {
+			if match(ifc) {
+				out = append(out, ifaceDetails(ifc))
 			}
-			out = append(out, ifaceDetails(ifc))
 		}
 		return out
 	})
@@ -179,6 +183,9 @@ func (st *state) addDelAddress(m *interfaces.SwInterfaceAddDelAddress) int32 {
 		return errInvalidSwIfIndex
 	}
 	if m.DelAll {
+		for _, a := range ifc.addrs {
+			delete(st.addrOwner, a.Address)
+		}
 		ifc.addrs = nil
 		return 0
 	}
@@ -192,20 +199,18 @@ func (st *state) addDelAddress(m *interfaces.SwInterfaceAddDelAddress) int32 {
 		if idx >= 0 {
 			return errAddressInUse
 		}
-		for _, other := range st.ifaces {
-			for _, a := range other.addrs {
-				if a.Address == m.Prefix.Address {
-					return errAddressInUse
-				}
-			}
+		if _, used := st.addrOwner[m.Prefix.Address]; used {
+			return errAddressInUse
 		}
 		ifc.addrs = append(ifc.addrs, m.Prefix)
+		st.addrOwner[m.Prefix.Address] = ifc.idx
 		return 0
 	}
 	if idx < 0 {
 		return errAddressNotInUse
 	}
 	ifc.addrs = append(ifc.addrs[:idx:idx], ifc.addrs[idx+1:]...)
+	delete(st.addrOwner, m.Prefix.Address)
 	return 0
 }
 

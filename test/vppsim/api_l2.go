@@ -32,7 +32,7 @@ func registerL2Handlers(h map[string]handlerFunc) {
 	})
 	on(h, func(st *state, c *client, m *l2.L2XconnectDump) []api.Message {
 		var out []api.Message
-		for _, ifc := range st.sorted() {
+		for ifc := range st.all() {
 			if ifc.l2 == l2Xconnect {
 				out = append(out, &l2.L2XconnectDetails{
 					RxSwIfIndex: interface_types.InterfaceIndex(ifc.idx),

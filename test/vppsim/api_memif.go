@@ -74,7 +74,7 @@ func registerMemifHandlers(h map[string]handlerFunc) {
 	})
 	on(h, func(st *state, c *client, m *memif.MemifDump) []api.Message {
 		var out []api.Message
-		for _, ifc := range st.sorted() {
+		for ifc := range st.all() {
 			if ifc.kind != kindMemif {
 				continue
 			}
@@ -118,10 +118,8 @@ func (st *state) socketAddDel(isAdd bool, id uint32, file string) int32 {
 		if _, ok := st.sockets[id]; !ok {
 			return errInvalidArgument
 		}
-		for _, ifc := range st.ifaces {
-			if ifc.kind == kindMemif && ifc.memif.SocketID == id {
-				return errUnexpectedIntfState
-			}
+		if st.tbl.memifUse[id] != nil {
+			return errUnexpectedIntfState
 		}
 		delete(st.sockets, id)
 		return 0
@@ -154,14 +152,12 @@ func (st *state) createMemif(m *memif.MemifCreateV2) (*iface, int32) {
 		return nil, errInvalidArgument
 	}
 	master := m.Role == memif.MEMIF_ROLE_API_MASTER
-	for _, ifc := range st.ifaces {
-		if ifc.kind != kindMemif || ifc.memif.SocketID != m.SocketID {
-			continue
-		}
-		// One id per socket, and a socket file is either listened on or connected to.
-		if ifc.memif.ID == m.ID || ifc.memif.Master != master {
-			return nil, errSubifAlreadyExists
-		}
+	// One id per socket, and a socket file is either listened on or connected to.
+	if st.tbl.memifs[memifKey{m.SocketID, m.ID}] != nil {
+		return nil, errSubifAlreadyExists
+	}
+	if u := st.tbl.memifUse[m.SocketID]; u != nil && u.master != master {
+		return nil, errSubifAlreadyExists
 	}
 	spec := &MemifSpec{
 		ID: m.ID, SocketID: m.SocketID, SocketFile: file, Master: master, Mode: uint8(m.Mode),

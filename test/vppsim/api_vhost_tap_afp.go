@@ -17,11 +17,9 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 			rep.Retval = errInvalidArgument
 			return []api.Message{rep}
 		}
-		for _, ifc := range st.ifaces {
-			if ifc.kind == kindVhostUser && ifc.vhost.SocketFile == m.SockFilename {
-				rep.Retval = errIfAlreadyExists
-				return []api.Message{rep}
-			}
+		if st.tbl.vhostSock[m.SockFilename] != nil {
+			rep.Retval = errIfAlreadyExists
+			return []api.Message{rep}
 		}
 		inst := st.freeInstance(kindVhostUser)
 		if m.Renumber {
@@ -51,6 +49,7 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 			rep.Retval = errInvalidSwIfIndex
 			return []api.Message{rep}
 		}
+		oldName, oldSocket, oldInst := ifc.name, ifc.vhost.SocketFile, ifc.instance
 		if m.Renumber && m.CustomDevInstance != ifc.instance {
 			if st.instanceUsed(kindVhostUser, m.CustomDevInstance) {
 				rep.Retval = errInstanceInUse
@@ -64,6 +63,7 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 		spec.SocketFile, spec.IsServer = m.SockFilename, m.IsServer
 		spec.EnableGSO, spec.Packed = m.EnableGso, m.EnablePacked
 		ifc.vhost = &spec
+		st.tbl.reindexVhost(ifc, oldName, oldSocket, oldInst)
 		// VPP tears the old socket down on modify; the peer must reconnect.
 		st.setLink(ifc, false)
 		if err := ifc.port.closeDriver(); err != nil {
@@ -83,7 +83,7 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 	})
 	on(h, func(st *state, c *client, m *vhost_user.SwInterfaceVhostUserDump) []api.Message {
 		var out []api.Message
-		for _, ifc := range st.sorted() {
+		for ifc := range st.all() {
 			if ifc.kind != kindVhostUser || (m.SwIfIndex != ^interface_types.InterfaceIndex(0) && uint32(m.SwIfIndex) != ifc.idx) {
 				continue
 			}
@@ -150,7 +150,7 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 	})
 	on(h, func(st *state, c *client, m *tapv2.SwInterfaceTapV2Dump) []api.Message {
 		var out []api.Message
-		for _, ifc := range st.sorted() {
+		for ifc := range st.all() {
 			if ifc.kind != kindTap || (m.SwIfIndex != ^interface_types.InterfaceIndex(0) && uint32(m.SwIfIndex) != ifc.idx) {
 				continue
 			}
@@ -171,11 +171,9 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 			rep.Retval = errInvalidArgument
 			return []api.Message{rep}
 		}
-		for _, ifc := range st.ifaces {
-			if ifc.kind == kindAfPacket && ifc.afp.hostIfName == m.HostIfName {
-				rep.Retval = errIfAlreadyExists
-				return []api.Message{rep}
-			}
+		if st.tbl.afpHost[m.HostIfName] != nil {
+			rep.Retval = errIfAlreadyExists
+			return []api.Message{rep}
 		}
 		// VPP opens a packet socket on the host interface and fails if it is missing.
 		if _, err := net.InterfaceByName(m.HostIfName); err != nil {
@@ -193,17 +191,15 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 		return []api.Message{rep}
 	})
 	on(h, func(st *state, c *client, m *af_packet.AfPacketDelete) []api.Message {
-		for _, ifc := range st.ifaces {
-			if ifc.kind == kindAfPacket && ifc.afp.hostIfName == m.HostIfName {
-				st.remove(ifc)
-				return []api.Message{&af_packet.AfPacketDeleteReply{}}
-			}
+		if ifc := st.tbl.afpHost[m.HostIfName]; ifc != nil {
+			st.remove(ifc)
+			return []api.Message{&af_packet.AfPacketDeleteReply{}}
 		}
 		return []api.Message{&af_packet.AfPacketDeleteReply{Retval: errSyscallError1}}
 	})
 	on(h, func(st *state, c *client, m *af_packet.AfPacketDump) []api.Message {
 		var out []api.Message
-		for _, ifc := range st.sorted() {
+		for ifc := range st.all() {
 			if ifc.kind == kindAfPacket {
 				out = append(out, &af_packet.AfPacketDetails{SwIfIndex: interface_types.InterfaceIndex(ifc.idx), HostIfName: ifc.afp.hostIfName})
 			}

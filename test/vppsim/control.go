@@ -154,7 +154,7 @@ func (s *Sim) Interfaces() []InterfaceInfo {
 	s.stMu.Lock()
 	defer s.stMu.Unlock()
 	var out []InterfaceInfo
-	for _, ifc := range s.st.sorted() {
+	for ifc := range s.st.all() {
 		info := InterfaceInfo{SwIfIndex: ifc.idx, Name: ifc.name, Kind: ifc.kind.String(),
 			AdminUp: ifc.adminUp, LinkUp: ifc.linkUp, MAC: macString(ifc.mac), Tag: ifc.tag,
 			Counters: ifc.port.Counters()}

@@ -58,7 +58,7 @@ func (s *Sim) ageBridges(now time.Time) {
 // publishStats writes a full snapshot of every interface's counters.
 func (s *Sim) publishStats(seg *statseg.Segment, rows []statseg.InterfaceCounters) []statseg.InterfaceCounters {
 	s.stMu.Lock()
-	for _, ifc := range s.st.sorted() {
+	for ifc := range s.st.all() {
 		c := ifc.port.Counters()
 		rows = append(rows, statseg.InterfaceCounters{
 			SwIfIndex: ifc.idx, Name: ifc.name,

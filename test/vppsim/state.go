@@ -2,8 +2,8 @@ package vppsim
 
 import (
 	"fmt"
+	"iter"
 	"log/slog"
-	"sort"
 
 	"go.fd.io/govpp/binapi/ip_types"
 )
@@ -61,6 +61,19 @@ type iface struct {
 	afp           *afpSpec
 
 	port *Port
+	// xcIn lists the interfaces cross-connected towards this one, so deleting it
+	// clears theirs without a scan of the table.
+	xcIn []uint32
+}
+
+// dropXcIn forgets that rx is cross-connected to ifc.
+func (ifc *iface) dropXcIn(rx uint32) {
+	for i, x := range ifc.xcIn {
+		if x == rx {
+			ifc.xcIn = append(ifc.xcIn[:i:i], ifc.xcIn[i+1:]...)
+			return
+		}
+	}
 }
 
 type tapSpec struct {
@@ -103,16 +116,18 @@ type state struct {
 	drivers DriverFactory
 	log     *slog.Logger
 
-	ifaces map[uint32]*iface
+	tbl ifTable
 	// free holds released sw_if_indexes; VPP's pools hand out the most recently freed
 	// index first, so a deleted interface's index is reused by the next create.
 	free    []uint32
 	next    uint32
 	sockets map[uint32]string // memif socket id -> filename
-	bds     map[uint32]*bdState
-	macSeq  uint32
-	events  []ifEvent
-	clock   *coarseClock
+	// addrOwner finds the interface holding an address without scanning them all.
+	addrOwner map[ip_types.Address]uint32
+	bds       map[uint32]*bdState
+	macSeq    uint32
+	events    []ifEvent
+	clock     *coarseClock
 	// ifChanged records that interfaces were added or deleted since the last API call,
 	// so the stats segment is refreshed at once.
 	ifChanged bool
@@ -122,12 +137,13 @@ const memifDefaultSocket = "/run/vpp/memif.sock"
 
 func newState(onLink func(*Port, bool), drivers DriverFactory, log *slog.Logger) *state {
 	st := &state{
-		onLink:  onLink,
-		drivers: drivers,
-		log:     log,
-		ifaces:  map[uint32]*iface{},
-		sockets: map[uint32]string{0: memifDefaultSocket},
-		bds:     map[uint32]*bdState{},
+		onLink:    onLink,
+		drivers:   drivers,
+		log:       log,
+		tbl:       newIfTable(),
+		sockets:   map[uint32]string{0: memifDefaultSocket},
+		bds:       map[uint32]*bdState{},
+		addrOwner: map[ip_types.Address]uint32{},
 	}
 	st.add(&iface{name: "local0", kind: kindLocal})
 	return st
@@ -147,7 +163,7 @@ func (st *state) add(ifc *iface) *iface {
 		ifc.linkMtu = 9000
 	}
 	ifc.port = newPort(ifc.idx, ifc.name, st.onLink)
-	st.ifaces[ifc.idx] = ifc
+	st.tbl.insert(ifc)
 	st.ifChanged = true
 	return ifc
 }
@@ -156,10 +172,15 @@ func (st *state) add(ifc *iface) *iface {
 // xconnects pointing at it), as VPP does when an interface is deleted.
 func (st *state) remove(ifc *iface) {
 	st.clearL2(ifc)
-	for _, other := range st.ifaces {
-		if other.l2 == l2Xconnect && other.xcTx == ifc.idx {
+	for len(ifc.xcIn) > 0 {
+		if other := st.get(ifc.xcIn[0]); other != nil && other.l2 == l2Xconnect && other.xcTx == ifc.idx {
 			st.clearL2(other)
+		} else {
+			ifc.xcIn = ifc.xcIn[1:] // cannot happen; never loop on a stale entry
 		}
+	}
+	for _, a := range ifc.addrs {
+		delete(st.addrOwner, a.Address)
 	}
 	for _, bd := range st.bds {
 		bd.fwd.mu.Lock()
@@ -175,63 +196,28 @@ func (st *state) remove(ifc *iface) {
 		st.log.Warn("driver close failed", "sw_if_index", ifc.idx, "name", ifc.name, "err", err)
 	}
 	st.ifChanged = true
-	delete(st.ifaces, ifc.idx)
+	st.tbl.delete(ifc)
 	st.free = append(st.free, ifc.idx)
 	st.events = append(st.events, ifEvent{idx: ifc.idx, deleted: true})
 }
 
 func (st *state) closeAll() {
-	for _, ifc := range st.ifaces {
+	for ifc := range st.tbl.all() {
 		if err := ifc.port.closeDriver(); err != nil {
 			st.log.Warn("driver close failed", "sw_if_index", ifc.idx, "name", ifc.name, "err", err)
 		}
 	}
 }
 
-func (st *state) get(idx uint32) *iface { return st.ifaces[idx] }
+func (st *state) get(idx uint32) *iface { return st.tbl.get(idx) }
 
-func (st *state) byName(name string) *iface {
-	for _, ifc := range st.ifaces {
-		if ifc.name == name {
-			return ifc
-		}
-	}
-	return nil
-}
+// all yields interfaces in sw_if_index order, the order VPP dumps them in.
+func (st *state) all() iter.Seq[*iface] { return st.tbl.all() }
 
-// sorted returns interfaces in sw_if_index order, the order VPP dumps them in.
-func (st *state) sorted() []*iface {
-	out := make([]*iface, 0, len(st.ifaces))
-	for _, ifc := range st.ifaces {
-		out = append(out, ifc)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
-	return out
-}
-
-// freeInstance returns the lowest instance number not used by interfaces of kind,
-// like VPP's instance bitmaps for loopback, tap and vhost-user.
-func (st *state) freeInstance(kind ifKind) uint32 {
-	used := map[uint32]bool{}
-	for _, ifc := range st.ifaces {
-		if ifc.kind == kind {
-			used[ifc.instance] = true
-		}
-	}
-	for i := uint32(0); ; i++ {
-		if !used[i] {
-			return i
-		}
-	}
-}
+func (st *state) freeInstance(kind ifKind) uint32 { return st.tbl.instances[kind].lowestFree() }
 
 func (st *state) instanceUsed(kind ifKind, inst uint32) bool {
-	for _, ifc := range st.ifaces {
-		if ifc.kind == kind && ifc.instance == inst {
-			return true
-		}
-	}
-	return false
+	return st.tbl.instances[kind].used[inst]
 }
 
 // newMAC returns a locally administered address in VPP's 02:fe prefix; vppsim counts
@@ -289,6 +275,10 @@ func (st *state) clearL2(ifc *iface) {
 			st.syncBridge(bd)
 			bd.fwd.forget(ifc.port)
 		}
+	case l2Xconnect:
+		if tx := st.get(ifc.xcTx); tx != nil {
+			tx.dropXcIn(ifc.idx)
+		}
 	}
 	ifc.l2, ifc.xcTx, ifc.bdID, ifc.shg, ifc.portType = l2None, 0, 0, 0, 0
 	ifc.port.fwd.Store(nil)
@@ -297,6 +287,7 @@ func (st *state) clearL2(ifc *iface) {
 func (st *state) setXconnect(rx, tx *iface) {
 	st.clearL2(rx)
 	rx.l2, rx.xcTx = l2Xconnect, tx.idx
+	tx.xcIn = append(tx.xcIn, rx.idx)
 	rx.port.fwd.Store(&l2Forward{xconnect: tx.port})
 }
 
@@ -312,7 +303,7 @@ func (st *state) joinBridge(ifc *iface, bd *bdState, shg uint8, portType uint32)
 func (st *state) syncBridge(bd *bdState) {
 	ms := make([]member, 0, len(bd.members))
 	for _, idx := range bd.members {
-		if ifc := st.ifaces[idx]; ifc != nil {
+		if ifc := st.get(idx); ifc != nil {
 			ms = append(ms, member{port: ifc.port, shg: ifc.shg})
 		}
 	}
