@@ -3,6 +3,8 @@ package orchestrator
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -41,12 +43,43 @@ type DerivedStatus struct {
 	Error string            `json:"error,omitempty"`
 }
 
+// statusEntry is what one status document is rendered from. It keeps only
+// the fields the document shows (not whole ValueStatus copies), and the
+// derived values as a small sorted slice: at 10k cross-connects these
+// entries are a large part of the agent's memory.
 type statusEntry struct {
-	sched      *kvscheduler.ValueStatus
+	sched      *schedState
 	valueErr   string
 	valueErrAt time.Time
-	derived    map[string]kvscheduler.ValueStatus
+	derived    []DerivedStatus // sorted by key
 	counters   json.RawMessage
+}
+
+// schedState is the scheduler's view of a northbound key.
+type schedState struct {
+	State      kvscheduler.State
+	Error      string
+	Missing    []string
+	Retries    int
+	LastChange time.Time
+}
+
+// setDerived records (or, when gone, forgets) one derived value's state.
+func (e *statusEntry) setDerived(vs kvscheduler.ValueStatus) {
+	i := sort.Search(len(e.derived), func(i int) bool { return e.derived[i].Key >= vs.Key })
+	found := i < len(e.derived) && e.derived[i].Key == vs.Key
+	switch {
+	case gone(vs.State) && found:
+		e.derived = slices.Delete(e.derived, i, i+1)
+		if len(e.derived) == 0 {
+			e.derived = nil
+		}
+	case gone(vs.State):
+	case found:
+		e.derived[i] = DerivedStatus{Key: vs.Key, State: vs.State, Error: vs.Error}
+	default:
+		e.derived = slices.Insert(e.derived, i, DerivedStatus{Key: vs.Key, State: vs.State, Error: vs.Error})
+	}
 }
 
 func gone(s kvscheduler.State) bool {
@@ -67,8 +100,7 @@ func (o *Orchestrator) onStatus(changed []kvscheduler.ValueStatus) {
 			continue
 		}
 		e := o.entry(vs.Key)
-		vs.Value, vs.Metadata = nil, nil
-		e.sched = &vs
+		e.sched = &schedState{State: vs.State, Error: vs.Error, Missing: vs.Missing, Retries: vs.Retries, LastChange: vs.LastChange}
 		dirty[vs.Key] = true
 	}
 	for _, vs := range changed {
@@ -79,14 +111,7 @@ func (o *Orchestrator) onStatus(changed []kvscheduler.ValueStatus) {
 		if !ok {
 			continue
 		}
-		if gone(vs.State) {
-			delete(e.derived, vs.Key)
-		} else {
-			if e.derived == nil {
-				e.derived = map[string]kvscheduler.ValueStatus{}
-			}
-			e.derived[vs.Key] = kvscheduler.ValueStatus{Key: vs.Key, State: vs.State, Error: vs.Error}
-		}
+		e.setDerived(vs)
 		dirty[vs.Parent] = true
 	}
 	for k := range dirty {
@@ -158,10 +183,7 @@ func (o *Orchestrator) refresh(rel string) {
 		last = time.Now()
 	}
 	ks.LastChange = last.UTC().Format(time.RFC3339)
-	for _, d := range e.derived {
-		ks.Derived = append(ks.Derived, DerivedStatus{Key: d.Key, State: d.State, Error: d.Error})
-	}
-	sortDerived(ks.Derived)
+	ks.Derived = e.derived
 	ks.Counters = e.counters
 	data, err := json.Marshal(ks)
 	if err != nil {
@@ -181,14 +203,6 @@ func (o *Orchestrator) releaseStaged() {
 	o.queue.putAll(o.staged)
 	clear(o.staged)
 	o.queue.kick()
-}
-
-func sortDerived(d []DerivedStatus) {
-	for i := 1; i < len(d); i++ {
-		for j := i; j > 0 && d[j].Key < d[j-1].Key; j-- {
-			d[j], d[j-1] = d[j-1], d[j]
-		}
-	}
 }
 
 // PublishCounters attaches packet counters to the status of a config key
