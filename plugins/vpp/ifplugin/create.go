@@ -110,6 +110,16 @@ func (p *Plugin) createLink(ctx context.Context, key string, v *ifmodel.Interfac
 			req.Role = memif.MEMIF_ROLE_API_MASTER
 		}
 		r, err := p.mem.MemifCreateV2(ctx, req)
+		if isVPPError(err) {
+			if stray, ok := p.strayMemif(ctx, v.GetName(), sock, m.GetId()); ok {
+				p.log.Warn("deleting an untagged memif in the way of a desired one", "key", key, "sw_if_index", uint32(stray), "socket_id", sock, "id", m.GetId())
+				if _, derr := p.mem.MemifDelete(ctx, &memif.MemifDelete{SwIfIndex: stray}); derr != nil {
+					err = fmt.Errorf("%w (deleting untagged memif sw_if_index %d in the way: %w)", err, stray, derr)
+				} else {
+					r, err = p.mem.MemifCreateV2(ctx, req)
+				}
+			}
+		}
 		if err != nil {
 			_ = p.sockets.release(ctx, sock)
 			return nil, fmt.Errorf("%s: memif_create_v2 (socket id %d, id %d): %w", key, sock, m.GetId(), err)
@@ -156,7 +166,7 @@ func (p *Plugin) createLink(ctx context.Context, key string, v *ifmodel.Interfac
 		meta.SwIfIndex = uint32(r.SwIfIndex)
 	case ifmodel.Interface_VHOST_USER:
 		l := v.GetVhostUser()
-		r, err := p.vhost.CreateVhostUserIfV2(ctx, &vhost_user.CreateVhostUserIfV2{
+		req := &vhost_user.CreateVhostUserIfV2{
 			IsServer:            l.GetServer(),
 			SockFilename:        l.GetSocketFilename(),
 			DisableMrgRxbuf:     l.GetDisableMrgRxbuf(),
@@ -167,7 +177,18 @@ func (p *Plugin) createLink(ctx context.Context, key string, v *ifmodel.Interfac
 			UseCustomMac:        hasMAC,
 			MacAddress:          mac,
 			Tag:                 v.GetName(),
-		})
+		}
+		r, err := p.vhost.CreateVhostUserIfV2(ctx, req)
+		if isVPPError(err) {
+			if stray, ok := p.strayVhost(ctx, v.GetName(), l.GetSocketFilename()); ok {
+				p.log.Warn("deleting an untagged vhost-user interface in the way of a desired one", "key", key, "sw_if_index", uint32(stray), "socket", l.GetSocketFilename())
+				if _, derr := p.vhost.DeleteVhostUserIf(ctx, &vhost_user.DeleteVhostUserIf{SwIfIndex: stray}); derr != nil {
+					err = fmt.Errorf("%w (deleting untagged vhost-user sw_if_index %d in the way: %w)", err, stray, derr)
+				} else {
+					r, err = p.vhost.CreateVhostUserIfV2(ctx, req)
+				}
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: create_vhost_user_if_v2 (%q): %w", key, l.GetSocketFilename(), err)
 		}

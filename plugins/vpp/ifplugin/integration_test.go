@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.fd.io/govpp/binapi/memif"
+	"go.fd.io/govpp/binapi/vhost_user"
 	"google.golang.org/protobuf/proto"
 
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
@@ -515,4 +516,54 @@ func TestInterfaceStateFromEventsWithoutDumps(t *testing.T) {
 	if c := e.sim.CallCounts(); c["sw_interface_dump"] != 0 || c["sw_interface_set_flags"] != n {
 		t.Fatalf("calls %v, want %d set_flags and no sw_interface_dump for known interfaces", c, n)
 	}
+}
+
+// A memif VPP created without our tag (a create whose reply the agent never
+// saw) on the socket+id a desired memif wants: the resync must end with the
+// desired memif CONFIGURED and tagged, not failing forever "already used".
+func TestUntaggedMemifInTheWayIsReplaced(t *testing.T) {
+	e := startEnv(t)
+	ctx := context.Background()
+	sockFile := filepath.Join(e.dir, "stray.sock")
+	mem := memif.NewServiceClient(e.mux.Conn())
+	if _, err := mem.MemifSocketFilenameAddDelV2(ctx, &memif.MemifSocketFilenameAddDelV2{IsAdd: true, SocketID: 1, SocketFilename: sockFile}); err != nil {
+		t.Fatal(err)
+	}
+	stray, err := mem.MemifCreateV2(ctx, &memif.MemifCreateV2{Role: memif.MEMIF_ROLE_API_MASTER, ID: 5011, SocketID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, p := e.agent(t)
+	want := &ifmodel.Interface{Name: "m5011", Type: ifmodel.Interface_MEMIF, Enabled: true,
+		Link: &ifmodel.Interface_Memif{Memif: &ifmodel.MemifLink{Master: true, Id: 5011, SocketFilename: sockFile, Secret: "x"}}}
+	commit(t, s, kvscheduler.TxnFullResync, want)
+	requireConfigured(t, s, "m5011")
+	// VPP reuses the freed index, so the replacement shows in the calls.
+	if _, ok := p.SwIfIndex("m5011"); !ok || e.sim.CallCounts()["memif_delete"] != 1 {
+		t.Fatalf("m5011 indexed %v, memif_delete calls %d; want the untagged memif %d deleted once and m5011 indexed",
+			ok, e.sim.CallCounts()["memif_delete"], stray.SwIfIndex)
+	}
+	n := 0
+	for _, i := range e.sim.Interfaces() {
+		if strings.HasPrefix(i.Name, "memif") {
+			n++
+			if i.Tag != "m5011" {
+				t.Errorf("memif %+v, want tag m5011", i)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d memifs in VPP, want exactly the desired one", n)
+	}
+
+	// A vhost-user interface on the desired socket file, untagged.
+	vh := vhost_user.NewServiceClient(e.mux.Conn())
+	vfile := filepath.Join(e.dir, "vm.sock")
+	if _, err := vh.CreateVhostUserIfV2(ctx, &vhost_user.CreateVhostUserIfV2{IsServer: true, SockFilename: vfile}); err != nil {
+		t.Fatal(err)
+	}
+	wantVh := &ifmodel.Interface{Name: "vm1", Type: ifmodel.Interface_VHOST_USER, Enabled: true,
+		Link: &ifmodel.Interface_VhostUser{VhostUser: &ifmodel.VhostUserLink{SocketFilename: vfile, Server: true}}}
+	commit(t, s, kvscheduler.TxnChange, wantVh)
+	requireConfigured(t, s, "vm1")
 }

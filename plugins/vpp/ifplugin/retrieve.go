@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"go.fd.io/govpp/binapi/af_packet"
 	interfaces "go.fd.io/govpp/binapi/interface"
@@ -133,6 +134,54 @@ func (p *Plugin) addresses(ctx context.Context, idx interface_types.InterfaceInd
 	return canonicalPrefixes(out), nil
 }
 
+// addrJob is one agent interface whose addresses Retrieve must read.
+type addrJob struct {
+	idx interface_types.InterfaceIndex
+	v   *ifmodel.Interface
+}
+
+// addressDumpsInFlight bounds the concurrent ip_address_dump streams of a
+// resync: VPP answers them in order on one socket, so a window of requests
+// hides the round trip without flooding its input queue.
+const addressDumpsInFlight = 64
+
+// readAddresses fills each job's addresses, with up to addressDumpsInFlight
+// interfaces' dumps outstanding at a time; the first error wins.
+func (p *Plugin) readAddresses(ctx context.Context, jobs []addrJob) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	sem := make(chan struct{}, addressDumpsInFlight)
+	for _, j := range jobs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			as, err := p.addresses(ctx, j.idx)
+			if err != nil {
+				errOnce.Do(func() { firstErr = err; cancel() })
+				return
+			}
+			j.v.IpAddresses = as
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
 // retrieve maps VPP's interfaces back to values. Interfaces carrying a tag
 // are ours (the tag is the logical name); the rest are FromSB, indexed by
 // their VPP name so they can still be referenced (local0, a DPDK NIC).
@@ -155,6 +204,7 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 	p.sockets.reset(st.sockets, refs)
 
 	var out []kvscheduler.Retrieved[*ifmodel.Interface, *Metadata]
+	var ours []addrJob
 	byName := map[string]*entry{}
 	owners := map[memifKey]string{}
 	for _, d := range st.ifs {
@@ -186,7 +236,11 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 				BufferSize:     uint32(m.BufferSize),
 			}}
 			meta.MemifSocketID = m.SocketID
-			owners[memifKey{socket: st.sockets[m.SocketID], id: m.ID}] = name
+			if origin == kvscheduler.FromNB {
+				// An untagged memif is no value's: a desired memif on its
+				// socket+id replaces it (see stray.go) instead of failing.
+				owners[memifKey{socket: st.sockets[m.SocketID], id: m.ID}] = name
+			}
 		case st.taps[idx] != nil:
 			t := st.taps[idx]
 			v.Type = ifmodel.Interface_TAP
@@ -207,13 +261,15 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 			v.Type = ifmodel.Interface_SOFTWARE_LOOPBACK
 		}
 		if origin == kvscheduler.FromNB {
-			if v.IpAddresses, err = p.addresses(ctx, d.SwIfIndex); err != nil {
-				return nil, err
-			}
 			fillUnreported(v, want[name])
+			ours = append(ours, addrJob{idx: d.SwIfIndex, v: v})
 		}
 		byName[name] = &entry{meta: *meta, typ: v.Type}
 		out = append(out, kvscheduler.Retrieved[*ifmodel.Interface, *Metadata]{Key: Key(name), Value: v, Metadata: meta, Origin: origin})
+	}
+
+	if err := p.readAddresses(ctx, ours); err != nil {
+		return nil, err
 	}
 
 	p.mu.Lock()
