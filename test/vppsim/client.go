@@ -16,9 +16,16 @@ import (
 	"go.fd.io/govpp/codec"
 )
 
-// outQueueLen bounds the replies and events waiting for one client; a client that lets
-// it fill up is disconnected instead of slowing everyone else down.
+// outQueueLen bounds the replies waiting for one client; its own requests wait while it
+// is full (back-pressure). A client that reads nothing at all is dropped by the write
+// deadline (Config.WriteTimeout), not by a full queue.
 const outQueueLen = 1024
+
+// maxEventBacklog bounds the events held for one client behind a full queue. VPP's
+// socket transport queues events without limit in the client's output vector and never
+// drops a client for them; vppsim queues too, but past this many (about 15 MiB) it drops
+// further events and counts them rather than growing without end.
+const maxEventBacklog = 1 << 18
 
 // client is one API connection, registered or not yet.
 type client struct {
@@ -35,16 +42,22 @@ type client struct {
 	name       string // reader goroutine only
 	wantEvents atomic.Bool
 	eventPID   atomic.Uint32
+
+	evMu      sync.Mutex
+	evBacklog [][]byte // encoded events waiting for room in out, oldest first
+	evDropped int      // events dropped since the backlog was last drained
+	evKick    chan struct{}
 }
 
 func newClient(s *Sim, index uint32, conn net.Conn) *client {
 	return &client{
-		sim:   s,
-		index: index,
-		conn:  conn,
-		log:   s.log.With("client", index),
-		out:   make(chan []byte, outQueueLen),
-		done:  make(chan struct{}),
+		sim:    s,
+		index:  index,
+		conn:   conn,
+		log:    s.log.With("client", index),
+		out:    make(chan []byte, outQueueLen),
+		done:   make(chan struct{}),
+		evKick: make(chan struct{}, 1),
 	}
 }
 
@@ -105,18 +118,29 @@ func (c *client) writeLoop() {
 				c.close()
 				return
 			}
+		case <-c.evKick:
+			if err := c.writeBatch(w, nil); err != nil {
+				if !isClosedErr(err) {
+					c.log.Warn("write to client failed", "err", err)
+				}
+				c.close()
+				return
+			}
 		}
 	}
 }
 
-// writeBatch writes frame and whatever else is already queued with one flush, so a dump
-// of many details costs few syscalls.
+// writeBatch writes frame (if any), whatever else is already queued and then the event
+// backlog with one flush, so a dump of many details costs few syscalls. Queued replies go
+// first: a reply is queued before the events its request caused.
 func (c *client) writeBatch(w *bufio.Writer, frame []byte) error {
 	if err := c.conn.SetWriteDeadline(time.Now().Add(c.sim.cfg.WriteTimeout)); err != nil {
 		return err
 	}
-	if _, err := w.Write(frame); err != nil {
-		return err
+	if frame != nil {
+		if _, err := w.Write(frame); err != nil {
+			return err
+		}
 	}
 	for {
 		select {
@@ -124,10 +148,32 @@ func (c *client) writeBatch(w *bufio.Writer, frame []byte) error {
 			if _, err := w.Write(more); err != nil {
 				return err
 			}
+			continue
 		default:
+		}
+		evs := c.takeEventBacklog()
+		if len(evs) == 0 {
 			return w.Flush()
 		}
+		for _, ev := range evs {
+			if _, err := w.Write(ev); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// takeEventBacklog hands the writer every event waiting behind a full queue.
+func (c *client) takeEventBacklog() [][]byte {
+	c.evMu.Lock()
+	defer c.evMu.Unlock()
+	evs := c.evBacklog
+	c.evBacklog = nil
+	if len(evs) > 0 && c.evDropped > 0 {
+		c.log.Warn("interface events dropped", "count", c.evDropped, "backlog_limit", maxEventBacklog)
+		c.evDropped = 0
+	}
+	return evs
 }
 
 var errClientGone = errors.New("client gone")
@@ -143,15 +189,35 @@ func (c *client) send(msg []byte) error {
 	}
 }
 
-// sendEvent queues an event without waiting: a subscriber that does not read its events
-// is dropped rather than stalling the API for others.
+// sendEvent queues an event without waiting, so that a subscriber busy with a long dump
+// of its own never stalls the API for others. When the queue is full (typically of that
+// client's own dump details) the event waits in the backlog, as VPP keeps it in the
+// client's output vector; the client is not disconnected for it.
 func (c *client) sendEvent(msg []byte) {
+	frame := appendFrame(make([]byte, 0, frameHeaderLen+len(msg)), msg)
+	c.evMu.Lock()
+	if len(c.evBacklog) == 0 {
+		// Only while nothing is held back, or events would overtake each other.
+		select {
+		case c.out <- frame:
+			c.evMu.Unlock()
+			return
+		default:
+		}
+	}
+	if len(c.evBacklog) >= maxEventBacklog {
+		if c.evDropped == 0 {
+			c.log.Warn("interface event backlog full, dropping events", "backlog_limit", maxEventBacklog)
+		}
+		c.evDropped++
+		c.evMu.Unlock()
+		return
+	}
+	c.evBacklog = append(c.evBacklog, frame)
+	c.evMu.Unlock()
 	select {
-	case c.out <- appendFrame(make([]byte, 0, frameHeaderLen+len(msg)), msg):
-	case <-c.done:
+	case c.evKick <- struct{}{}:
 	default:
-		c.log.Warn("dropping client that does not read its events")
-		c.close()
 	}
 }
 
