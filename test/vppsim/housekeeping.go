@@ -12,6 +12,13 @@ import (
 // numbers in short tests).
 const statsInterval = 100 * time.Millisecond
 
+// statsDuty bounds publishing to about 1/statsDuty of a core: after a publish that took
+// d, the next one waits at least statsDuty*d. A snapshot of a few hundred interfaces
+// takes microseconds and goes out at once; one of 20k interfaces takes milliseconds, and
+// a bulk create (one kick per new interface) would otherwise republish back to back,
+// holding the API lock for a full table walk each time.
+const statsDuty = 10
+
 // housekeeping advances the coarse clock, ages bridge MAC tables and publishes
 // counters to the stats segment until ctx ends. One goroutine per Sim incarnation.
 func (s *Sim) housekeeping(ctx context.Context, seg *statseg.Segment, done chan<- struct{}) {
@@ -20,6 +27,10 @@ func (s *Sim) housekeeping(ctx context.Context, seg *statseg.Segment, done chan<
 	defer tick.Stop()
 	var rows []statseg.InterfaceCounters
 	lastAge := time.Now()
+	var lastPub time.Time
+	var cost time.Duration
+	// retry wakes the loop for a publish the duty limit postponed.
+	var retry <-chan time.Time
 	for {
 		now := time.Now()
 		s.clock.set(now.UnixNano())
@@ -28,13 +39,24 @@ func (s *Sim) housekeeping(ctx context.Context, seg *statseg.Segment, done chan<
 			s.ageBridges(now)
 		}
 		if seg != nil {
-			rows = s.publishStats(seg, rows[:0])
+			if wait := lastPub.Add(statsDuty * cost).Sub(now); wait > 0 {
+				if retry == nil {
+					retry = time.After(wait)
+				}
+			} else {
+				retry = nil
+				lastPub = now
+				rows = s.publishStats(seg, rows[:0])
+				cost = time.Since(now)
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		case <-s.statsKick:
+		case <-retry:
+			retry = nil
 		}
 	}
 }
