@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -451,15 +452,18 @@ func (t *txn) execute(ops []*op) {
 			t.call(o)
 		}
 	} else {
+		// A fixed pool pulling the next op: no goroutine and semaphore
+		// hand-off per op, and a worker that finishes starts the next call
+		// at once, so the VPP connection always has Parallelism requests
+		// in flight.
 		var wg sync.WaitGroup
-		sem := make(chan struct{}, s.opts.Parallelism)
-		for _, o := range ops {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				t.call(o)
-			}()
+		var next atomic.Int64
+		for range min(s.opts.Parallelism, len(ops)) {
+			wg.Go(func() {
+				for i := next.Add(1) - 1; i < int64(len(ops)); i = next.Add(1) - 1 {
+					t.call(ops[i])
+				}
+			})
 		}
 		wg.Wait()
 	}
