@@ -63,7 +63,13 @@ type memifDriver struct {
 	socket string // set for a master, to release the shared socket
 	link   *linkWatch
 	up     chan struct{} // wakes the receive supervisor on link up
+	ctx    context.Context
 	cancel context.CancelFunc
+	// The receive supervisor starts on the first link up: an interface whose peer never
+	// connects (most of a 20k-interface bulk test) runs no goroutine.
+	rxMu      sync.Mutex
+	rxStarted bool
+	closed    bool
 
 	txSide
 }
@@ -75,6 +81,7 @@ func (dp *dataplane) newMemifDriver(p *Port, info PortInfo) (Driver, error) {
 		p.minLen = 20 // an IPv4 header; there is no Ethernet header to check
 	}
 	d := &memifDriver{dp: dp, port: p, up: make(chan struct{}, 1), link: dp.watchLink(p)}
+	d.ctx, d.cancel = driverCtx()
 	d.burst = d.send
 	cfg := memif.Config{
 		ID: spec.ID, Name: info.Name, AppName: "VPP 25.10-vppsim", Secret: spec.Secret, Mode: mode,
@@ -84,6 +91,7 @@ func (dp *dataplane) newMemifDriver(p *Port, info PortInfo) (Driver, error) {
 		Logger: dp.log.With("interface", info.Name),
 		OnLink: func(ev memif.LinkEvent) {
 			if ev.Up {
+				d.startRx()
 				select {
 				case d.up <- struct{}{}:
 				default:
@@ -118,17 +126,26 @@ func (dp *dataplane) newMemifDriver(p *Port, info PortInfo) (Driver, error) {
 		}
 	}
 	if err != nil {
+		d.cancel()
 		d.link.close()
 		return nil, fmt.Errorf("memif %s on %s: %w", info.Name, spec.SocketFile, err)
 	}
-	ctx, cancel := driverCtx()
-	d.cancel = cancel
-	dp.wg.Add(1)
-	go func() {
-		defer dp.wg.Done()
-		d.superviseRx(ctx)
-	}()
 	return d, nil
+}
+
+// startRx starts the receive supervisor once, unless the driver is closed.
+func (d *memifDriver) startRx() {
+	d.rxMu.Lock()
+	defer d.rxMu.Unlock()
+	if d.rxStarted || d.closed {
+		return
+	}
+	d.rxStarted = true
+	d.dp.wg.Add(1)
+	go func() {
+		defer d.dp.wg.Done()
+		d.superviseRx(d.ctx)
+	}()
 }
 
 // superviseRx runs one receive loop per rx queue of each connection and starts them
@@ -213,6 +230,9 @@ func (d *memifDriver) send(frames [][]byte) (int, DropReason) {
 // Sim.Close waits for them.
 func (d *memifDriver) Close() error {
 	d.close()
+	d.rxMu.Lock()
+	d.closed = true
+	d.rxMu.Unlock()
 	d.cancel()
 	err := d.ifc.Close()
 	if d.socket != "" {

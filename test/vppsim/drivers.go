@@ -80,35 +80,52 @@ func log2(n uint32) uint8 {
 
 // linkWatch hands a driver's link changes to Port.SetLink from its own goroutine:
 // the driver's callbacks run where the API lock may be held (factory, Close), and
-// SetLink takes that lock. Quick flaps collapse to the latest state.
+// SetLink takes that lock. Quick flaps collapse to the latest state. The goroutine starts
+// with the first change, so the many interfaces whose peer never connects cost none.
 type linkWatch struct {
+	dp     *dataplane
+	port   *Port
 	state  atomic.Bool
 	notify chan struct{}
 	stop   chan struct{}
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
 }
 
 func (dp *dataplane) watchLink(p *Port) *linkWatch {
-	l := &linkWatch{notify: make(chan struct{}, 1), stop: make(chan struct{})}
-	dp.wg.Add(1)
-	go func() {
-		defer dp.wg.Done()
-		last := false
-		for {
-			select {
-			case <-l.stop:
-				return
-			case <-l.notify:
-			}
-			if up := l.state.Load(); up != last {
-				last = up
-				p.SetLink(up)
-			}
+	return &linkWatch{dp: dp, port: p, notify: make(chan struct{}, 1), stop: make(chan struct{})}
+}
+
+func (l *linkWatch) run() {
+	defer l.dp.wg.Done()
+	last := false
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.notify:
 		}
-	}()
-	return l
+		if up := l.state.Load(); up != last {
+			last = up
+			l.port.SetLink(up)
+		}
+	}
 }
 
 func (l *linkWatch) set(up bool) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	if !l.started {
+		l.started = true
+		l.dp.wg.Add(1)
+		go l.run()
+	}
+	l.mu.Unlock()
 	l.state.Store(up)
 	select {
 	case l.notify <- struct{}{}:
@@ -116,7 +133,14 @@ func (l *linkWatch) set(up bool) {
 	}
 }
 
-func (l *linkWatch) close() { close(l.stop) }
+func (l *linkWatch) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.closed = true
+		close(l.stop)
+	}
+}
 
 // rxBuffers is one receive loop's batch of frame buffers, allocated once per driver
 // queue and reused for every burst.
