@@ -157,3 +157,28 @@ func BenchmarkMemoryPerCrossConnect(b *testing.B) {
 	}
 	b.ReportMetric(perXC, "KiB/xc")
 }
+
+// BenchmarkSinglePutAt10k measures putting and deleting one cross-connect
+// (five values) with 10,000 configured: what a put costs the scheduler at
+// scale, the status watcher included.
+func BenchmarkSinglePutAt10k(b *testing.B) {
+	ctx := context.Background()
+	s := benchScheduler(b)
+	if _, err := s.Commit(ctx, Txn{Values: crossConnects(b, s, 10000)}); err != nil {
+		b.Fatal(err)
+	}
+	var seen int
+	s.Watch(func(changed []ValueStatus) { seen += len(changed) })
+	for b.Loop() {
+		rec, err := s.Commit(ctx, Txn{Values: []KeyValue{put("/cc/new", val("cc"))}})
+		if err != nil || len(rec.Ops) != 5 {
+			b.Fatalf("ops %v, err %v", opKeys(rec), err)
+		}
+		if rec, err = s.Commit(ctx, Txn{Values: []KeyValue{del("/cc/new")}}); err != nil || len(rec.Ops) != 5 {
+			b.Fatalf("ops %v, err %v", opKeys(rec), err)
+		}
+	}
+	if seen == 0 {
+		b.Fatal("watcher saw no change")
+	}
+}

@@ -210,15 +210,21 @@ func (o *Orchestrator) releaseStaged() {
 // status write if they changed. Keys without a status are ignored: counters
 // never create a status of their own. It never blocks.
 func (o *Orchestrator) PublishCounters(rel string, counters any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	// Looked up before encoding: the agent offers the counters of every
+	// interface, and at 10k cross-connects nearly all are derived ones
+	// without a status of their own.
+	e, ok := o.entries[rel]
+	if !ok || e.sched == nil {
+		return
+	}
 	data, err := json.Marshal(counters)
 	if err != nil {
 		o.log.Error("counters encoding failed", "key", rel, "error", err)
 		return
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	e, ok := o.entries[rel]
-	if !ok || e.sched == nil || bytes.Equal(e.counters, data) {
+	if bytes.Equal(e.counters, data) {
 		return
 	}
 	e.counters = data
