@@ -16,6 +16,7 @@ type adapter struct {
 	name          string
 	prefix        string
 	retrieveAfter []string
+	plainEqual    bool // equivalent is proto.Equal: no custom Equivalent
 
 	validate   func(key string, v proto.Message) error
 	equivalent func(key string, old, new proto.Message) bool
@@ -41,7 +42,8 @@ func RegisterDescriptor[V proto.Message, M any](s *Scheduler, d *Descriptor[V, M
 	if d.Create == nil || d.Delete == nil {
 		return fmt.Errorf("kvscheduler: descriptor %s needs Create and Delete", d.Name)
 	}
-	a := &adapter{name: d.Name, prefix: d.KeyPrefix, retrieveAfter: append([]string(nil), d.RetrieveAfter...)}
+	a := &adapter{name: d.Name, prefix: d.KeyPrefix, retrieveAfter: append([]string(nil), d.RetrieveAfter...),
+		plainEqual: d.Equivalent == nil}
 	cast := func(key string, v proto.Message) (V, error) {
 		tv, ok := v.(V)
 		if !ok {

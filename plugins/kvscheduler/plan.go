@@ -280,6 +280,7 @@ func (t *txn) reconcile() {
 					// for it can go now.
 					woken = append(woken, n)
 				}
+				t.shareApplied(n)
 				t.setState(n, StateConfigured, "")
 			}
 		}
@@ -322,6 +323,20 @@ func (t *txn) reconcile() {
 		if n := s.nodes[k]; n != nil {
 			n.recreating = false
 		}
+	}
+}
+
+// shareApplied lets an applied value that equals the desired one (found by
+// a resync, typically) point at the desired value instead of keeping its own
+// copy: at 10k cross-connects the retrieved copies are a large share of the
+// scheduler's memory. Only exact equality qualifies: a merely equivalent
+// value still says what the southbound holds.
+func (t *txn) shareApplied(n *node) {
+	if n.applied == n.desired || n.obtained {
+		return
+	}
+	if n.desc.plainEqual || proto.Equal(n.applied, n.desired) {
+		n.applied = n.desired
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -58,5 +59,41 @@ func TestRestartKeepsDerivedOfUnretrievableParent(t *testing.T) {
 	if got := strings.Join(opKeys(rec), ";"); !strings.Contains(got, "DELETE /d/1") {
 		t.Fatalf("ops %s: want /d/1 deleted while its parent is pending", got)
 	}
+	f.checkViolations(t)
+}
+
+// A resync that finds a value equal to the desired one keeps one copy, not
+// two; one that differs is still corrected.
+func TestResyncSharesEqualAppliedValue(t *testing.T) {
+	f := newFakeSB()
+	s := New(Options{})
+	t.Cleanup(s.Close)
+	if err := RegisterDescriptor(s, fakeDescriptor(f, "d", "/d/", true)); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, put("/d/1", val("one")), put("/d/2", val("two")))
+	f.mu.Lock()
+	f.items["/d/1"] = proto.Clone(f.items["/d/1"]).(*structpb.Struct) // what a dump decodes
+	f.items["/d/2"] = val("changed behind our back")
+	f.mu.Unlock()
+	rec, err := s.Commit(context.Background(), Txn{Kind: TxnDownstreamResync})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(opKeys(rec), ";"); got != "UPDATE /d/2" {
+		t.Fatalf("ops %s, want only /d/2 corrected", got)
+	}
+	s.mu.RLock()
+	n1, n2 := s.nodes["/d/1"], s.nodes["/d/2"]
+	shared := n1.applied == n1.desired
+	n2ok := proto.Equal(n2.applied, val("two"))
+	s.mu.RUnlock()
+	if !shared {
+		t.Fatal("/d/1: applied keeps its own copy of a value equal to the desired one")
+	}
+	if !n2ok {
+		t.Fatal("/d/2: applied is not the corrected value")
+	}
+	mustState(t, s, "/d/1", StateConfigured)
 	f.checkViolations(t)
 }
