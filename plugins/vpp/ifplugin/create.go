@@ -21,6 +21,8 @@ func (p *Plugin) create(ctx context.Context, key string, v *ifmodel.Interface) (
 		return nil, err
 	}
 	idx := interface_types.InterfaceIndex(meta.SwIfIndex)
+	// VPP reuses freed indexes: what is cached under this one is stale.
+	p.forgetDetails(meta.SwIfIndex)
 	// Indexed before configuring, so that the interface event VPP sends for
 	// the admin-up below already maps to the name.
 	p.index(v.GetName(), v.GetType(), *meta)
@@ -34,9 +36,7 @@ func (p *Plugin) create(ctx context.Context, key string, v *ifmodel.Interface) (
 		return nil, err
 	}
 	if v.GetType() == ifmodel.Interface_MEMIF {
-		p.mu.Lock()
-		p.memifOwner[p.memifKeyOf(v.GetMemif())] = v.GetName()
-		p.mu.Unlock()
+		p.setMemifOwner(v.GetName(), p.memifKeyOf(v.GetMemif()))
 	}
 	p.log.Info("interface created", "key", key, "type", v.GetType().String(), "sw_if_index", meta.SwIfIndex)
 	return meta, nil

@@ -409,9 +409,10 @@ func TestInterfaceStateEvents(t *testing.T) {
 	lo := &ifmodel.Interface{Name: "lo1", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Enabled: true}
 	commit(t, s, kvscheduler.TxnChange, lo)
 	requireConfigured(t, s, "lo1")
-	waitFor(t, "lo1 admin UP state", func() bool {
+	// The event's state comes at once; VPP's name follows when events pause.
+	waitFor(t, "lo1 admin UP state with VPP's name", func() bool {
 		st := last("lo1")
-		return st != nil && st.GetAdminStatus() == ifmodel.InterfaceState_UP
+		return st != nil && st.GetAdminStatus() == ifmodel.InterfaceState_UP && st.GetInternalName() != ""
 	})
 	if st := last("lo1"); st.GetType() != ifmodel.Interface_SOFTWARE_LOOPBACK || st.GetInternalName() == "" {
 		t.Fatalf("state %v lacks type or internal name", st)
@@ -494,7 +495,20 @@ func TestInterfaceStateFromEventsWithoutDumps(t *testing.T) {
 		}
 	}
 	commit(t, s, kvscheduler.TxnChange, vals...)
-	waitFor(t, "every loopback UP", allAre(ifmodel.InterfaceState_UP))
+	// UP first from the event, then again with VPP's details.
+	waitFor(t, "every loopback UP with VPP's details", func() bool {
+		if !allAre(ifmodel.InterfaceState_UP)() {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, v := range vals {
+			if last[v.GetName()].GetInternalName() == "" {
+				return false
+			}
+		}
+		return true
+	})
 	mu.Lock()
 	for i, v := range vals {
 		st := last[v.GetName()]

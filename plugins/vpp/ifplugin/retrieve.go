@@ -58,6 +58,7 @@ func (p *Plugin) dump(ctx context.Context) (*dumpState, error) {
 	if st.ifs, err = recv("sw_interface_dump", sw.Recv); err != nil {
 		return nil, err
 	}
+	p.cacheDetails(st.ifs)
 	md, err := p.mem.MemifDump(ctx, &memif.MemifDump{})
 	if err != nil {
 		return nil, fmt.Errorf("memif_dump: %w", err)
@@ -274,6 +275,10 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 
 	p.mu.Lock()
 	p.byName, p.byIdx, p.memifOwner = byName, make(map[uint32]string, len(byName)), owners
+	p.memifOf = make(map[string]memifKey, len(owners))
+	for k, n := range owners {
+		p.memifOf[n] = k
+	}
 	for n, e := range byName {
 		p.byIdx[e.meta.SwIfIndex] = n
 	}

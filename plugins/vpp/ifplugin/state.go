@@ -6,7 +6,9 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
+	"go.fd.io/govpp/binapi/ethernet_types"
 	interfaces "go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/interface_types"
 
@@ -111,12 +113,28 @@ func (p *Plugin) RunStateWatch(ctx context.Context, conn <-chan govppmux.Event) 
 	}
 }
 
+// detailsDebounce is how long the event stream must pause before the
+// publisher reads the details of new interfaces: during a bulk create those
+// reads would queue in front of the creates on the one VPP connection.
+const detailsDebounce = 50 * time.Millisecond
+
 // publishLoop turns queued events into published states until ctx ends.
+// States go out at once from the event and what the plugin knows; details
+// VPP alone knows (its name and MAC for an interface created since the last
+// dump) are read once the events pause, and the state is published again.
 func (p *Plugin) publishLoop(ctx context.Context, q *eventQueue) {
+	missing := map[uint32]bool{}
+	idle := time.NewTimer(detailsDebounce)
+	idle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			idle.Stop()
 			return
+		case <-idle.C:
+			p.fillDetails(ctx, missing)
+			missing = map[uint32]bool{}
+			continue
 		case <-q.kick:
 		}
 		evs, snap := q.take()
@@ -124,9 +142,15 @@ func (p *Plugin) publishLoop(ctx context.Context, q *eventQueue) {
 			// The snapshot reads every interface, so the queued events
 			// are covered by it (they happened before the dump).
 			p.snapshot(ctx)
+			missing = map[uint32]bool{}
 			continue
 		}
-		p.publishEvents(ctx, evs)
+		for _, idx := range p.publishEvents(evs) {
+			missing[idx] = true
+		}
+		if len(missing) > 0 {
+			idle.Reset(detailsDebounce)
+		}
 	}
 }
 
@@ -220,24 +244,11 @@ func (p *Plugin) subscribe(ctx context.Context) (<-chan any, func(), error) {
 	return out, stop, nil
 }
 
-// publishEvents publishes a state per event. What an event does not carry
-// (VPP name, MAC, MTU, speed) comes from the details cache; interfaces not
-// in it yet are read from VPP once, in one dump for the whole batch when
-// many are missing (a bulk create), else one per interface.
-func (p *Plugin) publishEvents(ctx context.Context, evs []*interfaces.SwInterfaceEvent) {
-	var missing []uint32
-	for _, e := range evs {
-		idx := uint32(e.SwIfIndex)
-		if _, ok := p.NameOf(idx); !ok || e.Deleted {
-			continue
-		}
-		if _, ok := p.detailsOf(idx); !ok {
-			missing = append(missing, idx)
-		}
-	}
-	if len(missing) > 0 {
-		p.fetchDetails(ctx, missing)
-	}
+// publishEvents publishes a state per event and returns the interfaces
+// whose details were not cached. What an event does not carry (VPP name,
+// MAC, MTU, speed) comes from the details cache, which Retrieve, the
+// snapshot and fillDetails fill.
+func (p *Plugin) publishEvents(evs []*interfaces.SwInterfaceEvent) (missing []uint32) {
 	for _, e := range evs {
 		idx := uint32(e.SwIfIndex)
 		name, ok := p.NameOf(idx)
@@ -252,35 +263,77 @@ func (p *Plugin) publishEvents(ctx context.Context, evs []*interfaces.SwInterfac
 		}
 		d, ok := p.detailsOf(idx)
 		if !ok {
-			continue // gone from VPP before we could read it; its delete event follows
+			d = interfaces.SwInterfaceDetails{SwIfIndex: e.SwIfIndex, Tag: name}
+			missing = append(missing, idx)
 		}
 		d.Flags = e.Flags
 		if st := p.toState(&d); st != nil {
 			p.publish(st)
 		}
 	}
+	return missing
 }
 
-// bulkDetailsThreshold: above this many unknown interfaces one full
-// sw_interface_dump is cheaper than a dump per interface.
-const bulkDetailsThreshold = 32
+// detailDumpsInFlight bounds the per-interface dumps that fill the details
+// cache; above bulkDetailsThreshold missing interfaces one full dump is
+// cheaper than a dump each.
+const (
+	detailDumpsInFlight  = 8
+	bulkDetailsThreshold = 256
+)
 
-func (p *Plugin) fetchDetails(ctx context.Context, idxs []uint32) {
-	if len(idxs) > bulkDetailsThreshold {
+// fillDetails reads the interfaces still missing from the cache and
+// publishes their complete state (flags as VPP reports them now).
+func (p *Plugin) fillDetails(ctx context.Context, missing map[uint32]bool) {
+	if len(missing) > bulkDetailsThreshold {
+		// After a bulk create: one full dump (the events have paused, so its
+		// replies do not compete with them) instead of thousands of dumps.
 		if err := p.refreshDetails(ctx, ^interface_types.InterfaceIndex(0)); err != nil {
-			p.log.Warn("interface state read failed", "api", "sw_interface_dump", "count", len(idxs), "error", err)
+			p.log.Warn("interface state read failed", "api", "sw_interface_dump", "count", len(missing), "error", err)
+			return
+		}
+		for idx := range missing {
+			if d, ok := p.detailsOf(idx); ok {
+				if st := p.toState(&d); st != nil {
+					p.publish(st)
+				}
+			}
 		}
 		return
 	}
-	for _, idx := range idxs {
-		if err := p.refreshDetails(ctx, interface_types.InterfaceIndex(idx)); err != nil {
-			p.log.Warn("interface state read failed", "api", "sw_interface_dump", "sw_if_index", idx, "error", err)
+	sem := make(chan struct{}, detailDumpsInFlight)
+	var wg sync.WaitGroup
+	for idx := range missing {
+		if _, known := p.NameOf(idx); !known {
+			continue
 		}
+		if _, cached := p.detailsOf(idx); cached {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := p.refreshDetails(ctx, interface_types.InterfaceIndex(idx)); err != nil {
+				p.log.Warn("interface state read failed", "api", "sw_interface_dump", "sw_if_index", idx, "error", err)
+				return
+			}
+			if d, ok := p.detailsOf(idx); ok {
+				if st := p.toState(&d); st != nil {
+					p.publish(st)
+				}
+			}
+		}()
 	}
+	wg.Wait()
 }
 
-// refreshDetails dumps one interface (or all, with ~0) into the cache and
-// returns what it read.
+// refreshDetails dumps one interface (all with ~0) into the details cache.
 func (p *Plugin) refreshDetails(ctx context.Context, idx interface_types.InterfaceIndex) error {
 	d, err := p.ifs.SwInterfaceDump(ctx, &interfaces.SwInterfaceDump{SwIfIndex: idx})
 	if err != nil {
@@ -378,8 +431,10 @@ func (p *Plugin) toState(d *interfaces.SwInterfaceDetails) *ifmodel.InterfaceSta
 		AdminStatus:  status(d.Flags&interface_types.IF_STATUS_API_FLAG_ADMIN_UP != 0),
 		OperStatus:   status(d.Flags&interface_types.IF_STATUS_API_FLAG_LINK_UP != 0),
 		LastChange:   nowUnix(),
-		PhysAddress:  strings.ToLower(d.L2Address.String()),
 		Speed:        uint64(d.LinkSpeed) * 1000,
+	}
+	if d.L2Address != (ethernet_types.MacAddress{}) {
+		st.PhysAddress = strings.ToLower(d.L2Address.String())
 	}
 	if len(d.Mtu) > 0 {
 		st.Mtu = d.Mtu[0]

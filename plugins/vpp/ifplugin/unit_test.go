@@ -201,7 +201,7 @@ func TestValidate(t *testing.T) {
 func TestValidateDuplicateMemifNamesOwner(t *testing.T) {
 	p, _ := newTestPlugin(t)
 	// "" and the default file are the same socket.
-	p.memifOwner[p.memifKeyOf(memifIf("first", 5, "").GetMemif())] = "first"
+	p.setMemifOwner("first", p.memifKeyOf(memifIf("first", 5, "").GetMemif()))
 	err := p.validate(Key("second"), memifIf("second", 5, DefaultMemifSocket))
 	if err == nil || !strings.Contains(err.Error(), `"first"`) {
 		t.Fatalf("duplicate memif: err = %v, want one naming \"first\"", err)

@@ -80,9 +80,7 @@ func (p *Plugin) update(ctx context.Context, key string, old, new *ifmodel.Inter
 		}
 	}
 	if new.GetType() == ifmodel.Interface_MEMIF {
-		p.mu.Lock()
-		p.memifOwner[p.memifKeyOf(new.GetMemif())] = new.GetName()
-		p.mu.Unlock()
+		p.setMemifOwner(new.GetName(), p.memifKeyOf(new.GetMemif()))
 	}
 	return meta, nil
 }
