@@ -127,7 +127,7 @@ func (s *Scheduler) run(ctx context.Context, in Txn, retryAll bool) (TxnRecord, 
 		rec.Errors = nil
 	}
 	rec.Duration = time.Since(start)
-	s.history = append(s.history, rec)
+	s.history = append(s.history, packTxn(rec))
 	if over := len(s.history) - s.opts.HistorySize; over > 0 {
 		s.history = append(s.history[:0:0], s.history[over:]...)
 	}

@@ -32,7 +32,7 @@ type Scheduler struct {
 	depIndex        keyIndex // dependency key -> keys whose desired value needs it
 	appliedDepIndex keyIndex // dependency key -> keys whose applied value needs it
 	failed          map[string]struct{}
-	history         []TxnRecord
+	history         []pastTxn
 	seq             uint64
 
 	wmu       sync.Mutex
@@ -223,7 +223,11 @@ func (s *Scheduler) History(n int) []TxnRecord {
 	if n <= 0 || n > len(s.history) {
 		n = len(s.history)
 	}
-	return append([]TxnRecord(nil), s.history[len(s.history)-n:]...)
+	out := make([]TxnRecord, 0, n)
+	for i := len(s.history) - n; i < len(s.history); i++ {
+		out = append(out, s.history[i].unpack())
+	}
+	return out
 }
 
 // Watch registers w for the statuses changed by each later transaction. w

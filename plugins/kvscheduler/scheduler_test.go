@@ -468,3 +468,36 @@ func TestStatusPrefixMatchesStatus(t *testing.T) {
 		t.Fatalf("StatusPrefix(/nothing/) %+v", st)
 	}
 }
+
+// History packs its records; what comes back must be what Commit returned.
+func TestHistoryRoundTripsRecords(t *testing.T) {
+	s, f := newTestScheduler(t, Options{})
+	f.fail["/if/bad"] = "boom"
+	var want []TxnRecord
+	want = append(want, commit(t, s, put("/if/a", val("a")), put("/xc/ab", val("x", "/if/a")), put("/if/bad", val("z"))))
+	want = append(want, commit(t, s, put("/if/a", val("a2"))))
+	want = append(want, commit(t, s, del("/xc/ab"), del("/if/a")))
+	got := s.History(3)
+	if len(got) != 3 {
+		t.Fatalf("history has %d records, want 3", len(got))
+	}
+	for i := range want {
+		w, g := want[i], got[i]
+		if g.Seq != w.Seq || g.Kind != w.Kind || len(g.Ops) != len(w.Ops) || len(g.Errors) != len(w.Errors) ||
+			strings.Join(g.Changes, ",") != strings.Join(w.Changes, ",") {
+			t.Fatalf("record %d: got %+v, want %+v", i, g, w)
+		}
+		for j := range w.Ops {
+			if g.Ops[j] != w.Ops[j] {
+				t.Fatalf("record %d op %d: got %+v, want %+v", i, j, g.Ops[j], w.Ops[j])
+			}
+		}
+	}
+	found := false
+	for _, o := range got[0].Ops {
+		found = found || (o.Key == "/if/bad" && o.PrevState == StateNonexistent && o.NewState == StateFailed && o.Error != "")
+	}
+	if !found {
+		t.Fatalf("ops %+v: the failed create of /if/bad is not in history", got[0].Ops)
+	}
+}
