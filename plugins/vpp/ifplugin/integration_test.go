@@ -581,3 +581,49 @@ func TestUntaggedMemifInTheWayIsReplaced(t *testing.T) {
 	commit(t, s, kvscheduler.TxnChange, wantVh)
 	requireConfigured(t, s, "vm1")
 }
+
+// The follow-up calls of a create go out pipelined; a failure among them
+// must still fail the create by name, leave no interface behind, and the
+// retry must succeed. No-op calls (MTU 0, no address) are not sent.
+func TestCreateFollowUpsPipelinedFailureCleansUp(t *testing.T) {
+	e := startEnv(t)
+	s, p := e.agent(t)
+	e.sim.ResetCallCounts()
+	plain := &ifmodel.Interface{Name: "lo0", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Enabled: true}
+	commit(t, s, kvscheduler.TxnChange, plain)
+	requireConfigured(t, s, "lo0")
+	if c := writes(e.sim.CallCounts()); c["sw_interface_set_mtu"] != 0 || c["sw_interface_add_del_address"] != 0 || c["sw_interface_set_mac_address"] != 0 ||
+		c["sw_interface_tag_add_del"] != 1 || c["sw_interface_set_flags"] != 1 {
+		t.Fatalf("writes %v for a plain enabled loopback, want create, tag and set_flags only", c)
+	}
+
+	e.sim.FailNext("sw_interface_set_flags", 1, -1)
+	lo := &ifmodel.Interface{Name: "lo1", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Enabled: true, Mtu: 1500,
+		IpAddresses: []string{"10.0.0.1/24"}}
+	rec := commit(t, s, kvscheduler.TxnChange, lo)
+	var failed bool
+	for _, op := range rec.Ops {
+		if op.Key == ifplugin.Key("lo1") && op.Error != "" {
+			failed = strings.Contains(op.Error, "sw_interface_set_flags")
+		}
+	}
+	if !failed {
+		t.Fatalf("ops %+v: want lo1's create failed naming sw_interface_set_flags", rec.Ops)
+	}
+	waitFor(t, "lo1 configured by a retry", func() bool { return state(t, s, "lo1").State == kvscheduler.StateConfigured })
+	loops := 0
+	for _, i := range e.sim.Interfaces() {
+		if strings.HasPrefix(i.Name, "loop") {
+			loops++
+			if i.Tag == "lo1" && !i.AdminUp {
+				t.Errorf("lo1 %+v not admin up after the retry", i)
+			}
+		}
+	}
+	if loops != 2 {
+		t.Fatalf("%d loopbacks in VPP, want 2 (the failed create cleaned up)", loops)
+	}
+	if _, ok := p.SwIfIndex("lo1"); !ok {
+		t.Fatal("lo1 not indexed")
+	}
+}

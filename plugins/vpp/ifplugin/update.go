@@ -91,10 +91,14 @@ func sameMAC(a, b string) bool {
 	return errA == nil && errB == nil && ha == hb
 }
 
-func (p *Plugin) setMtu(ctx context.Context, key string, idx interface_types.InterfaceIndex, mtu uint32) error {
+func mtuRequest(idx interface_types.InterfaceIndex, mtu uint32) *interfaces.SwInterfaceSetMtu {
 	// Index 0 is the L3 (all protocols) MTU; zeros leave the per-protocol
 	// MTUs following it.
-	if _, err := p.ifs.SwInterfaceSetMtu(ctx, &interfaces.SwInterfaceSetMtu{SwIfIndex: idx, Mtu: []uint32{mtu, 0, 0, 0}}); err != nil {
+	return &interfaces.SwInterfaceSetMtu{SwIfIndex: idx, Mtu: []uint32{mtu, 0, 0, 0}}
+}
+
+func (p *Plugin) setMtu(ctx context.Context, key string, idx interface_types.InterfaceIndex, mtu uint32) error {
+	if _, err := p.ifs.SwInterfaceSetMtu(ctx, mtuRequest(idx, mtu)); err != nil {
 		return fmt.Errorf("%s: sw_interface_set_mtu %d: %w", key, mtu, err)
 	}
 	p.setCachedMtu(uint32(idx), mtu)
