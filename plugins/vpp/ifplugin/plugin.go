@@ -7,7 +7,9 @@ import (
 
 	"go.fd.io/govpp/api"
 	"go.fd.io/govpp/binapi/af_packet"
+	"go.fd.io/govpp/binapi/ethernet_types"
 	interfaces "go.fd.io/govpp/binapi/interface"
+	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/binapi/ip"
 	"go.fd.io/govpp/binapi/memif"
 	"go.fd.io/govpp/binapi/tapv2"
@@ -70,7 +72,7 @@ type Plugin struct {
 	// details caches what VPP last reported per agent interface, so an
 	// interface event becomes a full state without a dump.
 	detMu   sync.Mutex
-	details map[uint32]interfaces.SwInterfaceDetails
+	details map[uint32]ifDetails
 
 	watchMu  sync.Mutex
 	watchers map[int]func(*ifmodel.InterfaceState)
@@ -80,6 +82,18 @@ type Plugin struct {
 type entry struct {
 	meta Metadata
 	typ  ifmodel.Interface_Type
+	// agent: the interface is one of ours (tagged), not VPP's own such as
+	// local0, which is indexed only so that it can be referenced.
+	agent bool
+}
+
+// ifDetails is what the state of an interface needs beyond an event's
+// flags, kept compact: 20k of these stay in memory at 10k cross-connects.
+type ifDetails struct {
+	internalName string
+	mac          ethernet_types.MacAddress
+	mtu, speed   uint32
+	flags        interface_types.IfStatusFlags
 }
 
 type memifKey struct {
@@ -109,7 +123,7 @@ func New(opts Options) *Plugin {
 		memifOwner: make(map[memifKey]string),
 		memifOf:    make(map[string]memifKey),
 		watchers:   make(map[int]func(*ifmodel.InterfaceState)),
-		details:    make(map[uint32]interfaces.SwInterfaceDetails),
+		details:    make(map[uint32]ifDetails),
 	}
 	p.sockets = newMemifSockets(p.mem, opts.DefaultMemifSocket, p.log)
 	return p
@@ -141,7 +155,7 @@ func (p *Plugin) index(name string, typ ifmodel.Interface_Type, meta Metadata) {
 	if old, ok := p.byName[name]; ok {
 		delete(p.byIdx, old.meta.SwIfIndex)
 	}
-	p.byName[name] = &entry{meta: meta, typ: typ}
+	p.byName[name] = &entry{meta: meta, typ: typ, agent: true}
 	p.byIdx[meta.SwIfIndex] = name
 }
 

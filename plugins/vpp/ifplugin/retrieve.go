@@ -265,7 +265,7 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 			fillUnreported(v, want[name])
 			ours = append(ours, addrJob{idx: d.SwIfIndex, v: v})
 		}
-		byName[name] = &entry{meta: *meta, typ: v.Type}
+		byName[name] = &entry{meta: *meta, typ: v.Type, agent: origin == kvscheduler.FromNB}
 		out = append(out, kvscheduler.Retrieved[*ifmodel.Interface, *Metadata]{Key: Key(name), Value: v, Metadata: meta, Origin: origin})
 	}
 

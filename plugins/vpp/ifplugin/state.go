@@ -263,11 +263,10 @@ func (p *Plugin) publishEvents(evs []*interfaces.SwInterfaceEvent) (missing []ui
 		}
 		d, ok := p.detailsOf(idx)
 		if !ok {
-			d = interfaces.SwInterfaceDetails{SwIfIndex: e.SwIfIndex, Tag: name}
 			missing = append(missing, idx)
 		}
-		d.Flags = e.Flags
-		if st := p.toState(&d); st != nil {
+		d.flags = e.Flags
+		if st := p.toState(idx, d); st != nil {
 			p.publish(st)
 		}
 	}
@@ -294,7 +293,7 @@ func (p *Plugin) fillDetails(ctx context.Context, missing map[uint32]bool) {
 		}
 		for idx := range missing {
 			if d, ok := p.detailsOf(idx); ok {
-				if st := p.toState(&d); st != nil {
+				if st := p.toState(idx, d); st != nil {
 					p.publish(st)
 				}
 			}
@@ -324,7 +323,7 @@ func (p *Plugin) fillDetails(ctx context.Context, missing map[uint32]bool) {
 				return
 			}
 			if d, ok := p.detailsOf(idx); ok {
-				if st := p.toState(&d); st != nil {
+				if st := p.toState(idx, d); st != nil {
 					p.publish(st)
 				}
 			}
@@ -351,13 +350,18 @@ func (p *Plugin) cacheDetails(all []*interfaces.SwInterfaceDetails) {
 	p.detMu.Lock()
 	defer p.detMu.Unlock()
 	for _, d := range all {
-		if d.Tag != "" {
-			p.details[uint32(d.SwIfIndex)] = *d
+		if d.Tag == "" {
+			continue // not ours: never published
 		}
+		c := ifDetails{internalName: d.InterfaceName, mac: d.L2Address, speed: d.LinkSpeed, flags: d.Flags}
+		if len(d.Mtu) > 0 {
+			c.mtu = d.Mtu[0]
+		}
+		p.details[uint32(d.SwIfIndex)] = c
 	}
 }
 
-func (p *Plugin) detailsOf(idx uint32) (interfaces.SwInterfaceDetails, bool) {
+func (p *Plugin) detailsOf(idx uint32) (ifDetails, bool) {
 	p.detMu.Lock()
 	defer p.detMu.Unlock()
 	d, ok := p.details[idx]
@@ -377,7 +381,7 @@ func (p *Plugin) setCachedMtu(idx, mtu uint32) {
 	p.detMu.Lock()
 	defer p.detMu.Unlock()
 	if d, ok := p.details[idx]; ok {
-		d.Mtu = []uint32{mtu, 0, 0, 0}
+		d.mtu = mtu
 		p.details[idx] = d
 	}
 }
@@ -396,25 +400,30 @@ func (p *Plugin) snapshot(ctx context.Context) {
 		return
 	}
 	p.detMu.Lock()
-	p.details = make(map[uint32]interfaces.SwInterfaceDetails, len(all))
+	p.details = make(map[uint32]ifDetails, len(all))
 	p.detMu.Unlock()
 	p.cacheDetails(all)
 	for _, det := range all {
-		if st := p.toState(det); st != nil {
-			p.publish(st)
+		idx := uint32(det.SwIfIndex)
+		if d, ok := p.detailsOf(idx); ok {
+			if st := p.toState(idx, d); st != nil {
+				p.publish(st)
+			}
 		}
 	}
 }
 
-func (p *Plugin) toState(d *interfaces.SwInterfaceDetails) *ifmodel.InterfaceState {
+// toState builds the state of one of the agent's interfaces; nil for an
+// interface that is not ours (VPP's local0, an untagged one).
+func (p *Plugin) toState(idx uint32, d ifDetails) *ifmodel.InterfaceState {
 	p.mu.RLock()
-	name, ok := p.byIdx[uint32(d.SwIfIndex)]
-	var typ ifmodel.Interface_Type
+	name, ok := p.byIdx[idx]
+	var e *entry
 	if ok {
-		typ = p.byName[name].typ
+		e = p.byName[name]
 	}
 	p.mu.RUnlock()
-	if !ok || d.Tag == "" {
+	if e == nil || !e.agent {
 		return nil
 	}
 	status := func(up bool) ifmodel.InterfaceState_Status {
@@ -425,19 +434,17 @@ func (p *Plugin) toState(d *interfaces.SwInterfaceDetails) *ifmodel.InterfaceSta
 	}
 	st := &ifmodel.InterfaceState{
 		Name:         name,
-		InternalName: d.InterfaceName,
-		Type:         typ,
-		IfIndex:      uint32(d.SwIfIndex),
-		AdminStatus:  status(d.Flags&interface_types.IF_STATUS_API_FLAG_ADMIN_UP != 0),
-		OperStatus:   status(d.Flags&interface_types.IF_STATUS_API_FLAG_LINK_UP != 0),
+		InternalName: d.internalName,
+		Type:         e.typ,
+		IfIndex:      idx,
+		AdminStatus:  status(d.flags&interface_types.IF_STATUS_API_FLAG_ADMIN_UP != 0),
+		OperStatus:   status(d.flags&interface_types.IF_STATUS_API_FLAG_LINK_UP != 0),
 		LastChange:   nowUnix(),
-		Speed:        uint64(d.LinkSpeed) * 1000,
+		Speed:        uint64(d.speed) * 1000,
+		Mtu:          d.mtu,
 	}
-	if d.L2Address != (ethernet_types.MacAddress{}) {
-		st.PhysAddress = strings.ToLower(d.L2Address.String())
-	}
-	if len(d.Mtu) > 0 {
-		st.Mtu = d.Mtu[0]
+	if d.mac != (ethernet_types.MacAddress{}) {
+		st.PhysAddress = strings.ToLower(d.mac.String())
 	}
 	return st
 }
