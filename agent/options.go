@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -29,6 +30,8 @@ type Options struct {
 	HTTPAddr                string   // REST, health and metrics
 	DataDir                 string   // embedded etcd data, survives restarts
 	LogLevel                slog.Level
+	// Parallelism bounds the scheduler's concurrent VPP operations.
+	Parallelism int
 	// HealthInterval is how often the VPP connection is probed.
 	HealthInterval time.Duration
 }
@@ -54,6 +57,13 @@ func envOr(name, def string) string {
 	return def
 }
 
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
 // ParseFlags reads Options from command-line flags, with Ligato's
 // environment variables as defaults.
 func ParseFlags(name string, args []string) (Options, error) {
@@ -72,6 +82,7 @@ func ParseFlags(name string, args []string) (Options, error) {
 	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir(), "directory for the embedded etcd's data")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.HealthInterval, "vpp-health-interval", time.Second, "VPP health-check period")
+	fs.IntVar(&o.Parallelism, "parallelism", envInt("VPPMESH_PARALLELISM", 256), "independent VPP operations in flight at once (env VPPMESH_PARALLELISM)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
