@@ -91,17 +91,7 @@ func dumpIfaces(t testing.TB, conn api.Connection, filter string) []*interfaces.
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*interfaces.SwInterfaceDetails
-	for {
-		d, err := stream.Recv()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, d)
-	}
+	return drain(t, stream.Recv)
 }
 
 func TestMemifPairXconnectDumpAndShowInterface(t *testing.T) {
@@ -180,17 +170,7 @@ func TestMemifPairXconnectDumpAndShowInterface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mds []*memif.MemifDetails
-	for {
-		d, err := md.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		mds = append(mds, d)
-	}
+	mds := drain(t, md.Recv)
 	if len(mds) != 2 || mds[0].IfName != "memif0/1" || mds[0].RingSize != 1024 || mds[0].BufferSize != 2048 || mds[1].SocketID != 1 {
 		t.Errorf("memif dump = %+v", mds)
 	}

@@ -74,3 +74,19 @@ func setFlags(idx uint32, up bool) *interfaces.SwInterfaceSetFlags {
 func uint32InterfaceIndex() interface_types.InterfaceIndex { return 0 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// drain reads a dump stream to its end (the control_ping reply).
+func drain[T any](t testing.TB, recv func() (T, error)) []T {
+	t.Helper()
+	var out []T
+	for {
+		d, err := recv()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, d)
+	}
+}

@@ -95,17 +95,7 @@ func dumpAddrs(t *testing.T, conn api.Connection, idx interface_types.InterfaceI
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*ip.IPAddressDetails
-	for {
-		d, err := s.Recv()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, d)
-	}
+	return drain(t, s.Recv)
 }
 
 func TestInterfaceEvents(t *testing.T) {
@@ -202,17 +192,7 @@ func TestVhostUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []*vhost_user.SwInterfaceVhostUserDetails
-	for {
-		d, err := s.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, d)
-	}
+	got := drain(t, s.Recv)
 	if len(got) != 2 || got[0].InterfaceName != "VirtualEthernet0/0/0" || !got[0].IsServer ||
 		got[1].InterfaceName != "VirtualEthernet0/0/7" || got[1].SockFilename != "/tmp/vm3.sock" || !got[1].IsServer {
 		t.Errorf("vhost dump = %+v", got)

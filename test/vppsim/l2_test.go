@@ -3,7 +3,6 @@ package vppsim
 import (
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 
@@ -20,17 +19,7 @@ func dumpBDs(t *testing.T, conn api.Connection, bdID uint32) []*l2.BridgeDomainD
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*l2.BridgeDomainDetails
-	for {
-		d, err := s.Recv()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, d)
-	}
+	return drain(t, s.Recv)
 }
 
 func TestBridgeDomainAndModeExclusivity(t *testing.T) {
