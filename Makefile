@@ -6,7 +6,7 @@ LDFLAGS  := -X github.com/vppmesh/vppmesh/agent.Version=$(VERSION)
 FUZZTIME ?= 10s
 PROTOS   := $(shell find models -name '*.proto')
 
-.PHONY: help build test ci deps lint vet proto demo bench bench-agent bench-dataplane bench-quick fuzz clean
+.PHONY: help build test race ci deps lint vet proto demo bench bench-agent bench-dataplane bench-quick fuzz clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -17,10 +17,13 @@ build: ## build vppmesh-agent, agentctl, vppsim (and the CNF) into ./bin
 test: build ## unit, integration and e2e tests (e2e parts that need root or DPDK say what is missing)
 	$(GO) test -count=1 -timeout 30m ./...
 
+race: ## the unit and integration tests under the race detector
+	$(GO) test -race -count=1 -timeout 20m ./agent/... ./pkg/... ./plugins/... ./test/integration/ ./test/vppsim/... ./test/cnf/
+
 deps: ## install what the tests need (Debian packages as root, Go modules)
 	./scripts/ci-deps.sh
 
-ci: deps lint test ## what CI runs: deps, lint, all tests, a short smoke of every fuzz target and benchmark
+ci: deps lint test race ## what CI runs: deps, lint, all tests (and again under -race), a short smoke of every fuzz target and benchmark
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 	$(MAKE) bench-quick
 
