@@ -66,6 +66,16 @@ func (p *Port) handle(c *net.UnixConn, h header, pl []byte, fds []int) error {
 	return nil
 }
 
+// ringState decodes a vring-state payload and finds the ring it names.
+func (p *Port) ringState(req uint32, pl []byte) (vringState, *vring, error) {
+	s, err := decodeVringState(req, pl)
+	if err != nil {
+		return s, nil, err
+	}
+	v, err := p.ring(req, s.Index)
+	return s, v, err
+}
+
 func (p *Port) ring(req uint32, idx uint32) (*vring, error) {
 	if idx >= uint32(len(p.rings)) {
 		return nil, fmt.Errorf("%w: %s: vring %d, have %d", errMalformed, requestName(req), idx, len(p.rings))
@@ -116,11 +126,7 @@ func (p *Port) apply(h header, pl []byte, fds []int) ([]byte, error) {
 	case reqSetMemTable:
 		return nil, p.setMemTable(pl, fds)
 	case reqSetVringNum:
-		s, err := decodeVringState(req, pl)
-		if err != nil {
-			return nil, err
-		}
-		v, err := p.ring(req, s.Index)
+		s, v, err := p.ringState(req, pl)
 		if err != nil {
 			return nil, err
 		}
@@ -153,11 +159,7 @@ func (p *Port) apply(h header, pl []byte, fds []int) ([]byte, error) {
 		}
 		return nil, nil
 	case reqSetVringBase:
-		s, err := decodeVringState(req, pl)
-		if err != nil {
-			return nil, err
-		}
-		v, err := p.ring(req, s.Index)
+		s, v, err := p.ringState(req, pl)
 		if err != nil {
 			return nil, err
 		}
@@ -167,11 +169,7 @@ func (p *Port) apply(h header, pl []byte, fds []int) ([]byte, error) {
 		v.lastAvail, v.usedIdx = uint16(s.Num), uint16(s.Num)
 		return nil, nil
 	case reqGetVringBase:
-		s, err := decodeVringState(req, pl)
-		if err != nil {
-			return nil, err
-		}
-		v, err := p.ring(req, s.Index)
+		s, v, err := p.ringState(req, pl)
 		if err != nil {
 			return nil, err
 		}
@@ -188,11 +186,7 @@ func (p *Port) apply(h header, pl []byte, fds []int) ([]byte, error) {
 	case reqSetVringKick, reqSetVringCall, reqSetVringErr:
 		return nil, p.setVringFD(req, pl, fds)
 	case reqSetVringEnable:
-		s, err := decodeVringState(req, pl)
-		if err != nil {
-			return nil, err
-		}
-		v, err := p.ring(req, s.Index)
+		s, v, err := p.ringState(req, pl)
 		if err != nil {
 			return nil, err
 		}
