@@ -143,6 +143,8 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		Version:      Version,
 		Metrics:      m.Handler(),
 		Logger:       a.log,
+		LogLevels:    a.logLevels,
+		SetLogLevel:  a.setLogLevel,
 	})
 	if err != nil {
 		return err

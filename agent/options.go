@@ -32,6 +32,9 @@ type Options struct {
 	HTTPAddr                string   // REST, health and metrics
 	DataDir                 string   // embedded etcd data, survives restarts
 	LogLevel                slog.Level
+	// LogLevelVar, when set, is the level of the agent's log handler; REST
+	// (Ligato's /log/{logger}/{level}) changes it at run time.
+	LogLevelVar *slog.LevelVar
 	// Parallelism bounds the scheduler's concurrent VPP operations.
 	Parallelism int
 	// HealthInterval is how often the VPP connection is probed.
@@ -187,6 +190,8 @@ func parseFlags(name string, args []string, getenv func(string) string) (Options
 	if o.Label == "" || strings.Contains(o.Label, "/") {
 		return o, fmt.Errorf("--label %q: must be non-empty and contain no '/'", o.Label)
 	}
+	o.LogLevelVar = new(slog.LevelVar)
+	o.LogLevelVar.Set(o.LogLevel)
 	return o, nil
 }
 
