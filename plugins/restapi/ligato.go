@@ -123,6 +123,14 @@ type LigatoKVWithMetadata struct {
 	Origin   int // 1 from NB, 2 from SB
 }
 
+// ProtoMsgDataOrNull is the value's JSON, or null without a value.
+func (kv LigatoKVWithMetadata) ProtoMsgDataOrNull() json.RawMessage {
+	if kv.Value == nil || len(kv.Value.ProtoMsgData) == 0 {
+		return json.RawMessage("null")
+	}
+	return kv.Value.ProtoMsgData
+}
+
 // LigatoDumpIndex is /scheduler/dump without descriptor and key-prefix.
 type LigatoDumpIndex struct {
 	Descriptors []string
