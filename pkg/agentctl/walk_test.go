@@ -174,7 +174,7 @@ func TestWalkEveryCommand(t *testing.T) {
 	type step struct {
 		args    []string
 		stdin   string
-		wantErr string                      // non-empty: must fail with this in the error
+		wantErr string                        // non-empty: must fail with this in the error
 		check   func(out, errOut string) bool // for successes: the job was done
 	}
 	has := func(s ...string) func(string, string) bool {

@@ -249,7 +249,9 @@ func TestLigatoDumpOfOptionalModels(t *testing.T) {
 		}
 	}
 	// A dump error is Ligato's 500 with a message string.
-	le.retrieveFn = func(context.Context) ([]kvscheduler.RetrievedValue, error) { return nil, errors.New("vpp disconnected") }
+	le.retrieveFn = func(context.Context) ([]kvscheduler.RetrievedValue, error) {
+		return nil, errors.New("vpp disconnected")
+	}
 	code, body := le.do(t, "GET", "/dump/vpp/v2/interfaces", "")
 	var msg string
 	if code != 500 || json.Unmarshal(body, &msg) != nil || !strings.Contains(msg, "vpp disconnected") {
