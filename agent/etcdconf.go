@@ -76,7 +76,7 @@ func loadFiles(configDir string, pick pickFunc, etcdFlag, govppFlag, httpFlag, l
 		flag, val, env, base string
 		into                 any
 	}{
-		{"govpp-config", govppFlag, "GOVPPMUX_CONFIG", "govpp.conf", &f.govpp},
+		{"govpp-config", govppFlag, "GOVPP_CONFIG|GOVPPMUX_CONFIG", "govpp.conf", &f.govpp},
 		{"http-config", httpFlag, "HTTP_CONFIG", "http.conf", &f.http},
 		{"logs-config", logsFlag, "LOGS_CONFIG", "logs.conf", &f.logs},
 	} {

@@ -89,7 +89,7 @@ func parseFlags(name string, args []string, getenv func(string) string) (Options
 	fs.StringVar(&endpoints, "etcd-endpoints", "", "comma-separated etcd endpoints (env ETCD_ENDPOINTS; etcd.conf endpoints); none runs an embedded etcd")
 	fs.StringVar(&etcdConfig, "etcd-config", "", "Ligato etcd.conf: endpoints, dial-timeout, TLS files, username/password (env ETCD_CONFIG)")
 	fs.StringVar(&configDir, "config-dir", "", "directory of Ligato config files (etcd.conf, govpp.conf, http.conf, logs.conf) (env CONFIG_DIR)")
-	fs.StringVar(&govppConfig, "govpp-config", "", "Ligato govpp.conf: binapi-socket-path, stats-socket-path (env GOVPPMUX_CONFIG)")
+	fs.StringVar(&govppConfig, "govpp-config", "", "Ligato govpp.conf: binapi-socket-path, stats-socket-path (env GOVPP_CONFIG or GOVPPMUX_CONFIG)")
 	fs.StringVar(&httpConfig, "http-config", "", "Ligato http.conf: endpoint (env HTTP_CONFIG)")
 	fs.StringVar(&logsConfig, "logs-config", "", "Ligato logs.conf: default-level (env LOGS_CONFIG)")
 	fs.StringVar(&o.EtcdListen, "etcd-listen", "http://127.0.0.1:2379", "client URL of the embedded etcd")
@@ -123,8 +123,10 @@ func parseFlags(name string, args []string, getenv func(string) string) (Options
 		if set[flagName] {
 			return flagVal, true
 		}
-		if v := getenv(env); v != "" {
-			return v, true
+		for _, e := range strings.Split(env, "|") { // Ligato's name first, then an alias
+			if v := getenv(e); v != "" {
+				return v, true
+			}
 		}
 		if configDir != "" {
 			p := filepath.Join(configDir, base)
