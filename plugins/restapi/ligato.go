@@ -189,6 +189,11 @@ func (s *Server) ligatoRoutes(mux *http.ServeMux, handle func(path, method strin
 			s.writeError(w, r, http.StatusNotFound, fmt.Errorf("Ligato's %s is not supported by vppmesh: it has no such model (see docs/migrating-from-ligato.md)", r.URL.Path))
 		})
 	}
+	for path, why := range ligatoUnsupportedPaths {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			s.writeError(w, r, http.StatusNotFound, fmt.Errorf("Ligato's %s is not supported by vppmesh: %s", r.URL.Path, why))
+		})
+	}
 	for path, d := range ligatoDumps {
 		handle(PathDumpPrefix+path, http.MethodGet, s.ligatoDumpHandler(d))
 	}
@@ -552,6 +557,26 @@ var ligatoUnsupportedDumps = []string{
 	"/dump/vpp/v2/ipsec/spds", "/dump/vpp/v2/ipsec/sps", "/dump/vpp/v2/ipsec/sas",
 	"/dump/vpp/v2/punt/sockets", "/dump/vpp/v2/wireguard/peers",
 	"/dump/linux/v2/interfaces", "/dump/linux/v2/routes", "/dump/linux/v2/arps",
+}
+
+// ligatoUnsupportedPaths are Ligato's other REST paths vppmesh does not
+// serve, with the reason (docs/migrating-from-ligato.md).
+var ligatoUnsupportedPaths = map[string]string{
+	"/scheduler/key-timeline":        "the scheduler keeps no per-key timeline; see /values and /scheduler/txn-history",
+	"/scheduler/graph-snapshot":      "the scheduler keeps no graph snapshots; see /values",
+	"/scheduler/flag-stats":          "see /metrics",
+	"/scheduler/graph":               "see /values",
+	"/scheduler/stats":               "see /metrics",
+	"/vpp/telemetry":                 "VPP counters are in /vpp/counters and /metrics",
+	"/vpp/telemetry/memory":          "VPP counters are in /vpp/counters and /metrics",
+	"/vpp/telemetry/runtime":         "VPP counters are in /vpp/counters and /metrics",
+	"/vpp/telemetry/nodecount":       "VPP counters are in /vpp/counters and /metrics",
+	"/stats/configurator":            "see /metrics",
+	"/stats/linux/interfaces":        "vppmesh does not manage Linux interfaces",
+	"/configuration":                 "configuration goes through etcd (agentctl config update)",
+	"/configuration/validate":        "configuration goes through etcd (agentctl import --dry-run validates)",
+	"/info/configuration/jsonschema": "see agentctl model list",
+	"/vpp/binapitrace":               "no binary API trace",
 }
 
 // ligatoDumpHandler answers what VPP has under one model prefix, each

@@ -248,6 +248,39 @@ func TestLigatoDumpOfOptionalModels(t *testing.T) {
 			t.Errorf("%s: model missing but code %d: %s", path, code, body)
 		}
 	}
+	// Every interface type path answers, with only its type.
+	for path, typ := range map[string]string{"loopback": "SOFTWARE_LOOPBACK", "memif": "MEMIF", "tap": "", "afpacket": "",
+		"vxlan": "", "ethernet": "", "vhostuser": ""} {
+		code, body := le.do(t, "GET", PathDumpPrefix+"interfaces/"+path, "")
+		var m map[string]struct {
+			Interface struct{ Type string } `json:"interface"`
+		}
+		if code != 200 || json.Unmarshal(body, &m) != nil {
+			t.Fatalf("interfaces/%s: %d %s", path, code, body)
+		}
+		for _, v := range m {
+			if v.Interface.Type != typ {
+				t.Fatalf("interfaces/%s answered a %s", path, v.Interface.Type)
+			}
+		}
+		if (typ != "") != (len(m) == 1) {
+			t.Fatalf("interfaces/%s: %d interfaces", path, len(m))
+		}
+	}
+	// Ligato's paths vppmesh lacks say so, whatever the method.
+	paths := append([]string{}, ligatoUnsupportedDumps...)
+	for p := range ligatoUnsupportedPaths {
+		paths = append(paths, p)
+	}
+	for _, p := range paths {
+		code, body := le.do(t, "GET", p, "")
+		if code != 404 || !strings.Contains(string(body), "not supported by vppmesh") {
+			t.Errorf("%s: %d %s", p, code, body)
+		}
+	}
+	if code, body := le.do(t, "PUT", "/configuration", "vppConfig: {}"); code != 404 || !strings.Contains(string(body), "etcd") {
+		t.Errorf("PUT /configuration: %d %s", code, body)
+	}
 	// A dump error is Ligato's 500 with a message string.
 	le.retrieveFn = func(context.Context) ([]kvscheduler.RetrievedValue, error) {
 		return nil, errors.New("vpp disconnected")
