@@ -83,6 +83,17 @@ func TestParseFlagsPrecedence(t *testing.T) {
 		t.Fatalf("etcd.conf without endpoints: %v", o.EtcdEndpoints)
 	}
 
+	// Ligato's per-file environment variables name files outside --config-dir.
+	gv := writeFile(t, t.TempDir(), "g.conf", "binapi-socket-path: /envfile/api.sock\n")
+	hc := writeFile(t, t.TempDir(), "h.conf", "endpoint: 127.0.0.1:16666\n")
+	o, err = parseFlags("t", nil, envMap(map[string]string{"GOVPP_CONFIG": gv, "HTTP_CONFIG": hc}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.VPPSocket != "/envfile/api.sock" || o.HTTPAddr != "127.0.0.1:16666" {
+		t.Fatalf("GOVPP_CONFIG / HTTP_CONFIG: %+v", o)
+	}
+
 	// Nothing at all: the embedded etcd and the defaults.
 	o, err = parseFlags("t", nil, envMap(nil))
 	if err != nil {
