@@ -25,7 +25,9 @@ var update = flag.Bool("update", false, "rewrite the golden files of the Ligato 
 
 // volatile fields change from run to run; the golden files hold a marker.
 var volatile = map[string]bool{"start_time": true, "last_change": true, "last_update": true,
-	"GoVersion": true, "OS": true, "Arch": true, "GitCommit": true, "commit_hash": true}
+	"GoVersion": true, "OS": true, "Arch": true, "GitCommit": true, "commit_hash": true,
+	// The model list grows with the registry; TestLigatoDumpIndexPrefixes checks it.
+	"KeyPrefixes": true}
 
 func normalize(v any) any {
 	switch x := v.(type) {
@@ -294,5 +296,18 @@ func TestLigatoDumpOfOptionalModels(t *testing.T) {
 	var le2 struct{ Error string }
 	if code != 500 || json.Unmarshal(body, &le2) != nil || !strings.Contains(le2.Error, "vpp disconnected") {
 		t.Fatalf("scheduler dump error: %d %s", code, body)
+	}
+}
+
+func TestLigatoDumpIndexPrefixes(t *testing.T) {
+	le := newLigatoEnv(t)
+	code, body := le.do(t, "GET", "/scheduler/dump", "")
+	var idx LigatoDumpIndex
+	if code != 200 || json.Unmarshal(body, &idx) != nil {
+		t.Fatalf("%d %s", code, body)
+	}
+	want := models.Prefixes()
+	if strings.Join(idx.KeyPrefixes, ",") != strings.Join(want, ",") || len(want) == 0 {
+		t.Fatalf("KeyPrefixes %v, want the registry's %v", idx.KeyPrefixes, want)
 	}
 }
