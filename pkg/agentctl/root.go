@@ -114,6 +114,7 @@ func NewRootCommand(getenv func(string) string) *cobra.Command {
 		newReportCommand(c),
 		newVersionCommand(c),
 	)
+	root.InitDefaultCompletionCmd() // now, so that it too fails without a shell
 	requireSubcommand(root)
 	return root
 }
