@@ -42,10 +42,10 @@ type configFiles struct {
 	used     []string
 }
 
-// pickFunc chooses a file: the flag's value, the environment's, or the
-// file of that name in --config-dir when it exists. explicit reports
-// whether the user named the file (then it must exist).
-type pickFunc func(flagName, flagVal, env, base string) (path string, explicit bool)
+// pickFunc chooses a file: the flag's value, the environment's (env may
+// list alternatives separated by '|'), or the file of that name in
+// --config-dir when it exists; "" when none.
+type pickFunc func(flagName, flagVal, env, base string) (path string)
 
 // loadFiles reads Ligato's configuration files. A file that was named or
 // found but cannot be read or parsed is an error naming it.
@@ -60,7 +60,7 @@ func loadFiles(configDir string, pick pickFunc, etcdFlag, govppFlag, httpFlag, l
 			return f, fmt.Errorf("--config-dir %s: not a directory", configDir)
 		}
 	}
-	if p, _ := pick("etcd-config", etcdFlag, etcdconf.EnvVar, "etcd.conf"); p != "" {
+	if p := pick("etcd-config", etcdFlag, etcdconf.EnvVar, "etcd.conf"); p != "" {
 		c, err := etcdconf.Load(p)
 		if err != nil {
 			return f, err
@@ -80,7 +80,7 @@ func loadFiles(configDir string, pick pickFunc, etcdFlag, govppFlag, httpFlag, l
 		{"http-config", httpFlag, "HTTP_CONFIG", "http.conf", &f.http},
 		{"logs-config", logsFlag, "LOGS_CONFIG", "logs.conf", &f.logs},
 	} {
-		p, _ := pick(x.flag, x.val, x.env, x.base)
+		p := pick(x.flag, x.val, x.env, x.base)
 		if p == "" {
 			continue
 		}

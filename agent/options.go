@@ -119,22 +119,22 @@ func parseFlags(name string, args []string, getenv func(string) string) (Options
 	if !set["config-dir"] {
 		configDir = getenv("CONFIG_DIR")
 	}
-	pick := func(flagName, flagVal, env, base string) (string, bool) {
+	pick := func(flagName, flagVal, env, base string) string {
 		if set[flagName] {
-			return flagVal, true
+			return flagVal
 		}
 		for _, e := range strings.Split(env, "|") { // Ligato's name first, then an alias
 			if v := getenv(e); v != "" {
-				return v, true
+				return v
 			}
 		}
 		if configDir != "" {
 			p := filepath.Join(configDir, base)
 			if _, err := os.Stat(p); err == nil {
-				return p, false
+				return p
 			}
 		}
-		return "", false
+		return ""
 	}
 	files, err := loadFiles(configDir, pick, etcdConfig, govppConfig, httpConfig, logsConfig)
 	if err != nil {
