@@ -192,7 +192,7 @@ func newValuesCommand(c *cli) *cobra.Command {
 }
 
 func newDumpCommand(c *cli) *cobra.Command {
-	var descriptor, view string
+	var descriptor, view, origin, format string
 	cmd := &cobra.Command{
 		Use:   "dump [MODEL | DESCRIPTOR]...",
 		Short: "Show values as VPP has them now (view SB), as etcd asks (NB) or as the agent believes (cached) (REST)",
@@ -203,6 +203,21 @@ agent believes is applied.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if descriptor != "" {
 				args = append(args, descriptor)
+			}
+			switch strings.ToLower(format) {
+			case "":
+			case "json", "yaml":
+				c.output = strings.ToLower(format)
+			default:
+				return fmt.Errorf("--format %q: want json or yaml (or use -o)", format)
+			}
+			wantOrigin := ""
+			switch strings.ToUpper(origin) {
+			case "":
+			case "NB", "SB":
+				wantOrigin = "FROM_" + strings.ToUpper(origin)
+			default:
+				return fmt.Errorf("--origin %q: want NB or SB", origin)
 			}
 			type filter struct{ prefix, descriptor string }
 			var filters []filter
@@ -270,9 +285,13 @@ agent believes is applied.`,
 			default:
 				return fmt.Errorf("--view %q: want SB, NB or cached", view)
 			}
-			if vals == nil {
-				vals = []restapi.DumpJSON{}
+			kept := []restapi.DumpJSON{}
+			for _, v := range vals {
+				if wantOrigin == "" || v.Origin == wantOrigin {
+					kept = append(kept, v)
+				}
 			}
+			vals = kept
 			rows := make([][]string, 0, len(vals))
 			for _, v := range vals {
 				rows = append(rows, []string{v.Key, orDash(v.Descriptor), v.Origin, compactJSON(v.Value), compactJSON(v.Metadata)})
@@ -284,6 +303,8 @@ agent believes is applied.`,
 	}
 	cmd.Flags().StringVar(&descriptor, "descriptor", "", "only values of this descriptor")
 	cmd.Flags().StringVar(&view, "view", "SB", "SB (VPP now), NB (desired) or cached (believed applied)")
+	cmd.Flags().StringVar(&origin, "origin", "", "only values of this origin: NB (created by the agent) or SB (found in VPP)")
+	cmd.Flags().StringVarP(&format, "format", "f", "", "json or yaml (Ligato's spelling of -o)")
 	return cmd
 }
 

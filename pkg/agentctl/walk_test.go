@@ -250,6 +250,10 @@ func TestWalkEveryCommand(t *testing.T) {
 		{args: []string{"dump", "vpp.l2.xconnect", "--view", "NB"}, check: has("xconnect/memifw1", "FROM_NB")},
 		{args: []string{"dump", "vpp.l2.bridge-domain", "--view", "cached"}, check: has("bridge-domain/bd1")},
 		{args: []string{"dump", "--view", "XY"}, wantErr: "--view"},
+		{args: []string{"dump", "vpp.interfaces", "--origin", "SB", "-f", "json"}, check: func(out, _ string) bool {
+			var d []struct{ Key, Origin string }
+			return json.Unmarshal([]byte(out), &d) == nil && len(d) == 1 && d[0].Key == "config/vpp/v2/interfaces/local0" && d[0].Origin == "FROM_SB"
+		}},
 		{args: []string{"dump", "vpp.acls.acl"}, wantErr: "not supported by vppmesh"},
 		{args: []string{"status"}, check: has("ready:          true")},
 		{args: []string{"stats"}, check: has("INTERFACE", "memifw1")},
