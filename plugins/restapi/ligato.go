@@ -197,6 +197,9 @@ func (s *Server) ligatoRoutes(mux *http.ServeMux, handle func(path, method strin
 	for path, d := range ligatoDumps {
 		handle(PathDumpPrefix+path, http.MethodGet, s.ligatoDumpHandler(d))
 	}
+	for alias, path := range ligatoDumpAliases {
+		handle(PathDumpPrefix+alias, http.MethodGet, s.ligatoDumpHandler(ligatoDumps[path]))
+	}
 	for _, t := range []struct{ path, typ string }{
 		{"loopback", "SOFTWARE_LOOPBACK"}, {"ethernet", "DPDK"}, {"memif", "MEMIF"},
 		{"tap", "TAP"}, {"afpacket", "AF_PACKET"}, {"vxlan", "VXLAN_TUNNEL"}, {"vhostuser", "VHOST_USER"},
@@ -547,6 +550,10 @@ var ligatoDumps = map[string]ligatoDump{
 	"routes":     {prefix: models.ConfigDir + "vpp/v2/route/", wrap: "route", meta: "route_meta"},
 	"arps":       {prefix: models.ConfigDir + "vpp/v2/arp/", wrap: "arp", meta: "arp_meta"},
 }
+
+// ligatoDumpAliases are spelled-out names some users write for Ligato's
+// short dump paths; they answer the same.
+var ligatoDumpAliases = map[string]string{"bridgedomains": "bd", "xconnects": "xc", "fibs": "fib"}
 
 // ligatoUnsupportedDumps are Ligato's dump paths of models vppmesh does not
 // have: they answer 404 saying so.

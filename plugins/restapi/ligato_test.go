@@ -250,6 +250,14 @@ func TestLigatoDumpOfOptionalModels(t *testing.T) {
 			t.Errorf("%s: model missing but code %d: %s", path, code, body)
 		}
 	}
+	// The spelled-out aliases answer as the short paths.
+	for alias, path := range ligatoDumpAliases {
+		c1, b1 := le.do(t, "GET", PathDumpPrefix+alias, "")
+		c2, b2 := le.do(t, "GET", PathDumpPrefix+path, "")
+		if c1 != c2 || string(b1) != string(b2) {
+			t.Errorf("%s: %d %s; %s: %d %s", alias, c1, b1, path, c2, b2)
+		}
+	}
 	// Every interface type path answers, with only its type.
 	for path, typ := range map[string]string{"loopback": "SOFTWARE_LOOPBACK", "memif": "MEMIF", "tap": "", "afpacket": "",
 		"vxlan": "", "ethernet": "", "vhostuser": ""} {
