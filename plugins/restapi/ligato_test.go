@@ -254,7 +254,7 @@ func TestLigatoDumpOfOptionalModels(t *testing.T) {
 	for alias, path := range ligatoDumpAliases {
 		c1, b1 := le.do(t, "GET", PathDumpPrefix+alias, "")
 		c2, b2 := le.do(t, "GET", PathDumpPrefix+path, "")
-		if c1 != c2 || string(b1) != string(b2) {
+		if c1 != c2 || (c1 == 200 && string(b1) != string(b2)) {
 			t.Errorf("%s: %d %s; %s: %d %s", alias, c1, b1, path, c2, b2)
 		}
 	}
