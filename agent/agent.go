@@ -145,6 +145,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		Logger:       a.log,
 		LogLevels:    a.logLevels,
 		SetLogLevel:  a.setLogLevel,
+		RecentLogs:   a.recentLogs(),
 	})
 	if err != nil {
 		return err

@@ -76,3 +76,11 @@ func (a *Agent) setLogLevel(logger, level string) error {
 	}
 	return nil
 }
+
+// recentLogs serves /log/recent from the log ring, when there is one.
+func (a *Agent) recentLogs() func(n int) [][]byte {
+	if a.opts.LogRing == nil {
+		return nil
+	}
+	return a.opts.LogRing.Last
+}

@@ -35,6 +35,9 @@ type Options struct {
 	// LogLevelVar, when set, is the level of the agent's log handler; REST
 	// (Ligato's /log/{logger}/{level}) changes it at run time.
 	LogLevelVar *slog.LevelVar
+	// LogRing, when set, holds the agent's last log lines for REST
+	// (/log/recent) and agentctl report.
+	LogRing *LogRing
 	// Parallelism bounds the scheduler's concurrent VPP operations.
 	Parallelism int
 	// HealthInterval is how often the VPP connection is probed.

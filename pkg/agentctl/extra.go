@@ -7,6 +7,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -136,7 +137,34 @@ func newLogCommand(c *cli) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(list, set)
+	var n int
+	recent := &cobra.Command{
+		Use:   "recent",
+		Short: "Show the agent's last log lines (vppmesh's /log/recent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if n < 1 {
+				return fmt.Errorf("-n %d: want at least 1", n)
+			}
+			var lines []json.RawMessage
+			if err := c.restCall(cmd.Context(), "GET", restapi.PathLogRecent, url.Values{"n": {strconv.Itoa(n)}}, &lines); err != nil {
+				return err
+			}
+			if len(lines) == 0 {
+				return errors.New("log recent: the agent has no log lines")
+			}
+			return c.render(lines, func(w io.Writer) error {
+				for _, l := range lines {
+					if _, err := fmt.Fprintf(w, "%s\n", l); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		},
+	}
+	recent.Flags().IntVarP(&n, "lines", "n", 50, "how many lines")
+	cmd.AddCommand(list, set, recent)
 	return cmd
 }
 
@@ -230,11 +258,11 @@ func newReportCommand(c *cli) *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "report",
-		Short: "Write a tar.gz for bug reports: versions, status, values, dumps, history, config, counters, log levels, VPP's view",
+		Short: "Write a tar.gz for bug reports: versions, status, values, dumps, history, config, counters, logs, VPP's view",
 		Long: `Collect the agent's state into agentctl-report-<label>-<time>.tar.gz in --dir.
 Each section is one file; a section that cannot be read is listed with its
-error in errors.txt. The agent's own log lines are not reachable over REST:
-attach the agent's stderr (journalctl, kubectl logs) beside the report.
+error in errors.txt. agent-log.json holds the agent's last 2000 log lines (what
+it keeps in memory); older ones are in its stderr (journalctl, kubectl logs).
 The exit code is non-zero when the agent could not be reached at all.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return c.report(cmd, dir) },
@@ -271,6 +299,7 @@ func (c *cli) report(cmd *cobra.Command, dir string) error {
 		{"txn-history.json", rest("GET", restapi.PathTxnHistory, url.Values{"n": {"200"}})},
 		{"counters.json", rest("GET", restapi.PathVPPCounters, nil)},
 		{"log-levels.json", rest("GET", restapi.PathLogList, nil)},
+		{"agent-log.json", rest("GET", restapi.PathLogRecent, url.Values{"n": {"2000"}})},
 		{"metrics.txt", rest("GET", restapi.PathMetrics, nil)},
 		{"vpp-version.txt", cliOut("show version verbose")},
 		{"vpp-interfaces.txt", cliOut("show interface")},

@@ -49,14 +49,15 @@ func startLiveAgent(t *testing.T) *liveAgent {
 	govppLogs.Do(func() { agent.RouteGovppLogs(slog.New(slog.DiscardHandler), slog.LevelInfo) })
 	etcdPort := freePort(t)
 	level := new(slog.LevelVar)
+	ring := agent.NewLogRing(100)
 	opts := agent.Options{
 		Label: "vpp1", VPPSocket: filepath.Join(dir, "api.sock"), VPPStatsSocket: filepath.Join(dir, "stats.sock"),
 		EtcdListen: fmt.Sprintf("http://127.0.0.1:%d", etcdPort), EtcdPeer: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		HTTPAddr: "127.0.0.1:0", DataDir: filepath.Join(dir, "etcd"), HealthInterval: 200 * time.Millisecond,
 		StatsInterval: 100 * time.Millisecond, CountersPublishInterval: 200 * time.Millisecond, Parallelism: 16,
-		LogLevelVar: level,
+		LogLevelVar: level, LogRing: ring,
 	}
-	a := agent.New(opts, slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: level})))
+	a := agent.New(opts, slog.New(slog.NewJSONHandler(ring, &slog.HandlerOptions{Level: level})))
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -263,6 +264,12 @@ func TestWalkEveryCommand(t *testing.T) {
 		{args: []string{"log", "list"}, check: has("vppmesh-agent")},
 		{args: []string{"log", "set", "vppmesh-agent", "debug"}, check: has("level debug")},
 		{args: []string{"log", "set", "nope", "debug"}, wantErr: "unknown logger"},
+		{args: []string{"log", "recent", "-n", "5"}, check: func(out, _ string) bool {
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			var rec map[string]any
+			return len(lines) == 5 && json.Unmarshal([]byte(lines[4]), &rec) == nil && rec["msg"] != nil
+		}},
+		{args: []string{"log", "recent", "-n", "0"}, wantErr: "at least 1"},
 		{args: []string{"metrics", "vppmesh_"}, check: has("vppmesh_")},
 		{args: []string{"metrics", "no_such_metric_"}, wantErr: "no metric"},
 		{args: []string{"report", "--dir", reportDir}, check: func(out, _ string) bool { return checkReport(t, reportDir, out) }},
@@ -382,11 +389,16 @@ func checkReport(t *testing.T, dir, out string) bool {
 		files[strings.TrimPrefix(h.Name, "report/")] = string(b)
 	}
 	for _, want := range []string{"agent-version.json", "status.json", "values.json", "dump-vpp.json", "txn-history.json",
-		"log-levels.json", "vpp-version.txt", "vpp-interfaces.txt", "etcd-config.json", "errors.txt"} {
+		"log-levels.json", "agent-log.json", "vpp-version.txt", "vpp-interfaces.txt", "etcd-config.json", "errors.txt"} {
 		if files[want] == "" {
 			t.Errorf("report lacks %s (has %d files; errors: %s)", want, len(files), files["errors.txt"])
 			return false
 		}
+	}
+	var logRecs []struct{ Msg string }
+	if json.Unmarshal([]byte(files["agent-log.json"]), &logRecs) != nil || len(logRecs) == 0 || logRecs[len(logRecs)-1].Msg == "" {
+		t.Errorf("report agent-log.json: %.200s", files["agent-log.json"])
+		return false
 	}
 	if !strings.Contains(files["values.json"], "memifw1") || !strings.Contains(files["vpp-interfaces.txt"], "memif1/11") ||
 		files["errors.txt"] != "no errors\n" {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,11 +26,13 @@ import (
 // own richer views stay on their own paths (PathValues, PathVPPDump,
 // PathVPPCLI).
 const (
-	PathLiveness   = "/liveness"
-	PathReadiness  = "/readiness"
-	PathInfoVer    = "/info/version"
-	PathLogList    = "/log/list"
-	PathLogSet     = "/log/{logger}/{level}"
+	PathLiveness  = "/liveness"
+	PathReadiness = "/readiness"
+	PathInfoVer   = "/info/version"
+	PathLogList   = "/log/list"
+	PathLogSet    = "/log/{logger}/{level}"
+	// PathLogRecent is vppmesh's: the agent's last log lines (?n=, default 200).
+	PathLogRecent  = "/log/recent"
 	PathDumpPrefix = "/dump/vpp/v2/"
 	// PathValues is vppmesh's value-status view (state names, missing
 	// dependencies, last change), which /scheduler/status answered before
@@ -176,6 +179,7 @@ func (s *Server) ligatoRoutes(mux *http.ServeMux, handle func(path, method strin
 	handle(PathLigatoDump, http.MethodGet, s.ligatoDump)
 	handle(PathVPPCommand, http.MethodPost, s.ligatoVPPCommand)
 	handle(PathLogList, http.MethodGet, s.logList)
+	handle(PathLogRecent, http.MethodGet, s.logRecent)
 	mux.HandleFunc(PathLogSet, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPut && r.Method != http.MethodPost {
 			w.Header().Set("Allow", "PUT, POST")
@@ -504,6 +508,33 @@ func (s *Server) logList(w http.ResponseWriter, r *http.Request) {
 		out = append(out, LigatoLogger{Logger: name, Level: lvl})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Logger < out[j].Logger })
+	s.writeJSON(w, r, http.StatusOK, out)
+}
+
+// logRecent answers the agent's last log lines as a JSON array of records.
+func (s *Server) logRecent(w http.ResponseWriter, r *http.Request) {
+	if s.opts.RecentLogs == nil {
+		s.writeError(w, r, http.StatusNotImplemented, errors.New("the agent keeps no recent log lines (started without a log ring)"))
+		return
+	}
+	n := 200
+	if v := r.URL.Query().Get("n"); v != "" {
+		i, err := strconv.Atoi(v)
+		if err != nil || i < 1 {
+			s.writeError(w, r, http.StatusBadRequest, fmt.Errorf("n=%q: want a positive integer", v))
+			return
+		}
+		n = i
+	}
+	out := []json.RawMessage{}
+	for _, l := range s.opts.RecentLogs(n) {
+		if json.Valid(l) {
+			out = append(out, l)
+		} else {
+			b, _ := json.Marshal(string(l))
+			out = append(out, b)
+		}
+	}
 	s.writeJSON(w, r, http.StatusOK, out)
 }
 

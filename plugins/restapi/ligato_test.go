@@ -98,6 +98,13 @@ func newLigatoEnv(t *testing.T) *ligatoEnv {
 			}
 			return out
 		},
+		RecentLogs: func(n int) [][]byte {
+			all := [][]byte{[]byte(`{"level":"INFO","msg":"agent started"}`), []byte(`not json`), []byte(`{"level":"WARN","msg":"VPP disconnected"}`)}
+			if n < len(all) {
+				all = all[len(all)-n:]
+			}
+			return all
+		},
 		SetLogLevel: func(logger, level string) error {
 			le.mu.Lock()
 			defer le.mu.Unlock()
@@ -210,6 +217,9 @@ func TestLigatoContract(t *testing.T) {
 		{name: "log-set-post", method: "POST", path: "/log/vppmesh-agent/warning", code: 200},
 		{name: "log-set-unknown", method: "PUT", path: "/log/nope/debug", code: 404},
 		{name: "log-set-bad-level", method: "PUT", path: "/log/govpp/loud", code: 400},
+		{name: "log-recent", method: "GET", path: "/log/recent", code: 200},
+		{name: "log-recent-2", method: "GET", path: "/log/recent?n=2", code: 200},
+		{name: "log-recent-bad", method: "GET", path: "/log/recent?n=zero", code: 400},
 	}
 	for _, c := range cases {
 		if c.before != nil {

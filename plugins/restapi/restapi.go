@@ -58,6 +58,9 @@ type Options struct {
 	// nil leaves them unwired.
 	LogLevels   func() map[string]string
 	SetLogLevel func(logger, level string) error
+	// RecentLogs returns up to n of the agent's last log lines (JSON
+	// records), oldest first, for GET /log/recent; nil leaves it unwired.
+	RecentLogs func(n int) [][]byte
 }
 
 // Server is the REST API server.
