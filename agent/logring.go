@@ -16,7 +16,7 @@ type LogRing struct {
 }
 
 // maxLogLine bounds one kept line; a longer one is cut.
-const maxLogLine = 16 << 10
+const maxLogLine = 4 << 10 // 2000 lines stay under 8 MiB
 
 // NewLogRing keeps the last n lines (n < 1 keeps 1).
 func NewLogRing(n int) *LogRing {
