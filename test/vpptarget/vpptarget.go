@@ -35,8 +35,8 @@ import (
 	"go.fd.io/govpp/binapi/l2"
 	"go.fd.io/govpp/core"
 
-	"github.com/vppmesh/vppmesh/test/vppsim"
 	"github.com/vppmesh/vppmesh/test/vpprun"
+	"github.com/vppmesh/vppmesh/test/vppsim"
 )
 
 // Impl names an implementation; it is also the subtest name.
