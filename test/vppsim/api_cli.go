@@ -2,6 +2,7 @@ package vppsim
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,8 +15,9 @@ func registerCLIHandlers(h map[string]handlerFunc) {
 		out, ok := st.cli(c.sim.cfg.Version, m.Cmd)
 		rep := &vlib.CliInbandReply{Reply: out}
 		if !ok {
-			// VPP answers an unknown command with retval 0 and the parse error as text.
+			// VPP answers an unknown command with retval -1 and the parse error as text.
 			c.log.Debug("unknown cli command", "cmd", m.Cmd)
+			rep.Retval = errUnspecified
 		}
 		return []api.Message{rep}
 	})
@@ -72,7 +74,13 @@ func (st *state) showInterface(args []string) string {
 	fmt.Fprintf(&b, "%-32s%s%s%s%s%s\n", center("Name", 32)[:32], center("Idx", 5), center("State", 10),
 		center("MTU (L3/IP4/IP6/MPLS)", 21), center("Counter", 16), center("Count", 16))
 	pad := strings.Repeat(" ", 32+5+10+21)
-	ifcs := st.all()
+	// VPP lists interfaces sorted by name.
+	var sorted []*iface
+	for ifc := range st.all() {
+		sorted = append(sorted, ifc)
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
+	ifcs := slices.Values(sorted)
 	if len(args) > 0 {
 		ifcs = func(yield func(*iface) bool) {
 			if ifc := st.tbl.byName[args[0]]; ifc != nil {
@@ -193,7 +201,11 @@ func (st *state) showMode() string {
 			}
 			fmt.Fprintf(&b, "l2 xconnect %s %s\n", ifc.name, tx)
 		case l2Bridge:
-			fmt.Fprintf(&b, "l2 bridge %s bd_id %d shg %d\n", ifc.name, ifc.bdID, ifc.shg)
+			bvi := ""
+			if ifc.portType == 1 {
+				bvi = " bvi"
+			}
+			fmt.Fprintf(&b, "l2 bridge %s bd_id %d%s shg %d\n", ifc.name, ifc.bdID, bvi, ifc.shg)
 		default:
 			fmt.Fprintf(&b, "l3 %s\n", ifc.name)
 		}

@@ -24,7 +24,7 @@ var kindNames = [...]string{"local", "loopback", "memif", "vhost-user", "tap", "
 func (k ifKind) String() string { return kindNames[k] }
 
 // devTypes are the device class names VPP reports in interface_dev_type.
-var devTypes = [...]string{"local", "Loopback", "memif", "vhost-user", "virtio", "af_packet"}
+var devTypes = [...]string{"local", "Loopback", "memif", "vhost-user", "virtio", "af-packet"}
 
 type l2Mode int
 
@@ -94,6 +94,7 @@ type afpSpec struct {
 
 type bdState struct {
 	id                                      uint32
+	index                                   uint32 // VPP's bd_index: dump order
 	flood, uuFlood, forward, learn, arpTerm bool
 	arpUfwd                                 bool
 	macAge                                  uint8
@@ -165,6 +166,11 @@ func (st *state) add(ifc *iface) *iface {
 	ifc.port = newPort(ifc.idx, ifc.name, st.onLink)
 	st.tbl.insert(ifc)
 	st.ifChanged = true
+	if ifc.kind != kindLocal {
+		// VPP tells subscribers about every new interface (sw_interface_event with the
+		// flags it has, deleted false).
+		st.events = append(st.events, ifEvent{idx: ifc.idx, flags: ifc.flags()})
+	}
 	return ifc
 }
 
@@ -294,7 +300,11 @@ func (st *state) setXconnect(rx, tx *iface) {
 func (st *state) joinBridge(ifc *iface, bd *bdState, shg uint8, portType uint32) {
 	st.clearL2(ifc)
 	ifc.l2, ifc.bdID, ifc.shg, ifc.portType = l2Bridge, bd.id, shg, portType
-	bd.members = append(bd.members, ifc.idx)
+	if portType == 1 { // BVI: VPP keeps it first in the member list (bd_add_member)
+		bd.members = append([]uint32{ifc.idx}, bd.members...)
+	} else {
+		bd.members = append(bd.members, ifc.idx)
+	}
 	st.syncBridge(bd)
 	ifc.port.fwd.Store(&l2Forward{bridge: bd.fwd, shg: shg})
 }
