@@ -305,6 +305,11 @@ func fillUnreported(got, want *ifmodel.Interface) {
 		g, w := got.GetMemif(), want.GetMemif()
 		g.Secret = w.GetSecret()
 		g.RxQueues, g.TxQueues = w.GetRxQueues(), w.GetTxQueues()
+		if g.RingSize <= 1 && g.BufferSize == 0 {
+			// VPP's memif_details carry the running sizes: 1<<0 and 0 until a
+			// peer connects; the configured ones are not reported then.
+			g.RingSize, g.BufferSize = w.GetRingSize(), w.GetBufferSize()
+		}
 		if w.GetRingSize() == 0 && g.RingSize == defaultMemifRing {
 			g.RingSize = 0
 		}
