@@ -155,6 +155,9 @@ func (r *runner) step(name string, fn func()) {
 
 // call sends one request and records it with its reply; it returns the retval.
 func (r *runner) call(req, rep api.Message) int32 {
+	if r.err != nil {
+		return -1 << 30 // the target is gone (crashed?): nothing more to learn
+	}
 	r.line("> "+r.norm.msg(req), "> "+r.raw.msg(req))
 	err := r.ch.SendRequest(req).ReceiveReply(rep)
 	var rv int32
@@ -181,6 +184,9 @@ func (r *runner) call(req, rep api.Message) int32 {
 
 // dump runs a dump and returns its details.
 func (r *runner) dump(req api.Message, details api.Message) []api.Message {
+	if r.err != nil {
+		return nil
+	}
 	ctx := r.ch.SendMultiRequest(req)
 	var out []api.Message
 	typ := reflect.TypeOf(details).Elem()
@@ -230,6 +236,9 @@ func (r *runner) tableLines(name string, lines []Line) {
 }
 
 func (r *runner) drainEvents() {
+	if r.err != nil {
+		return
+	}
 	timer := time.NewTimer(eventQuiet)
 	defer timer.Stop()
 	for {
@@ -251,6 +260,9 @@ func (r *runner) statsSnapshot(name string) {
 	r.step(name, func() {
 		if r.stats == nil {
 			r.text("no stats segment")
+			return
+		}
+		if r.err != nil {
 			return
 		}
 		entries, err := r.stats.DumpStats("^/if/", "^/sys/")

@@ -31,7 +31,8 @@ func registerInterfaceHandlers(h map[string]handlerFunc) {
 	on(h, func(st *state, c *client, m *interfaces.SwInterfaceDump) []api.Message {
 		// VPP matches the name filter as a substring.
 		match := func(ifc *iface) bool { return !m.NameFilterValid || strings.Contains(ifc.name, m.NameFilter) }
-		if m.SwIfIndex != ^interface_types.InterfaceIndex(0) {
+		// A valid name filter wins over the index, as in VPP.
+		if m.SwIfIndex != ^interface_types.InterfaceIndex(0) && !m.NameFilterValid {
 			// VPP answers a dump by index from the pool directly.
 			if ifc := st.get(uint32(m.SwIfIndex)); ifc != nil && match(ifc) {
 				return []api.Message{ifaceDetails(ifc)}

@@ -16,7 +16,7 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 	on(h, func(st *state, c *client, m *vhost_user.CreateVhostUserIfV2) []api.Message {
 		rep := &vhost_user.CreateVhostUserIfV2Reply{}
 		if m.SockFilename == "" {
-			rep.Retval = errInvalidArgument
+			rep.Retval, rep.SwIfIndex = errInvalidArgument, ^interface_types.InterfaceIndex(0)
 			return []api.Message{rep}
 		}
 		if other := st.tbl.vhostSock[m.SockFilename]; other != nil {
@@ -27,7 +27,7 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 		inst := st.freeInstance(kindVhostUser)
 		if m.Renumber {
 			if st.instanceUsed(kindVhostUser, m.CustomDevInstance) {
-				rep.Retval = errInstanceInUse
+				rep.Retval, rep.SwIfIndex = errInstanceInUse, ^interface_types.InterfaceIndex(0)
 				return []api.Message{rep}
 			}
 			inst = m.CustomDevInstance
@@ -177,7 +177,7 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 	on(h, func(st *state, c *client, m *af_packet.AfPacketCreateV3) []api.Message {
 		rep := &af_packet.AfPacketCreateV3Reply{}
 		if m.HostIfName == "" {
-			rep.Retval = errInvalidArgument
+			rep.Retval, rep.SwIfIndex = errInvalidValue, ^interface_types.InterfaceIndex(0)
 			return []api.Message{rep}
 		}
 		if other := st.tbl.afpHost[m.HostIfName]; other != nil {

@@ -242,3 +242,27 @@ func names(ifs []*interfaces.SwInterfaceDetails) []string {
 	}
 	return out
 }
+
+// TestMemifUnknownModeRefused pins README difference D8: VPP 25.10 crashes (SIGSEGV)
+// on memif_create_v2 with a mode it does not know; vppsim answers -73. A role other
+// than master is slave, as in VPP.
+func TestMemifUnknownModeRefused(t *testing.T) {
+	sim := startSim(t)
+	conn := connect(t, sim)
+	c := context.Background()
+	mc := memif.NewServiceClient(conn)
+	if _, err := mc.MemifCreateV2(c, &memif.MemifCreateV2{Mode: 9, ID: 1}); retval(err) != errInvalidArgument {
+		t.Errorf("mode 9: err = %v, want %d", err, errInvalidArgument)
+	}
+	r, err := mc.MemifCreateV2(c, &memif.MemifCreateV2{Role: 7, ID: 2})
+	if err != nil {
+		t.Fatalf("role 7: %v", err)
+	}
+	md, err := mc.MemifDump(c, &memif.MemifDump{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mds := drain(t, md.Recv); len(mds) != 1 || mds[0].SwIfIndex != r.SwIfIndex || mds[0].Role != memif.MEMIF_ROLE_API_SLAVE {
+		t.Errorf("memif dump = %+v", mds)
+	}
+}
