@@ -316,6 +316,11 @@ func scenario(r *runner) {
 		r.cli("show version")
 		r.cli("show interface")
 		r.cli("show mode")
+		r.cli("sh int loop0")
+		r.cli("show bridge-domain")
+		r.cli("show memif")
+		r.cli("show vhost-user")
+		r.cli("show errors")
 		r.cli("diff-no-such-command")
 	})
 
@@ -387,7 +392,7 @@ func (r *runner) cli(cmd string) {
 		if len(f) >= 2 {
 			r.text("  text: " + f[0] + " " + strings.TrimSuffix(f[1], "~vppsim"))
 		}
-	case cmd == "show interface":
+	case cmd == "show interface" || strings.HasPrefix(cmd, "sh int "):
 		for _, l := range lines[1:] {
 			f := strings.Fields(l)
 			if len(f) >= 4 && !strings.HasPrefix(l, " ") {
@@ -397,10 +402,37 @@ func (r *runner) cli(cmd string) {
 			}
 		}
 	default:
+		keep := cliKeep[strings.Fields(cmd)[len(strings.Fields(cmd))-1]]
 		for _, l := range lines {
-			r.text("  text: " + strings.TrimSpace(l))
+			f := strings.Fields(l)
+			if keep != nil && (len(f) == 0 || !keep(f)) {
+				continue
+			}
+			// whitespace and private directories are not behaviour
+			s := strings.Join(f, " ")
+			s = strings.ReplaceAll(s, r.tg.Dir, "$DIR")
+			if r.tg.RuntimeDir != "" {
+				s = strings.ReplaceAll(s, r.tg.RuntimeDir+"/", "$RUNTIME/")
+			}
+			r.text("  text: " + s)
 		}
 	}
+}
+
+// cliKeep selects the lines of a show command that are compared (by its last word);
+// the rest of VPP's text (file descriptors, feature masks, placement) is not
+// modelled by vppsim (README: output columns approximate VPP's).
+var cliKeep = map[string]func(f []string) bool{
+	"memif": func(f []string) bool {
+		switch f[0] {
+		case "interface", "socket-id", "flags", "sockets", "id":
+			return true
+		}
+		return f[0] == "0" || f[0] == "1" // socket rows with fixed ids
+	},
+	"vhost-user": func(f []string) bool {
+		return f[0] == "Interface:" || (f[0] == "socket" && f[1] == "filename")
+	},
 }
 
 // snapshot dumps every table the scenario touches and records those that changed.
