@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -241,31 +240,5 @@ func TestAgentRestartZeroWrites(t *testing.T) {
 				t.Errorf("interface changed across the agent restart: %+v → %+v", before[i], after[i])
 			}
 		}
-	})
-}
-
-// After VPP restarts (and loses everything) the agent puts it all back.
-func TestVPPRestartRecovers(t *testing.T) {
-	forEach(t, func(t *testing.T, e *env) {
-		sock := filepath.Join(e.dir, "memif.sock")
-		e.put("config/vppmesh/v1/xconnect/xc", fmt.Sprintf(
-			`{"name":"xc","a":{"memif":{"master":true,"id":1,"socket_filename":%q}},"b":{"memif":{"master":true,"id":2,"socket_filename":%q}}}`, sock, sock))
-		e.waitState("config/vppmesh/v1/xconnect/xc", "CONFIGURED")
-		// kill -9 for FD.io VPP (and a vppsim process); vppsim in-process
-		// drops every connection and state. Then a fresh start.
-		e.vpp.Kill()
-		if err := e.vpp.Restart(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		start := time.Now()
-		e.eventually("cross-connect back in VPP", func() bool {
-			a, okA := e.vppIf("xc-a")
-			b, okB := e.vppIf("xc-b")
-			return okA && okB && a.L2 == "xconnect "+b.Name && b.L2 == "xconnect "+a.Name
-		})
-		t.Logf("back %v after VPP restart", time.Since(start).Round(time.Millisecond))
-		// A change made while VPP is back applies normally.
-		e.put("config/vpp/v2/interfaces/after", `{"name":"after","type":"SOFTWARE_LOOPBACK"}`)
-		e.waitState("config/vpp/v2/interfaces/after", "CONFIGURED")
 	})
 }

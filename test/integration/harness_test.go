@@ -61,7 +61,8 @@ func forEach(t *testing.T, body func(t *testing.T, e *env)) {
 		func(t *testing.T, tg *vpptarget.Target) { body(t, newEnv(t, tg)) })
 }
 
-func newEnv(t *testing.T, tg *vpptarget.Target) *env {
+// newEnv starts an agent on tg; mods adjust the agent's options first.
+func newEnv(t *testing.T, tg *vpptarget.Target, mods ...func(*agent.Options)) *env {
 	t.Helper()
 	govppLogs.Do(func() { agent.RouteGovppLogs(logger(t), slog.LevelInfo) })
 	dir := t.TempDir()
@@ -77,6 +78,9 @@ func newEnv(t *testing.T, tg *vpptarget.Target) *env {
 		VPPStatsSocket:          tg.StatsSocket,
 		StatsInterval:           100 * time.Millisecond,
 		CountersPublishInterval: 200 * time.Millisecond,
+	}
+	for _, m := range mods {
+		m(&e.opts)
 	}
 	e.startAgent()
 	return e
