@@ -16,12 +16,16 @@ package vpptarget
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -553,4 +557,69 @@ func tailFile(path string, n int) []string {
 		lines = lines[len(lines)-n:]
 	}
 	return lines
+}
+
+// ResetCalls starts counting the binary-API messages the implementation
+// receives from every client: vppsim's call counters, or VPP's API trace
+// (`api trace free` + `api trace on`).
+func (tg *Target) ResetCalls(ctx context.Context) error {
+	switch {
+	case tg.Sim != nil:
+		tg.Sim.ResetCallCounts()
+		return nil
+	case tg.simProc != nil:
+		return tg.simControl(ctx, http.MethodPost, "/calls/reset", nil)
+	}
+	for _, cmd := range []string{"api trace off", "api trace free", "api trace on"} {
+		if _, err := tg.CLI(ctx, cmd); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var traceLine = regexp.MustCompile(`(?m)^vl_api_([a-z0-9_]+)_t:`)
+
+// Calls returns per-message counts since ResetCalls. On VPP they come from
+// `api trace dump`, which lists each received message as "vl_api_<name>_t:".
+func (tg *Target) Calls(ctx context.Context) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	switch {
+	case tg.Sim != nil:
+		return tg.Sim.CallCounts(), nil
+	case tg.simProc != nil:
+		return out, tg.simControl(ctx, http.MethodGet, "/calls", &out)
+	}
+	dump, err := tg.CLI(ctx, "api trace dump")
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range traceLine.FindAllStringSubmatch(dump, -1) {
+		out[m[1]]++
+	}
+	return out, nil
+}
+
+func (tg *Target) simControl(ctx context.Context, method, path string, v any) error {
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", tg.SimControl)
+		}}}
+	req, err := http.NewRequestWithContext(ctx, method, "http://vppsim"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("vppsim control %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("vppsim control %s: %s", path, resp.Status)
+	}
+	if v == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
