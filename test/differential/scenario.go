@@ -3,9 +3,12 @@ package differential
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.fd.io/govpp/api"
 	"go.fd.io/govpp/binapi/af_packet"
@@ -21,6 +24,8 @@ import (
 	"go.fd.io/govpp/binapi/vhost_user"
 	"go.fd.io/govpp/binapi/vlib"
 	"go.fd.io/govpp/binapi/vpe"
+
+	gomemif "github.com/vppmesh/vppmesh/test/vppsim/memif"
 )
 
 const anyIdx = ^interface_types.InterfaceIndex(0)
@@ -191,6 +196,34 @@ func scenario(r *runner) {
 	})
 	r.step("memif socket delete in use", func() {
 		r.call(&memif.MemifSocketFilenameAddDelV2{IsAdd: false, SocketID: 1}, &memif.MemifSocketFilenameAddDelV2Reply{})
+	})
+	// A Go memif slave (test/vppsim/memif) connects to memif1/0: link up, running
+	// sizes in memif_dump, events; then it leaves.
+	var peer *gomemif.Interface
+	r.step("memif peer connects", func() {
+		var err error
+		peer, err = gomemif.NewSlave(sock("m1.sock"), gomemif.Config{ID: 0, Log2RingSize: 9, BufferSize: 1024,
+			RetryInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err == nil {
+			err = peer.Connect()
+		}
+		if err == nil {
+			ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+			err = peer.WaitUp(ctx)
+			cancel()
+		}
+		if err != nil {
+			r.text("peer: " + err.Error())
+			return
+		}
+		r.waitFlags(mif1, interface_types.IF_STATUS_API_FLAG_ADMIN_UP|interface_types.IF_STATUS_API_FLAG_LINK_UP)
+	})
+	r.step("memif peer leaves", func() {
+		if peer == nil {
+			return
+		}
+		_ = peer.Close()
+		r.waitFlags(mif1, interface_types.IF_STATUS_API_FLAG_ADMIN_UP)
 	})
 	r.step("memif delete", func() {
 		r.call(&memif.MemifDelete{SwIfIndex: mif3}, &memif.MemifDeleteReply{})
@@ -433,6 +466,29 @@ var cliKeep = map[string]func(f []string) bool{
 	"vhost-user": func(f []string) bool {
 		return f[0] == "Interface:" || (f[0] == "socket" && f[1] == "filename")
 	},
+}
+
+// waitFlags polls sw_interface_dump (up to 10 s) until the interface has these flags,
+// so a step that waits for a peer records the settled state; it records nothing.
+func (r *runner) waitFlags(idx interface_types.InterfaceIndex, want interface_types.IfStatusFlags) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && r.err == nil {
+		rep := &interfaces.SwInterfaceDetails{}
+		ctx := r.ch.SendMultiRequest(&interfaces.SwInterfaceDump{SwIfIndex: idx})
+		got := interface_types.IfStatusFlags(0)
+		for {
+			last, err := ctx.ReceiveReply(rep)
+			if err != nil || last {
+				break
+			}
+			got = rep.Flags
+		}
+		if got == want {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.text(fmt.Sprintf("flags of %s never became %v", r.labels.name(uint32(idx)), want))
 }
 
 // snapshot dumps every table the scenario touches and records those that changed.

@@ -83,10 +83,11 @@ func registerMemifHandlers(h map[string]handlerFunc) {
 			if !ms.Master {
 				role = memif.MEMIF_ROLE_API_SLAVE
 			}
-			// VPP reports the running ring and buffer sizes: 1 << 0 and 0 until a
-			// peer has connected.
+			// VPP reports the running ring and buffer sizes, which only a slave
+			// sets (from the master's hello): 1 << 0 and 0 on a master and on a
+			// slave that is not connected.
 			ring, buf := uint32(1), uint16(0)
-			if ifc.linkUp {
+			if ifc.linkUp && !ms.Master {
 				ring, buf = ms.RingSize, ms.BufferSize
 			}
 			out = append(out, &memif.MemifDetails{
