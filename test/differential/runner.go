@@ -313,6 +313,7 @@ func (r *runner) statLine(name string, e adapter.StatEntry) string {
 			}
 		}
 		fmt.Fprintf(&b, " nonzero=%v", nz)
+		fmt.Fprintf(&b, " sum=%d", sumSimple(d))
 	case adapter.CombinedCounterStat:
 		fmt.Fprintf(&b, " threads=%d", len(d))
 		if len(d) > 0 {
@@ -327,6 +328,8 @@ func (r *runner) statLine(name string, e adapter.StatEntry) string {
 			}
 		}
 		fmt.Fprintf(&b, " nonzero=%v", nz)
+		p, by := sumCombined(d)
+		fmt.Fprintf(&b, " packets=%d bytes=%d", p, by)
 	case adapter.NameStat:
 		var names []string
 		for i, n := range d {
@@ -339,4 +342,23 @@ func (r *runner) statLine(name string, e adapter.StatEntry) string {
 		// values are times and rates
 	}
 	return b.String()
+}
+
+func sumSimple(d adapter.SimpleCounterStat) (n uint64) {
+	for _, th := range d {
+		for _, v := range th {
+			n += uint64(v)
+		}
+	}
+	return n
+}
+
+func sumCombined(d adapter.CombinedCounterStat) (p, b uint64) {
+	for _, th := range d {
+		for _, v := range th {
+			p += v[0]
+			b += v[1]
+		}
+	}
+	return p, b
 }
