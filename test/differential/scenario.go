@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -40,12 +39,6 @@ var explicitMACs = []ethernet_types.MacAddress{
 	{0x02, 0x00, 0x00, 0x00, 0xd1, 0x02},
 	{0x02, 0x00, 0x00, 0x00, 0xd1, 0x03},
 	{0x02, 0x00, 0x00, 0x00, 0xd1, 0x04},
-}
-
-// NoVhostNet reports that /dev/vhost-net is missing, so VPP's tap_create_v3 cannot work.
-func NoVhostNet() bool {
-	_, err := os.Stat("/dev/vhost-net")
-	return err != nil
 }
 
 // Steps with an allowlisted outcome (see Allowlist).
