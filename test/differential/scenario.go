@@ -48,6 +48,7 @@ const (
 	// xconnectTxDeletedStep deletes the tx interface of an xconnect; it is the very
 	// last step because VPP keeps the stale xconnect.
 	xconnectTxDeletedStep = "delete the tx interface of an xconnect"
+	afPacketAdminStep     = "af_packet admin up and down, recreated"
 )
 
 // Run plays the scenario against one target and returns its transcript.
@@ -82,7 +83,6 @@ func scenario(r *runner) {
 		loop1, loop2, loop5 interface_types.InterfaceIndex
 		mif1, mif2, mif3    interface_types.InterfaceIndex
 		vh1, vh2            interface_types.InterfaceIndex
-		afp                 interface_types.InterfaceIndex
 	)
 	up := interface_types.IF_STATUS_API_FLAG_ADMIN_UP
 	sock := func(n string) string { return filepath.Join(r.tg.Dir, n) }
@@ -307,9 +307,23 @@ func scenario(r *runner) {
 	})
 	if r.tg.HostIf != "" {
 		r.step("af_packet create", func() {
+			r.call(&af_packet.AfPacketCreateV3{HostIfName: r.tg.HostIf, Mode: af_packet.AF_PACKET_API_MODE_ETHERNET,
+				UseRandomHwAddr: true}, &af_packet.AfPacketCreateV3Reply{})
+			r.call(&af_packet.AfPacketCreateV3{HostIfName: r.tg.HostIf, Mode: af_packet.AF_PACKET_API_MODE_ETHERNET,
+				UseRandomHwAddr: true}, &af_packet.AfPacketCreateV3Reply{})
+		})
+		// VPP brings the host interface up with the af_packet one, and its link then
+		// follows the host's carrier (down: the veth peer is down); vppsim's stays up.
+		// The step ends by recreating the interface, fresh on both (Allowlist D10).
+		r.step(afPacketAdminStep, func() {
+			// a second create answers -79 with the existing interface's index
 			rep := &af_packet.AfPacketCreateV3Reply{}
-			afp = idxOf(r.call(&af_packet.AfPacketCreateV3{HostIfName: r.tg.HostIf, Mode: af_packet.AF_PACKET_API_MODE_ETHERNET,
-				UseRandomHwAddr: true}, rep), rep.SwIfIndex)
+			r.call(&af_packet.AfPacketCreateV3{HostIfName: r.tg.HostIf, Mode: af_packet.AF_PACKET_API_MODE_ETHERNET,
+				UseRandomHwAddr: true}, rep)
+			r.call(&interfaces.SwInterfaceSetFlags{SwIfIndex: rep.SwIfIndex, Flags: up}, &interfaces.SwInterfaceSetFlagsReply{})
+			r.call(&interfaces.SwInterfaceSetFlags{SwIfIndex: rep.SwIfIndex, Flags: 0}, &interfaces.SwInterfaceSetFlagsReply{})
+			r.snapshot()
+			r.call(&af_packet.AfPacketDelete{HostIfName: r.tg.HostIf}, &af_packet.AfPacketDeleteReply{})
 			r.call(&af_packet.AfPacketCreateV3{HostIfName: r.tg.HostIf, Mode: af_packet.AF_PACKET_API_MODE_ETHERNET,
 				UseRandomHwAddr: true}, &af_packet.AfPacketCreateV3Reply{})
 		})
@@ -397,7 +411,6 @@ func scenario(r *runner) {
 	if r.tg.HostIf != "" {
 		r.step("af_packet delete", func() {
 			r.call(&af_packet.AfPacketDelete{HostIfName: r.tg.HostIf}, &af_packet.AfPacketDeleteReply{})
-			_ = afp
 		})
 	}
 	r.step("bridge domain delete", func() {
