@@ -39,6 +39,7 @@ var Allowlist = []Allowance{
 	{Row: "D5", LinePrefix: "  text: ", Text: `^  text: (l2 bridge loop1 bd_id 10 shg 0|l3 loop1)$`},
 	{Row: "D7", Step: xconnectTxDeletedStep},
 	{Row: "D10", Step: afPacketAdminStep},
+	{Row: "D11", LinePrefix: "stats directory beyond ", Text: `\[.*\]$`},
 	{Row: "D6", Stat: `^/sys/(loops_per_worker|vector_rate_per_worker)$`},
 }
 

@@ -265,6 +265,31 @@ func (r *runner) statsSnapshot(name string) {
 		if r.err != nil {
 			return
 		}
+		// the directory beyond /if/ and /sys/, by first path component
+		all, err := r.stats.ListStats()
+		if err != nil {
+			r.text("stats error: " + err.Error())
+			if r.err == nil {
+				r.err = err
+			}
+			return
+		}
+		seen := map[string]bool{}
+		var others []string
+		for _, id := range all {
+			n := strings.TrimRight(string(id.Name), "\x00")
+			first := n
+			if i := strings.IndexByte(strings.TrimPrefix(n, "/"), '/'); i >= 0 {
+				first = n[:i+1]
+			}
+			if first == "/if" || first == "/sys" || seen[first] {
+				continue
+			}
+			seen[first] = true
+			others = append(others, first)
+		}
+		sort.Strings(others)
+		r.text(fmt.Sprintf("stats directory beyond /if and /sys: %v", others))
 		entries, err := r.stats.DumpStats("^/if/", "^/sys/")
 		if err != nil {
 			r.text("stats error: " + err.Error())
