@@ -70,7 +70,7 @@ func pfx(s string) ip_types.AddressWithPrefix {
 	return p
 }
 
-// idx returns the sw_if_index a create reply carried, or bogus when it failed.
+// idxOf returns the sw_if_index a create reply carried, or bogus when it failed.
 func idxOf(rv int32, i interface_types.InterfaceIndex) interface_types.InterfaceIndex {
 	if rv != 0 {
 		return bogus
