@@ -31,7 +31,10 @@ func getJSON(t *testing.T, method, url, body string, wantCode int, out any) {
 
 // Ligato's REST paths on a live agent agree with what vppsim has.
 func TestLigatoRESTOnLiveAgent(t *testing.T) {
-	e := newEnv(t)
+	forEach(t, testLigatoRESTOnLiveAgent)
+}
+
+func testLigatoRESTOnLiveAgent(t *testing.T, e *env) {
 	base := "http://" + e.agent.HTTPAddr()
 	var probe struct {
 		State int `json:"state"`
