@@ -18,10 +18,15 @@ func (p *Plugin) Descriptor() *kvscheduler.Descriptor[*ifmodel.Interface, *Metad
 		UpdateWithRecreate: p.updateWithRecreate,
 		Delete:             p.delete,
 		Retrieve:           p.retrieve,
+		Dependencies:       p.dependencies,
+		DerivedValues:      p.derived,
 	}
 }
 
 // Register adds the interface descriptor to the scheduler.
 func (p *Plugin) Register(s *kvscheduler.Scheduler) error {
-	return kvscheduler.RegisterDescriptor(s, p.Descriptor())
+	if err := kvscheduler.RegisterDescriptor(s, p.Descriptor()); err != nil {
+		return err
+	}
+	return kvscheduler.RegisterDescriptor(s, p.UnnumberedDescriptor())
 }

@@ -11,6 +11,7 @@ import (
 	interfaces "go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/binapi/ip"
+	"go.fd.io/govpp/binapi/l2"
 	"go.fd.io/govpp/binapi/memif"
 	"go.fd.io/govpp/binapi/tapv2"
 	"go.fd.io/govpp/binapi/vhost_user"
@@ -200,6 +201,14 @@ func (p *Plugin) Messages() []api.Message {
 		&interfaces.WantInterfaceEvents{}, &interfaces.WantInterfaceEventsReply{},
 		&interfaces.SwInterfaceEvent{},
 		&ip.IPAddressDump{}, &ip.IPAddressDetails{},
+		&interfaces.CreateVlanSubif{}, &interfaces.CreateVlanSubifReply{},
+		&interfaces.DeleteSubif{}, &interfaces.DeleteSubifReply{},
+		&l2.L2InterfaceVlanTagRewrite{}, &l2.L2InterfaceVlanTagRewriteReply{},
+		&interfaces.SwInterfaceSetTable{}, &interfaces.SwInterfaceSetTableReply{},
+		&interfaces.SwInterfaceGetTable{}, &interfaces.SwInterfaceGetTableReply{},
+		&interfaces.SwInterfaceSetRxMode{}, &interfaces.SwInterfaceSetRxModeReply{},
+		&interfaces.SwInterfaceSetUnnumbered{}, &interfaces.SwInterfaceSetUnnumberedReply{},
+		&ip.IPUnnumberedDump{}, &ip.IPUnnumberedDetails{},
 		&memif.MemifCreateV2{}, &memif.MemifCreateV2Reply{},
 		&memif.MemifDelete{}, &memif.MemifDeleteReply{},
 		&memif.MemifDump{}, &memif.MemifDetails{},

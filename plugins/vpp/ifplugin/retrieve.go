@@ -208,6 +208,14 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 	var ours []addrJob
 	byName := map[string]*entry{}
 	owners := map[memifKey]string{}
+	nameOf := make(map[uint32]string, len(st.ifs)) // a sub-interface's parent may come later
+	for _, d := range st.ifs {
+		if d.Tag != "" {
+			nameOf[uint32(d.SwIfIndex)] = d.Tag
+		} else {
+			nameOf[uint32(d.SwIfIndex)] = d.InterfaceName
+		}
+	}
 	for _, d := range st.ifs {
 		idx := uint32(d.SwIfIndex)
 		meta := &Metadata{SwIfIndex: idx, InternalName: d.InterfaceName}
@@ -258,6 +266,13 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 			h := st.vhosts[idx]
 			v.Type = ifmodel.Interface_VHOST_USER
 			v.Link = &ifmodel.Interface_VhostUser{VhostUser: &ifmodel.VhostUserLink{SocketFilename: h.SockFilename, Server: h.IsServer}}
+		case d.Type == interface_types.IF_API_TYPE_SUB:
+			v.Type = ifmodel.Interface_SUB_INTERFACE
+			v.Link = &ifmodel.Interface_Sub{Sub: &ifmodel.SubInterface{
+				ParentName: nameOf[uint32(d.SupSwIfIndex)], SubId: d.SubID,
+				TagRwOption: ifmodel.SubInterface_TagRewriteOptions(d.VtrOp),
+				PushDot1Q:   d.VtrPushDot1q != 0, Tag1: d.VtrTag1, Tag2: d.VtrTag2,
+			}}
 		case strings.HasPrefix(d.InterfaceName, "loop"):
 			v.Type = ifmodel.Interface_SOFTWARE_LOOPBACK
 		}
@@ -270,6 +285,9 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 	}
 
 	if err := p.readAddresses(ctx, ours); err != nil {
+		return nil, err
+	}
+	if err := p.readVrfs(ctx, ours, want); err != nil {
 		return nil, err
 	}
 
@@ -300,6 +318,10 @@ func fillUnreported(got, want *ifmodel.Interface) {
 	if want.GetMtu() == 0 {
 		got.Mtu = 0
 	}
+	// Not read back (VPP reports them per queue, or not at all): rx modes,
+	// and the unnumbered setting, which is checked by its derived value.
+	got.RxModes = want.GetRxModes()
+	got.Unnumbered = want.GetUnnumbered()
 	switch got.GetType() {
 	case ifmodel.Interface_MEMIF:
 		g, w := got.GetMemif(), want.GetMemif()

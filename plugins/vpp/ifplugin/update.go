@@ -23,6 +23,16 @@ func (p *Plugin) updateWithRecreate(_ string, old, new *ifmodel.Interface, _ *Me
 	if old.GetType() != new.GetType() {
 		return true
 	}
+	// A VRF change moves every address; VPP takes set_table only on an
+	// interface without addresses, so the interface is rebuilt.
+	if old.GetVrf() != new.GetVrf() {
+		return true
+	}
+	if o4, o6 := vrfFamilies(old); new.GetVrf() != 0 {
+		if n4, n6 := vrfFamilies(new); o4 != n4 || o6 != n6 {
+			return true
+		}
+	}
 	o, n := p.normalize(old), p.normalize(new)
 	if new.GetType() == ifmodel.Interface_VHOST_USER {
 		ol, nl := o.GetVhostUser(), n.GetVhostUser()
@@ -36,6 +46,8 @@ func (p *Plugin) updateWithRecreate(_ string, old, new *ifmodel.Interface, _ *Me
 		ol, nl = o.GetTap(), n.GetTap()
 	case ifmodel.Interface_AF_PACKET:
 		ol, nl = o.GetAfpacket(), n.GetAfpacket()
+	case ifmodel.Interface_SUB_INTERFACE:
+		ol, nl = o.GetSub(), n.GetSub()
 	default:
 		return false
 	}
@@ -74,6 +86,12 @@ func (p *Plugin) update(ctx context.Context, key string, old, new *ifmodel.Inter
 	if err := p.setAddresses(ctx, key, idx, old.GetIpAddresses(), new.GetIpAddresses()); err != nil {
 		return nil, err
 	}
+	if !rxModesEqual(old.GetRxModes(), new.GetRxModes()) {
+		reqs := append(rxModesReset(idx, old.GetRxModes(), new.GetRxModes()), rxModeRequests(idx, new.GetRxModes())...)
+		if err := p.pipeline(ctx, reqs); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+	}
 	if old.GetEnabled() != new.GetEnabled() {
 		if err := p.setEnabled(ctx, key, idx, new.GetEnabled()); err != nil {
 			return nil, err
@@ -83,6 +101,18 @@ func (p *Plugin) update(ctx context.Context, key string, old, new *ifmodel.Inter
 		p.setMemifOwner(new.GetName(), p.memifKeyOf(new.GetMemif()))
 	}
 	return meta, nil
+}
+
+func rxModesEqual(a, b []*ifmodel.Interface_RxMode) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !proto.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func sameMAC(a, b string) bool {

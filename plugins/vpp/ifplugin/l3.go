@@ -1,0 +1,290 @@
+package ifplugin
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"go.fd.io/govpp/api"
+	interfaces "go.fd.io/govpp/binapi/interface"
+	"go.fd.io/govpp/binapi/interface_types"
+	"go.fd.io/govpp/binapi/ip"
+	"go.fd.io/govpp/binapi/l2"
+
+	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+)
+
+// This file holds what interfaces share with L3: sub-interfaces (dot1q),
+// the VRF an interface is in, rx modes, and unnumbered interfaces.
+
+// VrfTableKey is the key of a VRF table value (l3plugin's model); an
+// interface with a non-zero vrf depends on it.
+func VrfTableKey(id uint32, ipv6 bool) string {
+	proto := "IPV4"
+	if ipv6 {
+		proto = "IPV6"
+	}
+	return fmt.Sprintf("config/vpp/v2/vrf-table/id/%d/protocol/%s", id, proto)
+}
+
+// vrfFamilies tells which tables an interface's vrf applies to: IPv4 when
+// it has an IPv4 address or none at all, IPv6 when it has an IPv6 address.
+func vrfFamilies(v *ifmodel.Interface) (v4, v6 bool) {
+	if len(v.GetIpAddresses()) == 0 {
+		return true, false
+	}
+	for _, a := range v.GetIpAddresses() {
+		if pf, err := netip.ParsePrefix(a); err == nil {
+			if pf.Addr().Is4() {
+				v4 = true
+			} else {
+				v6 = true
+			}
+		}
+	}
+	return v4, v6
+}
+
+// dependencies: a sub-interface needs its parent, an interface in a VRF
+// needs the VRF table(s).
+func (p *Plugin) dependencies(_ string, v *ifmodel.Interface) []kvscheduler.Dependency {
+	var out []kvscheduler.Dependency
+	if v.GetType() == ifmodel.Interface_SUB_INTERFACE && v.GetSub().GetParentName() != "" {
+		out = append(out, kvscheduler.Dependency{Label: "parent-interface", Key: Key(v.GetSub().GetParentName())})
+	}
+	if v.GetVrf() != 0 {
+		v4, v6 := vrfFamilies(v)
+		if v4 {
+			out = append(out, kvscheduler.Dependency{Label: "vrf-table-ipv4", Key: VrfTableKey(v.GetVrf(), false)})
+		}
+		if v6 {
+			out = append(out, kvscheduler.Dependency{Label: "vrf-table-ipv6", Key: VrfTableKey(v.GetVrf(), true)})
+		}
+	}
+	return out
+}
+
+// tableRequests put the interface into its VRF; they must reach VPP before
+// any address (VPP refuses set_table on an interface with an address, -114).
+func tableRequests(idx interface_types.InterfaceIndex, v *ifmodel.Interface) []api.Message {
+	if v.GetVrf() == 0 {
+		return nil
+	}
+	v4, v6 := vrfFamilies(v)
+	var out []api.Message
+	if v4 {
+		out = append(out, &interfaces.SwInterfaceSetTable{SwIfIndex: idx, VrfID: v.GetVrf()})
+	}
+	if v6 {
+		out = append(out, &interfaces.SwInterfaceSetTable{SwIfIndex: idx, IsIPv6: true, VrfID: v.GetVrf()})
+	}
+	return out
+}
+
+// rxModeRequests set the rx modes; a mode with default_mode set applies to
+// every queue.
+func rxModeRequests(idx interface_types.InterfaceIndex, modes []*ifmodel.Interface_RxMode) []api.Message {
+	out := make([]api.Message, 0, len(modes))
+	for _, m := range modes {
+		out = append(out, &interfaces.SwInterfaceSetRxMode{
+			SwIfIndex: idx, QueueIDValid: !m.GetDefaultMode(), QueueID: m.GetQueue(),
+			Mode: interface_types.RxMode(m.GetMode()),
+		})
+	}
+	return out
+}
+
+// rxModesReset returns the queues of old that new no longer names to VPP's
+// default mode.
+func rxModesReset(idx interface_types.InterfaceIndex, old, new []*ifmodel.Interface_RxMode) []api.Message {
+	named := func(m *ifmodel.Interface_RxMode) string {
+		if m.GetDefaultMode() {
+			return "all"
+		}
+		return fmt.Sprint(m.GetQueue())
+	}
+	keep := map[string]bool{}
+	for _, m := range new {
+		keep[named(m)] = true
+	}
+	var out []api.Message
+	for _, m := range old {
+		if !keep[named(m)] {
+			out = append(out, &interfaces.SwInterfaceSetRxMode{
+				SwIfIndex: idx, QueueIDValid: !m.GetDefaultMode(), QueueID: m.GetQueue(), Mode: interface_types.RX_MODE_API_DEFAULT,
+			})
+		}
+	}
+	return out
+}
+
+// tagRewriteRequest is the VLAN tag rewrite of a sub-interface, nil when
+// disabled. VPP's vtr_op numbers are Ligato's TagRewriteOptions.
+func tagRewriteRequest(idx interface_types.InterfaceIndex, s *ifmodel.SubInterface) api.Message {
+	if s.GetTagRwOption() == ifmodel.SubInterface_DISABLED {
+		return nil
+	}
+	var dot1q uint32
+	if s.GetPushDot1Q() {
+		dot1q = 1
+	}
+	return &l2.L2InterfaceVlanTagRewrite{SwIfIndex: idx, VtrOp: uint32(s.GetTagRwOption()), PushDot1q: dot1q, Tag1: s.GetTag1(), Tag2: s.GetTag2()}
+}
+
+func validateRxModes(modes []*ifmodel.Interface_RxMode) error {
+	seen := map[string]bool{}
+	for _, m := range modes {
+		if m.GetMode() == ifmodel.Interface_RxMode_UNKNOWN {
+			return fmt.Errorf("rx_modes: queue %d has mode UNKNOWN; use POLLING, INTERRUPT, ADAPTIVE or DEFAULT", m.GetQueue())
+		}
+		k := fmt.Sprint(m.GetQueue())
+		if m.GetDefaultMode() {
+			k = "default"
+		}
+		if seen[k] {
+			return fmt.Errorf("rx_modes: queue %s listed twice", k)
+		}
+		seen[k] = true
+	}
+	return nil
+}
+
+func validateSub(v *ifmodel.Interface) error {
+	s := v.GetSub()
+	switch {
+	case s == nil || s.GetParentName() == "":
+		return fmt.Errorf("sub-interface needs sub.parent_name")
+	case v.GetPhysAddress() != "":
+		return fmt.Errorf("phys_address on a sub-interface is not supported (it uses its parent's)")
+	case s.GetParentName() == v.GetName():
+		return fmt.Errorf("sub-interface %q is its own parent", v.GetName())
+	case s.GetSubId() == 0 || s.GetSubId() > 4094:
+		return fmt.Errorf("sub.sub_id %d is not a VLAN id (1-4094)", s.GetSubId())
+	case s.GetTag1() > 4095 || s.GetTag2() > 4095:
+		return fmt.Errorf("sub.tag1/tag2 %d/%d exceed 4095", s.GetTag1(), s.GetTag2())
+	}
+	switch s.GetTagRwOption() {
+	case ifmodel.SubInterface_PUSH1, ifmodel.SubInterface_TRANSLATE11, ifmodel.SubInterface_TRANSLATE21:
+		if s.GetTag1() == 0 {
+			return fmt.Errorf("sub.tag_rw_option %s needs tag1", s.GetTagRwOption())
+		}
+	case ifmodel.SubInterface_PUSH2, ifmodel.SubInterface_TRANSLATE12, ifmodel.SubInterface_TRANSLATE22:
+		if s.GetTag1() == 0 || s.GetTag2() == 0 {
+			return fmt.Errorf("sub.tag_rw_option %s needs tag1 and tag2", s.GetTagRwOption())
+		}
+	}
+	return nil
+}
+
+// --- unnumbered: a derived value per interface that borrows an address ---
+
+// UnnumberedPrefix is the prefix of derived unnumbered keys (Ligato's):
+// vpp/interface/unnumbered/<interface>.
+const UnnumberedPrefix = "vpp/interface/unnumbered/"
+
+// UnnumberedDescriptorName names the unnumbered descriptor.
+const UnnumberedDescriptorName = "vpp-unnumbered-interface"
+
+// UnnumberedKey returns the derived key of an interface's unnumbered setting.
+func UnnumberedKey(iface string) string { return UnnumberedPrefix + iface }
+
+func (p *Plugin) derived(_ string, v *ifmodel.Interface) []kvscheduler.KeyValue {
+	if u := v.GetUnnumbered(); u != nil {
+		return []kvscheduler.KeyValue{{Key: UnnumberedKey(v.GetName()), Value: &ifmodel.Interface_Unnumbered{InterfaceWithIp: u.GetInterfaceWithIp()}}}
+	}
+	return nil
+}
+
+// UnnumberedDescriptor returns the descriptor of unnumbered settings: each
+// waits for the interface it borrows the address from.
+func (p *Plugin) UnnumberedDescriptor() *kvscheduler.Descriptor[*ifmodel.Interface_Unnumbered, struct{}] {
+	return &kvscheduler.Descriptor[*ifmodel.Interface_Unnumbered, struct{}]{
+		Name:      UnnumberedDescriptorName,
+		KeyPrefix: UnnumberedPrefix,
+		Validate: func(key string, v *ifmodel.Interface_Unnumbered) error {
+			name := strings.TrimPrefix(key, UnnumberedPrefix)
+			switch {
+			case v.GetInterfaceWithIp() == "":
+				return fmt.Errorf("%s: unnumbered.interface_with_ip is empty", key)
+			case v.GetInterfaceWithIp() == name:
+				return fmt.Errorf("%s: interface %q cannot borrow its own address", key, name)
+			}
+			return nil
+		},
+		Dependencies: func(_ string, v *ifmodel.Interface_Unnumbered) []kvscheduler.Dependency {
+			return []kvscheduler.Dependency{{Label: "interface-with-ip", Key: Key(v.GetInterfaceWithIp())}}
+		},
+		Create: func(ctx context.Context, key string, v *ifmodel.Interface_Unnumbered) (struct{}, error) {
+			return struct{}{}, p.setUnnumbered(ctx, key, v, true)
+		},
+		Delete: func(ctx context.Context, key string, v *ifmodel.Interface_Unnumbered, _ struct{}) error {
+			return p.setUnnumbered(ctx, key, v, false)
+		},
+		Retrieve:      p.retrieveUnnumbered,
+		RetrieveAfter: []string{DescriptorName},
+	}
+}
+
+func (p *Plugin) setUnnumbered(ctx context.Context, key string, v *ifmodel.Interface_Unnumbered, add bool) error {
+	name := strings.TrimPrefix(key, UnnumberedPrefix)
+	idx, ok := p.SwIfIndex(name)
+	if !ok {
+		return fmt.Errorf("%s: interface %q has no sw_if_index", key, name)
+	}
+	ipIdx, ok := p.SwIfIndex(v.GetInterfaceWithIp())
+	if !ok {
+		return fmt.Errorf("%s: interface_with_ip %q has no sw_if_index", key, v.GetInterfaceWithIp())
+	}
+	if _, err := p.ifs.SwInterfaceSetUnnumbered(ctx, &interfaces.SwInterfaceSetUnnumbered{
+		SwIfIndex: interface_types.InterfaceIndex(ipIdx), UnnumberedSwIfIndex: interface_types.InterfaceIndex(idx), IsAdd: add,
+	}); err != nil {
+		// -74 (unexpected interface state): VPP wants both in the same VRF.
+		return fmt.Errorf("%s: sw_interface_set_unnumbered %d borrows from %d add=%v: %w", key, idx, ipIdx, add, err)
+	}
+	p.log.Info("unnumbered set", "key", key, "interface_with_ip", v.GetInterfaceWithIp(), "add", add)
+	return nil
+}
+
+func (p *Plugin) retrieveUnnumbered(ctx context.Context, _ []kvscheduler.KV[*ifmodel.Interface_Unnumbered]) ([]kvscheduler.Retrieved[*ifmodel.Interface_Unnumbered, struct{}], error) {
+	d, err := p.ipc.IPUnnumberedDump(ctx, &ip.IPUnnumberedDump{SwIfIndex: ^interface_types.InterfaceIndex(0)})
+	if err != nil {
+		return nil, fmt.Errorf("ip_unnumbered_dump: %w", err)
+	}
+	all, err := recv("ip_unnumbered_dump", d.Recv)
+	if err != nil {
+		return nil, err
+	}
+	var out []kvscheduler.Retrieved[*ifmodel.Interface_Unnumbered, struct{}]
+	for _, u := range all {
+		name, ok1 := p.NameOf(uint32(u.SwIfIndex))
+		ipName, ok2 := p.NameOf(uint32(u.IPSwIfIndex))
+		if !ok1 || !ok2 {
+			continue // VPP keeps entries of deleted address sources
+		}
+		out = append(out, kvscheduler.Retrieved[*ifmodel.Interface_Unnumbered, struct{}]{
+			Key: UnnumberedKey(name), Value: &ifmodel.Interface_Unnumbered{InterfaceWithIp: ipName},
+		})
+	}
+	return out, nil
+}
+
+// readVrfs asks VPP the table of each agent interface whose desired value
+// has a VRF (the others are assumed in table 0: one call less per
+// interface on a resync).
+func (p *Plugin) readVrfs(ctx context.Context, jobs []addrJob, want map[string]*ifmodel.Interface) error {
+	for _, j := range jobs {
+		w := want[j.v.GetName()]
+		if w.GetVrf() == 0 {
+			continue
+		}
+		v4, _ := vrfFamilies(w)
+		r, err := p.ifs.SwInterfaceGetTable(ctx, &interfaces.SwInterfaceGetTable{SwIfIndex: j.idx, IsIPv6: !v4})
+		if err != nil {
+			return fmt.Errorf("sw_interface_get_table sw_if_index %d: %w", j.idx, err)
+		}
+		j.v.Vrf = r.VrfID
+	}
+	return nil
+}
