@@ -20,6 +20,7 @@ import (
 	"github.com/vppmesh/vppmesh/plugins/vpp/ifplugin"
 	"github.com/vppmesh/vppmesh/plugins/vpp/ifstats"
 	"github.com/vppmesh/vppmesh/plugins/vpp/l2plugin"
+	"github.com/vppmesh/vppmesh/plugins/vpp/l3plugin"
 	"github.com/vppmesh/vppmesh/plugins/xconnect"
 )
 
@@ -98,11 +99,16 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := l2p.Register(a.sched); err != nil {
 		return err
 	}
+	l3p := l3plugin.New(l3plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
+	if err := l3p.Register(a.sched); err != nil {
+		return err
+	}
 	if err := xconnect.New().Register(a.sched); err != nil {
 		return err
 	}
 	a.mux.AddMessages(a.ifp.Messages()...)
 	a.mux.AddMessages(l2p.Messages()...)
+	a.mux.AddMessages(l3p.Messages()...)
 	a.mux.AddMessages(&vlib.CliInband{}, &vlib.CliInbandReply{})
 
 	a.orch, err = orchestrator.New(orchestrator.Options{
