@@ -18,6 +18,9 @@ func registerAPIHandlers(h map[string]handlerFunc) {
 	registerMemifHandlers(h)
 	registerVhostTapAfpHandlers(h)
 	registerL2Handlers(h)
+	registerIPHandlers(h)
+	registerSubifHandlers(h)
+	registerL2FibDump(h)
 	registerCLIHandlers(h)
 }
 
@@ -215,6 +218,9 @@ func (st *state) addDelAddress(m *interfaces.SwInterfaceAddDelAddress) int32 {
 }
 
 func ifaceDetails(ifc *iface) *interfaces.SwInterfaceDetails {
+	if ifc.sub != nil {
+		return subDetails(ifc)
+	}
 	return &interfaces.SwInterfaceDetails{
 		SwIfIndex:        interface_types.InterfaceIndex(ifc.idx),
 		SupSwIfIndex:     ifc.idx,

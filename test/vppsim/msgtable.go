@@ -10,6 +10,7 @@ import (
 	"go.fd.io/govpp/binapi/af_packet"
 	interfaces "go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/ip"
+	"go.fd.io/govpp/binapi/ip_neighbor"
 	"go.fd.io/govpp/binapi/l2"
 	"go.fd.io/govpp/binapi/memclnt"
 	"go.fd.io/govpp/binapi/memif"
@@ -83,7 +84,7 @@ func newMsgTable() (*msgTable, error) {
 	for _, all := range [][]api.Message{
 		vpe.AllMessages(), vlib.AllMessages(), interfaces.AllMessages(), ip.AllMessages(),
 		l2.AllMessages(), memif.AllMessages(), vhost_user.AllMessages(), tapv2.AllMessages(),
-		af_packet.AllMessages(),
+		af_packet.AllMessages(), ip_neighbor.AllMessages(),
 	} {
 		for _, m := range all {
 			t.add(m)

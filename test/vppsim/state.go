@@ -17,14 +17,16 @@ const (
 	kindVhostUser
 	kindTap
 	kindAfPacket
+	kindSub
 )
 
-var kindNames = [...]string{"local", "loopback", "memif", "vhost-user", "tap", "af-packet"}
+var kindNames = [...]string{"local", "loopback", "memif", "vhost-user", "tap", "af-packet", "sub"}
 
 func (k ifKind) String() string { return kindNames[k] }
 
 // devTypes are the device class names VPP reports in interface_dev_type.
-var devTypes = [...]string{"local", "Loopback", "memif", "vhost-user", "virtio", "af_packet"}
+// A sub-interface reports its parent's (api_ip.go).
+var devTypes = [...]string{"local", "Loopback", "memif", "vhost-user", "virtio", "af_packet", ""}
 
 type l2Mode int
 
@@ -59,6 +61,10 @@ type iface struct {
 	vhost         *VhostUserSpec
 	tap           *tapSpec
 	afp           *afpSpec
+	sub           *subSpec      // dot1q sub-interface (api_l3_subif.go)
+	vtr           vtrSpec       // VLAN tag rewrite
+	table         [2]uint32     // IPv4, IPv6 table id (api_l3_ip.go)
+	subs          []uint32      // sub-interfaces of this one
 
 	port *Port
 	// xcIn lists the interfaces cross-connected towards this one, so deleting it
@@ -128,6 +134,9 @@ type state struct {
 	macSeq    uint32
 	events    []ifEvent
 	clock     *coarseClock
+	// ipt holds IP tables, routes, neighbors and unnumbered bindings
+	// (api_l3_ip.go).
+	ipt *ipTables
 	// ifChanged records that interfaces were added or deleted since the last API call,
 	// so the stats segment is refreshed at once.
 	ifChanged bool
@@ -144,6 +153,7 @@ func newState(onLink func(*Port, bool), drivers DriverFactory, log *slog.Logger)
 		sockets:   map[uint32]string{0: memifDefaultSocket},
 		bds:       map[uint32]*bdState{},
 		addrOwner: map[ip_types.Address]uint32{},
+		ipt:       newIPTables(),
 	}
 	st.add(&iface{name: "local0", kind: kindLocal})
 	return st
@@ -171,6 +181,20 @@ func (st *state) add(ifc *iface) *iface {
 // remove deletes an interface with everything hanging on it (L2 config, addresses,
 // xconnects pointing at it), as VPP does when an interface is deleted.
 func (st *state) remove(ifc *iface) {
+	// VPP deletes a hardware interface's sub-interfaces with it.
+	for len(ifc.subs) > 0 {
+		if s := st.get(ifc.subs[0]); s != nil && s.sub != nil && s.sub.parent == ifc.idx {
+			st.remove(s)
+		} else {
+			ifc.subs = ifc.subs[1:]
+		}
+	}
+	if ifc.sub != nil {
+		if p := st.get(ifc.sub.parent); p != nil {
+			p.dropSub(ifc.idx)
+		}
+	}
+	st.ipt.forget(ifc.idx)
 	st.clearL2(ifc)
 	for len(ifc.xcIn) > 0 {
 		if other := st.get(ifc.xcIn[0]); other != nil && other.l2 == l2Xconnect && other.xcTx == ifc.idx {

@@ -171,7 +171,9 @@ func (p *Plugin) addDelRoute(ctx context.Context, key string, r *l3model.Route, 
 	if err != nil {
 		return err
 	}
-	if _, err := p.ip.IPRouteAddDel(ctx, &ip.IPRouteAddDel{IsAdd: add, Route: ip.IPRoute{
+	// Multipath: two routes to one prefix (two keys, two next hops) are two
+	// paths, and deleting one leaves the other.
+	if _, err := p.ip.IPRouteAddDel(ctx, &ip.IPRouteAddDel{IsAdd: add, IsMultipath: true, Route: ip.IPRoute{
 		TableID: r.GetVrfId(), Prefix: dst, NPaths: 1, Paths: []fib_types.FibPath{path},
 	}}); err != nil {
 		return fmt.Errorf("%s: ip_route_add_del add=%v %s table %d: %w", key, add, r.GetDstNetwork(), r.GetVrfId(), err)
