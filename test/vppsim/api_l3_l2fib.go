@@ -10,7 +10,6 @@ import (
 	"go.fd.io/govpp/binapi/l2"
 )
 
-
 // registerL2FibDump serves l2_fib_table_dump: every entry of one bridge
 // domain (or all, bd_id ~0), learned ones included, as VPP lists them.
 func registerL2FibDump(h map[string]handlerFunc) {

@@ -307,7 +307,7 @@ type fibEntry struct {
 	// filter drops frames to the MAC (l2fib_add_del filter_mac); bvi marks
 	// a BVI's own MAC.
 	filter, bvi bool
-	seen   int64 // coarse clock reading when last learned or refreshed
+	seen        int64 // coarse clock reading when last learned or refreshed
 }
 
 type member struct {

@@ -61,10 +61,10 @@ type iface struct {
 	vhost         *VhostUserSpec
 	tap           *tapSpec
 	afp           *afpSpec
-	sub           *subSpec      // dot1q sub-interface (api_l3_subif.go)
-	vtr           vtrSpec       // VLAN tag rewrite
-	table         [2]uint32     // IPv4, IPv6 table id (api_l3_ip.go)
-	subs          []uint32      // sub-interfaces of this one
+	sub           *subSpec  // dot1q sub-interface (api_l3_subif.go)
+	vtr           vtrSpec   // VLAN tag rewrite
+	table         [2]uint32 // IPv4, IPv6 table id (api_l3_ip.go)
+	subs          []uint32  // sub-interfaces of this one
 
 	port *Port
 	// xcIn lists the interfaces cross-connected towards this one, so deleting it
