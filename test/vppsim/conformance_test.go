@@ -63,7 +63,7 @@ func TestShowVersionAndControlPing(t *testing.T) {
 func TestUnimplementedMessageAnswersUnimplemented(t *testing.T) {
 	sim := startSim(t)
 	conn := connect(t, sim)
-	_, err := interfaces.NewServiceClient(conn).SwInterfaceSetRxMode(context.Background(), &interfaces.SwInterfaceSetRxMode{})
+	_, err := interfaces.NewServiceClient(conn).SwInterfaceSetIPDirectedBroadcast(context.Background(), &interfaces.SwInterfaceSetIPDirectedBroadcast{})
 	if !errors.Is(err, api.UNIMPLEMENTED) {
 		t.Fatalf("err = %v, want %v", err, api.UNIMPLEMENTED)
 	}
