@@ -91,6 +91,37 @@ func TestLigatoNFVConfig(t *testing.T) {
 			e.waitState(kv[0], "CONFIGURED")
 		}
 		checkDumps(t, e.vpp.APISocket)
+
+		// An agent restart finds all of it in VPP (Retrieve of every
+		// descriptor) and changes nothing.
+		before := e.vppIfs()
+		e.stopAgent()
+		if err := e.vpp.ResetCalls(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		e.startAgent()
+		for _, kv := range cfg {
+			e.waitState(kv[0], "CONFIGURED")
+		}
+		calls, err := e.vpp.Calls(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(calls) == 0 {
+			t.Fatal("no VPP calls seen at all: the call count does not work")
+		}
+		for name := range calls {
+			if strings.Contains(name, "_get_") { // sw_interface_get_table reads
+				delete(calls, name)
+			}
+		}
+		if n, names := writeCalls(calls); n != 0 {
+			t.Fatalf("agent restart made %d VPP write calls: %v", n, names)
+		}
+		if after := e.vppIfs(); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("interfaces changed across the restart:\n%v\n%v", before, after)
+		}
+		checkDumps(t, e.vpp.APISocket)
 	})
 }
 
