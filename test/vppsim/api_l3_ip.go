@@ -70,7 +70,10 @@ func newIPTables() *ipTables {
 // unnumbered binding, its table binding and route paths through it. VPP
 // keeps an unnumbered binding whose address source was deleted (its dump
 // still shows it), so those stay.
-func (t *ipTables) forget(sw uint32) {
+func (t *ipTables) forget(ifc *iface) {
+	sw := ifc.idx
+	t.bind(ifc, false, 0)
+	t.bind(ifc, true, 0)
 	for k := range t.neighbors {
 		if k.sw == sw {
 			delete(t.neighbors, k)

@@ -194,7 +194,7 @@ func (st *state) remove(ifc *iface) {
 			p.dropSub(ifc.idx)
 		}
 	}
-	st.ipt.forget(ifc.idx)
+	st.ipt.forget(ifc)
 	st.clearL2(ifc)
 	for len(ifc.xcIn) > 0 {
 		if other := st.get(ifc.xcIn[0]); other != nil && other.l2 == l2Xconnect && other.xcTx == ifc.idx {
