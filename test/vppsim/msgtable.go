@@ -82,9 +82,9 @@ func newMsgTable() (*msgTable, error) {
 		return nil, fmt.Errorf("sockclnt_create got id %d, want %d", t.byName["sockclnt_create"].id, sockclntCreateID)
 	}
 	for _, all := range [][]api.Message{
-		vpe.AllMessages(), vlib.AllMessages(), interfaces.AllMessages(), ip.AllMessages(),
+		vpe.AllMessages(), vlib.AllMessages(), interfaces.AllMessages(), ip.AllMessages(), ip_neighbor.AllMessages(),
 		l2.AllMessages(), memif.AllMessages(), vhost_user.AllMessages(), tapv2.AllMessages(),
-		af_packet.AllMessages(), ip_neighbor.AllMessages(),
+		af_packet.AllMessages(),
 	} {
 		for _, m := range all {
 			t.add(m)

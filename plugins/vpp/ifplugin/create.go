@@ -58,6 +58,7 @@ func (p *Plugin) configure(ctx context.Context, key string, idx interface_types.
 		}
 	}
 	reqs = append(reqs, tableRequests(idx, v)...) // before any address
+	reqs = append(reqs, rxModeRequests(idx, v.GetRxModes())...)
 	if v.GetMtu() != 0 {
 		reqs = append(reqs, mtuRequest(idx, v.GetMtu()))
 	}
@@ -68,7 +69,6 @@ func (p *Plugin) configure(ctx context.Context, key string, idx interface_types.
 		}
 		reqs = append(reqs, &interfaces.SwInterfaceAddDelAddress{SwIfIndex: idx, IsAdd: true, Prefix: pf})
 	}
-	reqs = append(reqs, rxModeRequests(idx, v.GetRxModes())...)
 	if v.GetEnabled() {
 		reqs = append(reqs, &interfaces.SwInterfaceSetFlags{SwIfIndex: idx, Flags: interface_types.IF_STATUS_API_FLAG_ADMIN_UP})
 	}

@@ -11,6 +11,7 @@ func (p *Plugin) Descriptor() *kvscheduler.Descriptor[*ifmodel.Interface, *Metad
 	return &kvscheduler.Descriptor[*ifmodel.Interface, *Metadata]{
 		Name:               DescriptorName,
 		KeyPrefix:          KeyPrefix,
+		DerivedValues:      p.derived,
 		Validate:           p.validate,
 		Equivalent:         p.equivalent,
 		Create:             p.create,
@@ -19,7 +20,6 @@ func (p *Plugin) Descriptor() *kvscheduler.Descriptor[*ifmodel.Interface, *Metad
 		Delete:             p.delete,
 		Retrieve:           p.retrieve,
 		Dependencies:       p.dependencies,
-		DerivedValues:      p.derived,
 	}
 }
 

@@ -47,9 +47,9 @@ func vrfFamilies(v *ifmodel.Interface) (v4, v6 bool) {
 	return v4, v6
 }
 
-// dependencies: a sub-interface needs its parent, an interface in a VRF
+// l3Dependencies: a sub-interface needs its parent, an interface in a VRF
 // needs the VRF table(s).
-func (p *Plugin) dependencies(_ string, v *ifmodel.Interface) []kvscheduler.Dependency {
+func (p *Plugin) l3Dependencies(_ string, v *ifmodel.Interface) []kvscheduler.Dependency {
 	var out []kvscheduler.Dependency
 	if v.GetType() == ifmodel.Interface_SUB_INTERFACE && v.GetSub().GetParentName() != "" {
 		out = append(out, kvscheduler.Dependency{Label: "parent-interface", Key: Key(v.GetSub().GetParentName())})

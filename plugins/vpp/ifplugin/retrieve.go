@@ -195,6 +195,14 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 	for _, kv := range desired {
 		want[kv.Value.GetName()] = kv.Value
 	}
+	nameOf := make(map[uint32]string, len(st.ifs)) // a sub-interface's parent may come later
+	for _, d := range st.ifs {
+		if d.Tag != "" {
+			nameOf[uint32(d.SwIfIndex)] = d.Tag
+		} else {
+			nameOf[uint32(d.SwIfIndex)] = d.InterfaceName
+		}
+	}
 	if f, ok := st.sockets[0]; ok {
 		p.sockets.def = f
 	}
@@ -208,14 +216,6 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 	var ours []addrJob
 	byName := map[string]*entry{}
 	owners := map[memifKey]string{}
-	nameOf := make(map[uint32]string, len(st.ifs)) // a sub-interface's parent may come later
-	for _, d := range st.ifs {
-		if d.Tag != "" {
-			nameOf[uint32(d.SwIfIndex)] = d.Tag
-		} else {
-			nameOf[uint32(d.SwIfIndex)] = d.InterfaceName
-		}
-	}
 	for _, d := range st.ifs {
 		idx := uint32(d.SwIfIndex)
 		meta := &Metadata{SwIfIndex: idx, InternalName: d.InterfaceName}
@@ -233,6 +233,13 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 			v.Mtu = d.Mtu[0]
 		}
 		switch {
+		case d.Type == interface_types.IF_API_TYPE_SUB:
+			v.Type = ifmodel.Interface_SUB_INTERFACE
+			v.Link = &ifmodel.Interface_Sub{Sub: &ifmodel.SubInterface{
+				ParentName: nameOf[uint32(d.SupSwIfIndex)], SubId: d.SubID,
+				TagRwOption: ifmodel.SubInterface_TagRewriteOptions(d.VtrOp),
+				PushDot1Q:   d.VtrPushDot1q != 0, Tag1: d.VtrTag1, Tag2: d.VtrTag2,
+			}}
 		case st.memifs[idx] != nil:
 			m := st.memifs[idx]
 			v.Type = ifmodel.Interface_MEMIF
@@ -266,13 +273,6 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 			h := st.vhosts[idx]
 			v.Type = ifmodel.Interface_VHOST_USER
 			v.Link = &ifmodel.Interface_VhostUser{VhostUser: &ifmodel.VhostUserLink{SocketFilename: h.SockFilename, Server: h.IsServer}}
-		case d.Type == interface_types.IF_API_TYPE_SUB:
-			v.Type = ifmodel.Interface_SUB_INTERFACE
-			v.Link = &ifmodel.Interface_Sub{Sub: &ifmodel.SubInterface{
-				ParentName: nameOf[uint32(d.SupSwIfIndex)], SubId: d.SubID,
-				TagRwOption: ifmodel.SubInterface_TagRewriteOptions(d.VtrOp),
-				PushDot1Q:   d.VtrPushDot1q != 0, Tag1: d.VtrTag1, Tag2: d.VtrTag2,
-			}}
 		case strings.HasPrefix(d.InterfaceName, "loop"):
 			v.Type = ifmodel.Interface_SOFTWARE_LOOPBACK
 		}
@@ -284,10 +284,11 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 		out = append(out, kvscheduler.Retrieved[*ifmodel.Interface, *Metadata]{Key: Key(name), Value: v, Metadata: meta, Origin: origin})
 	}
 
-	if err := p.readAddresses(ctx, ours); err != nil {
+	if err := p.readVrfs(ctx, ours, want); err != nil {
 		return nil, err
 	}
-	if err := p.readVrfs(ctx, ours, want); err != nil {
+
+	if err := p.readAddresses(ctx, ours); err != nil {
 		return nil, err
 	}
 

@@ -40,14 +40,14 @@ func (p *Plugin) updateWithRecreate(_ string, old, new *ifmodel.Interface, _ *Me
 	}
 	var ol, nl proto.Message
 	switch new.GetType() {
+	case ifmodel.Interface_SUB_INTERFACE:
+		ol, nl = o.GetSub(), n.GetSub()
 	case ifmodel.Interface_MEMIF:
 		ol, nl = o.GetMemif(), n.GetMemif()
 	case ifmodel.Interface_TAP:
 		ol, nl = o.GetTap(), n.GetTap()
 	case ifmodel.Interface_AF_PACKET:
 		ol, nl = o.GetAfpacket(), n.GetAfpacket()
-	case ifmodel.Interface_SUB_INTERFACE:
-		ol, nl = o.GetSub(), n.GetSub()
 	default:
 		return false
 	}
@@ -83,14 +83,14 @@ func (p *Plugin) update(ctx context.Context, key string, old, new *ifmodel.Inter
 			return nil, err
 		}
 	}
-	if err := p.setAddresses(ctx, key, idx, old.GetIpAddresses(), new.GetIpAddresses()); err != nil {
-		return nil, err
-	}
 	if !rxModesEqual(old.GetRxModes(), new.GetRxModes()) {
 		reqs := append(rxModesReset(idx, old.GetRxModes(), new.GetRxModes()), rxModeRequests(idx, new.GetRxModes())...)
 		if err := p.pipeline(ctx, reqs); err != nil {
 			return nil, fmt.Errorf("%s: %w", key, err)
 		}
+	}
+	if err := p.setAddresses(ctx, key, idx, old.GetIpAddresses(), new.GetIpAddresses()); err != nil {
+		return nil, err
 	}
 	if old.GetEnabled() != new.GetEnabled() {
 		if err := p.setEnabled(ctx, key, idx, new.GetEnabled()); err != nil {
