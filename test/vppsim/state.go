@@ -25,7 +25,7 @@ var kindNames = [...]string{"local", "loopback", "memif", "vhost-user", "tap", "
 func (k ifKind) String() string { return kindNames[k] }
 
 // devTypes are the device class names VPP reports in interface_dev_type.
-// A sub-interface reports its parent's (api_ip.go).
+// A sub-interface reports its parent's (api_l3_subif.go).
 var devTypes = [...]string{"local", "Loopback", "memif", "vhost-user", "virtio", "af_packet", ""}
 
 type l2Mode int
@@ -49,6 +49,10 @@ type iface struct {
 	linkMtu  uint16
 	tag      string
 	addrs    []ip_types.AddressWithPrefix
+	table    [2]uint32 // IPv4, IPv6 table id (api_l3_ip.go)
+	sub      *subSpec  // dot1q sub-interface (api_l3_subif.go)
+	vtr      vtrSpec   // VLAN tag rewrite
+	subs     []uint32  // sub-interfaces of this one
 
 	l2       l2Mode
 	xcTx     uint32
@@ -61,10 +65,6 @@ type iface struct {
 	vhost         *VhostUserSpec
 	tap           *tapSpec
 	afp           *afpSpec
-	sub           *subSpec  // dot1q sub-interface (api_l3_subif.go)
-	vtr           vtrSpec   // VLAN tag rewrite
-	table         [2]uint32 // IPv4, IPv6 table id (api_l3_ip.go)
-	subs          []uint32  // sub-interfaces of this one
 
 	port *Port
 	// xcIn lists the interfaces cross-connected towards this one, so deleting it
@@ -131,12 +131,12 @@ type state struct {
 	// addrOwner finds the interface holding an address without scanning them all.
 	addrOwner map[ip_types.Address]uint32
 	bds       map[uint32]*bdState
-	macSeq    uint32
-	events    []ifEvent
-	clock     *coarseClock
 	// ipt holds IP tables, routes, neighbors and unnumbered bindings
 	// (api_l3_ip.go).
-	ipt *ipTables
+	ipt    *ipTables
+	macSeq uint32
+	events []ifEvent
+	clock  *coarseClock
 	// ifChanged records that interfaces were added or deleted since the last API call,
 	// so the stats segment is refreshed at once.
 	ifChanged bool
