@@ -131,12 +131,10 @@ type state struct {
 	// addrOwner finds the interface holding an address without scanning them all.
 	addrOwner map[ip_types.Address]uint32
 	bds       map[uint32]*bdState
-	// ipt holds IP tables, routes, neighbors and unnumbered bindings
-	// (api_l3_ip.go).
-	ipt    *ipTables
-	macSeq uint32
-	events []ifEvent
-	clock  *coarseClock
+	ipt       *ipTables // IP tables, routes, neighbors, unnumbered (api_l3_ip.go)
+	macSeq    uint32
+	events    []ifEvent
+	clock     *coarseClock
 	// ifChanged records that interfaces were added or deleted since the last API call,
 	// so the stats segment is refreshed at once.
 	ifChanged bool
