@@ -99,11 +99,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := l2p.Register(a.sched); err != nil {
 		return err
 	}
-	l3p := l3plugin.New(l3plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
-	if err := l3p.Register(a.sched); err != nil {
+	if err := xconnect.New().Register(a.sched); err != nil {
 		return err
 	}
-	if err := xconnect.New().Register(a.sched); err != nil {
+	l3p := l3plugin.New(l3plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
+	if err := l3p.Register(a.sched); err != nil {
 		return err
 	}
 	a.mux.AddMessages(a.ifp.Messages()...)

@@ -27,6 +27,9 @@ func (p *Plugin) validate(key string, v *ifmodel.Interface) error {
 	if err := unsupported(v); err != nil {
 		return fmt.Errorf("%s: %w", key, err)
 	}
+	if err := validateRxModes(v.GetRxModes()); err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
 	if mac := v.GetPhysAddress(); mac != "" {
 		if _, err := ethernet_types.ParseMacAddress(mac); err != nil {
 			return fmt.Errorf("%s: phys_address %q: %w", key, mac, err)
@@ -38,9 +41,6 @@ func (p *Plugin) validate(key string, v *ifmodel.Interface) error {
 		}
 	}
 	if err := validateLink(v); err != nil {
-		return fmt.Errorf("%s: %w", key, err)
-	}
-	if err := validateRxModes(v.GetRxModes()); err != nil {
 		return fmt.Errorf("%s: %w", key, err)
 	}
 	if v.GetType() == ifmodel.Interface_MEMIF {
