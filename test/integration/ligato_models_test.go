@@ -22,7 +22,8 @@ import (
 
 // ligatoConfig is a Ligato v3.5 user's NFV config, keys and JSON as they
 // would put them with etcdctl: interfaces (memif, loopbacks, a dot1q
-// sub-interface, one in a VRF, one unnumbered, rx modes), a bridge domain
+// sub-interface, one in a VRF, one unnumbered that takes the VRF of the
+// interface it borrows from, as in Ligato, rx modes), a bridge domain
 // with a BVI, xconnects, a static L2 FIB entry, a VRF table, a route (key
 // spelled as in Ligato's docs, without "if/") and a static ARP entry. It is
 // put dependants first, so values wait PENDING and then resolve.
@@ -38,7 +39,7 @@ func ligatoConfig(sock string) [][2]string {
 		{"config/vpp/l2/v2/xconnect/memif2", `{"receive_interface":"memif2","transmit_interface":"memif1"}`},
 		{"config/vpp/v2/interfaces/sub1", `{"name":"sub1","type":"SUB_INTERFACE","enabled":true,"vrf":10,"ip_addresses":["203.0.113.1/24"],"sub":{"parent_name":"lo-trunk","sub_id":100}}`},
 		{"config/vpp/v2/interfaces/lo-vrf", `{"name":"lo-vrf","type":"SOFTWARE_LOOPBACK","enabled":true,"vrf":10,"ip_addresses":["198.51.100.1/24"]}`},
-		{"config/vpp/v2/interfaces/lo-un", `{"name":"lo-un","type":"SOFTWARE_LOOPBACK","enabled":true,"vrf":10,"unnumbered":{"interface_with_ip":"lo-vrf"}}`},
+		{"config/vpp/v2/interfaces/lo-un", `{"name":"lo-un","type":"SOFTWARE_LOOPBACK","enabled":true,"unnumbered":{"interface_with_ip":"lo-vrf"}}`},
 		{"config/vpp/v2/vrf-table/id/10/protocol/IPV4", `{"id":10,"protocol":"IPV4","label":"blue"}`},
 		{"config/vpp/v2/interfaces/lo-trunk", `{"name":"lo-trunk","type":"SOFTWARE_LOOPBACK","enabled":true}`},
 		{"config/vpp/l2/v2/bridge-domain/bd1", `{"name":"bd1","flood":true,"unknown_unicast_flood":true,"forward":true,"learn":true,"interfaces":[{"name":"memif3"},{"name":"lo-bvi","bridged_virtual_interface":true}]}`},

@@ -237,13 +237,73 @@ func (p *Plugin) setUnnumbered(ctx context.Context, key string, v *ifmodel.Inter
 	if !ok {
 		return fmt.Errorf("%s: interface_with_ip %q has no sw_if_index", key, v.GetInterfaceWithIp())
 	}
+	if add {
+		// As in Ligato, an unnumbered interface is in the VRF of the
+		// interface it borrows from (VPP refuses otherwise, -74).
+		if err := p.inheritTables(ctx, key, name, interface_types.InterfaceIndex(idx), interface_types.InterfaceIndex(ipIdx)); err != nil {
+			return err
+		}
+	}
 	if _, err := p.ifs.SwInterfaceSetUnnumbered(ctx, &interfaces.SwInterfaceSetUnnumbered{
 		SwIfIndex: interface_types.InterfaceIndex(ipIdx), UnnumberedSwIfIndex: interface_types.InterfaceIndex(idx), IsAdd: add,
 	}); err != nil {
-		// -74 (unexpected interface state): VPP wants both in the same VRF.
 		return fmt.Errorf("%s: sw_interface_set_unnumbered %d borrows from %d add=%v: %w", key, idx, ipIdx, add, err)
 	}
+	if !add {
+		if err := p.restoreTables(ctx, key, name, interface_types.InterfaceIndex(idx)); err != nil {
+			return err
+		}
+	}
 	p.log.Info("unnumbered set", "key", key, "interface_with_ip", v.GetInterfaceWithIp(), "add", add)
+	return nil
+}
+
+// inheritTables puts an unnumbered interface into the tables (IPv4 and
+// IPv6) of the interface it borrows from, remembering the ones it had.
+func (p *Plugin) inheritTables(ctx context.Context, key, name string, idx, ipIdx interface_types.InterfaceIndex) error {
+	var had [2]uint32
+	changed := false
+	for i, v6 := range []bool{false, true} {
+		own, err := p.ifs.SwInterfaceGetTable(ctx, &interfaces.SwInterfaceGetTable{SwIfIndex: idx, IsIPv6: v6})
+		if err != nil {
+			return fmt.Errorf("%s: sw_interface_get_table %d: %w", key, idx, err)
+		}
+		src, err := p.ifs.SwInterfaceGetTable(ctx, &interfaces.SwInterfaceGetTable{SwIfIndex: ipIdx, IsIPv6: v6})
+		if err != nil {
+			return fmt.Errorf("%s: sw_interface_get_table %d: %w", key, ipIdx, err)
+		}
+		had[i] = own.VrfID
+		if own.VrfID == src.VrfID {
+			continue
+		}
+		if _, err := p.ifs.SwInterfaceSetTable(ctx, &interfaces.SwInterfaceSetTable{SwIfIndex: idx, IsIPv6: v6, VrfID: src.VrfID}); err != nil {
+			return fmt.Errorf("%s: sw_interface_set_table %d to the borrowed interface's table %d: %w", key, idx, src.VrfID, err)
+		}
+		changed = true
+	}
+	if changed {
+		p.mu.Lock()
+		p.inherited[name] = had
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+// restoreTables gives an interface that stops being unnumbered back the
+// tables inheritTables changed.
+func (p *Plugin) restoreTables(ctx context.Context, key, name string, idx interface_types.InterfaceIndex) error {
+	p.mu.Lock()
+	had, ok := p.inherited[name]
+	delete(p.inherited, name)
+	p.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	for i, v6 := range []bool{false, true} {
+		if _, err := p.ifs.SwInterfaceSetTable(ctx, &interfaces.SwInterfaceSetTable{SwIfIndex: idx, IsIPv6: v6, VrfID: had[i]}); err != nil {
+			return fmt.Errorf("%s: sw_interface_set_table %d back to %d: %w", key, idx, had[i], err)
+		}
+	}
 	return nil
 }
 
@@ -276,7 +336,9 @@ func (p *Plugin) retrieveUnnumbered(ctx context.Context, _ []kvscheduler.KV[*ifm
 func (p *Plugin) readVrfs(ctx context.Context, jobs []addrJob, want map[string]*ifmodel.Interface) error {
 	for _, j := range jobs {
 		w := want[j.v.GetName()]
-		if w.GetVrf() == 0 {
+		if w.GetVrf() == 0 || w.GetUnnumbered() != nil {
+			// An unnumbered interface's vrf is its address source's.
+			j.v.Vrf = w.GetVrf()
 			continue
 		}
 		v4, _ := vrfFamilies(w)

@@ -69,6 +69,9 @@ type Plugin struct {
 	memifOwner map[memifKey]string
 	// memifOf is memifOwner reversed, so unindex is O(1) at 10k memifs.
 	memifOf map[string]memifKey
+	// inherited holds the tables (IPv4, IPv6) an unnumbered interface had
+	// before it took those of the interface it borrows from.
+	inherited map[string][2]uint32
 
 	// details caches what VPP last reported per agent interface, so an
 	// interface event becomes a full state without a dump.
@@ -123,6 +126,7 @@ func New(opts Options) *Plugin {
 		byIdx:      make(map[uint32]string),
 		memifOwner: make(map[memifKey]string),
 		memifOf:    make(map[string]memifKey),
+		inherited:  make(map[string][2]uint32),
 		watchers:   make(map[int]func(*ifmodel.InterfaceState)),
 		details:    make(map[uint32]ifDetails),
 	}
