@@ -25,7 +25,8 @@ import (
 // sub-interface, one in a VRF, one unnumbered that takes the VRF of the
 // interface it borrows from, as in Ligato, rx modes), a bridge domain
 // with a BVI, xconnects, a static L2 FIB entry, a VRF table, a route (key
-// spelled as in Ligato's docs, without "if/") and a static ARP entry. It is
+// spelled as in Ligato's docs, without "if/"; an inter-VRF, a drop and an
+// IPv6 recursive route too) and a static ARP entry. It is
 // put dependants first, so values wait PENDING and then resolve.
 func ligatoConfig(sock string) [][2]string {
 	mem := func(name string, id int) string {
@@ -34,6 +35,9 @@ func ligatoConfig(sock string) [][2]string {
 	return [][2]string{
 		{"config/vpp/v2/arp/lo-vrf/198.51.100.2", `{"interface":"lo-vrf","ip_address":"198.51.100.2","phys_address":"02:00:00:00:aa:01","static":true}`},
 		{"config/vpp/v2/route/vrf/10/dst/192.0.2.0/24/gw/198.51.100.2", `{"type":"INTRA_VRF","vrf_id":10,"dst_network":"192.0.2.0/24","next_hop_addr":"198.51.100.2","outgoing_interface":"lo-vrf","weight":5}`},
+		{"config/vpp/v2/route/vrf/10/dst/203.0.113.128/25", `{"type":"INTER_VRF","vrf_id":10,"dst_network":"203.0.113.128/25","via_vrf_id":0}`},
+		{"config/vpp/v2/route/vrf/10/dst/192.0.2.128/25", `{"type":"DROP","dst_network":"192.0.2.128/25"}`},
+		{"config/vpp/v2/route/vrf/0/dst/2001:db8:1::/48/gw/2001:db8::2", `{"dst_network":"2001:db8:1::/48","next_hop_addr":"2001:db8::2"}`},
 		{"config/vpp/l2/v2/fib/bd1/mac/02:00:00:00:bb:01", `{"phys_address":"02:00:00:00:bb:01","bridge_domain":"bd1","action":"FORWARD","outgoing_interface":"memif3","static_config":true}`},
 		{"config/vpp/l2/v2/xconnect/memif1", `{"receive_interface":"memif1","transmit_interface":"memif2"}`},
 		{"config/vpp/l2/v2/xconnect/memif2", `{"receive_interface":"memif2","transmit_interface":"memif1"}`},
