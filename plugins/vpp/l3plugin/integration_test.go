@@ -222,3 +222,41 @@ func TestRouteResyncRepairs(t *testing.T) {
 		t.Fatal("resync did not put the route back")
 	}
 }
+
+// A table nobody desires (an operator's) survives a resync; a desired
+// one VPP lost is made again.
+func TestVrfResyncLeavesForeignTables(t *testing.T) {
+	e := start(t)
+	e.commit(t, kvscheduler.TxnChange, vrf(10, "blue"))
+	ipc := ip.NewServiceClient(e.mux.Conn())
+	if _, err := ipc.IPTableAddDel(context.Background(), &ip.IPTableAddDel{IsAdd: true, Table: ip.IPTable{TableID: 20, Name: "operator"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ipc.IPTableAddDel(context.Background(), &ip.IPTableAddDel{Table: ip.IPTable{TableID: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	rec := e.commit(t, kvscheduler.TxnDownstreamResync)
+	if o := ops(rec, l3plugin.VrfKey(20, false)); len(o) != 0 {
+		t.Fatalf("resync touched the operator's table 20: %v", o)
+	}
+	if o := ops(rec, l3plugin.VrfKey(10, false)); len(o) != 1 || o[0] != kvscheduler.OpCreate {
+		t.Fatalf("resync ops on the lost table 10: %v", o)
+	}
+	d, err := ipc.IPTableDump(context.Background(), &ip.IPTableDump{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[uint32]string{}
+	for {
+		tb, err := d.Recv()
+		if err != nil {
+			break
+		}
+		if !tb.Table.IsIP6 {
+			names[tb.Table.TableID] = tb.Table.Name
+		}
+	}
+	if names[10] != "blue" || names[20] != "operator" {
+		t.Fatalf("tables after resync: %v", names)
+	}
+}

@@ -164,8 +164,12 @@ func (p *Plugin) retrieveVrfs(ctx context.Context, desired []kvscheduler.KV[*l3m
 		}
 		key := vrfKeyOf(v)
 		v.FlowHashSettings = want[key].GetFlowHashSettings()
+		// Tables carry no owner tag: one nobody desires may be an
+		// operator's (startup.conf, CLI) and is left alone (FromSB), at
+		// the price of not removing one the agent made and etcd dropped
+		// while the agent was down.
 		origin := kvscheduler.FromNB
-		if v.Id == 0 {
+		if _, ok := want[key]; !ok || v.Id == 0 {
 			origin = kvscheduler.FromSB
 		}
 		out = append(out, kvscheduler.Retrieved[*l3model.VrfTable, struct{}]{Key: key, Value: v, Origin: origin})
