@@ -1,0 +1,11 @@
+package ifplugin
+
+import (
+	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+)
+
+// dependencies lists what an interface waits for (see l3Dependencies).
+func (p *Plugin) dependencies(key string, v *ifmodel.Interface) []kvscheduler.Dependency {
+	return p.l3Dependencies(key, v)
+}
