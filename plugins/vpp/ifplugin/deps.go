@@ -5,7 +5,9 @@ import (
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
 )
 
-// dependencies lists what an interface waits for (see l3Dependencies).
+// dependencies lists what an interface waits for: its parent and VRF
+// tables (l3Dependencies). Other link types add theirs here (a VXLAN
+// tunnel its source interface).
 func (p *Plugin) dependencies(key string, v *ifmodel.Interface) []kvscheduler.Dependency {
 	return p.l3Dependencies(key, v)
 }
