@@ -312,12 +312,69 @@ func registerIPHandlers(h map[string]handlerFunc) {
 		switch {
 		case ifc == nil:
 			rep.Retval = errInvalidSwIfIndex
-		case m.QueueIDValid && (ifc.kind == kindMemif || ifc.kind == kindVhostUser) && !ifc.linkUp:
-			// VPP 25.10 on a memif without a peer: no rx queue to set.
+		case m.QueueIDValid && m.QueueID >= rxQueues(ifc):
+			// VPP 25.10 for a queue the interface does not have (a
+			// loopback, a memif without its peer).
 			rep.Retval = errUnimplemented
+		case m.QueueIDValid:
+			if ifc.rxModes == nil {
+				ifc.rxModes = map[uint32]interface_types.RxMode{}
+			}
+			ifc.rxModes[m.QueueID] = m.Mode
+		default:
+			// Every queue, and the ones to come.
+			ifc.rxModes = map[uint32]interface_types.RxMode{^uint32(0): m.Mode}
 		}
 		return []api.Message{rep}
 	})
+	on(h, func(st *state, c *client, m *interfaces.SwInterfaceRxPlacementDump) []api.Message {
+		var out []api.Message
+		for ifc := range st.all() {
+			if m.SwIfIndex != ^interface_types.InterfaceIndex(0) && uint32(m.SwIfIndex) != ifc.idx {
+				continue
+			}
+			for q := uint32(0); q < rxQueues(ifc); q++ {
+				out = append(out, &interfaces.SwInterfaceRxPlacementDetails{SwIfIndex: interface_types.InterfaceIndex(ifc.idx),
+					QueueID: q, Mode: ifc.rxMode(q)})
+			}
+		}
+		return out
+	})
+}
+
+// rxQueues is how many rx queues VPP would have on the interface: none on
+// a loopback or sub-interface, none on a memif or vhost-user interface
+// until its peer connects.
+func rxQueues(ifc *iface) uint32 {
+	switch ifc.kind {
+	case kindMemif:
+		if !ifc.linkUp {
+			return 0
+		}
+		if ifc.memif != nil && ifc.memif.RxQueues > 0 {
+			return uint32(ifc.memif.RxQueues)
+		}
+		return 1
+	case kindVhostUser:
+		if !ifc.linkUp {
+			return 0
+		}
+		return 1
+	case kindTap, kindAfPacket:
+		return 1
+	}
+	return 0
+}
+
+// rxMode is a queue's mode: set for it, set for all, or polling.
+func (ifc *iface) rxMode(q uint32) interface_types.RxMode {
+	if m, ok := ifc.rxModes[q]; ok {
+		return m
+	}
+	if m, ok := ifc.rxModes[^uint32(0)]; ok && m != interface_types.RX_MODE_API_DEFAULT {
+		return m
+	}
+	return interface_types.RX_MODE_API_POLLING
 }
 
 func hasAddress(ifc *iface, v6 bool) bool {

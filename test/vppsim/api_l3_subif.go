@@ -23,6 +23,9 @@ type subSpec struct {
 	flags        interface_types.SubIfFlags
 }
 
+// rxModeSet is the rx modes set per queue (key ^0: all queues).
+type rxModeSet = map[uint32]interface_types.RxMode
+
 // vtrSpec is an interface's VLAN tag rewrite (l2_interface_vlan_tag_rewrite).
 type vtrSpec struct {
 	op, pushDot1q, tag1, tag2 uint32

@@ -68,7 +68,7 @@ func TestUnimplementedMessageAnswersUnimplemented(t *testing.T) {
 		t.Fatalf("err = %v, want %v", err, api.UNIMPLEMENTED)
 	}
 	// An unimplemented dump ends empty instead of hanging.
-	stream, err := interfaces.NewServiceClient(conn).SwInterfaceRxPlacementDump(context.Background(), &interfaces.SwInterfaceRxPlacementDump{})
+	stream, err := ip.NewServiceClient(conn).IPMtableDump(context.Background(), &ip.IPMtableDump{})
 	if err != nil {
 		t.Fatal(err)
 	}

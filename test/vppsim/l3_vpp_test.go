@@ -35,7 +35,10 @@ type l3Observation struct {
 	Unnum   []string
 	Sub     string
 	FIB     []string
-	After   []string // after deleting the parent of a sub-interface etc.
+	// Placement is the rx placement dump: empty while no interface has a
+	// queue (loopbacks never, a memif once its peer connects).
+	Placement []string
+	After     []string // after deleting the parent of a sub-interface etc.
 }
 
 // l3Script drives the L3, sub-interface and L2 FIB calls the agent uses,
@@ -134,6 +137,8 @@ func l3Script(t *testing.T, ch api.Channel) l3Observation {
 	call("delete_subif of a loopback", &interfaces.DeleteSubif{SwIfIndex: a}, &interfaces.DeleteSubifReply{})
 	call("tag rewrite pop1", &l2.L2InterfaceVlanTagRewrite{SwIfIndex: sr.SwIfIndex, VtrOp: 3}, &l2.L2InterfaceVlanTagRewriteReply{})
 	call("rx_mode loopback", &interfaces.SwInterfaceSetRxMode{SwIfIndex: a, Mode: interface_types.RX_MODE_API_POLLING}, &interfaces.SwInterfaceSetRxModeReply{})
+	call("rx_mode loopback queue 0", &interfaces.SwInterfaceSetRxMode{SwIfIndex: a, QueueIDValid: true, Mode: interface_types.RX_MODE_API_POLLING}, &interfaces.SwInterfaceSetRxModeReply{})
+	call("rx_mode unknown if", &interfaces.SwInterfaceSetRxMode{SwIfIndex: 999, Mode: interface_types.RX_MODE_API_POLLING}, &interfaces.SwInterfaceSetRxModeReply{})
 	mr := &memif.MemifCreateV2Reply{}
 	call("memif_create_v2", &memif.MemifCreateV2{Role: memif.MEMIF_ROLE_API_MASTER, ID: 1, RxQueues: 1, TxQueues: 1, RingSize: 1024, BufferSize: 2048}, mr)
 	call("rx_mode memif queue 0", &interfaces.SwInterfaceSetRxMode{SwIfIndex: mr.SwIfIndex, QueueIDValid: true, Mode: interface_types.RX_MODE_API_POLLING}, &interfaces.SwInterfaceSetRxModeReply{})
@@ -182,6 +187,10 @@ func l3Script(t *testing.T, ch api.Channel) l3Observation {
 	dump(&l2.L2FibTableDump{BdID: 5}, func() api.Message { return &l2.L2FibTableDetails{} }, func(m api.Message) {
 		d := m.(*l2.L2FibTableDetails)
 		o.FIB = append(o.FIB, fmt.Sprintf("%s sw=%d static=%v filter=%v bvi=%v", d.Mac, int32(d.SwIfIndex), d.StaticMac, d.FilterMac, d.BviMac))
+	})
+	dump(&interfaces.SwInterfaceRxPlacementDump{SwIfIndex: ^interface_types.InterfaceIndex(0)}, func() api.Message { return &interfaces.SwInterfaceRxPlacementDetails{} }, func(m api.Message) {
+		d := m.(*interfaces.SwInterfaceRxPlacementDetails)
+		o.Placement = append(o.Placement, fmt.Sprintf("%d q%d %s", d.SwIfIndex, d.QueueID, d.Mode))
 	})
 	sort.Strings(o.FIB)
 	sort.Strings(o.Neigh)
@@ -232,7 +241,7 @@ func TestL3CallsLikeVPP(t *testing.T) {
 		"set_table unknown table": "-3", "set_table with address": "-114", "unnumbered across tables": "-74",
 		"unnumbered bad source": "-10", "route add no table": "-3", "route add unknown if": "-54", "route del absent": "0",
 		"neighbor add unknown if": "-2", "neighbor del absent": "-6", "create_vlan_subif again": "-56",
-		"create_vlan_subif unknown parent": "-2", "delete_subif of a loopback": "-98", "rx_mode memif queue 0": "-9",
+		"create_vlan_subif unknown parent": "-2", "delete_subif of a loopback": "-98", "rx_mode memif queue 0": "-9", "rx_mode loopback queue 0": "-9", "rx_mode unknown if": "-2",
 		"l2fib add, interface not bridged": "-2", "l2fib add, no such bd": "-6", "l2fib del absent": "-6",
 		"ip_table_add 10 renamed": "0", "ip_table_del unknown": "0", "neighbor add again": "0", "l2fib add filter": "0",
 	}

@@ -53,6 +53,7 @@ type iface struct {
 	sub      *subSpec  // dot1q sub-interface (api_l3_subif.go)
 	vtr      vtrSpec   // VLAN tag rewrite
 	subs     []uint32  // sub-interfaces of this one
+	rxModes  rxModeSet // sw_interface_set_rx_mode (api_l3_ip.go)
 
 	l2       l2Mode
 	xcTx     uint32

@@ -58,7 +58,6 @@ func (p *Plugin) configure(ctx context.Context, key string, idx interface_types.
 		}
 	}
 	reqs = append(reqs, tableRequests(idx, v)...) // before any address
-	reqs = append(reqs, rxModeRequests(idx, v.GetRxModes())...)
 	if v.GetMtu() != 0 {
 		reqs = append(reqs, mtuRequest(idx, v.GetMtu()))
 	}

@@ -28,5 +28,8 @@ func (p *Plugin) Register(s *kvscheduler.Scheduler) error {
 	if err := kvscheduler.RegisterDescriptor(s, p.Descriptor()); err != nil {
 		return err
 	}
-	return kvscheduler.RegisterDescriptor(s, p.UnnumberedDescriptor())
+	if err := kvscheduler.RegisterDescriptor(s, p.UnnumberedDescriptor()); err != nil {
+		return err
+	}
+	return kvscheduler.RegisterDescriptor(s, p.RxModesDescriptor())
 }

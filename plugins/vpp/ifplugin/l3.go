@@ -2,6 +2,7 @@ package ifplugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -191,8 +192,122 @@ const UnnumberedDescriptorName = "vpp-unnumbered-interface"
 func UnnumberedKey(iface string) string { return UnnumberedPrefix + iface }
 
 func (p *Plugin) derived(_ string, v *ifmodel.Interface) []kvscheduler.KeyValue {
+	var out []kvscheduler.KeyValue
 	if u := v.GetUnnumbered(); u != nil {
-		return []kvscheduler.KeyValue{{Key: UnnumberedKey(v.GetName()), Value: &ifmodel.Interface_Unnumbered{InterfaceWithIp: u.GetInterfaceWithIp()}}}
+		out = append(out, kvscheduler.KeyValue{Key: UnnumberedKey(v.GetName()), Value: &ifmodel.Interface_Unnumbered{InterfaceWithIp: u.GetInterfaceWithIp()}})
+	}
+	if len(v.GetRxModes()) > 0 {
+		out = append(out, kvscheduler.KeyValue{Key: RxModesKey(v.GetName()), Value: &ifmodel.Interface{Name: v.GetName(), RxModes: v.GetRxModes()}})
+	}
+	return out
+}
+
+// --- rx modes: a derived value, so that VPP refusing a queue's mode (a
+// memif has no rx queue until its peer connects: -9) fails and retries
+// only the modes, not the interface ---
+
+// RxModesPrefix is the prefix of derived rx-mode keys:
+// vpp/interface/rx-modes/<interface>.
+const RxModesPrefix = "vpp/interface/rx-modes/"
+
+// RxModesDescriptorName names the rx-modes descriptor.
+const RxModesDescriptorName = "vpp-interface-rx-modes"
+
+// RxModesKey returns the derived key of an interface's rx modes.
+func RxModesKey(iface string) string { return RxModesPrefix + iface }
+
+// RxModesDescriptor returns the descriptor of an interface's rx modes (the
+// value is an Interface holding only name and rx_modes). A change sets the
+// new modes and returns dropped queues to VPP's default; deleting returns
+// them all.
+func (p *Plugin) RxModesDescriptor() *kvscheduler.Descriptor[*ifmodel.Interface, struct{}] {
+	return &kvscheduler.Descriptor[*ifmodel.Interface, struct{}]{
+		Name:      RxModesDescriptorName,
+		KeyPrefix: RxModesPrefix,
+		Validate: func(key string, v *ifmodel.Interface) error {
+			if key != RxModesKey(v.GetName()) {
+				return fmt.Errorf("%s: rx modes of interface %q under another key", key, v.GetName())
+			}
+			return validateRxModes(v.GetRxModes())
+		},
+		Create: func(ctx context.Context, key string, v *ifmodel.Interface) (struct{}, error) {
+			return struct{}{}, p.setRxModes(ctx, key, v.GetName(), nil, v.GetRxModes())
+		},
+		Update: func(ctx context.Context, key string, old, new *ifmodel.Interface, _ struct{}) (struct{}, error) {
+			return struct{}{}, p.setRxModes(ctx, key, new.GetName(), old.GetRxModes(), new.GetRxModes())
+		},
+		Delete: func(ctx context.Context, key string, v *ifmodel.Interface, _ struct{}) error {
+			return p.setRxModes(ctx, key, v.GetName(), v.GetRxModes(), nil)
+		},
+		Retrieve:      p.retrieveRxModes,
+		RetrieveAfter: []string{DescriptorName},
+	}
+}
+
+// retrieveRxModes reads VPP's rx placement of each interface with desired
+// rx modes and reports the modes it shows: a queue's mode when the queue
+// exists with that mode, a mode for all queues when every queue has it (or
+// there is no queue yet; VPP keeps it for the queues to come). A queue VPP
+// does not have is reported missing, so it is set (and fails, -9, and is
+// retried) until the queue appears. DEFAULT matches whatever VPP shows.
+func (p *Plugin) retrieveRxModes(ctx context.Context, desired []kvscheduler.KV[*ifmodel.Interface]) ([]kvscheduler.Retrieved[*ifmodel.Interface, struct{}], error) {
+	var out []kvscheduler.Retrieved[*ifmodel.Interface, struct{}]
+	for _, kv := range desired {
+		idx, ok := p.SwIfIndex(kv.Value.GetName())
+		if !ok {
+			continue
+		}
+		d, err := p.ifs.SwInterfaceRxPlacementDump(ctx, &interfaces.SwInterfaceRxPlacementDump{SwIfIndex: interface_types.InterfaceIndex(idx)})
+		if err != nil {
+			return nil, fmt.Errorf("sw_interface_rx_placement_dump %d: %w", idx, err)
+		}
+		queues, err := recv("sw_interface_rx_placement_dump", d.Recv)
+		if err != nil {
+			return nil, err
+		}
+		modes := make(map[uint32]interface_types.RxMode, len(queues))
+		for _, q := range queues {
+			modes[q.QueueID] = q.Mode
+		}
+		got := &ifmodel.Interface{Name: kv.Value.GetName()}
+		for _, m := range kv.Value.GetRxModes() {
+			want := interface_types.RxMode(m.GetMode())
+			same := func(have interface_types.RxMode) bool {
+				return want == interface_types.RX_MODE_API_DEFAULT || have == want
+			}
+			keep := true
+			if m.GetDefaultMode() {
+				for _, have := range modes {
+					keep = keep && same(have)
+				}
+			} else {
+				have, exists := modes[m.GetQueue()]
+				keep = exists && same(have)
+			}
+			if keep {
+				got.RxModes = append(got.RxModes, m)
+			}
+		}
+		out = append(out, kvscheduler.Retrieved[*ifmodel.Interface, struct{}]{Key: kv.Key, Value: got})
+	}
+	return out, nil
+}
+
+func (p *Plugin) setRxModes(ctx context.Context, key, name string, old, new []*ifmodel.Interface_RxMode) error {
+	idx, ok := p.SwIfIndex(name)
+	if !ok {
+		return fmt.Errorf("%s: interface %q has no sw_if_index", key, name)
+	}
+	i := interface_types.InterfaceIndex(idx)
+	for _, r := range rxModesReset(i, old, new) {
+		// -9 for a queue VPP does not have (a memif without its peer):
+		// there is nothing to return to the default.
+		if _, err := p.ifs.SwInterfaceSetRxMode(ctx, r.(*interfaces.SwInterfaceSetRxMode)); err != nil && !errors.Is(err, api.UNIMPLEMENTED) {
+			return fmt.Errorf("%s: sw_interface_set_rx_mode default: %w", key, err)
+		}
+	}
+	if err := p.pipeline(ctx, rxModeRequests(i, new)); err != nil {
+		return fmt.Errorf("%s: %w", key, err)
 	}
 	return nil
 }

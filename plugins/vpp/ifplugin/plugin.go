@@ -211,6 +211,7 @@ func (p *Plugin) Messages() []api.Message {
 		&interfaces.SwInterfaceSetTable{}, &interfaces.SwInterfaceSetTableReply{},
 		&interfaces.SwInterfaceGetTable{}, &interfaces.SwInterfaceGetTableReply{},
 		&interfaces.SwInterfaceSetRxMode{}, &interfaces.SwInterfaceSetRxModeReply{},
+		&interfaces.SwInterfaceRxPlacementDump{}, &interfaces.SwInterfaceRxPlacementDetails{},
 		&interfaces.SwInterfaceSetUnnumbered{}, &interfaces.SwInterfaceSetUnnumberedReply{},
 		&ip.IPUnnumberedDump{}, &ip.IPUnnumberedDetails{},
 		&memif.MemifCreateV2{}, &memif.MemifCreateV2Reply{},

@@ -83,12 +83,6 @@ func (p *Plugin) update(ctx context.Context, key string, old, new *ifmodel.Inter
 			return nil, err
 		}
 	}
-	if !rxModesEqual(old.GetRxModes(), new.GetRxModes()) {
-		reqs := append(rxModesReset(idx, old.GetRxModes(), new.GetRxModes()), rxModeRequests(idx, new.GetRxModes())...)
-		if err := p.pipeline(ctx, reqs); err != nil {
-			return nil, fmt.Errorf("%s: %w", key, err)
-		}
-	}
 	if err := p.setAddresses(ctx, key, idx, old.GetIpAddresses(), new.GetIpAddresses()); err != nil {
 		return nil, err
 	}
@@ -101,18 +95,6 @@ func (p *Plugin) update(ctx context.Context, key string, old, new *ifmodel.Inter
 		p.setMemifOwner(new.GetName(), p.memifKeyOf(new.GetMemif()))
 	}
 	return meta, nil
-}
-
-func rxModesEqual(a, b []*ifmodel.Interface_RxMode) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !proto.Equal(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 func sameMAC(a, b string) bool {
