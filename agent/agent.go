@@ -93,17 +93,17 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	a.sched = kvscheduler.New(kvscheduler.Options{Logger: a.log, Parallelism: o.Parallelism})
 	a.ifp = ifplugin.New(ifplugin.Options{Conn: a.mux.Conn(), Logger: a.log})
 	l2p := l2plugin.New(l2plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
+	l3p := l3plugin.New(l3plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
 	if err := a.ifp.Register(a.sched); err != nil {
+		return err
+	}
+	if err := l3p.Register(a.sched); err != nil {
 		return err
 	}
 	if err := l2p.Register(a.sched); err != nil {
 		return err
 	}
 	if err := xconnect.New().Register(a.sched); err != nil {
-		return err
-	}
-	l3p := l3plugin.New(l3plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
-	if err := l3p.Register(a.sched); err != nil {
 		return err
 	}
 	a.mux.AddMessages(a.ifp.Messages()...)

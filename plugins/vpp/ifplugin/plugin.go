@@ -61,17 +61,17 @@ type Plugin struct {
 
 	sockets *memifSockets
 
-	mu     sync.RWMutex
-	byName map[string]*entry
-	byIdx  map[uint32]string
+	mu sync.RWMutex
+	// inherited holds the tables (IPv4, IPv6) an unnumbered interface had
+	// before it took those of the interface it borrows from.
+	inherited map[string][2]uint32
+	byName    map[string]*entry
+	byIdx     map[uint32]string
 	// memifOwner maps an applied memif's socket+id to its logical name, so
 	// a second memif on the same pair is rejected naming the first.
 	memifOwner map[memifKey]string
 	// memifOf is memifOwner reversed, so unindex is O(1) at 10k memifs.
 	memifOf map[string]memifKey
-	// inherited holds the tables (IPv4, IPv6) an unnumbered interface had
-	// before it took those of the interface it borrows from.
-	inherited map[string][2]uint32
 
 	// details caches what VPP last reported per agent interface, so an
 	// interface event becomes a full state without a dump.
