@@ -21,6 +21,7 @@ func TestLigatoL2L3Keys(t *testing.T) {
 		"config/vpp/v2/route/if/tap1/vrf/0/dst/10.1.1.0/24/gw/192.168.1.1": `{"dst_network":"10.1.1.0/24","next_hop_addr":"192.168.1.1","outgoing_interface":"tap1"}`,
 		"config/vpp/v2/route/vrf/1/dst/1.2.3.4/32/":                        `{"type":"INTER_VRF","dst_network":"1.2.3.4/32","via_vrf_id":1}`,
 		"config/vpp/v2/route/vrf/0/dst/10.10.0.0/24/gw/0.0.0.0":            `{"dst_network":"10.10.0.10/24","outgoing_interface":"tap1"}`,
+		"config/vpp/v2/proxyarp-global/settings":                           `{"interfaces":[{"name":"tap1"},{"name":"tap2"}],"ranges":[{"first_ip_addr":"10.0.0.1","last_ip_addr":"10.0.0.3"}]}`,
 		"config/vpp/v2/interfaces/sub1":                                    `{"name":"sub1","type":"SUB_INTERFACE","enabled":true,"vrf":1,"sub":{"parent_name":"memif1","sub_id":10,"tag_rw_option":"POP1"}}`,
 		"config/vpp/v2/interfaces/un1":                                     `{"name":"un1","type":"SOFTWARE_LOOPBACK","unnumbered":{"interface_with_ip":"lo1"},"rx_modes":[{"queue":0,"mode":"INTERRUPT"}]}`,
 	}

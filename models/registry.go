@@ -100,6 +100,13 @@ var registry = []Model{
 		},
 	},
 	{
+		Name:      "vpp.proxyarp-global",
+		KeyPrefix: "config/vpp/v2/proxyarp-global/",
+		New:       func() proto.Message { return &l3.ProxyARP{} },
+		// One value for the whole agent, as in Ligato.
+		NameOf: func(proto.Message) string { return "settings" },
+	},
+	{
 		Name:      "vppmesh.xconnect",
 		KeyPrefix: "config/vppmesh/v1/xconnect/",
 		New:       func() proto.Message { return &vppmeshv1.CrossConnect{} },
@@ -139,7 +146,6 @@ func (e *UnsupportedModelError) Is(target error) bool { return target == ErrUnkn
 // an error naming the model rather than a bare "unknown key". Longer
 // prefixes first where one is inside another.
 var ligatoOnly = []struct{ name, prefix string }{
-	{"vpp.proxyarp-global", "config/vpp/v2/proxyarp-global"},
 	{"vpp.ipscanneigh-global", "config/vpp/v2/ipscanneigh-global"},
 	{"vpp.dhcp-proxy", "config/vpp/v2/dhcp-proxy/"},
 	{"vpp.l3xconnect", "config/vpp/v2/l3xconnect/"},

@@ -11,6 +11,7 @@ import (
 
 	"go.fd.io/govpp"
 	"go.fd.io/govpp/api"
+	"go.fd.io/govpp/binapi/arp"
 	"go.fd.io/govpp/binapi/fib_types"
 	interfaces "go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/interface_types"
@@ -26,7 +27,7 @@ import (
 // interface it borrows from, as in Ligato, rx modes), a bridge domain
 // with a BVI, xconnects, a static L2 FIB entry, a VRF table, a route (key
 // spelled as in Ligato's docs, without "if/"; an inter-VRF, a drop and an
-// IPv6 recursive route too) and a static ARP entry. It is
+// IPv6 recursive route too), a static ARP entry and proxy ARP. It is
 // put dependants first, so values wait PENDING and then resolve.
 func ligatoConfig(sock string) [][2]string {
 	mem := func(name string, id int) string {
@@ -35,6 +36,7 @@ func ligatoConfig(sock string) [][2]string {
 	return [][2]string{
 		{"config/vpp/v2/arp/lo-vrf/198.51.100.2", `{"interface":"lo-vrf","ip_address":"198.51.100.2","phys_address":"02:00:00:00:aa:01","static":true}`},
 		{"config/vpp/v2/route/vrf/10/dst/192.0.2.0/24/gw/198.51.100.2", `{"type":"INTRA_VRF","vrf_id":10,"dst_network":"192.0.2.0/24","next_hop_addr":"198.51.100.2","outgoing_interface":"lo-vrf","weight":5}`},
+		{"config/vpp/v2/proxyarp-global/settings", `{"interfaces":[{"name":"lo-vrf"}],"ranges":[{"first_ip_addr":"198.51.100.10","last_ip_addr":"198.51.100.20","vrf_id":10}]}`},
 		{"config/vpp/v2/route/vrf/10/dst/203.0.113.128/25", `{"type":"INTER_VRF","vrf_id":10,"dst_network":"203.0.113.128/25","via_vrf_id":0}`},
 		{"config/vpp/v2/route/vrf/10/dst/192.0.2.128/25", `{"type":"DROP","dst_network":"192.0.2.128/25"}`},
 		{"config/vpp/v2/route/vrf/0/dst/2001:db8:1::/48/gw/2001:db8::2", `{"dst_network":"2001:db8:1::/48","next_hop_addr":"2001:db8::2"}`},
@@ -223,13 +225,13 @@ func checkDumps(t *testing.T, socket string) {
 	if !route {
 		t.Error("ip_route_dump of table 10 lacks 192.0.2.0/24 via 198.51.100.2 on lo-vrf, weight 5")
 	}
-	var arp bool
+	var neighOK bool
 	for _, d := range vppDump(t, ch, &ip_neighbor.IPNeighborDump{SwIfIndex: ^interface_types.InterfaceIndex(0), Af: ip_types.ADDRESS_IP4}, func() *ip_neighbor.IPNeighborDetails { return &ip_neighbor.IPNeighborDetails{} }) {
 		n := d.Neighbor
-		arp = arp || (uint32(n.SwIfIndex) == idx("lo-vrf") && n.IPAddress.String() == "198.51.100.2" &&
+		neighOK = neighOK || (uint32(n.SwIfIndex) == idx("lo-vrf") && n.IPAddress.String() == "198.51.100.2" &&
 			n.MacAddress.String() == "02:00:00:00:aa:01" && n.Flags&ip_neighbor.IP_API_NEIGHBOR_FLAG_STATIC != 0)
 	}
-	if !arp {
+	if !neighOK {
 		t.Error("ip_neighbor_dump lacks the static 198.51.100.2 → 02:00:00:00:aa:01 on lo-vrf")
 	}
 	var unnum bool
@@ -238,6 +240,17 @@ func checkDumps(t *testing.T, socket string) {
 	}
 	if !unnum {
 		t.Error("ip_unnumbered_dump lacks lo-un borrowing from lo-vrf")
+	}
+
+	var proxyRange, proxyOn bool
+	for _, d := range vppDump(t, ch, &arp.ProxyArpDump{}, func() *arp.ProxyArpDetails { return &arp.ProxyArpDetails{} }) {
+		proxyRange = proxyRange || (d.Proxy.TableID == 10 && d.Proxy.Low.String() == "198.51.100.10" && d.Proxy.Hi.String() == "198.51.100.20")
+	}
+	for _, d := range vppDump(t, ch, &arp.ProxyArpIntfcDump{}, func() *arp.ProxyArpIntfcDetails { return &arp.ProxyArpIntfcDetails{} }) {
+		proxyOn = proxyOn || d.SwIfIndex == idx("lo-vrf")
+	}
+	if !proxyRange || !proxyOn {
+		t.Errorf("proxy ARP in VPP: range %v, on lo-vrf %v", proxyRange, proxyOn)
 	}
 
 	var bdID uint32

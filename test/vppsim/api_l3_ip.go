@@ -57,6 +57,7 @@ type ipTables struct {
 	// unnumbered maps an unnumbered interface to the one it borrows from.
 	unnumbered map[uint32]uint32
 	stats      uint32
+	proxy      proxyARP // api_l3_proxyarp.go
 }
 
 func newIPTables() *ipTables {
@@ -120,6 +121,7 @@ func (t *ipTables) bind(ifc *iface, v6 bool, id uint32) {
 var specialRoutes4 = []string{"0.0.0.0/0", "0.0.0.0/32", "224.0.0.0/4", "240.0.0.0/4", "255.255.255.255/32"}
 
 func registerIPHandlers(h map[string]handlerFunc) {
+	registerProxyARPHandlers(h)
 	on(h, func(st *state, c *client, m *ip.IPTableAddDel) []api.Message {
 		t := st.ipt
 		k := tableID{m.Table.TableID, m.Table.IsIP6}

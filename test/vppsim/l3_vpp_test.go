@@ -10,6 +10,7 @@ import (
 
 	"go.fd.io/govpp/adapter/socketclient"
 	"go.fd.io/govpp/api"
+	"go.fd.io/govpp/binapi/arp"
 	"go.fd.io/govpp/binapi/ethernet_types"
 	"go.fd.io/govpp/binapi/fib_types"
 	interfaces "go.fd.io/govpp/binapi/interface"
@@ -35,6 +36,8 @@ type l3Observation struct {
 	Unnum   []string
 	Sub     string
 	FIB     []string
+	// Proxy is the proxy ARP ranges, then the interfaces with it on.
+	Proxy []string
 	// Placement is the rx placement dump: empty while no interface has a
 	// queue (loopbacks never, a memif once its peer connects).
 	Placement []string
@@ -157,6 +160,32 @@ func l3Script(t *testing.T, ch api.Channel) l3Observation {
 	fib("l2fib add filter", true, 5, ^interface_types.InterfaceIndex(0), "02:00:00:00:bb:02", true)
 	fib("l2fib del absent", false, 5, 0, "02:00:00:00:bb:09", false)
 
+	ip4 := func(s string) ip_types.IP4Address { a, _ := ip_types.ParseIP4Address(s); return a }
+	proxy := func(name string, add bool, table uint32, lo, hi string) {
+		call(name, &arp.ProxyArpAddDel{IsAdd: add, Proxy: arp.ProxyArp{TableID: table, Low: ip4(lo), Hi: ip4(hi)}}, &arp.ProxyArpAddDelReply{})
+	}
+	proxy("proxy arp add", true, 0, "198.51.100.10", "198.51.100.20")
+	proxy("proxy arp add again", true, 0, "198.51.100.10", "198.51.100.20")
+	proxy("proxy arp add overlapping", true, 0, "198.51.100.15", "198.51.100.30")
+	proxy("proxy arp add table 10", true, 10, "203.0.113.1", "203.0.113.9")
+	proxy("proxy arp add no table", true, 9, "203.0.113.1", "203.0.113.9")
+	proxy("proxy arp del absent", false, 0, "192.0.2.1", "192.0.2.2")
+	proxy("proxy arp del other table", false, 0, "203.0.113.1", "203.0.113.9")
+	proxy("proxy arp del", false, 0, "198.51.100.10", "198.51.100.20")
+	call("proxy arp on a", &arp.ProxyArpIntfcEnableDisable{SwIfIndex: a, Enable: true}, &arp.ProxyArpIntfcEnableDisableReply{})
+	call("proxy arp on a again", &arp.ProxyArpIntfcEnableDisable{SwIfIndex: a, Enable: true}, &arp.ProxyArpIntfcEnableDisableReply{})
+	call("proxy arp on b", &arp.ProxyArpIntfcEnableDisable{SwIfIndex: b, Enable: true}, &arp.ProxyArpIntfcEnableDisableReply{})
+	call("proxy arp off b", &arp.ProxyArpIntfcEnableDisable{SwIfIndex: b}, &arp.ProxyArpIntfcEnableDisableReply{})
+	call("proxy arp off b again", &arp.ProxyArpIntfcEnableDisable{SwIfIndex: b}, &arp.ProxyArpIntfcEnableDisableReply{})
+	call("proxy arp on unknown if", &arp.ProxyArpIntfcEnableDisable{SwIfIndex: 999, Enable: true}, &arp.ProxyArpIntfcEnableDisableReply{})
+	dump(&arp.ProxyArpDump{}, func() api.Message { return &arp.ProxyArpDetails{} }, func(m api.Message) {
+		d := m.(*arp.ProxyArpDetails)
+		o.Proxy = append(o.Proxy, fmt.Sprintf("table %d %s-%s", d.Proxy.TableID, d.Proxy.Low, d.Proxy.Hi))
+	})
+	dump(&arp.ProxyArpIntfcDump{}, func() api.Message { return &arp.ProxyArpIntfcDetails{} }, func(m api.Message) {
+		o.Proxy = append(o.Proxy, fmt.Sprintf("on %d", m.(*arp.ProxyArpIntfcDetails).SwIfIndex))
+	})
+
 	dump(&ip.IPTableDump{}, func() api.Message { return &ip.IPTableDetails{} }, func(m api.Message) {
 		d := m.(*ip.IPTableDetails)
 		o.Tables = append(o.Tables, fmt.Sprintf("%d v6=%v %s", d.Table.TableID, d.Table.IsIP6, d.Table.Name))
@@ -206,6 +235,9 @@ func l3Script(t *testing.T, ch api.Channel) l3Observation {
 		d := m.(*ip.IPTableDetails)
 		o.After = append(o.After, fmt.Sprintf("table %d v6=%v", d.Table.TableID, d.Table.IsIP6))
 	})
+	dump(&arp.ProxyArpIntfcDump{}, func() api.Message { return &arp.ProxyArpIntfcDetails{} }, func(m api.Message) {
+		o.After = append(o.After, fmt.Sprintf("proxy arp on %d", m.(*arp.ProxyArpIntfcDetails).SwIfIndex))
+	})
 	call("delete_loopback a", &interfaces.DeleteLoopback{SwIfIndex: a}, &interfaces.DeleteLoopbackReply{})
 	dump(&ip.IPTableDump{}, func() api.Message { return &ip.IPTableDetails{} }, func(m api.Message) {
 		d := m.(*ip.IPTableDetails)
@@ -243,6 +275,8 @@ func TestL3CallsLikeVPP(t *testing.T) {
 		"neighbor add unknown if": "-2", "neighbor del absent": "-6", "create_vlan_subif again": "-56",
 		"create_vlan_subif unknown parent": "-2", "delete_subif of a loopback": "-98", "rx_mode memif queue 0": "-9", "rx_mode loopback queue 0": "-9", "rx_mode unknown if": "-2",
 		"l2fib add, interface not bridged": "-2", "l2fib add, no such bd": "-6", "l2fib del absent": "-6",
+		"proxy arp add again": "0", "proxy arp add no table": "-3", "proxy arp del absent": "-6", "proxy arp del other table": "-6",
+		"proxy arp on unknown if": "-2", "proxy arp off b again": "0",
 		"ip_table_add 10 renamed": "0", "ip_table_del unknown": "0", "neighbor add again": "0", "l2fib add filter": "0",
 	}
 	seen := map[string]bool{}

@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"sort"
 	"testing"
 	"time"
 
+	"go.fd.io/govpp/binapi/arp"
 	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/binapi/ip"
 	"go.fd.io/govpp/binapi/ip_neighbor"
@@ -97,7 +99,7 @@ func route(weight uint32) kvscheduler.KeyValue {
 
 const arpKey = "config/vpp/v2/arp/lo/198.51.100.2"
 
-func arp(mac string) kvscheduler.KeyValue {
+func arpKV(mac string) kvscheduler.KeyValue {
 	return kvscheduler.KeyValue{Key: arpKey, Value: &l3model.ARPEntry{Interface: "lo", IpAddress: "198.51.100.2", PhysAddress: mac, Static: true}}
 }
 
@@ -150,7 +152,7 @@ func ops(rec kvscheduler.TxnRecord, key string) []kvscheduler.OpKind {
 // and go back to PENDING (and out of VPP) when the VRF goes.
 func TestRouteArpVrfLifecycle(t *testing.T) {
 	e := start(t)
-	e.commit(t, kvscheduler.TxnChange, route(0), arp("02:00:00:00:aa:01"))
+	e.commit(t, kvscheduler.TxnChange, route(0), arpKV("02:00:00:00:aa:01"))
 	st := e.state(routeKey)
 	if st.State != kvscheduler.StatePending || len(st.Missing) != 2 {
 		t.Fatalf("route with neither interface nor VRF: %s missing %v, want PENDING on both", st.State, st.Missing)
@@ -177,7 +179,7 @@ func TestRouteArpVrfLifecycle(t *testing.T) {
 		t.Fatalf("resync of an unchanged VPP made operations: %+v", rec.Ops)
 	}
 
-	rec = e.commit(t, kvscheduler.TxnChange, route(3), arp("02:00:00:00:aa:02"))
+	rec = e.commit(t, kvscheduler.TxnChange, route(3), arpKV("02:00:00:00:aa:02"))
 	if o := ops(rec, routeKey); !slices.Contains(o, kvscheduler.OpRecreate) || slices.Contains(o, kvscheduler.OpUpdate) {
 		t.Fatalf("route weight change: ops %v, want a RECREATE", o)
 	}
@@ -258,5 +260,68 @@ func TestVrfResyncLeavesForeignTables(t *testing.T) {
 	}
 	if names[10] != "blue" || names[20] != "operator" {
 		t.Fatalf("tables after resync: %v", names)
+	}
+}
+
+func proxyKV(ranges ...[2]string) kvscheduler.KeyValue {
+	v := &l3model.ProxyARP{Interfaces: []*l3model.ProxyARP_Interface{{Name: "lo"}}}
+	for _, r := range ranges {
+		v.Ranges = append(v.Ranges, &l3model.ProxyARP_Range{FirstIpAddr: r[0], LastIpAddr: r[1]})
+	}
+	return kvscheduler.KeyValue{Key: l3plugin.ProxyARPKey, Value: v}
+}
+
+func proxyRanges(t *testing.T, e *env) []string {
+	t.Helper()
+	d, err := arp.NewServiceClient(e.mux.Conn()).ProxyArpDump(context.Background(), &arp.ProxyArpDump{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for {
+		r, err := d.Recv()
+		if err != nil {
+			sort.Strings(out)
+			return out
+		}
+		out = append(out, r.Proxy.Low.String()+"-"+r.Proxy.Hi.String())
+	}
+}
+
+// Proxy ARP: ranges apply at once, the interface part waits for its
+// interface; a range change deletes and adds only what changed.
+func TestProxyARP(t *testing.T) {
+	e := start(t)
+	e.commit(t, kvscheduler.TxnChange, proxyKV([2]string{"198.51.100.10", "198.51.100.20"}, [2]string{"198.51.100.30", "198.51.100.40"}))
+	if st := e.state(l3plugin.ProxyARPKey); st.State != kvscheduler.StateConfigured {
+		t.Fatalf("proxy ARP ranges: %s %s", st.State, st.Error)
+	}
+	if st := e.state(l3plugin.ProxyARPInterfaceKey("lo")); st.State != kvscheduler.StatePending {
+		t.Fatalf("proxy ARP on a missing interface: %s", st.State)
+	}
+	e.commit(t, kvscheduler.TxnChange, loopIn("lo", 0, "198.51.100.1/24"))
+	if st := e.state(l3plugin.ProxyARPInterfaceKey("lo")); st.State != kvscheduler.StateConfigured {
+		t.Fatalf("proxy ARP on lo: %s %s", st.State, st.Error)
+	}
+	if got := proxyRanges(t, e); !slices.Equal(got, []string{"198.51.100.10-198.51.100.20", "198.51.100.30-198.51.100.40"}) {
+		t.Fatalf("VPP ranges %v", got)
+	}
+	if rec := e.commit(t, kvscheduler.TxnDownstreamResync); len(rec.Ops) != 0 {
+		t.Fatalf("resync of unchanged proxy ARP: %+v", rec.Ops)
+	}
+	before := e.sim.CallCounts()["proxy_arp_add_del"]
+	rec := e.commit(t, kvscheduler.TxnChange, proxyKV([2]string{"198.51.100.30", "198.51.100.40"}, [2]string{"198.51.100.50", "198.51.100.60"}))
+	if o := ops(rec, l3plugin.ProxyARPKey); len(o) != 1 || o[0] != kvscheduler.OpUpdate {
+		t.Fatalf("range change ops %v, want one UPDATE", o)
+	}
+	if n := e.sim.CallCounts()["proxy_arp_add_del"] - before; n != 2 {
+		t.Fatalf("range change sent %d proxy_arp_add_del, want 2 (one delete, one add)", n)
+	}
+	if got := proxyRanges(t, e); !slices.Equal(got, []string{"198.51.100.30-198.51.100.40", "198.51.100.50-198.51.100.60"}) {
+		t.Fatalf("VPP ranges after the change %v", got)
+	}
+	e.commit(t, kvscheduler.TxnChange, kvscheduler.KeyValue{Key: l3plugin.ProxyARPKey})
+	if got := proxyRanges(t, e); len(got) != 0 {
+		t.Fatalf("ranges left after the value was deleted: %v", got)
 	}
 }

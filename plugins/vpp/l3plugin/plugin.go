@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"go.fd.io/govpp/api"
+	"go.fd.io/govpp/binapi/arp"
 	"go.fd.io/govpp/binapi/ip"
 	"go.fd.io/govpp/binapi/ip_neighbor"
 
@@ -50,6 +51,7 @@ type Plugin struct {
 	log   *slog.Logger
 	ip    ip.RPCService
 	neigh ip_neighbor.RPCService
+	arp   arp.RPCService
 	ifx   IfIndex
 }
 
@@ -62,6 +64,7 @@ func New(opts Options) *Plugin {
 		log:   opts.Logger.With("component", "l3plugin"),
 		ip:    ip.NewServiceClient(opts.Conn),
 		neigh: ip_neighbor.NewServiceClient(opts.Conn),
+		arp:   arp.NewServiceClient(opts.Conn),
 		ifx:   opts.IfIndex,
 	}
 }
@@ -76,10 +79,14 @@ func (p *Plugin) Messages() []api.Message {
 		&ip.IPRouteDump{}, &ip.IPRouteDetails{},
 		&ip_neighbor.IPNeighborAddDel{}, &ip_neighbor.IPNeighborAddDelReply{},
 		&ip_neighbor.IPNeighborDump{}, &ip_neighbor.IPNeighborDetails{},
+		&arp.ProxyArpAddDel{}, &arp.ProxyArpAddDelReply{},
+		&arp.ProxyArpDump{}, &arp.ProxyArpDetails{},
+		&arp.ProxyArpIntfcEnableDisable{}, &arp.ProxyArpIntfcEnableDisableReply{},
+		&arp.ProxyArpIntfcDump{}, &arp.ProxyArpIntfcDetails{},
 	}
 }
 
-// Register adds the VRF, route and ARP descriptors.
+// Register adds the VRF, route, ARP and proxy ARP descriptors.
 func (p *Plugin) Register(s *kvscheduler.Scheduler) error {
 	if err := kvscheduler.RegisterDescriptor(s, p.VrfDescriptor()); err != nil {
 		return err
@@ -87,7 +94,13 @@ func (p *Plugin) Register(s *kvscheduler.Scheduler) error {
 	if err := kvscheduler.RegisterDescriptor(s, p.RouteDescriptor()); err != nil {
 		return err
 	}
-	return kvscheduler.RegisterDescriptor(s, p.ArpDescriptor())
+	if err := kvscheduler.RegisterDescriptor(s, p.ArpDescriptor()); err != nil {
+		return err
+	}
+	if err := kvscheduler.RegisterDescriptor(s, p.ProxyARPDescriptor()); err != nil {
+		return err
+	}
+	return kvscheduler.RegisterDescriptor(s, p.ProxyARPInterfaceDescriptor())
 }
 
 // recv drains a dump stream.

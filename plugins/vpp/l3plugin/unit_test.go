@@ -115,3 +115,30 @@ func TestValidateArp(t *testing.T) {
 		t.Error("MAC case made ARP entries differ")
 	}
 }
+
+func TestValidateProxyARP(t *testing.T) {
+	ok := &l3model.ProxyARP{Interfaces: []*l3model.ProxyARP_Interface{{Name: "a"}},
+		Ranges: []*l3model.ProxyARP_Range{{FirstIpAddr: "198.51.100.1", LastIpAddr: "198.51.100.1", VrfId: 3}}}
+	if err := validateProxyARP(ProxyARPKey, ok); err != nil {
+		t.Fatal(err)
+	}
+	if err := validateProxyARP(ProxyARPPrefix+"other", ok); err == nil {
+		t.Error("proxy ARP under a key other than .../settings accepted")
+	}
+	bad := map[string]*l3model.ProxyARP{
+		"reversed": {Ranges: []*l3model.ProxyARP_Range{{FirstIpAddr: "198.51.100.9", LastIpAddr: "198.51.100.1"}}},
+		"ipv6":     {Ranges: []*l3model.ProxyARP_Range{{FirstIpAddr: "2001:db8::1", LastIpAddr: "2001:db8::2"}}},
+		"twice":    {Ranges: []*l3model.ProxyARP_Range{{FirstIpAddr: "198.51.100.1", LastIpAddr: "198.51.100.2"}, {FirstIpAddr: "198.51.100.1", LastIpAddr: "198.51.100.2"}}},
+		"no name":  {Interfaces: []*l3model.ProxyARP_Interface{{}}},
+		"dup name": {Interfaces: []*l3model.ProxyARP_Interface{{Name: "a"}, {Name: "a"}}},
+	}
+	for what, v := range bad {
+		if err := validateProxyARP(ProxyARPKey, v); err == nil {
+			t.Errorf("%s accepted", what)
+		}
+	}
+	deps := (&Plugin{}).ProxyARPDescriptor().Dependencies(ProxyARPKey, ok)
+	if len(deps) != 1 || deps[0].Key != VrfKey(3, false) {
+		t.Errorf("deps %+v, want the VRF 3 table", deps)
+	}
+}
