@@ -19,6 +19,7 @@ import (
 	"github.com/vppmesh/vppmesh/plugins/vpp/ifplugin"
 	"github.com/vppmesh/vppmesh/plugins/vpp/ifstats"
 	"github.com/vppmesh/vppmesh/plugins/vpp/l2plugin"
+	"github.com/vppmesh/vppmesh/plugins/vpp/l3plugin"
 	"github.com/vppmesh/vppmesh/plugins/xconnect"
 )
 
@@ -91,7 +92,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	a.sched = kvscheduler.New(kvscheduler.Options{Logger: a.log, Parallelism: o.Parallelism})
 	a.ifp = ifplugin.New(ifplugin.Options{Conn: a.mux.Conn(), Logger: a.log})
 	l2p := l2plugin.New(l2plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
+	l3p := l3plugin.New(l3plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
 	if err := a.ifp.Register(a.sched); err != nil {
+		return err
+	}
+	if err := l3p.Register(a.sched); err != nil {
 		return err
 	}
 	if err := l2p.Register(a.sched); err != nil {
@@ -102,6 +107,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	}
 	a.mux.AddMessages(a.ifp.Messages()...)
 	a.mux.AddMessages(l2p.Messages()...)
+	a.mux.AddMessages(l3p.Messages()...)
 	a.mux.AddMessages(&vlib.CliInband{}, &vlib.CliInbandReply{})
 
 	a.orch, err = orchestrator.New(orchestrator.Options{

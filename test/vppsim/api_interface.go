@@ -19,6 +19,9 @@ func registerAPIHandlers(h map[string]handlerFunc) {
 	registerMemifHandlers(h)
 	registerVhostTapAfpHandlers(h)
 	registerL2Handlers(h)
+	registerIPHandlers(h)
+	registerSubifHandlers(h)
+	registerL2FibDump(h)
 	registerCLIHandlers(h)
 }
 
@@ -240,6 +243,9 @@ func (st *state) overlaps(ifc *iface, p ip_types.AddressWithPrefix) bool {
 }
 
 func ifaceDetails(ifc *iface) *interfaces.SwInterfaceDetails {
+	if ifc.sub != nil {
+		return subDetails(ifc)
+	}
 	return &interfaces.SwInterfaceDetails{
 		SwIfIndex:    interface_types.InterfaceIndex(ifc.idx),
 		SupSwIfIndex: ifc.idx,

@@ -209,6 +209,13 @@ func (st *state) l2fibAddDel(m *l2.L2fibAddDel) int32 {
 		delete(bd.fwd.fib, mac)
 		return 0
 	}
+	if m.FilterMac {
+		// A filter entry drops frames to the MAC; VPP takes any sw_if_index.
+		bd.fwd.mu.Lock()
+		bd.fwd.fib[mac] = fibEntry{static: true, filter: true}
+		bd.fwd.mu.Unlock()
+		return 0
+	}
 	ifc := st.get(uint32(m.SwIfIndex))
 	if ifc == nil || ifc.l2 != l2Bridge {
 		return errInvalidSwIfIndex
@@ -217,7 +224,7 @@ func (st *state) l2fibAddDel(m *l2.L2fibAddDel) int32 {
 		bd.static[mac] = ifc.idx
 	}
 	bd.fwd.mu.Lock()
-	bd.fwd.fib[mac] = fibEntry{port: ifc.port, static: m.StaticMac}
+	bd.fwd.fib[mac] = fibEntry{port: ifc.port, static: m.StaticMac, bvi: m.BviMac}
 	bd.fwd.mu.Unlock()
 	return 0
 }

@@ -64,12 +64,12 @@ func TestShowVersionAndControlPing(t *testing.T) {
 func TestUnimplementedMessageAnswersUnimplemented(t *testing.T) {
 	sim := startSim(t)
 	conn := connect(t, sim)
-	_, err := interfaces.NewServiceClient(conn).SwInterfaceSetRxMode(context.Background(), &interfaces.SwInterfaceSetRxMode{})
+	_, err := interfaces.NewServiceClient(conn).SwInterfaceSetIPDirectedBroadcast(context.Background(), &interfaces.SwInterfaceSetIPDirectedBroadcast{})
 	if !errors.Is(err, api.UNIMPLEMENTED) {
 		t.Fatalf("err = %v, want %v", err, api.UNIMPLEMENTED)
 	}
 	// An unimplemented dump ends empty instead of hanging.
-	stream, err := interfaces.NewServiceClient(conn).SwInterfaceRxPlacementDump(context.Background(), &interfaces.SwInterfaceRxPlacementDump{})
+	stream, err := ip.NewServiceClient(conn).IPMtableDump(context.Background(), &ip.IPMtableDump{})
 	if err != nil {
 		t.Fatal(err)
 	}

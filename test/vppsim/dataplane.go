@@ -318,7 +318,10 @@ type bridge struct {
 type fibEntry struct {
 	port   *Port
 	static bool
-	seen   int64 // coarse clock reading when last learned or refreshed
+	// filter drops frames to the MAC (l2fib_add_del filter_mac); bvi marks
+	// a BVI's own MAC.
+	filter, bvi bool
+	seen        int64 // coarse clock reading when last learned or refreshed
 }
 
 type member struct {
@@ -355,8 +358,13 @@ func (b *bridge) forward(in *Port, shg uint8, frame []byte) {
 	}
 	if dst[0]&1 == 0 { // unicast
 		b.mu.RLock()
-		out := b.fib[dst].port
+		e := b.fib[dst]
 		b.mu.RUnlock()
+		if e.filter {
+			in.drop(DropBridgeFilter, 1)
+			return
+		}
+		out := e.port
 		if out != nil && b.forwardOn {
 			if out == in {
 				in.drop(DropReflect, 1)

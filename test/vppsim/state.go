@@ -18,14 +18,16 @@ const (
 	kindVhostUser
 	kindTap
 	kindAfPacket
+	kindSub
 )
 
-var kindNames = [...]string{"local", "loopback", "memif", "vhost-user", "tap", "af-packet"}
+var kindNames = [...]string{"local", "loopback", "memif", "vhost-user", "tap", "af-packet", "sub"}
 
 func (k ifKind) String() string { return kindNames[k] }
 
 // devTypes are the device class names VPP reports in interface_dev_type.
-var devTypes = [...]string{"local", "Loopback", "memif", "vhost-user", "virtio", "af-packet"}
+// A sub-interface reports its parent's (api_l3_subif.go).
+var devTypes = [...]string{"local", "Loopback", "memif", "vhost-user", "virtio", "af-packet", ""}
 
 type l2Mode int
 
@@ -48,6 +50,11 @@ type iface struct {
 	linkMtu  uint16
 	tag      string
 	addrs    []ip_types.AddressWithPrefix
+	table    [2]uint32 // IPv4, IPv6 table id (api_l3_ip.go)
+	sub      *subSpec  // dot1q sub-interface (api_l3_subif.go)
+	vtr      vtrSpec   // VLAN tag rewrite
+	subs     []uint32  // sub-interfaces of this one
+	rxModes  rxModeSet // sw_interface_set_rx_mode (api_l3_ip.go)
 
 	l2       l2Mode
 	xcTx     uint32
@@ -129,6 +136,7 @@ type state struct {
 	// addrOwner finds the interface holding an address without scanning them all.
 	addrOwner map[ip_types.Address]uint32
 	bds       map[uint32]*bdState
+	ipt       *ipTables // IP tables, routes, neighbors, unnumbered (api_l3_ip.go)
 	macSeq    uint32
 	events    []ifEvent
 	clock     *coarseClock
@@ -148,6 +156,7 @@ func newState(onLink func(*Port, bool), drivers DriverFactory, log *slog.Logger)
 		sockets:   map[uint32]string{0: memifDefaultSocket},
 		bds:       map[uint32]*bdState{},
 		addrOwner: map[ip_types.Address]uint32{},
+		ipt:       newIPTables(),
 	}
 	st.add(&iface{name: "local0", kind: kindLocal})
 	return st
@@ -180,6 +189,20 @@ func (st *state) add(ifc *iface) *iface {
 // remove deletes an interface with everything hanging on it (L2 config, addresses,
 // xconnects pointing at it), as VPP does when an interface is deleted.
 func (st *state) remove(ifc *iface) {
+	// VPP deletes a hardware interface's sub-interfaces with it.
+	for len(ifc.subs) > 0 {
+		if s := st.get(ifc.subs[0]); s != nil && s.sub != nil && s.sub.parent == ifc.idx {
+			st.remove(s)
+		} else {
+			ifc.subs = ifc.subs[1:]
+		}
+	}
+	if ifc.sub != nil {
+		if p := st.get(ifc.sub.parent); p != nil {
+			p.dropSub(ifc.idx)
+		}
+	}
+	st.ipt.forget(ifc)
 	st.clearL2(ifc)
 	for len(ifc.xcIn) > 0 {
 		if other := st.get(ifc.xcIn[0]); other != nil && other.l2 == l2Xconnect && other.xcTx == ifc.idx {
