@@ -69,6 +69,11 @@ func run(args []string) error {
 	if cfg.Runs < 1 || cfg.Latency < 1 || cfg.Sockets < 1 {
 		return errors.New("--runs, --latency-puts and --sockets must be at least 1")
 	}
+	// The results directory is made now, so a path that cannot be created
+	// fails before the long run instead of after it.
+	if err := makeOut(*out); err != nil {
+		return err
+	}
 	cfg.WorkDir = *work
 	if cfg.WorkDir == "" {
 		d, err := os.MkdirTemp("", "vppmesh-bench-")
@@ -104,6 +109,14 @@ func run(args []string) error {
 		keep = true
 		fmt.Fprintf(os.Stderr, "vppmesh-bench: logs and data kept in %s\n", cfg.WorkDir)
 		return fmt.Errorf("%d problem(s) make the figures unusable; see results.md", len(rep.Problems))
+	}
+	return nil
+}
+
+// makeOut creates the results directory (and its parents) if missing.
+func makeOut(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--out %s: %w", dir, err)
 	}
 	return nil
 }
