@@ -51,6 +51,16 @@ func TestStartupConfMatchesLabConfig(t *testing.T) {
 	}
 }
 
+func TestStartupConfMainCore(t *testing.T) {
+	c := Config{Dir: "/run/x", Name: "p1", Bin: "/nonexistent/bin/vpp", MainCore: 1}
+	if err := c.withDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	if got := StartupConf(c); !strings.Contains(got, "cpu { main-core 1 }") || strings.Contains(got, "main-core 0") {
+		t.Fatalf("startup.conf with MainCore 1:\n%s", got)
+	}
+}
+
 func TestConfigRejectsBadInput(t *testing.T) {
 	for _, c := range []Config{
 		{Name: "x"},
@@ -58,6 +68,7 @@ func TestConfigRejectsBadInput(t *testing.T) {
 		{Dir: "/tmp/x", Name: "x", MainHeap: "1G; rm"},
 		{Dir: "/tmp/x", Name: "x", Plugins: []string{"../evil"}},
 		{Dir: "/tmp/" + strings.Repeat("d", 110), Name: "x"},
+		{Dir: "/tmp/x", Name: "x", MainCore: -1},
 	} {
 		c.Bin = "/bin/true"
 		if err := c.withDefaults(); err == nil {

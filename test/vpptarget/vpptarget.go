@@ -92,6 +92,8 @@ type Options struct {
 	SimNoPackets bool
 	// MainHeap for a real VPP ("1G" when empty).
 	MainHeap string
+	// MainCore is the CPU of a real VPP's main thread (vpprun.Config.MainCore).
+	MainCore int
 	// Plugins for a real VPP (vpprun.DefaultPlugins when empty).
 	Plugins []string
 	// Logger for vppsim in-process and for the launchers; nil discards.
@@ -168,7 +170,7 @@ func Start(t testing.TB, impl Impl, opts Options) *Target {
 			tg.Dir = shortDir(t)
 			return tg
 		}
-		tg.vpp = vpprun.StartT(t, vpprun.Config{MainHeap: opts.MainHeap, Plugins: opts.Plugins, Logger: opts.Logger})
+		tg.vpp = vpprun.StartT(t, vpprun.Config{MainHeap: opts.MainHeap, MainCore: opts.MainCore, Plugins: opts.Plugins, Logger: opts.Logger})
 		tg.APISocket, tg.StatsSocket, tg.Dir = tg.vpp.APISocket, tg.vpp.StatsSocket, tg.vpp.Dir()
 	case Sim:
 		tg.Dir = shortDir(t)
