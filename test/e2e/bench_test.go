@@ -1,10 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -17,43 +18,31 @@ import (
 	"github.com/vppmesh/vppmesh/test/vpptarget"
 )
 
-// The dataplane benchmark: frames per second through one vppsim
-// cross-connect beside dpdk-testpmd as the middle hop between the same two
-// peers, in the same run, as a ratio. It runs only when asked:
+// The dataplane benchmark: NDR and PDR (ndr_test.go) of each middle hop —
+// vppsim, dpdk-testpmd io forwarding, real FD.io VPP — between the same
+// generator and sink (vppmesh-cnf), under the same conditions, in one run;
+// plus the generator and sink back to back ("direct"), which shows how far
+// the peers themselves go. It runs only when asked:
 //
-//	VPPMESH_DATAPLANE_BENCH=full  repeated runs, medians, writes bench-results.{json,md}
-//	VPPMESH_DATAPLANE_BENCH=quick one short run of each case (CI smoke), or any mode with -short
+//	VPPMESH_DATAPLANE_BENCH=full  the search per middle hop and row, writes bench-results.{json,md}
+//	VPPMESH_DATAPLANE_BENCH=quick one short trial per row (CI smoke), or any mode with -short
 //
-// scripts/bench-dataplane.sh is the front door. Nothing here asserts a time:
-// quick mode checks that every case completes with sane numbers.
+// Knobs (full mode defaults): VPPMESH_BENCH_TRIAL (2s), VPPMESH_BENCH_REPEATS
+// (2), VPPMESH_BENCH_SEARCHES (3), VPPMESH_BENCH_HOPS (direct,vppsim,testpmd,vpp),
+// VPPMESH_BENCH_ROWS (all), VPPMESH_BENCH_OUT (output directory).
+//
+// scripts/bench-dataplane.sh is the front door. Nothing here asserts a speed:
+// both modes check that every trial's counts add up.
 const benchEnv = "VPPMESH_DATAPLANE_BENCH"
 
-type benchMeasure struct {
-	PPS       []float64 `json:"pps"`        // per run: frames delivered to the sink / first-to-last-frame time
-	Lost      []uint64  `json:"lost"`       // per run: sent - received
-	MedianPPS float64   `json:"median_pps"` // median over runs
-}
-
-type benchCase struct {
-	Name      string       `json:"name"`
-	Path      string       `json:"path"`
-	FrameSize int          `json:"frame_size"`
-	RingSize  int          `json:"ring_size"`
-	Frames    int          `json:"frames_per_run"`
-	VPPSim    benchMeasure `json:"vppsim"`
-	Testpmd   benchMeasure `json:"testpmd"`
-	Ratio     float64      `json:"ratio_vppsim_to_testpmd"`
-}
-
-type benchReport struct {
-	Generated string      `json:"generated"`
-	Mode      string      `json:"mode"`
-	Runs      int         `json:"runs"`
-	CPUs      int         `json:"cpus"`
-	Netns     bool        `json:"netns"`
-	Cases     []benchCase `json:"cases"`
-	Notes     []string    `json:"notes"`
-}
+// The middle hop runs alone on cpuMiddle; the generator, the sink, the agent
+// (and the vhost row's virtio-user testpmd) share cpuPeers.
+const (
+	cpuPeers   = 0
+	cpuMiddle  = 1
+	benchRing  = 1024
+	benchBatch = 64
+)
 
 func median(v []float64) float64 {
 	if len(v) == 0 {
@@ -78,37 +67,162 @@ func TestMedian(t *testing.T) {
 	}
 }
 
-// bencher runs one gen → middle → sink pass at a time in a shared env.
-type bencher struct {
-	e        *env
-	nsGen    *lab.Namespace
-	nsSink   *lab.Namespace
-	nsTP     *lab.Namespace
-	seq      int
-	parallel []string
+// Middle hops and rows.
+const (
+	hopDirect  = "direct"
+	hopVPPSim  = "vppsim"
+	hopTestpmd = "testpmd"
+	hopVPP     = "vpp"
+)
+
+var benchHops = []string{hopDirect, hopVPPSim, hopTestpmd, hopVPP}
+
+type benchRow struct {
+	Name string
+	Size int
+	Path string
+	Hops []string // the middle hops this row applies to
 }
 
-// pass runs gen (--count n, as fast as the ring takes) into sink and returns
-// the sink's delivered rate and the loss.
-func (b *bencher) pass(genSock string, genID int, sinkSock string, sinkID int, size, ring, n int) (float64, uint64) {
-	t := b.e.t
-	t.Helper()
-	b.seq++
-	rs := strconv.Itoa(ring)
-	sink := b.e.startCNFOn(b.nsSink, fmt.Sprintf("bsink%d", b.seq), "sink", sinkSock, sinkID,
-		"--ring-size", rs, "--idle", "1s", "--log-level", "warn")
-	sink.waitLinkUp()
-	gen := b.e.startCNFOn(b.nsGen, fmt.Sprintf("bgen%d", b.seq), "gen", genSock, genID,
-		"--ring-size", rs, "--size", strconv.Itoa(size), "--count", strconv.Itoa(n), "--log-level", "warn")
-	g := gen.finish(false)
-	s := sink.finish(false)
-	if s.Received == 0 || s.PPS <= 0 || math.IsNaN(s.PPS) || math.IsInf(s.PPS, 0) {
-		t.Fatalf("pass %d (%dB, ring %d): sink %+v, gen %+v", b.seq, size, ring, s, g)
+var benchRows = []benchRow{
+	{"memif-xc-64B", 64, "gen → memif → [hop: cross-connect] → memif → sink", benchHops},
+	{"memif-xc-1500B", 1500, "gen → memif → [hop: cross-connect] → memif → sink", benchHops},
+	{"memif-bd2-64B", 64, "gen → memif → [hop: bridge domain of 2, learning, flooding] → memif → sink", []string{hopVPPSim, hopVPP}},
+	{"memif-vhost-64B", 64, "gen → memif → [hop] → vhost-user → testpmd virtio-user io → vhost-user → [hop] → memif → sink",
+		[]string{hopVPPSim, hopTestpmd, hopVPP}},
+}
+
+// benchSettings are the conditions of one run, written into the results.
+type benchSettings struct {
+	Mode       string  `json:"mode"`
+	TrialS     float64 `json:"trial_s"`
+	Repeats    int     `json:"repeats"`
+	Searches   int     `json:"searches"`
+	Resolution float64 `json:"resolution"`
+	PDRLossPct float64 `json:"pdr_loss_pct"`
+	MaxPPS64   float64 `json:"max_pps_64b"`
+	MaxPPSBig  float64 `json:"max_pps_1500b"`
+	MinPPS     float64 `json:"min_pps"`
+	MaxSteps   int     `json:"max_steps"`
+	Ring       int     `json:"ring_size"`
+	Burst      int     `json:"burst"`
+	Pinned     bool    `json:"pinned"`
+	Layout     string  `json:"layout"`
+}
+
+// benchFigure is NDR or PDR of one middle hop on one row, over the searches.
+type benchFigure struct {
+	PPS       float64 `json:"pps"` // median of the searches' highest passing rate
+	MinPPS    float64 `json:"min_pps"`
+	MaxPPS    float64 `json:"max_pps"`
+	FirstFail float64 `json:"first_fail_pps"` // median lowest failing rate (0: the ceiling passed)
+	// CPUPerMpkt is the middle hop's CPU-seconds per million frames delivered
+	// in the trials at PPS; CPUUtil its share of one CPU there.
+	CPUPerMpkt float64 `json:"cpu_s_per_mpkt"`
+	CPUUtil    float64 `json:"cpu_util"`
+	Limit      string  `json:"limited_by"` // at the first failing rate
+}
+
+type benchCell struct {
+	Row       string         `json:"row"`
+	Path      string         `json:"path"`
+	FrameSize int            `json:"frame_size"`
+	Hop       string         `json:"middle_hop"`
+	Skipped   string         `json:"skipped,omitempty"`
+	NDR       benchFigure    `json:"ndr"`
+	PDR       benchFigure    `json:"pdr"`
+	Searches  []searchResult `json:"searches,omitempty"`
+}
+
+type benchReport struct {
+	Generated string        `json:"generated"`
+	CPUs      int           `json:"cpus"`
+	Netns     bool          `json:"netns"`
+	Settings  benchSettings `json:"settings"`
+	Cells     []benchCell   `json:"cells"`
+	Notes     []string      `json:"notes"`
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
 	}
-	if s.Received > g.Sent || s.Duplicates != 0 {
-		t.Fatalf("pass %d: received %d of %d sent, %d duplicates", b.seq, s.Received, g.Sent, s.Duplicates)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive number", name, v)
 	}
-	return s.PPS, g.Sent - s.Received
+	return n
+}
+
+func envList(name string, all []string) []string {
+	v := os.Getenv(name)
+	if v == "" {
+		return all
+	}
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func benchConfig(t *testing.T, mode string) benchSettings {
+	s := benchSettings{Mode: mode, TrialS: 2, Repeats: envInt(t, "VPPMESH_BENCH_REPEATS", 2), Searches: envInt(t, "VPPMESH_BENCH_SEARCHES", 3),
+		Resolution: 0.02, PDRLossPct: 0.5, MaxPPS64: 6e6, MaxPPSBig: 2e6, MinPPS: 1e4, MaxSteps: 16,
+		Ring: benchRing, Burst: benchBatch, Pinned: runtime.NumCPU() >= 2}
+	if mode == "quick" {
+		s.TrialS, s.Repeats, s.Searches, s.MaxSteps, s.MaxPPS64, s.MaxPPSBig = 0.5, 1, 1, 1, 2e5, 1e5
+	}
+	if v := os.Getenv("VPPMESH_BENCH_TRIAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 100*time.Millisecond {
+			t.Fatalf("VPPMESH_BENCH_TRIAL=%q: want a duration of at least 100ms", v)
+		}
+		s.TrialS = d.Seconds()
+	}
+	if s.Pinned {
+		s.Layout = fmt.Sprintf("middle hop alone on CPU %d (taskset, all threads; VPP also cpu { main-core %d }, no workers; testpmd --lcores 0@%d,1@%d); "+
+			"generator, sink, agent and the vhost row's virtio-user testpmd on CPU %d", cpuMiddle, cpuMiddle, cpuMiddle, cpuMiddle, cpuPeers)
+	} else {
+		s.Layout = "unpinned: fewer than 2 CPUs"
+	}
+	return s
+}
+
+// bench is one run of the dataplane benchmark.
+type bench struct {
+	t   *testing.T
+	set benchSettings
+	seq int
+	rep *benchReport
+}
+
+// hop is one middle hop's lab: its env (agent and VPP for vppsim and vpp),
+// namespaces for the peers, and how to read its counters.
+type hop struct {
+	name   string
+	e      *env
+	nsGen  *lab.Namespace
+	nsSink *lab.Namespace
+	nsVirt *lab.Namespace
+	pid    int // the middle hop's process (0: per trial, or none)
+	stats  *statsReader
+}
+
+// path is one row on one middle hop: where the peers attach and what each
+// trial starts and stops around them.
+type path struct {
+	genID, sinkID int
+	sinkMaster    bool // direct: the sink listens, the generator connects
+	// before starts per-trial processes; it returns the memif socket the
+	// peers use and the middle hop's pid (for CPU time).
+	before func(n int) (sock string, pid int)
+	// after stops them; it returns the middle hop's counters when they come
+	// from the processes (testpmd's exit report), ok false otherwise.
+	after func() (midCounters, bool)
 }
 
 func TestDataplaneBench(t *testing.T) {
@@ -119,118 +233,389 @@ func TestDataplaneBench(t *testing.T) {
 	if testing.Short() {
 		mode = "quick"
 	}
+	if mode != "quick" && mode != "full" {
+		t.Fatalf("%s=%q: want quick or full", benchEnv, mode)
+	}
 	testpmdPath(t)
-	runs, small, large := 5, 2000000, 500000
-	if mode == "quick" {
-		runs, small, large = 1, 20000, 5000
-	}
-	// The dataplane benchmark measures vppsim against dpdk-testpmd (its
-	// report has one vppsim column); it is a benchmark, not part of the
-	// vppsim/VPP test matrix.
-	e := newEnv(t, vpptarget.Start(t, vpptarget.Sim, vpptarget.Options{SimBinary: bin("vppsim")}))
-	e.benchmark = true
-	ok, _ := e.lab.Netns()
-	b := &bencher{e: e, nsGen: e.ns("gen"), nsSink: e.ns("sink"), nsTP: e.ns("testpmd")}
-	rep := benchReport{Generated: time.Now().UTC().Format(time.RFC3339), Mode: mode, Runs: runs, CPUs: runtime.NumCPU(), Netns: ok}
-
-	rings := []int{1024, 16384}
-	// One cross-connect per ring size; vppsim's memif master takes the ring the
-	// slave (the CNF) asks for, as VPP does.
-	for i, ring := range rings {
-		e.putXC(fmt.Sprintf("bench%d", ring), memifEnd(e.memif, 1+2*i, "ring_size", ring), memifEnd(e.memif, 2+2*i, "ring_size", ring))
-	}
-	for _, size := range []int{64, 1500} {
-		n := small
-		if size > 64 {
-			n = large
+	b := &bench{t: t, set: benchConfig(t, mode)}
+	b.rep = &benchReport{Generated: time.Now().UTC().Format(time.RFC3339), CPUs: runtime.NumCPU(), Settings: b.set}
+	rows := envList("VPPMESH_BENCH_ROWS", nil)
+	for _, name := range envList("VPPMESH_BENCH_HOPS", benchHops) {
+		if !slices.Contains(benchHops, name) {
+			t.Fatalf("VPPMESH_BENCH_HOPS: unknown middle hop %q (known: %s)", name, strings.Join(benchHops, ","))
 		}
-		for i, ring := range rings {
-			c := benchCase{Name: fmt.Sprintf("memif-xconnect-%dB-ring%d", size, ring), Path: "cnf gen → memif → [middle] → memif → cnf sink",
-				FrameSize: size, RingSize: ring, Frames: n}
-			for r := 0; r < runs; r++ {
-				// Alternate which middle hop goes first, so neither always
-				// runs on a warmer machine.
-				order := []bool{r%2 == 0, r%2 != 0}
-				for _, vpp := range order {
-					if vpp {
-						pps, lost := b.pass(e.memif, 1+2*i, e.memif, 2+2*i, size, ring, n)
-						c.VPPSim.PPS, c.VPPSim.Lost = append(c.VPPSim.PPS, pps), append(c.VPPSim.Lost, lost)
-						continue
-					}
-					// A socket per run: a testpmd that crashed on exit leaves its socket behind.
-					sock := e.lab.Path(fmt.Sprintf("tp-%d-%d-%d.sock", size, ring, r))
-					tp := e.startTestpmd(b.nsTP, fmt.Sprintf("tp-%d-%d-%d", size, ring, r), 1, []string{
-						memifVdev(0, sock, 1, "server", 10), memifVdev(1, sock, 2, "server", 10)}, "io")
-					e.waitFile(sock, 20*time.Second)
-					pps, lost := b.pass(sock, 1, sock, 2, size, ring, n)
-					tp.halt()
-					c.Testpmd.PPS, c.Testpmd.Lost = append(c.Testpmd.PPS, pps), append(c.Testpmd.Lost, lost)
+		before := len(b.rep.Cells)
+		t.Run(name, func(t *testing.T) { b.runHop(t, name, rows) })
+		if len(b.rep.Cells) == before && !t.Failed() {
+			// A skipped hop (no VPP here) still gets its line in the results.
+			why := "skipped"
+			if name == hopVPP {
+				_, why = vpptarget.Available()
+			}
+			for _, r := range benchRows {
+				if slices.Contains(r.Hops, name) && (rows == nil || slices.Contains(rows, r.Name)) {
+					b.rep.Cells = append(b.rep.Cells, benchCell{Row: r.Name, Path: r.Path, FrameSize: r.Size, Hop: name, Skipped: why})
 				}
 			}
-			finishCase(&c)
-			t.Logf("%s: vppsim %.0f pps, testpmd %.0f pps, ratio %.2f", c.Name, c.VPPSim.MedianPPS, c.Testpmd.MedianPPS, c.Ratio)
-			rep.Cases = append(rep.Cases, c)
 		}
 	}
-	rep.Cases = append(rep.Cases, b.vhostCase(runs, small))
-	rep.Notes = []string{
-		"pps: frames the sink received over its first-to-last-frame time; the generator sends as fast as its ring takes (a full ring is retried).",
-		"testpmd middle hop: dpdk-testpmd io forwarding between two memif server ports (or memif and vhost-user ports), the same CNF peers, same host, same run; ratio = median vppsim / median testpmd.",
-		"2 shared CPUs: the generator, the middle hop and the sink compete; ring size decides how much a descheduled sink can absorb.",
-		"open loop: the generator is not paced, so both middle hops drop (as VPP does) what the sink's full ring cannot take; lost counts those frames. pps is the delivered rate, not a no-drop rate.",
+	if t.Failed() {
+		return
 	}
-	writeBenchReport(t, &rep, mode)
+	b.rep.Notes = benchNotes(b.rep)
+	writeBenchReport(t, b.rep, mode)
 }
 
-func finishCase(c *benchCase) {
-	c.VPPSim.MedianPPS, c.Testpmd.MedianPPS = median(c.VPPSim.PPS), median(c.Testpmd.PPS)
-	if c.Testpmd.MedianPPS > 0 {
-		c.Ratio = c.VPPSim.MedianPPS / c.Testpmd.MedianPPS
+// runHop starts one middle hop with every row it serves configured, and
+// searches each row.
+func (b *bench) runHop(t *testing.T, name string, rows []string) {
+	h := b.startHop(t, name)
+	for _, r := range benchRows {
+		if !slices.Contains(r.Hops, name) || (rows != nil && !slices.Contains(rows, r.Name)) {
+			continue
+		}
+		p := b.pathFor(h, r)
+		cell := benchCell{Row: r.Name, Path: r.Path, FrameSize: r.Size, Hop: name}
+		maxPPS := b.set.MaxPPS64
+		if r.Size > 64 {
+			maxPPS = b.set.MaxPPSBig
+		}
+		cfg := searchConfig{MaxPPS: maxPPS, MinPPS: b.set.MinPPS, Resolution: b.set.Resolution, PDRLossPct: b.set.PDRLossPct,
+			Repeats: b.set.Repeats, MaxSteps: b.set.MaxSteps}
+		for range b.set.Searches {
+			cell.Searches = append(cell.Searches, runSearch(cfg, func(rate float64) trialResult { return b.trial(h, p, r, rate) }))
+		}
+		cell.NDR = figure(cell.Searches, func(s searchResult) (float64, float64) { return s.NDRPass, s.NDRFail })
+		cell.PDR = figure(cell.Searches, func(s searchResult) (float64, float64) { return s.PDRPass, s.PDRFail })
+		t.Logf("%s on %s: NDR %.3f Mpps [%.3f–%.3f] (%s), PDR %.3f Mpps [%.3f–%.3f] (%s), %.3f CPU-s/Mpkt",
+			r.Name, name, cell.NDR.PPS/1e6, cell.NDR.MinPPS/1e6, cell.NDR.MaxPPS/1e6, orNone(cell.NDR.Limit),
+			cell.PDR.PPS/1e6, cell.PDR.MinPPS/1e6, cell.PDR.MaxPPS/1e6, orNone(cell.PDR.Limit), cell.NDR.CPUPerMpkt)
+		b.rep.Cells = append(b.rep.Cells, cell)
 	}
 }
 
-// vhostCase: memif → vppsim → vhost-user → testpmd virtio-user (io, port 0 to
-// port 1) → vhost-user → vppsim → memif, beside the same peers with a testpmd
-// (memif and vhost PMD ports) in vppsim's place.
-func (b *bencher) vhostCase(runs, n int) benchCase {
-	e := b.e
-	e.t.Helper()
-	const ring = 1024
-	v1, v2 := e.lab.Path("bv1.sock"), e.lab.Path("bv2.sock")
-	e.putXC("benchv1", memifEnd(e.memif, 11, "ring_size", ring), vhostEnd(v1, true))
-	e.putXC("benchv2", vhostEnd(v2, true), memifEnd(e.memif, 12, "ring_size", ring))
-	c := benchCase{Name: "memif-vhost-64B-ring1024", Path: "cnf gen → memif → [middle] → vhost-user → testpmd virtio-user io → vhost-user → [middle] → memif → cnf sink",
-		FrameSize: 64, RingSize: ring, Frames: n}
-	nsR := e.ns("virtio")
-	for r := 0; r < runs; r++ {
-		for _, vpp := range []bool{r%2 == 0, r%2 != 0} {
-			if vpp {
-				rf := e.startTestpmd(nsR, fmt.Sprintf("virtio-v-%d", r), 1, []string{virtioVdev(0, v1, false), virtioVdev(1, v2, false)}, "io")
-				rf.waitForwarding()
-				pps, lost := b.pass(e.memif, 11, e.memif, 12, 64, ring, n)
-				rf.halt()
-				c.VPPSim.PPS, c.VPPSim.Lost = append(c.VPPSim.PPS, pps), append(c.VPPSim.Lost, lost)
-				continue
+func orNone(s string) string {
+	if s == "" {
+		return "ceiling reached"
+	}
+	return s
+}
+
+// figure sums one goal over the searches: median and spread of the highest
+// passing rate, the middle hop's CPU at it and who failed above it.
+func figure(ss []searchResult, goal func(searchResult) (pass, fail float64)) benchFigure {
+	var f benchFigure
+	var passes, fails, cpu, util []float64
+	for _, s := range ss {
+		pass, fail := goal(s)
+		passes, fails = append(passes, pass), append(fails, fail)
+		if st := s.step(pass); st != nil {
+			for _, tr := range st.Trials {
+				if tr.Received > 0 {
+					cpu = append(cpu, tr.MidCPUS/(float64(tr.Received)/1e6))
+				}
+				if tr.WindowS > 0 {
+					util = append(util, tr.MidCPUS/tr.WindowS)
+				}
 			}
-			h1, h2 := e.lab.Path(fmt.Sprintf("hv1-%d.sock", r)), e.lab.Path(fmt.Sprintf("hv2-%d.sock", r))
-			sock := e.lab.Path(fmt.Sprintf("mid-%d.sock", r))
-			mid := e.startTestpmd(b.nsTP, fmt.Sprintf("mid-%d", r), 0, []string{
-				memifVdev(0, sock, 1, "server", 10), "net_vhost0,iface=" + h1 + ",queues=1",
-				"net_vhost1,iface=" + h2 + ",queues=1", memifVdev(1, sock, 2, "server", 10)}, "io")
-			e.waitFile(h1, 20*time.Second)
-			e.waitFile(h2, 20*time.Second)
-			rf := e.startTestpmd(nsR, fmt.Sprintf("virtio-t-%d", r), 1, []string{virtioVdev(0, h1, false), virtioVdev(1, h2, false)}, "io")
-			rf.waitForwarding()
-			mid.waitForwarding()
-			pps, lost := b.pass(sock, 1, sock, 2, 64, ring, n)
-			rf.halt()
-			mid.halt()
-			c.Testpmd.PPS, c.Testpmd.Lost = append(c.Testpmd.PPS, pps), append(c.Testpmd.Lost, lost)
+		}
+		if st := s.step(fail); st != nil && f.Limit == "" {
+			for _, tr := range st.Trials {
+				if tr.Limit != "" {
+					f.Limit = tr.Limit
+					break
+				}
+			}
 		}
 	}
-	finishCase(&c)
-	e.t.Logf("%s: vppsim %.0f pps, testpmd %.0f pps, ratio %.2f", c.Name, c.VPPSim.MedianPPS, c.Testpmd.MedianPPS, c.Ratio)
+	if len(passes) > 0 {
+		f.PPS, f.MinPPS, f.MaxPPS = median(passes), slices.Min(passes), slices.Max(passes)
+		f.FirstFail = median(fails)
+	}
+	f.CPUPerMpkt, f.CPUUtil = median(cpu), median(util)
+	return f
+}
+
+// startHop starts the middle hop (pinned) and configures every row on it.
+func (b *bench) startHop(t *testing.T, name string) *hop {
+	t.Helper()
+	var e *env
+	switch name {
+	case hopVPPSim, hopVPP:
+		impl := vpptarget.Sim
+		if name == hopVPP {
+			impl = vpptarget.VPP
+		}
+		tg := vpptarget.Start(t, impl, vpptarget.Options{SimBinary: bin("vppsim"), MainCore: cpuMiddle})
+		e = newEnv(t, tg)
+	default:
+		e = newBareEnv(t)
+	}
+	h := &hop{name: name, e: e, nsGen: e.ns("gen"), nsSink: e.ns("sink"), nsVirt: e.ns("virtio")}
+	b.rep.Netns, _ = e.lab.Netns()
+	if e.agent != nil && b.set.Pinned {
+		pinPid(t, e.agent.Pid(), cpuPeers)
+	}
+	if e.vpp == nil {
+		return h
+	}
+	h.pid = e.vpp.Pid()
+	if h.pid == 0 {
+		t.Skip("the middle hop is an external VPP (VPP_SOCKET): it cannot be pinned or timed")
+	}
+	if b.set.Pinned {
+		pinPid(t, h.pid, cpuMiddle)
+	}
+	sr, err := newStatsReader(e.vpp.StatsSocket, name == hopVPPSim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sr.close)
+	h.stats = sr
+	ring := "ring_size"
+	e.putXC("bxc", memifEnd(e.memif, 1, ring, benchRing), memifEnd(e.memif, 2, ring, benchRing))
+	var members []map[string]any
+	for _, id := range []int{3, 4} {
+		n := fmt.Sprintf("bbd%d", id)
+		e.put("config/vpp/v2/interfaces/"+n, map[string]any{"name": n, "type": "MEMIF", "enabled": true,
+			"memif": map[string]any{"master": true, "id": id, "socket_filename": e.memif, "ring_size": benchRing}})
+		members = append(members, map[string]any{"name": n})
+	}
+	e.put("config/vpp/l2/v2/bridge-domain/bbd", map[string]any{"name": "bbd", "flood": true,
+		"unknown_unicast_flood": true, "forward": true, "learn": true, "interfaces": members})
+	e.waitState("config/vpp/l2/v2/bridge-domain/bbd", "CONFIGURED")
+	e.putXC("bv1", memifEnd(e.memif, 5, ring, benchRing), vhostEnd(e.lab.Path("bv1.sock"), true))
+	e.putXC("bv2", vhostEnd(e.lab.Path("bv2.sock"), true), memifEnd(e.memif, 6, ring, benchRing))
+	return h
+}
+
+// newBareEnv is a lab without VPP or agent (direct and testpmd hops).
+func newBareEnv(t *testing.T) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	l, err := lab.New(ctx, lab.Options{Name: t.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, ctx: ctx, lab: l}
+	t.Cleanup(func() {
+		if t.Failed() {
+			var sb strings.Builder
+			l.LogTails(&sb, 20000)
+			t.Logf("process logs:\n%s", sb.String())
+		}
+		if err := l.Close(); err != nil {
+			t.Errorf("lab cleanup: %v", err)
+		}
+	})
+	return e
+}
+
+func pinPid(t *testing.T, pid, cpu int) {
+	t.Helper()
+	if out, err := exec.Command("taskset", "-a", "-p", "-c", strconv.Itoa(cpu), strconv.Itoa(pid)).CombinedOutput(); err != nil {
+		t.Fatalf("taskset pid %d to CPU %d: %v: %s", pid, cpu, err, out)
+	}
+}
+
+// pathFor wires one row on one middle hop.
+func (b *bench) pathFor(h *hop, r benchRow) path {
+	e := h.e
+	vhost := strings.Contains(r.Name, "vhost")
+	switch h.name {
+	case hopDirect:
+		return path{genID: 1, sinkID: 1, sinkMaster: true,
+			before: func(n int) (string, int) { return e.lab.Path(fmt.Sprintf("direct-%d.sock", n)), 0 },
+			after:  func() (midCounters, bool) { return midCounters{}, false }}
+	case hopTestpmd:
+		var mid, virt *testpmd
+		return path{genID: 1, sinkID: 2,
+			before: func(n int) (string, int) {
+				sock := e.lab.Path(fmt.Sprintf("tp-%d.sock", n))
+				vdevs := []string{memifVdev(0, sock, 1, "server", 10), memifVdev(1, sock, 2, "server", 10)}
+				var h1, h2 string
+				if vhost {
+					h1, h2 = e.lab.Path(fmt.Sprintf("tv1-%d.sock", n)), e.lab.Path(fmt.Sprintf("tv2-%d.sock", n))
+					vdevs = []string{memifVdev(0, sock, 1, "server", 10), "net_vhost0,iface=" + h1 + ",queues=1",
+						"net_vhost1,iface=" + h2 + ",queues=1", memifVdev(1, sock, 2, "server", 10)}
+				}
+				mid = b.testpmd(e, h.nsGen, fmt.Sprintf("tpmid-%d", n), cpuMiddle, vdevs)
+				e.waitFile(sock, 20*time.Second)
+				if vhost {
+					e.waitFile(h1, 20*time.Second)
+					e.waitFile(h2, 20*time.Second)
+					virt = b.testpmd(e, h.nsVirt, fmt.Sprintf("tpvirt-%d", n), cpuPeers, []string{virtioVdev(0, h1, false), virtioVdev(1, h2, false)})
+					virt.waitForwarding()
+					mid.waitForwarding()
+				}
+				return sock, mid.p.Pid()
+			},
+			after: func() (midCounters, bool) {
+				if virt != nil {
+					virt.halt()
+					virt = nil
+				}
+				mid.halt()
+				var m midCounters
+				for _, ps := range parseTestpmdStats(mid.p.Stdout()) {
+					m.Rx += ps.RX
+					m.Tx += ps.TX
+					m.TxFull += ps.TXDropped
+					m.Drops += ps.RXDropped
+				}
+				return m, true
+			}}
+	}
+	// vppsim and VPP: configured once in startHop.
+	p := path{genID: 1, sinkID: 2,
+		before: func(int) (string, int) { return e.memif, h.pid },
+		after:  func() (midCounters, bool) { return midCounters{}, false }}
+	switch {
+	case strings.Contains(r.Name, "bd2"):
+		p.genID, p.sinkID = 3, 4
+	case vhost:
+		var virt *testpmd
+		p.genID, p.sinkID = 5, 6
+		p.before = func(n int) (string, int) {
+			virt = b.testpmd(e, h.nsVirt, fmt.Sprintf("virt-%d", n), cpuPeers,
+				[]string{virtioVdev(0, e.lab.Path("bv1.sock"), false), virtioVdev(1, e.lab.Path("bv2.sock"), false)})
+			virt.waitForwarding()
+			return e.memif, h.pid
+		}
+		p.after = func() (midCounters, bool) {
+			virt.halt()
+			return midCounters{}, false
+		}
+	}
+	return p
+}
+
+// testpmd starts dpdk-testpmd for the benchmark: io forwarding, both lcores
+// (main, which sleeps on stdin, and the forwarding one) on cpu, 4k pages,
+// bursts of benchBatch and rings of benchRing like the CNFs.
+func (b *bench) testpmd(e *env, ns *lab.Namespace, name string, cpu int, vdevs []string) *testpmd {
+	e.t.Helper()
+	tp := testpmdPath(e.t)
+	prefix := fmt.Sprintf("vppmesh-bench-%d-%s-%d", os.Getpid(), name, time.Now().UnixNano())
+	e.t.Cleanup(func() { removeDPDKRuntime(prefix) })
+	c := strconv.Itoa(cpu)
+	if !b.set.Pinned {
+		c = "0"
+	}
+	args := []string{"-c", c, "stdbuf", "-oL", tp, "--no-huge", "-m", "1024", "--no-pci", "--file-prefix=" + prefix,
+		fmt.Sprintf("--lcores=0@%s,1@%s", c, c), "--main-lcore=0", "--log-level=lib.eal:notice"}
+	for _, v := range vdevs {
+		args = append(args, "--vdev="+v)
+	}
+	args = append(args, "--", "--total-num-mbufs=16384", "--no-mlockall", "--no-flush-rx", "--forward-mode=io", "--auto-start",
+		"--nb-cores=1", fmt.Sprintf("--rxd=%d", benchRing), fmt.Sprintf("--txd=%d", benchRing), fmt.Sprintf("--burst=%d", benchBatch))
+	p, err := e.lab.Start(e.ctx, lab.ProcSpec{Name: name, Namespace: ns, Path: "taskset", Args: args, Stdin: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &testpmd{e: e, p: p, name: name}
+}
+
+// peer starts a generator or sink pinned to cpuPeers.
+func (b *bench) peer(h *hop, ns *lab.Namespace, name, mode, sock string, id int, args ...string) *cnf {
+	e := h.e
+	e.t.Helper()
+	c := &cnf{e: e, stats: e.lab.Path(name + ".stats.json")}
+	all := []string{"-c", strconv.Itoa(cpuPeers), bin("vppmesh-cnf"), mode, "--socket", sock, "--id", strconv.Itoa(id),
+		"--stats-file", c.stats, "--stats-interval", "10ms", "--log-level", "warn",
+		"--ring-size", strconv.Itoa(benchRing), "--batch", strconv.Itoa(benchBatch)}
+	all = append(all, args...)
+	p, err := e.lab.Start(e.ctx, lab.ProcSpec{Name: name, Namespace: ns, Path: "taskset", Args: all})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c.p = p
 	return c
+}
+
+// trial offers rate for the trial length and counts at every component.
+func (b *bench) trial(h *hop, p path, r benchRow, rate float64) trialResult {
+	t := h.e.t
+	t.Helper()
+	b.seq++
+	n := b.seq
+	trialDur := time.Duration(b.set.TrialS * float64(time.Second))
+	sock, pid := p.before(n)
+	var m0 midCounters
+	if h.stats != nil {
+		m0 = h.stats.mustRead(t)
+	}
+	sinkArgs := []string{"--idle", "500ms"}
+	if p.sinkMaster {
+		sinkArgs = append(sinkArgs, "--role", "master")
+	}
+	sink := b.peer(h, h.nsSink, fmt.Sprintf("sink-%d", n), "sink", sock, p.sinkID, sinkArgs...)
+	if p.sinkMaster {
+		h.e.waitFile(sock, 20*time.Second)
+	} else {
+		sink.waitLinkUp()
+	}
+	gen := b.peer(h, h.nsGen, fmt.Sprintf("gen-%d", n), "gen", sock, p.genID, "--rate", strconv.FormatFloat(rate, 'f', 0, 64),
+		"--duration", trialDur.String(), "--size", strconv.Itoa(r.Size), "--stream", strconv.Itoa(n), "--linger", "300ms")
+	// The CPU window: from the first frame, one trial length.
+	h.e.eventually(gen.p.Name+" first frame", 20*time.Second, func() error {
+		if gen.p.Exited() {
+			return nil
+		}
+		s, err := gen.live()
+		if err != nil {
+			return err
+		}
+		if s.Sent == 0 {
+			return fmt.Errorf("nothing sent yet")
+		}
+		return nil
+	})
+	c0, t0 := b.cpu(pid), time.Now()
+	time.Sleep(time.Until(t0.Add(trialDur)))
+	c1, t1 := b.cpu(pid), time.Now()
+	g := gen.finish(false)
+	select {
+	case <-sink.p.Done():
+	case <-time.After(3 * time.Second):
+		// Nothing arrived (the idle timer starts at the first frame).
+	}
+	s := sink.finish(!sink.p.Exited())
+	mid, fromProc := p.after()
+	if h.stats != nil && !fromProc {
+		time.Sleep(150 * time.Millisecond) // vppsim publishes counters every 100 ms
+		mid = h.stats.mustRead(t).sub(m0)
+	}
+	tr := trialResult{RatePPS: rate, DurationS: b.set.TrialS, Offered: uint64(rate * b.set.TrialS), Sent: g.Sent, Received: s.Received,
+		GenRingFull: g.TxRingFull, SinkRxDrops: s.RxDrops, Mid: mid, MidCPUS: c1 - c0, WindowS: t1.Sub(t0).Seconds()}
+	if s.Received > g.Sent || s.Duplicates != 0 || s.Foreign != 0 {
+		t.Fatalf("trial %d (%s on %s at %.0f pps): sink received %d of %d sent, %d duplicates, %d foreign",
+			n, r.Name, h.name, rate, s.Received, g.Sent, s.Duplicates, s.Foreign)
+	}
+	// The middle hop cannot have forwarded fewer frames than the sink got
+	// (twice each on the vhost row), nor more than it received.
+	if h.name != hopDirect && (mid.Tx < s.Received || mid.Tx > mid.Rx) {
+		t.Fatalf("trial %d (%s on %s): middle hop rx %d tx %d, sink received %d: its counters do not add up",
+			n, r.Name, h.name, mid.Rx, mid.Tx, s.Received)
+	}
+	tr.account(benchBatch, h.name == hopDirect)
+	t.Logf("trial %d %s %s %.0f pps: sent %d/%d recv %d loss %.4f%% ring-full %d mid rx %d tx %d txfull %d drops %d cpu %.2fs/%.2fs %s",
+		n, r.Name, h.name, rate, tr.Sent, tr.Offered, tr.Received, tr.LossPct, tr.GenRingFull, mid.Rx, mid.Tx, mid.TxFull, mid.Drops,
+		tr.MidCPUS, tr.WindowS, tr.Limit)
+	return tr
+}
+
+// cpu is the middle hop's CPU time so far (0 without one).
+func (b *bench) cpu(pid int) float64 {
+	if pid == 0 {
+		return 0
+	}
+	s, err := procCPUSeconds(pid)
+	if err != nil {
+		b.t.Fatalf("middle hop CPU time: %v", err)
+	}
+	return s
 }
 
 // writeBenchReport writes bench-results.json and .md: into
@@ -243,6 +628,9 @@ func writeBenchReport(t *testing.T, rep *benchReport, mode string) {
 		if mode == "quick" {
 			dir = t.TempDir()
 		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
@@ -258,23 +646,92 @@ func writeBenchReport(t *testing.T, rep *benchReport, mode string) {
 	t.Logf("wrote %s/bench-results.{json,md}\n%s", dir, md)
 }
 
-// lossPct is the median loss of the runs as a percentage of the frames sent.
-func lossPct(lost []uint64, frames int) float64 {
-	f := make([]float64, len(lost))
-	for i, l := range lost {
-		f[i] = float64(l)
+// benchNotes says how to read the figures, including whether the generator
+// and sink outran every middle hop (the direct row against the others).
+func benchNotes(rep *benchReport) []string {
+	notes := []string{
+		"NDR: highest offered rate with no frame lost in every repeat; PDR: loss at most " + strconv.FormatFloat(rep.Settings.PDRLossPct, 'f', -1, 64) +
+			" % in every repeat. A rate is offered for one trial length by the generator's token bucket; loss = frames offered and not counted at the sink.",
+		"Spread: lowest and highest figure over the independent searches; first fail: the lowest rate that failed, so the true figure lies between.",
+		"limited by: at the first failing rate, who lost frames by their own counters: the generator (could not keep the rate with room in its ring), " +
+			"the middle hop (left the generator's ring full, or dropped), the sink (its ring full at the middle hop's transmit).",
+		"CPU s/Mpkt: the middle hop's user+system CPU (/proc/<pid>/stat, all threads) over the trial's steady part, per million frames delivered. " +
+			"Busy-polling hops (testpmd, VPP polling) use their whole CPU at any rate: lower rates raise their figure.",
+		"Conditions, the same for every middle hop: " + rep.Settings.Layout + "; 4k pages for all (VPP without hugepages, testpmd --no-huge, vppsim and CNFs in Go); " +
+			fmt.Sprintf("memif rings %d slots (the CNFs, memif slaves, size them), bursts of %d at the CNFs and testpmd; ", rep.Settings.Ring, rep.Settings.Burst) +
+			"the generator retries a full ring (so back-pressure shows as a shortfall, counted as loss); each middle hop keeps its own transmit policy " +
+			"(VPP memif retries a full ring a few times within one call, testpmd io forwarding drops at once).",
+		"vhost row: every frame crosses the middle hop twice; the virtio-user testpmd busy-polls the peers' CPU, so this row shares that CPU three ways.",
 	}
-	return 100 * median(f) / float64(frames)
+	// Calibration: the generator and sink back to back against the best middle hop.
+	for _, size := range []int{64, 1500} {
+		var direct, best float64
+		bestHop := ""
+		for _, c := range rep.Cells {
+			if c.FrameSize != size || c.Skipped != "" || !strings.Contains(c.Row, "-xc-") {
+				continue
+			}
+			if c.Hop == hopDirect {
+				direct = c.NDR.PPS
+			} else if c.NDR.PPS > best {
+				best, bestHop = c.NDR.PPS, c.Hop
+			}
+		}
+		if direct == 0 || bestHop == "" {
+			continue
+		}
+		verdict := "faster than every middle hop: the middle hops' figures are theirs"
+		if direct <= best {
+			verdict = "NOT faster than " + bestHop + ": that hop's figure is a floor, set by the peers"
+		}
+		notes = append(notes, fmt.Sprintf("%d B: generator → sink direct reaches NDR %.3f Mpps, best middle hop %s %.3f Mpps: the peers are %s.",
+			size, direct/1e6, bestHop, best/1e6, verdict))
+	}
+	return notes
 }
 
 func benchMarkdown(rep *benchReport) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "Dataplane benchmark (%s, %d run(s) each, medians, %d CPUs, netns %v, %s)\n\n", rep.Mode, rep.Runs, rep.CPUs, rep.Netns, rep.Generated)
-	sb.WriteString("| case | frame | ring | vppsim pps | testpmd pps | vppsim / testpmd | lost vppsim / testpmd (median % of sent) |\n")
-	sb.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, c := range rep.Cases {
-		fmt.Fprintf(&sb, "| %s | %d B | %d | %.0f | %.0f | %.2f | %.1f%% / %.1f%% |\n", c.Name, c.FrameSize, c.RingSize,
-			c.VPPSim.MedianPPS, c.Testpmd.MedianPPS, c.Ratio, lossPct(c.VPPSim.Lost, c.Frames), lossPct(c.Testpmd.Lost, c.Frames))
+	s := rep.Settings
+	fmt.Fprintf(&sb, "Dataplane NDR/PDR (%s: trials of %gs × %d repeats, %d search(es), resolution %g %%, PDR ≤ %g %% loss; %d CPUs, netns %v, %s)\n\n",
+		s.Mode, s.TrialS, s.Repeats, s.Searches, 100*s.Resolution, s.PDRLossPct, rep.CPUs, rep.Netns, rep.Generated)
+	fmt.Fprintf(&sb, "Core layout: %s.\n\n", s.Layout)
+	vppNDR := map[string]float64{}
+	for _, c := range rep.Cells {
+		if c.Hop == hopVPP && c.Skipped == "" {
+			vppNDR[c.Row] = c.NDR.PPS
+		}
+	}
+	sb.WriteString("| row | middle hop | NDR Mpps [spread] | PDR Mpps [spread] | ÷ VPP (NDR) | CPU s/Mpkt at NDR (CPU use) | NDR limited by | PDR limited by |\n")
+	sb.WriteString("| --- | --- | ---: | ---: | ---: | ---: | --- | --- |\n")
+	for _, c := range rep.Cells {
+		if c.Skipped != "" {
+			fmt.Fprintf(&sb, "| %s | %s | — | — | — | — | skipped: %s | |\n", c.Row, c.Hop, c.Skipped)
+			continue
+		}
+		ratio := "—"
+		if v := vppNDR[c.Row]; v > 0 && c.Hop != hopVPP {
+			ratio = fmt.Sprintf("%.2f", c.NDR.PPS/v)
+		}
+		cpu := "—"
+		if c.Hop != hopDirect {
+			cpu = fmt.Sprintf("%.3f (%.0f %%)", c.NDR.CPUPerMpkt, 100*c.NDR.CPUUtil)
+		}
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Row, c.Hop, fig(c.NDR), fig(c.PDR), ratio, cpu,
+			orNone(c.NDR.Limit), orNone(c.PDR.Limit))
+	}
+	sb.WriteString("\n")
+	for _, n := range rep.Notes {
+		sb.WriteString("- " + n + "\n")
 	}
 	return sb.String()
+}
+
+// fig renders a figure: "≥" when the ceiling passed, the spread over searches.
+func fig(f benchFigure) string {
+	pre := ""
+	if f.FirstFail == 0 && f.PPS > 0 {
+		pre = "≥ "
+	}
+	return fmt.Sprintf("%s%.3f [%.3f–%.3f]", pre, f.PPS/1e6, f.MinPPS/1e6, f.MaxPPS/1e6)
 }

@@ -21,6 +21,7 @@ type summary struct {
 	DurationS  float64 `json:"duration_s"`
 	Foreign    uint64  `json:"foreign"`
 	RxDrops    uint64  `json:"rx_drops"`
+	TxRingFull uint64  `json:"tx_ring_full"`
 	LinkUps    uint64  `json:"link_ups"`
 }
 
