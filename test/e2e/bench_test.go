@@ -546,7 +546,7 @@ func (b *bench) trial(h *hop, p path, r benchRow, rate float64) trialResult {
 	if h.stats != nil {
 		m0 = h.stats.mustRead(t)
 	}
-	sinkArgs := []string{"--idle", "500ms"}
+	var sinkArgs []string
 	if p.sinkMaster {
 		sinkArgs = append(sinkArgs, "--role", "master")
 	}
@@ -557,7 +557,7 @@ func (b *bench) trial(h *hop, p path, r benchRow, rate float64) trialResult {
 		sink.waitLinkUp()
 	}
 	gen := b.peer(h, h.nsGen, fmt.Sprintf("gen-%d", n), "gen", sock, p.genID, "--rate", strconv.FormatFloat(rate, 'f', 0, 64),
-		"--duration", trialDur.String(), "--size", strconv.Itoa(r.Size), "--stream", strconv.Itoa(n), "--linger", "300ms")
+		"--duration", trialDur.String(), "--size", strconv.Itoa(r.Size), "--stream", strconv.Itoa(n), "--linger", "1500ms")
 	// The CPU window: from the first frame, one trial length.
 	h.e.eventually(gen.p.Name+" first frame", 20*time.Second, func() error {
 		if gen.p.Exited() {
@@ -575,14 +575,13 @@ func (b *bench) trial(h *hop, p path, r benchRow, rate float64) trialResult {
 	c0, t0 := b.cpu(pid), time.Now()
 	time.Sleep(time.Until(t0.Add(trialDur)))
 	c1, t1 := b.cpu(pid), time.Now()
-	g := gen.finish(false)
-	select {
-	case <-sink.p.Done():
-	case <-time.After(3 * time.Second):
-		// Nothing arrived (the idle timer starts at the first frame).
-	}
-	s := sink.finish(!sink.p.Exited())
+	// The generator lingers with its link up: the middle hop is stopped
+	// (testpmd reports its counters) while both peers are still connected,
+	// as a memif port's counters go when its peer leaves.
+	b.settle(h.e, gen, sink)
 	mid, fromProc := p.after()
+	g := gen.finish(false)
+	s := sink.finish(true)
 	if h.stats != nil && !fromProc {
 		time.Sleep(150 * time.Millisecond) // vppsim publishes counters every 100 ms
 		mid = h.stats.mustRead(t).sub(m0)
@@ -603,7 +602,38 @@ func (b *bench) trial(h *hop, p path, r benchRow, rate float64) trialResult {
 	t.Logf("trial %d %s %s %.0f pps: sent %d/%d recv %d loss %.4f%% ring-full %d mid rx %d tx %d txfull %d drops %d cpu %.2fs/%.2fs %s",
 		n, r.Name, h.name, rate, tr.Sent, tr.Offered, tr.Received, tr.LossPct, tr.GenRingFull, mid.Rx, mid.Tx, mid.TxFull, mid.Drops,
 		tr.MidCPUS, tr.WindowS, tr.Limit)
+	if len(mid.Errors) > 0 {
+		t.Logf("trial %d middle hop error counters: %v", n, mid.Errors)
+	}
 	return tr
+}
+
+// settle waits until the generator has sent its last frame and the sink's
+// count has stopped moving.
+func (b *bench) settle(e *env, gen, sink *cnf) {
+	e.t.Helper()
+	var last [2]uint64
+	still := 0
+	e.eventually("trial settles", 20*time.Second, func() error {
+		time.Sleep(30 * time.Millisecond)
+		g, err := gen.live()
+		if err != nil {
+			return err
+		}
+		s, err := sink.live()
+		if err != nil {
+			return err
+		}
+		now := [2]uint64{g.Sent, s.Received}
+		if now != last {
+			last, still = now, 0
+			return fmt.Errorf("sent %d received %d, still moving", g.Sent, s.Received)
+		}
+		if still++; still < 3 {
+			return fmt.Errorf("checking")
+		}
+		return nil
+	})
 }
 
 // cpu is the middle hop's CPU time so far (0 without one).

@@ -37,10 +37,18 @@ func (r *statsReader) mustRead(t *testing.T) midCounters {
 }
 
 // txFullError says whether a VPP error counter counts frames an egress ring
-// had no room for: memif's "no free tx slots", vhost-user's "tx packet drops
-// (no available descriptors)".
-func txFullError(name string) bool {
-	return strings.Contains(name, "no free tx slots") || strings.Contains(name, "no available descriptors")
+// had no room for. VPP 25.10 names them /err/memif1/2-tx/no_free_slots (memif:
+// the frames are freed, not counted in /if/drops) and
+// /err/VirtualEthernet0/0/0-tx/tx packet drops (no available descriptors)
+// (vhost-user: the frames go to error-drop, so /if/drops counts them too).
+func txFullError(name string) (full, inDrops bool) {
+	switch {
+	case strings.Contains(name, "no_free_slots") || strings.Contains(name, "no free tx slots"):
+		return true, false
+	case strings.Contains(name, "no available descriptors"):
+		return true, true
+	}
+	return false, false
 }
 
 func (r *statsReader) read() (midCounters, error) {
@@ -54,7 +62,7 @@ func (r *statsReader) read() (midCounters, error) {
 // sumStats folds stat entries into midCounters.
 func sumStats(entries []adapter.StatEntry, sim bool) midCounters {
 	var m midCounters
-	var txErr, drops uint64
+	var txErr, drops, fullInDrops uint64
 	for _, e := range entries {
 		name := string(e.Name)
 		var v, pkts uint64
@@ -92,15 +100,20 @@ func sumStats(entries []adapter.StatEntry, sim bool) midCounters {
 				m.Errors = map[string]uint64{}
 			}
 			m.Errors[name] += v
-			if txFullError(name) {
+			if full, inDrops := txFullError(name); full {
 				m.TxFull += v
+				if inDrops {
+					fullInDrops += v
+				}
 			}
 		}
 	}
 	m.TxFull += txErr
-	if sim && drops >= txErr {
-		drops -= txErr
+	// Frames counted as a full egress ring are not counted again as drops.
+	if sim {
+		fullInDrops += txErr
 	}
+	drops -= min(drops, fullInDrops)
 	m.Drops += drops
 	return m
 }
@@ -112,12 +125,18 @@ func TestSumStats(t *testing.T) {
 		{StatIdentifier: adapter.StatIdentifier{Name: []byte("/if/tx-error")}, Data: adapter.SimpleCounterStat{{0, 2}}},
 		{StatIdentifier: adapter.StatIdentifier{Name: []byte("/if/drops")}, Data: adapter.SimpleCounterStat{{1, 2}}},
 		{StatIdentifier: adapter.StatIdentifier{Name: []byte("/if/rx-miss")}, Data: adapter.SimpleCounterStat{{0, 1}}},
-		{StatIdentifier: adapter.StatIdentifier{Name: []byte("/err/memif1/2-tx/no free tx slots")}, Data: adapter.SimpleCounterStat{{3}, {4}}},
+		{StatIdentifier: adapter.StatIdentifier{Name: []byte("/err/memif1/2-tx/no_free_slots")}, Data: adapter.SimpleCounterStat{{3}, {4}}},
 		{StatIdentifier: adapter.StatIdentifier{Name: []byte("/err/l2-output/L2 output packets")}, Data: adapter.ErrorStat{7}},
 	}
 	vpp := sumStats(entries, false)
 	if vpp.Rx != 16 || vpp.Tx != 13 || vpp.TxFull != 2+7 || vpp.Drops != 3+1 || len(vpp.Errors) != 2 {
 		t.Errorf("VPP: %+v", vpp)
+	}
+	// vhost-user's full rings are in /if/drops too: counted once, as full.
+	vh := sumStats(append(entries, adapter.StatEntry{StatIdentifier: adapter.StatIdentifier{
+		Name: []byte("/err/VirtualEthernet0/0/0-tx/tx packet drops (no available descriptors)")}, Data: adapter.SimpleCounterStat{{2}}}), false)
+	if vh.TxFull != 2+7+2 || vh.Drops != 1+1 {
+		t.Errorf("VPP with vhost: %+v", vh)
 	}
 	// vppsim's /if/drops already holds its tx-error frames: not counted twice.
 	sim := sumStats(entries, true)
