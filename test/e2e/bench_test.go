@@ -586,7 +586,14 @@ func (b *bench) trial(h *hop, p path, r benchRow, rate float64) trialResult {
 		time.Sleep(150 * time.Millisecond) // vppsim publishes counters every 100 ms
 		mid = h.stats.mustRead(t).sub(m0)
 	}
-	tr := trialResult{RatePPS: rate, DurationS: b.set.TrialS, Offered: uint64(rate * b.set.TrialS), Sent: g.Sent, Received: s.Received,
+	// The offered load runs over the generator's own sending time (first to
+	// last frame): a late start (link set-up, a slow first wake-up) is not
+	// loss, a stall or back-pressure in the middle is.
+	dur := g.DurationS
+	if dur <= 0 {
+		dur = b.set.TrialS
+	}
+	tr := trialResult{RatePPS: rate, DurationS: dur, Offered: uint64(rate * dur), Sent: g.Sent, Received: s.Received,
 		GenRingFull: g.TxRingFull, SinkRxDrops: s.RxDrops, Mid: mid, MidCPUS: c1 - c0, WindowS: t1.Sub(t0).Seconds()}
 	if s.Received > g.Sent || s.Duplicates != 0 || s.Foreign != 0 {
 		t.Fatalf("trial %d (%s on %s at %.0f pps): sink received %d of %d sent, %d duplicates, %d foreign",
