@@ -12,7 +12,9 @@ import (
 )
 
 // XCStatusKey is the etcd key of cross-connect name's status document.
-func XCStatusKey(name string) string { return "/vnf-agent/" + Label + "/status/vppmesh/v1/xconnect/" + name }
+func XCStatusKey(name string) string {
+	return "/vnf-agent/" + Label + "/status/vppmesh/v1/xconnect/" + name
+}
 
 // XCObserver sees cross-connects become programmed without dumping VPP's
 // whole xconnect table per put (at 10,000 that dump alone takes ~40 ms, so
