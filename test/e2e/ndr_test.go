@@ -117,7 +117,7 @@ func (r *trialResult) limit(short uint64, isShort, direct bool) string {
 		who = append(who, fmt.Sprintf("%s: did not drain the generator's ring (%d frames refused, %d full bursts)", hop, short, r.GenRingFull))
 	}
 	if r.Mid.TxFull > 0 {
-		who = append(who, fmt.Sprintf("sink: its ring was full (%d frames the middle hop could not transmit; on the vhost row the virtio-user peer's ring counts too)", r.Mid.TxFull))
+		who = append(who, fmt.Sprintf("sink: its ring was full (%d frames the middle hop could not transmit)", r.Mid.TxFull))
 	}
 	if r.Mid.Drops > 0 {
 		who = append(who, fmt.Sprintf("middle hop: dropped %d (receive miss/error, error-drop)", r.Mid.Drops))
