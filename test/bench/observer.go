@@ -41,7 +41,10 @@ type XCObserver struct {
 	configured map[string]time.Time // cross-connect name → first CONFIGURED seen
 	changed    chan struct{}        // closed and replaced on every status change
 	watchErr   error
-	seenUp     map[uint32]bool
+	// ups carries the arrival time of each interface's first admin-up
+	// event, stamped as it arrives (not when Wait gets to it).
+	ups    chan time.Time
+	evDone chan struct{}
 }
 
 // NewXCObserver subscribes to VPP's interface events and watches the agent's
@@ -53,7 +56,8 @@ func NewXCObserver(ctx context.Context, vpp *VPP, etcd *clientv3.Client) (*XCObs
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	o := &XCObserver{vpp: vpp, events: events, stopEv: stopEv, cancel: cancel, done: make(chan struct{}),
-		configured: map[string]time.Time{}, changed: make(chan struct{}), seenUp: map[uint32]bool{}}
+		configured: map[string]time.Time{}, changed: make(chan struct{}), ups: make(chan time.Time, 4096), evDone: make(chan struct{})}
+	go o.stampUps(wctx)
 	prefix := XCStatusKey("")
 	// WithRequireLeader: a partitioned member ends the watch instead of
 	// leaving it silent.
@@ -96,6 +100,29 @@ func (o *XCObserver) watch(wch clientv3.WatchChan, prefix string) {
 	o.fail(fmt.Errorf("watch %s ended", prefix))
 }
 
+func (o *XCObserver) stampUps(ctx context.Context) {
+	defer close(o.evDone)
+	seen := map[uint32]bool{}
+	for {
+		select {
+		case ev := <-o.events:
+			switch {
+			case ev.Deleted:
+				delete(seen, ev.SwIfIndex) // the index may be reused
+			case ev.AdminUp && !seen[ev.SwIfIndex]:
+				seen[ev.SwIfIndex] = true
+				select {
+				case o.ups <- time.Now():
+				case <-ctx.Done():
+					return
+				}
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 func (o *XCObserver) fail(err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -106,10 +133,24 @@ func (o *XCObserver) fail(err error) {
 	o.changed = make(chan struct{})
 }
 
+// Sighting is when one cross-connect was seen programmed.
+type Sighting struct {
+	Configured time.Time // the agent's status turned CONFIGURED
+	BothUp     time.Time // VPP announced the second end admin up
+}
+
+// Programmed is the later of the two: the cross-connect is in VPP.
+func (s Sighting) Programmed() time.Time {
+	if s.Configured.After(s.BothUp) {
+		return s.Configured
+	}
+	return s.BothUp
+}
+
 // Wait returns when cross-connect name is CONFIGURED in the agent's status
-// and two interfaces not seen before came admin up in VPP; the time returned
-// is the later of the two sightings. Probes must be put one at a time.
-func (o *XCObserver) Wait(ctx context.Context, name string, timeout time.Duration) (time.Time, error) {
+// and two interfaces not seen before came admin up in VPP. Probes must be put
+// one at a time (the events carry no names).
+func (o *XCObserver) Wait(ctx context.Context, name string, timeout time.Duration) (Sighting, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	var upAt time.Time
@@ -120,29 +161,20 @@ func (o *XCObserver) Wait(ctx context.Context, name string, timeout time.Duratio
 		werr, changed := o.watchErr, o.changed
 		o.mu.Unlock()
 		if werr != nil {
-			return time.Time{}, werr
+			return Sighting{}, werr
 		}
 		if ok && up >= 2 {
-			if cfgAt.After(upAt) {
-				return cfgAt, nil
-			}
-			return upAt, nil
+			return Sighting{Configured: cfgAt, BothUp: upAt}, nil
 		}
 		select {
-		case ev := <-o.events:
-			if ev.AdminUp && !ev.Deleted && !o.seenUp[ev.SwIfIndex] {
-				o.seenUp[ev.SwIfIndex] = true
-				up++
-				upAt = time.Now()
-			}
-			if ev.Deleted {
-				delete(o.seenUp, ev.SwIfIndex) // the index may be reused
-			}
+		case at := <-o.ups:
+			up++
+			upAt = at
 		case <-changed:
 		case <-deadline.C:
-			return time.Time{}, fmt.Errorf("%s: after %v: CONFIGURED %v, %d of 2 interfaces up in VPP", name, timeout, ok, up)
+			return Sighting{}, fmt.Errorf("%s: after %v: CONFIGURED %v, %d of 2 interfaces up in VPP", name, timeout, ok, up)
 		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
+			return Sighting{}, ctx.Err()
 		}
 	}
 }
@@ -172,5 +204,6 @@ func (o *XCObserver) Verify(ctx context.Context, names []string) error {
 func (o *XCObserver) Close() {
 	o.cancel()
 	<-o.done
+	<-o.evDone
 	o.stopEv()
 }

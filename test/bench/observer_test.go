@@ -85,12 +85,16 @@ func TestXCObserverAgainstVppsim(t *testing.T) {
 	programPair(ctx, t, v, "p1", 7, 1, true)
 	status("p1", "PENDING")
 	status("p1", "CONFIGURED")
-	at, err := o.Wait(ctx, "p1", 10*time.Second)
+	sg, err := o.Wait(ctx, "p1", 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if at.Before(start) || time.Since(at) < 0 {
-		t.Fatalf("programmed at %v, outside the put's window starting %v", at, start)
+	if sg.BothUp.Before(start) || sg.Configured.Before(start) || time.Since(sg.Programmed()) < 0 {
+		t.Fatalf("sighting %+v outside the put's window starting %v", sg, start)
+	}
+	// The status was written after VPP had both ends up: that is the later.
+	if !sg.Programmed().Equal(sg.Configured) || sg.Configured.Before(sg.BothUp) {
+		t.Fatalf("sighting %+v: CONFIGURED came last, Programmed must be it", sg)
 	}
 	if err := o.Verify(ctx, []string{"p1"}); err != nil {
 		t.Fatal(err)
