@@ -49,14 +49,14 @@ type Config struct {
 	// MainHeap is the main heap size, e.g. "1G" (default) or "4G" for
 	// thousands of interfaces.
 	MainHeap string
+	// MainCore is the CPU VPP's main thread is pinned to (cpu { main-core });
+	// the default is 0. Benchmarks pin VPP apart from its traffic peers.
+	MainCore int
 	// Plugins to enable by short name ("memif" → memif_plugin.so); all
 	// others stay disabled. Empty means DefaultPlugins.
 	Plugins []string
 	// Buffers per NUMA node (default 16384).
 	Buffers int
-	// MainCore is the CPU VPP's main thread is pinned to (cpu { main-core });
-	// the default is 0. Benchmarks pin VPP apart from its traffic peers.
-	MainCore int
 	// Netns, when set, runs VPP inside that network namespace (ip netns exec).
 	Netns string
 	// Bin is the vpp binary; empty means Find().
@@ -182,7 +182,7 @@ func StartupConf(c Config) string {
 	fmt.Fprintf(&b, "memory { main-heap-size %s main-heap-page-size 4k }\n", c.MainHeap)
 	fmt.Fprintf(&b, "buffers { buffers-per-numa %d page-size 4k }\n", c.Buffers)
 	fmt.Fprintf(&b, "statseg { socket-name %s page-size 4k }\n", filepath.Join(c.Dir, "stats.sock"))
-	fmt.Fprintf(&b, "cpu { main-core %d }\n", c.MainCore)
+	b.WriteString("cpu { main-core 0 }\n")
 	b.WriteString("plugins {\n")
 	if d := pluginDir(c.Bin); d != "" {
 		fmt.Fprintf(&b, "  path %s\n", d)
@@ -192,7 +192,13 @@ func StartupConf(c Config) string {
 		fmt.Fprintf(&b, "  plugin %s_plugin.so { enable }\n", p)
 	}
 	b.WriteString("}\n")
-	return b.String()
+	out := b.String()
+	if c.MainCore != 0 {
+		// The lab line above (kept as vpp-config/startup-lab.conf has it)
+		// names CPU 0.
+		out = strings.Replace(out, "cpu { main-core 0 }", fmt.Sprintf("cpu { main-core %d }", c.MainCore), 1)
+	}
+	return out
 }
 
 // VPP is a running (or stopped) VPP instance.
