@@ -29,6 +29,14 @@ func main() {
 	}
 }
 
+// makeOut creates the results directory (and its parents) if missing.
+func makeOut(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--out %s: %w", dir, err)
+	}
+	return nil
+}
+
 func run(args []string) error {
 	fs := flag.NewFlagSet("vppmesh-bench", flag.ContinueOnError)
 	quick := fs.Bool("quick", os.Getenv("BENCH_QUICK") != "", "CI smoke: N=100, one run, short churn (env BENCH_QUICK)")
@@ -109,14 +117,6 @@ func run(args []string) error {
 		keep = true
 		fmt.Fprintf(os.Stderr, "vppmesh-bench: logs and data kept in %s\n", cfg.WorkDir)
 		return fmt.Errorf("%d problem(s) make the figures unusable; see results.md", len(rep.Problems))
-	}
-	return nil
-}
-
-// makeOut creates the results directory (and its parents) if missing.
-func makeOut(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("--out %s: %w", dir, err)
 	}
 	return nil
 }

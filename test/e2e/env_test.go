@@ -31,6 +31,8 @@ type env struct {
 	memif    string // the memif socket every test's interfaces share
 	etcdAddr string
 	httpPort int
+	// benchmark runs testpmd at normal priority (tests lower it; see startTestpmd).
+	benchmark bool
 }
 
 func freePort(t *testing.T) int {

@@ -61,7 +61,11 @@ func (e *env) startTestpmd(ns *lab.Namespace, name string, lcore int, vdevs []st
 	// sooner (much lower starves testpmd itself).
 	// stdbuf: line-buffered stdout, so "Press enter to exit" (printed once
 	// forwarding runs) reaches us while testpmd runs instead of at exit.
-	args := []string{"-n", "5", "stdbuf", "-oL", path, "--no-huge", "-m", "1024", "--no-pci", "--file-prefix=" + prefix,
+	niceness := "5"
+	if e.benchmark { // measured beside vppsim: same priority
+		niceness = "0"
+	}
+	args := []string{"-n", niceness, "stdbuf", "-oL", path, "--no-huge", "-m", "1024", "--no-pci", "--file-prefix=" + prefix,
 		"-l", "0,1", fmt.Sprintf("--main-lcore=%d", 1-lcore), "--log-level=lib.eal:notice"}
 	for _, v := range vdevs {
 		args = append(args, "--vdev="+v)
