@@ -49,6 +49,15 @@ func (p *Plugin) validate(key string, v *ifmodel.Interface) error {
 			return fmt.Errorf("%s: memif id %d on socket %q is already used by interface %q", key, mk.id, mk.socket, other)
 		}
 	}
+	if v.GetType() == ifmodel.Interface_VXLAN_TUNNEL {
+		k := vxlanKeyOf(v.GetVxlan())
+		p.mu.RLock()
+		other, taken := p.vxlanOwner[k]
+		p.mu.RUnlock()
+		if taken && other != name {
+			return fmt.Errorf("%s: vxlan vni %d to %s from %s is already used by interface %q", key, k.vni, k.dst, k.src, other)
+		}
+	}
 	return nil
 }
 
@@ -137,6 +146,11 @@ func validateLink(v *ifmodel.Interface) error {
 		case len(v.GetVhostUser().GetSocketFilename()) > 255:
 			return fmt.Errorf("vhost_user socket_filename is longer than 255 bytes")
 		}
+	case ifmodel.Interface_VXLAN_TUNNEL:
+		if err := linkOK(v.GetVxlan() != nil); err != nil {
+			return err
+		}
+		return validateVxlan(v)
 	default:
 		return fmt.Errorf("interface type %s is %w", t, ErrNotSupported)
 	}
