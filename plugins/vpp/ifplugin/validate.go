@@ -49,15 +49,8 @@ func (p *Plugin) validate(key string, v *ifmodel.Interface) error {
 			return fmt.Errorf("%s: memif id %d on socket %q is already used by interface %q", key, mk.id, mk.socket, other)
 		}
 	}
-	if v.GetType() == ifmodel.Interface_VXLAN_TUNNEL {
-		k := vxlanKeyOf(v.GetVxlan())
-		p.mu.RLock()
-		other, taken := p.vxlanOwner[k]
-		p.mu.RUnlock()
-		if taken && other != name {
-			return fmt.Errorf("%s: vxlan vni %d to %s from %s is already used by interface %q", key, k.vni, k.dst, k.src, other)
-		}
-	}
+	// A VXLAN tunnel already held by another interface fails in create (and
+	// is retried) rather than here: INVALID would stick after the holder goes.
 	return nil
 }
 
