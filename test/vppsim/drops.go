@@ -30,6 +30,7 @@ const (
 	DropIP4Fragment      // fragments are not reassembled
 	DropIP4UnknownProto  // not UDP
 	DropUDPNoListener    // UDP port other than 4789
+	DropUDPChecksum      // non-zero UDP checksum wrong (e.g. left to an offload)
 	DropVxlanBadHeader   // VXLAN I flag clear or no inner Ethernet header
 	DropVxlanNoTunnel    // no tunnel for source, destination and VNI
 	DropNoRoute          // tunnel destination not on an attached prefix
@@ -43,7 +44,7 @@ var dropNames = [numDropReasons]string{
 	"l2 no flood members",
 	"ethernet dst mac mismatch", "ethernet unknown ethertype", "arp malformed packet",
 	"arp address not local", "ip4 malformed", "ip4 bad checksum", "ip4 destination not local",
-	"ip4 fragment", "ip4 unknown protocol", "udp no listener for dst port",
+	"ip4 fragment", "ip4 unknown protocol", "udp no listener for dst port", "ip4 bad udp checksum",
 	"vxlan bad header", "vxlan no such tunnel", "ip4 no route", "ip4 arp resolving",
 }
 

@@ -282,6 +282,13 @@ func (pl *l3Plane) ip4Input(s *l3Snap, l *l3If, frame []byte) {
 		p.drop(DropUDPNoListener, 1)
 		return
 	}
+	// As VPP's ip4-local: a non-zero checksum must be right. A Linux sender
+	// over a veth leaves it to an offload that never happens (VPP counts
+	// "bad udp checksum"), so a kernel VXLAN peer needs noudpcsum.
+	if binary.BigEndian.Uint16(udp[6:8]) != 0 && udpChecksum(ip[12:16], ip[16:20], udp) != 0 {
+		p.drop(DropUDPChecksum, 1)
+		return
+	}
 	vx := udp[8:]
 	if len(vx) < 8+14 || vx[0]&0x08 == 0 {
 		p.drop(DropVxlanBadHeader, 1)
@@ -305,6 +312,26 @@ func checksum(b []byte) uint16 {
 	}
 	if len(b)%2 == 1 {
 		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
+// udpChecksum folds the IPv4 pseudo-header and the UDP datagram; 0 (or
+// 0xffff's complement) means the datagram's checksum is right.
+func udpChecksum(src, dst, udp []byte) uint16 {
+	var sum uint32
+	for _, b := range [][]byte{src, dst} {
+		sum += uint32(binary.BigEndian.Uint16(b[0:2])) + uint32(binary.BigEndian.Uint16(b[2:4]))
+	}
+	sum += 17 + uint32(len(udp))
+	for i := 0; i+1 < len(udp); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(udp[i:]))
+	}
+	if len(udp)%2 == 1 {
+		sum += uint32(udp[len(udp)-1]) << 8
 	}
 	for sum>>16 != 0 {
 		sum = sum&0xffff + sum>>16
