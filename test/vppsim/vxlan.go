@@ -25,8 +25,10 @@ const (
 	vxlanPort     = 4789
 	// vxlanOverhead is what encapsulation adds: Ethernet, IPv4, UDP, VXLAN.
 	vxlanOverhead = 14 + 20 + 8 + 8
-	// encapTTL is the TTL VPP's VXLAN encap writes.
-	encapTTL = 254
+	// encapTTL is the TTL of VPP 25.10's VXLAN packets on the wire: its
+	// rewrite says 254 and ip4-rewrite decrements it (captured on a veth:
+	// TTL 253, id 0, DF clear, UDP checksum 0, source port ≥ 49152).
+	encapTTL = 253
 	// arpRetry is how often an unresolved neighbour is asked again while
 	// traffic towards it keeps arriving (VPP throttles the same way).
 	arpRetry = 100 * time.Millisecond
