@@ -73,7 +73,11 @@ func TestVxlanTunnelAPIDifferential(t *testing.T) {
 			{"same key", vxReq(true, "198.51.100.1", "198.51.100.2", 10), -75},
 			{"same src and dst", vxReq(true, "198.51.100.1", "198.51.100.1", 11), -82},
 			{"mixed families", vxReq(true, "198.51.100.1", "2001:db8::1", 12), -7},
-			{"encap vrf", func() *vxlan.VxlanAddDelTunnelV3 { m := vxReq(true, "198.51.100.1", "198.51.100.2", 13); m.EncapVrfID = 5; return m }(), -3},
+			{"encap vrf", func() *vxlan.VxlanAddDelTunnelV3 {
+				m := vxReq(true, "198.51.100.1", "198.51.100.2", 13)
+				m.EncapVrfID = 5
+				return m
+			}(), -3},
 			{"decap next", func() *vxlan.VxlanAddDelTunnelV3 {
 				m := vxReq(true, "198.51.100.1", "198.51.100.2", 14)
 				m.DecapNextIndex = 99
