@@ -45,7 +45,7 @@ func newTwoNodes(t *testing.T) *twoNodes {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	l, err := lab.New(ctx, lab.Options{Name: t.Name(), Netns: lab.NetnsRequired})
+	l, err := lab.New(ctx, lab.Options{Name: "vx-" + t.Name(), Netns: lab.NetnsRequired}) // "vx-": a test may also have a one-node lab
 	if err != nil {
 		t.Skipf("the multi-node lab needs network namespaces (root, iproute2): %v", err)
 	}
