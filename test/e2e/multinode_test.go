@@ -264,3 +264,91 @@ func vxlanTwoNodes(t *testing.T, implA, implB string) {
 		t.Fatalf("sink across delete and re-put: %+v", s)
 	}
 }
+
+// TestVxlanBadInputStatus: each bad vxlan end gets its own etcd status on a
+// node whose good cross-connect keeps working: a VNI another cross-connect
+// holds (FAILED, naming it), a VNI out of range (INVALID), an unknown uplink
+// (the tunnel PENDING on it) and an uplink without an IPv4 address (the
+// tunnel FAILED saying so).
+func TestVxlanBadInputStatus(t *testing.T) {
+	tn := newTwoNodes(t)
+	a := tn.node(0, "vppsim")
+	a.putXC("span", memifEnd(a.memif, 1), vxlanEnd(underlayB, vxVNI))
+	a.put("config/vpp/v2/interfaces/bare", map[string]any{"name": "bare", "type": "SOFTWARE_LOOPBACK", "enabled": true})
+	a.waitState("config/vpp/v2/interfaces/bare", "CONFIGURED")
+	bad := map[string]map[string]any{
+		"clash":    vxlanEnd(underlayB, vxVNI),
+		"range":    vxlanEnd(underlayB, 1<<24),
+		"nouplink": {"vxlan": map[string]any{"remote": underlayB, "vni": vxVNI + 1, "uplink": "eth9"}},
+		"noaddr":   {"vxlan": map[string]any{"remote": underlayB, "vni": vxVNI + 2, "uplink": "bare"}},
+	}
+	id := 2
+	for name, end := range bad {
+		a.put(xcKey(name), map[string]any{"name": name, "a": memifEnd(a.memif, id), "b": end})
+		id++
+	}
+	type derived struct {
+		Key     string   `json:"key"`
+		State   string   `json:"state"`
+		Error   string   `json:"error"`
+		Missing []string `json:"missing"`
+	}
+	type status struct {
+		State   string    `json:"state"`
+		Error   string    `json:"error"`
+		Derived []derived `json:"derived"`
+	}
+	check := func(name string, ok func(s status) error) {
+		a.eventually("status of "+name, 20*time.Second, func() error {
+			var s status
+			found, err := a.get("status/vppmesh/v1/xconnect/"+name, &s)
+			if err != nil || !found {
+				return fmt.Errorf("no status (%v)", err)
+			}
+			if err := ok(s); err != nil {
+				return fmt.Errorf("%w: %+v", err, s)
+			}
+			return nil
+		})
+	}
+	tunnel := func(s status, name string) derived {
+		for _, d := range s.Derived {
+			if d.Key == "config/vpp/v2/interfaces/"+name+"-b" {
+				return d
+			}
+		}
+		return derived{}
+	}
+	check("clash", func(s status) error {
+		if s.State != "FAILED" || !strings.Contains(s.Error, `used by cross-connect "span"`) {
+			return fmt.Errorf("want FAILED naming span")
+		}
+		return nil
+	})
+	check("range", func(s status) error {
+		if s.State != "INVALID" || !strings.Contains(s.Error, "vxlan.vni 16777216 is out of range") {
+			return fmt.Errorf("want INVALID: out of range")
+		}
+		return nil
+	})
+	check("nouplink", func(s status) error {
+		d := tunnel(s, "nouplink")
+		if d.State != "PENDING" || len(d.Missing) != 1 || d.Missing[0] != "config/vpp/v2/interfaces/eth9" {
+			return fmt.Errorf("want the tunnel PENDING on the uplink")
+		}
+		return nil
+	})
+	check("noaddr", func(s status) error {
+		d := tunnel(s, "noaddr")
+		if d.State != "FAILED" || !strings.Contains(d.Error, `vxlan src_interface "bare" has no IPv4 address`) {
+			return fmt.Errorf("want the tunnel FAILED: no IPv4 address")
+		}
+		return nil
+	})
+	check("span", func(s status) error {
+		if s.State != "CONFIGURED" {
+			return fmt.Errorf("want CONFIGURED")
+		}
+		return nil
+	})
+}
