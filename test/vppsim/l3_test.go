@@ -135,3 +135,24 @@ func mustPrefix(s string) ip_types.AddressWithPrefix {
 	}
 	return a
 }
+
+// FuzzL3Input feeds arbitrary frames to an AF_PACKET port with an address
+// and a tunnel: nothing may panic, and every frame is forwarded, answered,
+// learned from (an ARP reply) or dropped and counted, exactly one of them.
+func FuzzL3Input(f *testing.F) {
+	up0 := [6]byte{2, 0xfe, 0, 0, 0, 1}
+	f.Add(vxlanPacket(up0, 5, frame(0xaa, 0xbb)))
+	f.Add(buildARP(nil, 1, [6]byte{2, 0, 0, 0, 0, 2}, netip.MustParseAddr("198.51.100.2"), [6]byte{}, netip.MustParseAddr("198.51.100.1"), [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))
+	f.Add(make([]byte, 14))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, up, upDrv, _, tunDrv := l3Fixture(t)
+		up.port.Receive(b)
+		c := up.port.Counters()
+		out := len(upDrv.frames) + len(tunDrv.frames)
+		// An ARP reply to us is consumed (learned), neither sent on nor dropped.
+		arp := len(b) >= 14 && b[12] == 0x08 && b[13] == 0x06
+		if c.RxPackets != 1 || c.Drops > 1 || (out > 0 && c.Drops != 0) || (out == 0 && c.Drops == 0 && !arp) {
+			t.Fatalf("one frame in: rx %d, drops %d, %d frames out", c.RxPackets, c.Drops, out)
+		}
+	})
+}
