@@ -88,8 +88,8 @@ func validateVxlan(v *ifmodel.Interface) error {
 	return nil
 }
 
-// dependencies: a tunnel taking its source from an interface waits for it.
-func (p *Plugin) dependencies(_ string, v *ifmodel.Interface) []kvscheduler.Dependency {
+// vxlanDependencies: a tunnel taking its source from an interface waits for it.
+func (p *Plugin) vxlanDependencies(_ string, v *ifmodel.Interface) []kvscheduler.Dependency {
 	if v.GetType() != ifmodel.Interface_VXLAN_TUNNEL || v.GetVxlan().GetSrcInterface() == "" {
 		return nil
 	}
