@@ -219,3 +219,37 @@ func TestCrossConnectVxlanBadInput(t *testing.T) {
 func uplink2(name string) kvscheduler.KeyValue {
 	return kvscheduler.KeyValue{Key: ifplugin.Key(name), Value: &ifmodel.Interface{Name: name, Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Enabled: true}}
 }
+
+// TestUplinkAddressInUseByTunnel: the uplink's address cannot be taken away
+// under a tunnel that uses it; the change fails naming the tunnel and
+// applies by itself once the cross-connect is deleted.
+func TestUplinkAddressInUseByTunnel(t *testing.T) {
+	st := startStack(t)
+	st.put(t, uplink("up0", "198.51.100.1/24"), vxlanXC(st.dir, "east", 1, "198.51.100.2", 9, "up0"))
+	if s := st.state(ifplugin.Key("east-b")); s.State != kvscheduler.StateConfigured {
+		t.Fatalf("tunnel: %s %q", s.State, s.Error)
+	}
+	st.put(t, uplink("up0", "198.51.100.9/24"))
+	s := st.state(ifplugin.Key("up0"))
+	if s.State != kvscheduler.StateFailed || !strings.Contains(s.Error, "east-b (source 198.51.100.1)") {
+		t.Fatalf("uplink readdressed under a tunnel: %s %q, want FAILED naming east-b", s.State, s.Error)
+	}
+	if tuns := st.tunnels(t); len(tuns) != 1 || tuns[0].SrcAddress.String() != "198.51.100.1" {
+		t.Fatalf("tunnels %+v", tuns)
+	}
+	st.put(t, kvscheduler.KeyValue{Key: xconnect.Key("east")})
+	deadline := time.Now().Add(5 * time.Second)
+	for st.state(ifplugin.Key("up0")).State != kvscheduler.StateConfigured {
+		if time.Now().After(deadline) {
+			s := st.state(ifplugin.Key("up0"))
+			t.Fatalf("uplink after the tunnel was deleted: %s %q", s.State, s.Error)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Adding an address next to the one in use is fine.
+	st.put(t, uplink("up0", "198.51.100.9/24"), vxlanXC(st.dir, "west", 2, "198.51.100.2", 9, "up0"))
+	st.put(t, uplink("up0", "198.51.100.9/24", "203.0.113.1/24"))
+	if s := st.state(ifplugin.Key("up0")); s.State != kvscheduler.StateConfigured {
+		t.Fatalf("adding an address: %s %q", s.State, s.Error)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sort"
+	"strings"
 
 	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/binapi/ip_types"
@@ -181,6 +183,39 @@ func (p *Plugin) deleteVxlan(ctx context.Context, key string, v *ifmodel.Interfa
 		return fmt.Errorf("%s: vxlan_add_del_tunnel_v3 delete (%s → %s vni %d): %w", key, src, dst, l.GetVni(), err)
 	}
 	return nil
+}
+
+// sourceInUse refuses to remove an address of name that a VXLAN tunnel
+// created from src_interface uses as its source: the tunnel would keep
+// sending from an address the node no longer has. The update fails (and is
+// retried) until the tunnels are deleted or changed.
+func (p *Plugin) sourceInUse(name string, old, new []string) error {
+	kept := map[netip.Addr]bool{}
+	for _, a := range new {
+		if pf, err := netip.ParsePrefix(a); err == nil {
+			kept[pf.Addr()] = true
+		}
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var users []string
+	for tun, k := range p.vxlanOf {
+		if k.src != "if:"+name {
+			continue
+		}
+		e := p.byName[tun]
+		if e == nil {
+			continue
+		}
+		if src, err := netip.ParseAddr(e.meta.VxlanSrc); err == nil && !kept[src] {
+			users = append(users, fmt.Sprintf("%s (source %s)", tun, src))
+		}
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	sort.Strings(users)
+	return fmt.Errorf("an address VXLAN tunnels use as their source cannot be removed: %s; delete or change them first", strings.Join(users, ", "))
 }
 
 // setVxlanOwner records that name's tunnel uses k.
