@@ -85,8 +85,9 @@ func (tn *twoNodes) ip(args ...string) {
 // quiet turns IPv6 off on a link so the kernel sends nothing on its own.
 func (tn *twoNodes) quiet(i int, link string) {
 	tn.t.Helper()
-	if out, err := exec.Command("ip", "netns", "exec", tn.ns[i].Name, "sysctl", "-qw",
-		"net.ipv6.conf."+link+".disable_ipv6=1").CombinedOutput(); err != nil {
+	// sh rather than sysctl: procps is not among the CI packages.
+	if out, err := exec.Command("ip", "netns", "exec", tn.ns[i].Name, "sh", "-c",
+		"echo 1 > /proc/sys/net/ipv6/conf/"+link+"/disable_ipv6").CombinedOutput(); err != nil {
 		tn.t.Fatalf("sysctl in %s: %v: %s", tn.ns[i].Name, err, out)
 	}
 }
