@@ -9,8 +9,10 @@ import (
 
 	"io"
 	"log/slog"
+	"net"
 
 	"go.fd.io/govpp/binapi/interface_types"
+	"go.fd.io/govpp/binapi/ip_types"
 	"go.fd.io/govpp/binapi/vxlan"
 
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
@@ -251,5 +253,27 @@ func TestUplinkAddressInUseByTunnel(t *testing.T) {
 	st.put(t, uplink("up0", "198.51.100.9/24", "203.0.113.1/24"))
 	if s := st.state(ifplugin.Key("up0")); s.State != kvscheduler.StateConfigured {
 		t.Fatalf("adding an address: %s %q", s.State, s.Error)
+	}
+}
+
+// TestUntaggedTunnelInTheWayIsReplaced: a tunnel with the desired key but no
+// tag (a create VPP carried out after the agent stopped waiting) is deleted
+// and the desired one created, instead of failing forever with "tunnel
+// already exists".
+func TestUntaggedTunnelInTheWayIsReplaced(t *testing.T) {
+	st := startStack(t)
+	req := &vxlan.VxlanAddDelTunnelV3{IsAdd: true, Instance: ^uint32(0), DecapNextIndex: ^uint32(0), Vni: 11,
+		SrcAddress: ip_types.NewAddress(net.ParseIP("198.51.100.1").To4()), DstAddress: ip_types.NewAddress(net.ParseIP("198.51.100.2").To4())}
+	if _, err := vxlan.NewServiceClient(st.mux.Conn()).VxlanAddDelTunnelV3(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	st.put(t, uplink("up0", "198.51.100.1/24"), vxlanXC(st.dir, "east", 1, "198.51.100.2", 11, "up0"))
+	if s := st.state(ifplugin.Key("east-b")); s.State != kvscheduler.StateConfigured {
+		t.Fatalf("tunnel: %s %q", s.State, s.Error)
+	}
+	tuns := st.tunnels(t)
+	idx, _ := st.ifp.SwIfIndex("east-b")
+	if len(tuns) != 1 || uint32(tuns[0].SwIfIndex) != idx {
+		t.Fatalf("tunnels %+v, want only east-b (%d)", tuns, idx)
 	}
 }
