@@ -30,8 +30,9 @@ func getJSON(t *testing.T, method, url, body string, wantCode int, out any) {
 }
 
 // Ligato's REST paths on a live agent agree with what vppsim has.
-func TestLigatoRESTOnLiveAgent(t *testing.T) {
-	e := newEnv(t)
+func TestLigatoRESTOnLiveAgent(t *testing.T) { forEach(t, ligatoRESTOnLiveAgent) }
+
+func ligatoRESTOnLiveAgent(t *testing.T, e *env) {
 	base := "http://" + e.agent.HTTPAddr()
 	var probe struct {
 		State int `json:"state"`
