@@ -156,3 +156,37 @@ func FuzzL3Input(f *testing.F) {
 		}
 	})
 }
+
+// TestL3TunnelInBridge: a VXLAN tunnel is an ordinary bridge port: what it
+// decapsulates is flooded and its source learned, and a frame to that
+// source leaves encapsulated through the uplink.
+func TestL3TunnelInBridge(t *testing.T) {
+	st, up, upDrv, tun, _ := l3Fixture(t)
+	tun.port.setDriver(&vxlanDriver{pl: st.plane(), spec: *tun.vxlan})
+	st.clearL2(tun)
+	lp := st.createLoopback(st.freeInstance(kindLoopback), [6]byte{})
+	st.setAdmin(lp, true)
+	lpDrv := &memPort{}
+	lp.port.setDriver(lpDrv)
+	bd := st.newBD(7, true, true, true, true, false, false, 0, "")
+	st.bds[7] = bd
+	st.joinBridge(tun, bd, 0, 0)
+	st.joinBridge(lp, bd, 0, 0)
+	// The peer resolves us first (so we know its MAC), then sends.
+	peer := [6]byte{2, 0, 0, 0, 0, 2}
+	up.port.Receive(buildARP(nil, 1, peer, netip.MustParseAddr("198.51.100.2"), [6]byte{}, netip.MustParseAddr("198.51.100.1"), [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))
+	remote := frame(0xff, 0xcc) // group-addressed, from a host behind the peer
+	up.port.Receive(vxlanPacket(up.mac, 5, remote))
+	if len(lpDrv.frames) != 1 || !bytes.Equal(lpDrv.frames[0], remote) {
+		t.Fatalf("bridge port got %d frames, want the decapsulated flood", len(lpDrv.frames))
+	}
+	sent := len(upDrv.frames)
+	reply := frame(0xcc, 0xdd) // unicast to the learned host
+	lp.port.Receive(reply)
+	if len(upDrv.frames) != sent+1 {
+		t.Fatalf("nothing left through the uplink: tunnel drops %v", tun.port.Drops())
+	}
+	if p := upDrv.frames[sent]; !bytes.Equal(p[50:], reply) || p[48] != 5 {
+		t.Fatalf("encapsulated %x", p)
+	}
+}
