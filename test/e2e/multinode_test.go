@@ -142,6 +142,14 @@ func (tn *twoNodes) node(i int, impl string) *env {
 		}
 		return nil
 	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, cmd := range []string{"show interface", "show errors"} {
+				out, err := e.ctl(append([]string{"vpp", "cli"}, strings.Fields(cmd)...)...)
+				t.Logf("%s (%s) %s: %v\n%s", label, impl, cmd, err, out)
+			}
+		}
+	})
 	e.put(uplinkKey, map[string]any{"name": "uplink", "type": "AF_PACKET", "enabled": true,
 		"ip_addresses": []string{[]string{underlayA, underlayB}[i] + "/24"},
 		"afpacket":     map[string]any{"host_if_name": tn.veth[i]}})
