@@ -305,32 +305,45 @@ func (n *PlanNode) IsGen() bool {
 // no PCI, its vhost-user (virtio-user) or memif port, then the node's cmd as
 // testpmd's own options (default: io forwarding, auto-start).
 func (p *Plan) TestpmdArgs(n *PlanNode) []string {
-	args := []string{"--no-huge", "-m", "1024", "--no-pci", "--file-prefix=" + p.Topo.Name + "-" + n.Name, "-l", "0,1", "--in-memory"}
-	for i, li := range n.Links {
+	args := []string{"--no-huge", "-m", "1024", "--no-pci", "--file-prefix=" + DPDKPrefix(p.Topo.Name, n.Name), "-l", "0,1", "--log-level=lib.eal:notice"}
+	ports := 0
+	for _, li := range n.Links {
 		pl := p.Links[li]
 		switch pl.Type {
 		case LinkVhostUser:
-			srv := 0
+			// queue_size: the default 256 descriptors overflow while the backend waits for a CPU.
+			v := fmt.Sprintf("--vdev=net_virtio_user%d,path=%s,queues=1,queue_size=1024", ports, pl.Socket)
 			if pl.Master == n.Name {
-				srv = 1
+				v += ",server=1"
 			}
-			args = append(args, fmt.Sprintf("--vdev=net_virtio_user%d,path=%s,server=%d,queues=1", i, pl.Socket, srv))
+			args = append(args, v)
+			ports++
 		case LinkMemif:
 			role := "client"
 			if pl.Master == n.Name {
 				role = "server"
 			}
-			args = append(args, fmt.Sprintf("--vdev=net_memif%d,role=%s,id=%d,socket=%s", i, role, pl.ID, pl.Socket))
+			args = append(args, fmt.Sprintf("--vdev=net_memif%d,role=%s,socket=%s,socket-abstract=no,id=%d", ports, role, pl.Socket, pl.ID))
+			ports++
 		}
 	}
-	args = append(args, "--")
+	// --stats-period keeps testpmd forwarding until it is signalled, with no
+	// stdin (without it, testpmd stops at end of input).
+	args = append(args, "--", "--total-num-mbufs=16384", "--no-mlockall", "--nb-cores=1", "--rxd=1024", "--txd=1024", "--auto-start", "--stats-period=1")
+	if ports == 1 {
+		args = append(args, "--port-topology=loop")
+	}
 	if extra := strings.Fields(n.Cmd); len(extra) > 0 {
 		args = append(args, extra...)
 	} else {
-		args = append(args, "--forward-mode=io", "--auto-start", "--total-num-mbufs=16384", "--stats-period=1")
+		args = append(args, "--forward-mode=io")
 	}
 	return args
 }
+
+// DPDKPrefix is a testpmd node's EAL file prefix (its runtime directory under
+// /var/run/dpdk, removed by down).
+func DPDKPrefix(lab, node string) string { return "vml-" + lab + "-" + node }
 
 // sortedLinks returns the links of node sorted by interface name.
 func (p *Plan) sortedLinks(n *PlanNode) []*PlanLink {

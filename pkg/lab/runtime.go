@@ -560,6 +560,13 @@ type cnfSummary struct {
 // up once their process runs.
 func (r *runner) endUp(ctx context.Context, pl *PlanLink, e Endpoint, gensToo bool) error {
 	n := r.plan.Node(e.Node)
+	if !gensToo {
+		for _, o := range pl.Link.Endpoints {
+			if r.plan.Node(o.Node).IsGen() {
+				return nil // comes up with the burst
+			}
+		}
+	}
 	switch n.Kind {
 	case KindVPP:
 		if pl.Type == LinkVeth {
@@ -572,6 +579,14 @@ func (r *runner) endUp(ctx context.Context, pl *PlanLink, e Endpoint, gensToo bo
 		}
 		if s.GetOperStatus() != interfaces.InterfaceState_UP {
 			return fmt.Errorf("%s (VPP %s) is %s", e, iface, s.GetOperStatus())
+		}
+	case KindTestpmd:
+		log, err := r.nodeLog(ctx, n.Name)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(log, "packet forwarding - ports=") {
+			return fmt.Errorf("%s: testpmd not forwarding yet", e)
 		}
 	case KindCNF:
 		if pl.Type != LinkMemif || (n.IsGen() && !gensToo) {
@@ -647,10 +662,19 @@ func (r *runner) report(ctx context.Context) (*Report, error) {
 					lr.State = "UNKNOWN"
 					break
 				}
-				if s.GetOperStatus() != interfaces.InterfaceState_UP {
+				if s.GetOperStatus() != interfaces.InterfaceState_UP && lr.State == "UP" {
 					lr.State = s.GetOperStatus().String()
+					if r.genDone(pl) {
+						lr.State = "DONE" // the generator sent its burst and left
+					}
 				}
 				er.Sent, er.Received, er.Source = s.GetStatistics().GetOutPackets(), s.GetStatistics().GetInPackets(), "vpp "+n.Ifaces[e.Interface]
+			case KindTestpmd:
+				if log, err := r.nodeLog(ctx, n.Name); err == nil {
+					if rx, tx, ok := testpmdCounters(log); ok {
+						er.Sent, er.Received, er.Source = tx, rx, "testpmd port"
+					}
+				}
 			case KindCNF:
 				if s, err := r.cnfStats(n.Name); err == nil {
 					er.Sent, er.Received, er.Source = s.Sent, s.Received, "cnf "+s.Mode
@@ -661,6 +685,68 @@ func (r *runner) report(ctx context.Context) (*Report, error) {
 		rep.Links = append(rep.Links, lr)
 	}
 	return rep, nil
+}
+
+// nodeLog is the output of a node's (single) process or container.
+func (r *runner) nodeLog(ctx context.Context, node string) (string, error) {
+	if r.state.Runtime == RuntimeDocker {
+		out, err := exec.CommandContext(ctx, "docker", "logs", r.containerName(node)).CombinedOutput()
+		return string(out), err
+	}
+	b, err := os.ReadFile(filepath.Join(r.plan.Dir, "logs", node+".log"))
+	return string(b), err
+}
+
+// testpmdCounters reads the last port statistics testpmd printed
+// (--stats-period): received and sent packets of its port (summed if more).
+func testpmdCounters(log string) (rx, tx uint64, ok bool) {
+	i := strings.LastIndex(log, "Port statistics ===")
+	if i < 0 {
+		return 0, 0, false
+	}
+	for _, line := range strings.Split(log[i:], "\n") {
+		f := strings.Fields(line)
+		for j := 0; j+1 < len(f); j++ {
+			var v uint64
+			if _, err := fmt.Sscan(f[j+1], &v); err != nil {
+				continue
+			}
+			switch f[j] {
+			case "RX-packets:":
+				rx += v
+				ok = true
+			case "TX-packets:":
+				tx += v
+			}
+		}
+	}
+	return rx, tx, ok
+}
+
+// genDone reports whether a generator on pl came up, then finished.
+func (r *runner) genDone(pl *PlanLink) bool {
+	for _, e := range pl.Link.Endpoints {
+		n := r.plan.Node(e.Node)
+		if !n.IsGen() {
+			continue
+		}
+		s, err := r.cnfStats(n.Name)
+		if err != nil || s.LinkUps == 0 {
+			return false
+		}
+		for _, p := range r.state.Procs {
+			if p.Node == n.Name && !p.alive() {
+				return true
+			}
+		}
+		for _, c := range r.state.Containers {
+			if c == r.containerName(n.Name) {
+				out, err := exec.Command("docker", "inspect", "--format", "{{.State.Running}}", c).Output()
+				return err == nil && strings.TrimSpace(string(out)) == "false"
+			}
+		}
+	}
+	return false
 }
 
 // DownReport says what down removed and what it could not.
@@ -736,6 +822,14 @@ func Down(ctx context.Context, name string, opts Options) (*DownReport, error) {
 		if _, err := run(ctx, "ip", "netns", "del", ns); err == nil {
 			rep.Removed = append(rep.Removed, "namespace "+ns)
 			log.Info("namespace deleted", "netns", ns)
+		}
+	}
+	// testpmd's EAL runtime directories outlive a killed testpmd.
+	if m, _ := filepath.Glob(filepath.Join("/var/run/dpdk", DPDKPrefix(st.Lab, "*"))); len(m) > 0 {
+		for _, d := range m {
+			if os.RemoveAll(d) == nil {
+				rep.Removed = append(rep.Removed, "directory "+d)
+			}
 		}
 	}
 	if _, err := os.Stat(dir); err == nil {
