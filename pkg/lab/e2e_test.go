@@ -1,0 +1,286 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binErr  error
+)
+
+// labBinaries builds the programs a lab runs, once per test binary (or takes
+// LAB_BIN_DIR, e.g. ./bin after make build).
+func labBinaries(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("LAB_BIN_DIR"); d != "" {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return abs
+	}
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "vppmesh-lab-bin-")
+		if binErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/vppmesh-agent", "./cmd/vppsim", "./cmd/vppmesh-cnf", "./cmd/agentctl")
+		cmd.Dir = filepath.Join("..", "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("building lab binaries: %w\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+func needNetns(t *testing.T, topo *Topology) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+	if miss := Preflight(topo, Options{BinDir: labBinaries(t)}); len(miss) > 0 {
+		t.Skipf("preflight: %s", strings.Join(miss, "; "))
+	}
+}
+
+// upAndDown runs a lab in namespaces, hands its report to check, then takes
+// it down and checks that nothing is left.
+func upAndDown(t *testing.T, file string, check func(t *testing.T, rep *Report)) {
+	topo, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	needNetns(t, topo)
+	dir := filepath.Join(os.TempDir(), "vml-t-"+topo.Name)
+	var out, logs bytes.Buffer
+	opts := Options{Dir: dir, BinDir: labBinaries(t), Timeout: 60 * time.Second, Out: &out,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	ctx := context.Background()
+	_, _ = Down(ctx, topo.Name, opts) // a killed earlier run
+	rep, upErr := Up(ctx, topo, file, opts)
+	if upErr != nil || t.Failed() {
+		for _, f := range globLogs(dir) {
+			b, _ := os.ReadFile(f)
+			if len(b) > 4000 {
+				b = b[len(b)-4000:]
+			}
+			t.Logf("--- %s\n%s", f, b)
+		}
+	}
+	if upErr == nil {
+		var b bytes.Buffer
+		rep.Print(&b)
+		t.Logf("%s", b.String())
+		st, err := Status(ctx, topo.Name, opts)
+		if err != nil {
+			t.Errorf("status: %v", err)
+		} else if !st.Up || len(st.Nodes) != len(topo.Topology.Nodes) || len(st.Links) != len(topo.Topology.Links) {
+			t.Errorf("status %+v: want up, every node and link", st)
+		}
+		check(t, rep)
+	}
+	down, err := Down(ctx, topo.Name, opts)
+	if err != nil {
+		t.Errorf("down: %v", err)
+	}
+	if upErr != nil {
+		t.Fatalf("up: %v\n%s\n%s", upErr, out.String(), logs.String())
+	}
+	assertGone(t, topo.Name, dir, down)
+}
+
+func globLogs(dir string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, "logs", "*.log"))
+	return m
+}
+
+func assertGone(t *testing.T, lab, dir string, down *DownReport) {
+	t.Helper()
+	if down != nil && len(down.Leftovers) > 0 {
+		t.Errorf("down reports leftovers: %v", down.Leftovers)
+	}
+	if ns := labNamespaces(context.Background(), lab); len(ns) > 0 {
+		t.Errorf("namespaces left: %v", ns)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("lab directory %s left", dir)
+	}
+	if m, _ := filepath.Glob("/var/run/dpdk/" + DPDKPrefix(lab, "*")); len(m) > 0 {
+		t.Errorf("DPDK runtime directories left: %v", m)
+	}
+}
+
+func end(t *testing.T, rep *Report, link int, endpoint string) EndReport {
+	t.Helper()
+	for _, l := range rep.Links {
+		if l.Link != link {
+			continue
+		}
+		for _, e := range l.Ends {
+			if e.Endpoint == endpoint {
+				return e
+			}
+		}
+	}
+	t.Fatalf("report has no link %d end %s", link, endpoint)
+	return EndReport{}
+}
+
+func linkUp(t *testing.T, rep *Report) {
+	t.Helper()
+	for _, l := range rep.Links {
+		if l.State != "UP" && l.State != "DONE" {
+			t.Errorf("link %d %s is %s", l.Link, l.Name, l.State)
+		}
+	}
+}
+
+func TestLabXConnect(t *testing.T) {
+	upAndDown(t, "../../docs/examples/labs/xconnect.yaml", func(t *testing.T, rep *Report) {
+		linkUp(t, rep)
+		sent := end(t, rep, 1, "gen:memif0").Sent
+		if sent != 2000 {
+			t.Errorf("gen sent %d, want its --count 2000", sent)
+		}
+		// Each hop counted by both of its ends, no frame lost.
+		for _, c := range []struct {
+			got  uint64
+			what string
+		}{
+			{end(t, rep, 1, "vpp1:memif1").Received, "vpp1 memif1 received"},
+			{end(t, rep, 2, "vpp1:memif2").Sent, "vpp1 memif2 sent"},
+			{end(t, rep, 2, "sink:memif0").Received, "sink received"},
+		} {
+			if c.got != sent {
+				t.Errorf("%s %d, want %d", c.what, c.got, sent)
+			}
+		}
+	})
+}
+
+func TestLabBridge(t *testing.T) {
+	upAndDown(t, "../../docs/examples/labs/bridge.yaml", func(t *testing.T, rep *Report) {
+		linkUp(t, rep)
+		sent := end(t, rep, 1, "gen:memif0").Sent
+		if sent != 1000 {
+			t.Errorf("gen sent %d, want 1000", sent)
+		}
+		// An unknown destination floods: both sinks get every frame.
+		for i, s := range []string{"sink1:memif0", "sink2:memif0"} {
+			if got := end(t, rep, i+2, s).Received; got != sent {
+				t.Errorf("%s received %d, want %d", s, got, sent)
+			}
+		}
+	})
+}
+
+func TestLabServiceChain(t *testing.T) {
+	upAndDown(t, "../../docs/examples/labs/service-chain.yaml", func(t *testing.T, rep *Report) {
+		linkUp(t, rep)
+		sent := end(t, rep, 1, "client:memif0").Sent
+		if sent != 1000 {
+			t.Errorf("client sent %d, want 1000", sent)
+		}
+		for _, c := range []struct {
+			link int
+			ep   string
+			rx   bool
+		}{{2, "fw:in", true}, {3, "fw:out", false}, {4, "sink:memif0", true}} {
+			e := end(t, rep, c.link, c.ep)
+			got := e.Sent
+			if c.rx {
+				got = e.Received
+			}
+			if got != sent {
+				t.Errorf("%s counted %d, want %d (every frame through the firewall)", c.ep, got, sent)
+			}
+		}
+	})
+}
+
+func TestLabVhostVM(t *testing.T) {
+	if _, err := exec.LookPath("dpdk-testpmd"); err != nil {
+		t.Skip("dpdk-testpmd not installed (Debian package dpdk)")
+	}
+	upAndDown(t, "../../docs/examples/labs/vhost-vm.yaml", func(t *testing.T, rep *Report) {
+		linkUp(t, rep)
+		sent := end(t, rep, 1, "gen:memif0").Sent
+		vm := end(t, rep, 2, "vm:eth0")
+		vhost := end(t, rep, 2, "vpp1:vhost1")
+		if sent != 1000 || vhost.Sent != sent {
+			t.Errorf("gen sent %d, vpp1 vhost1 sent %d: want 1000 each", sent, vhost.Sent)
+		}
+		// The VM returns what it gets (io forwarding on one port).
+		if vm.Received == 0 || vm.Sent != vm.Received || vhost.Received != vm.Sent {
+			t.Errorf("vm received %d sent %d, vpp1 vhost1 received %d: want the burst back", vm.Received, vm.Sent, vhost.Received)
+		}
+	})
+}
+
+// TestLabDownAfterFailedUp: a CNF that dies makes up fail; down still
+// removes every namespace, process and the directory.
+func TestLabDownAfterFailedUp(t *testing.T) {
+	topo, err := Load("../../docs/examples/labs/xconnect.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo.Name = "failing"
+	needNetns(t, topo)
+	bins := t.TempDir()
+	real := labBinaries(t)
+	for _, b := range []string{"vppsim", "vppmesh-agent", "agentctl"} {
+		if err := os.Symlink(filepath.Join(real, b), filepath.Join(bins, b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(bins, "vppmesh-cnf"), []byte("#!/bin/sh\necho broken >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(os.TempDir(), "vml-t-failing")
+	opts := Options{Dir: dir, BinDir: bins, Timeout: 3 * time.Second}
+	ctx := context.Background()
+	_, _ = Down(ctx, topo.Name, opts)
+	if _, err := Up(ctx, topo, "", opts); err == nil || !strings.Contains(err.Error(), "link") {
+		t.Errorf("up with a broken CNF: %v, want a link that never came up", err)
+	}
+	st, err := LoadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Namespaces) != 3 || len(st.Procs) < 2 {
+		t.Errorf("state after failed up: %+v", st)
+	}
+	down, err := Down(ctx, topo.Name, opts)
+	if err != nil {
+		t.Errorf("down: %v", err)
+	}
+	for _, p := range st.Procs {
+		if p.alive() {
+			t.Errorf("process %s (pid %d) still runs", p.Name, p.Pid)
+		}
+	}
+	assertGone(t, topo.Name, dir, down)
+}
