@@ -239,6 +239,19 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	graph.Flags().StringVar(&outFile, "out", "", "write to this file instead of stdout")
 	root.AddCommand(graph)
 
+	var dockerDir, staticDir string
+	images := &cobra.Command{
+		Use:   "images",
+		Short: "Build the lab's images locally (FROM scratch, static binaries; starts dockerd if it can)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return lab.BuildImages(cmd.Context(), dockerDir, staticDir, stdout)
+		},
+	}
+	images.Flags().StringVar(&dockerDir, "dockerfiles", "docker", "directory of the Dockerfiles")
+	images.Flags().StringVar(&staticDir, "context", "bin/static", "directory of the static binaries (the build context)")
+	root.AddCommand(images)
+
 	var compose, clab bool
 	export := &cobra.Command{
 		Use:   "export FILE (--compose | --containerlab)",

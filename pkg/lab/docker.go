@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,34 @@ const labLabel = "dev.vppmesh.lab"
 
 func (r *runner) containerName(name string) string { return "vml-" + r.plan.Topo.Name + "-" + name }
 
+// labDockerHost is the daemon EnsureDocker starts; everything of it lives
+// under /tmp/lab-docker.
+const (
+	labDockerBase = "/tmp/lab-docker"
+	labDockerHost = "unix://" + labDockerBase + "/docker.sock"
+)
+
+func dockerAnswers(ctx context.Context) bool {
+	return exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").Run() == nil
+}
+
+// reachDocker finds a daemon that answers: DOCKER_HOST or the default, then
+// the one a lab started; it sets DOCKER_HOST to the one found.
+func reachDocker(ctx context.Context) bool {
+	if dockerAnswers(ctx) {
+		return true
+	}
+	if os.Getenv("DOCKER_HOST") != "" {
+		return false
+	}
+	os.Setenv("DOCKER_HOST", labDockerHost)
+	if dockerAnswers(ctx) {
+		return true
+	}
+	os.Unsetenv("DOCKER_HOST")
+	return false
+}
+
 // EnsureDocker checks that the docker CLI reaches a daemon. When none answers
 // and we are root, it starts dockerd with everything of its own under
 // /tmp/lab-docker (vfs storage, no bridge, no iptables: containers run with
@@ -26,15 +55,10 @@ func EnsureDocker(ctx context.Context) error {
 	if _, err := exec.LookPath("docker"); err != nil {
 		return errors.New("docker runtime: the docker CLI is missing (Debian package docker.io)")
 	}
-	if exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").Run() == nil {
+	if reachDocker(ctx) {
 		return nil
 	}
-	const base = "/tmp/lab-docker"
-	sock := "unix://" + base + "/docker.sock"
-	os.Setenv("DOCKER_HOST", sock)
-	if exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").Run() == nil {
-		return nil // started by an earlier lab
-	}
+	sock := labDockerHost
 	dockerd, err := exec.LookPath("dockerd")
 	if err != nil {
 		return errors.New("docker runtime: no daemon answers and dockerd is missing (Debian package docker.io)")
@@ -42,6 +66,7 @@ func EnsureDocker(ctx context.Context) error {
 	if os.Geteuid() != 0 {
 		return errors.New("docker runtime: no daemon answers and starting dockerd needs root")
 	}
+	base := labDockerBase
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return err
 	}
@@ -58,9 +83,10 @@ func EnsureDocker(ctx context.Context) error {
 		return fmt.Errorf("docker runtime: start dockerd: %w", err)
 	}
 	go func() { _ = cmd.Wait() }()
+	os.Setenv("DOCKER_HOST", sock)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").Run() == nil {
+		if dockerAnswers(ctx) {
 			return nil
 		}
 		time.Sleep(300 * time.Millisecond)
@@ -70,6 +96,9 @@ func EnsureDocker(ctx context.Context) error {
 
 func (r *runner) upDocker(ctx context.Context) error {
 	if err := EnsureDocker(ctx); err != nil {
+		return err
+	}
+	if err := r.state.update(func(s *State) { s.DockerHost = os.Getenv("DOCKER_HOST") }); err != nil {
 		return err
 	}
 	p := r.plan
@@ -298,4 +327,36 @@ func dockerStates(ctx context.Context, st *State, node string) []string {
 		res = append(res, c+": "+s)
 	}
 	return res
+}
+
+// Images are the images BuildImages makes: Dockerfile (in docker/) → tag.
+var Images = []struct{ Dockerfile, Tag string }{
+	{"agent.Dockerfile", ImageAgent},
+	{"vppsim.Dockerfile", ImageVPPSim},
+	{"cnf.Dockerfile", ImageCNF},
+}
+
+// BuildImages builds the lab's images from dockerDir's Dockerfiles with the
+// static binaries in binDir as the build context. Nothing is pulled: the
+// Dockerfiles start FROM scratch.
+func BuildImages(ctx context.Context, dockerDir, binDir string, out io.Writer) error {
+	if err := EnsureDocker(ctx); err != nil {
+		return err
+	}
+	for _, im := range Images {
+		df := filepath.Join(dockerDir, im.Dockerfile)
+		cmd := exec.CommandContext(ctx, "docker", "build", "--pull=false", "-q", "-f", df, "-t", im.Tag, binDir)
+		cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("docker build %s: %w: %s", im.Tag, err, strings.TrimSpace(string(b)))
+		}
+		lines := strings.Fields(string(b))
+		id := ""
+		if len(lines) > 0 {
+			id = lines[len(lines)-1] // -q: the image id is the last word
+		}
+		fmt.Fprintf(out, "image %s built (%s)\n", im.Tag, id)
+	}
+	return nil
 }

@@ -58,6 +58,9 @@ func TestMain(m *testing.M) {
 
 func needNetns(t *testing.T, topo *Topology) {
 	t.Helper()
+	if raceEnabled {
+		t.Skip("labs run in the plain test run; under -race they would test nothing more")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces")
 	}

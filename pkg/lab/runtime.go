@@ -670,12 +670,18 @@ func (r *runner) report(ctx context.Context) (*Report, error) {
 				}
 				er.Sent, er.Received, er.Source = s.GetStatistics().GetOutPackets(), s.GetStatistics().GetInPackets(), "vpp "+n.Ifaces[e.Interface]
 			case KindTestpmd:
+				if pl.Type == LinkVeth {
+					break
+				}
 				if log, err := r.nodeLog(ctx, n.Name); err == nil {
 					if rx, tx, ok := testpmdCounters(log); ok {
 						er.Sent, er.Received, er.Source = tx, rx, "testpmd port"
 					}
 				}
 			case KindCNF:
+				if pl.Type != LinkMemif {
+					break
+				}
 				if s, err := r.cnfStats(n.Name); err == nil {
 					er.Sent, er.Received, er.Source = s.Sent, s.Received, "cnf "+s.Mode
 				}
@@ -793,7 +799,8 @@ func Down(ctx context.Context, name string, opts Options) (*DownReport, error) {
 		rep.Removed = append(rep.Removed, fmt.Sprintf("process %s (pid %d)", p.Name, p.Pid))
 	}
 	// Containers: by state, and by label for those a killed up did not record.
-	if _, err := exec.LookPath("docker"); err == nil && (st.Runtime == RuntimeDocker || len(st.Containers) > 0 || opts.Runtime == RuntimeDocker) {
+	useDocker := (st.Runtime == RuntimeDocker || len(st.Containers) > 0 || opts.Runtime == RuntimeDocker) && reachDocker(ctx)
+	if useDocker {
 		for _, c := range dockerLabContainers(ctx, st.Lab, st.Containers) {
 			if _, err := run(ctx, "docker", "rm", "-f", c); err == nil {
 				rep.Removed = append(rep.Removed, "container "+c)
@@ -846,7 +853,7 @@ func Down(ctx context.Context, name string, opts Options) (*DownReport, error) {
 	for _, ns := range labNamespaces(ctx, st.Lab) {
 		rep.Leftovers = append(rep.Leftovers, "namespace "+ns)
 	}
-	if _, err := exec.LookPath("docker"); err == nil && st.Runtime == RuntimeDocker {
+	if useDocker {
 		for _, c := range dockerLabContainers(ctx, st.Lab, nil) {
 			rep.Leftovers = append(rep.Leftovers, "container "+c)
 		}

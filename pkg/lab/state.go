@@ -24,6 +24,8 @@ type State struct {
 	Procs      []ProcState `json:"procs,omitempty"`
 	Containers []string    `json:"containers,omitempty"`
 	Up         bool        `json:"up"` // up finished
+	// DockerHost is the daemon the docker runtime used (empty: the default).
+	DockerHost string `json:"docker_host,omitempty"`
 	// Nodes maps a node to its namespace (netns) or container (docker), so
 	// status and exec find it.
 	Nodes map[string]string `json:"nodes,omitempty"`
@@ -58,6 +60,10 @@ func LoadState(dir string) (*State, error) {
 		return nil, fmt.Errorf("%s: %w", StateFile(dir), err)
 	}
 	s.path = StateFile(dir)
+	if s.DockerHost != "" && os.Getenv("DOCKER_HOST") == "" {
+		// status, exec and down talk to the daemon up used.
+		os.Setenv("DOCKER_HOST", s.DockerHost)
+	}
 	return &s, nil
 }
 

@@ -1,0 +1,92 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLabDocker runs the cross-connect lab in Docker, plus a veth link moved
+// into two containers by PID, then takes it down. It needs the images (make
+// images) and runs under make lab-docker (LAB_DOCKER=1), which builds them.
+func TestLabDocker(t *testing.T) {
+	if os.Getenv("LAB_DOCKER") == "" {
+		t.Skip("docker lab: run make lab-docker (LAB_DOCKER=1; builds the images)")
+	}
+	if raceEnabled {
+		t.Skip("runs in the plain test run")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (dockerd, veth pairs)")
+	}
+	ctx := context.Background()
+	if err := EnsureDocker(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, im := range Images {
+		if exec.Command("docker", "image", "inspect", im.Tag).Run() != nil {
+			t.Fatalf("image %s missing: make images", im.Tag)
+		}
+	}
+	topo, err := Load("../../docs/examples/labs/xconnect.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo.Name = "dxc"
+	// Two more containers joined by a veth pair.
+	topo.Topology.Nodes["pa"] = NodeSpec{Kind: KindCNF, Cmd: "sink"}
+	topo.Topology.Nodes["pb"] = NodeSpec{Kind: KindCNF, Cmd: "sink"}
+	topo.Topology.Links = append(topo.Topology.Links, Link{Type: LinkVeth, MTU: 1400,
+		Endpoints: []Endpoint{{Node: "pa", Interface: "eth1", MAC: "02:00:00:00:0a:01"}, {Node: "pb", Interface: "eth1"}}})
+	if err := topo.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(os.TempDir(), "vml-t-dxc")
+	var out bytes.Buffer
+	opts := Options{Dir: dir, Runtime: RuntimeDocker, Timeout: 60 * time.Second, Out: &out}
+	_, _ = Down(ctx, topo.Name, opts)
+	rep, upErr := Up(ctx, topo, "", opts)
+	if upErr == nil {
+		var b bytes.Buffer
+		rep.Print(&b)
+		t.Logf("%s", b.String())
+		sent := end(t, rep, 1, "gen:memif0").Sent
+		if sent != 2000 || end(t, rep, 2, "sink:memif0").Received != sent || end(t, rep, 1, "vpp1:memif1").Received != sent {
+			t.Errorf("traffic: want 2000 frames from gen through vpp1 to sink")
+		}
+		st, err := LoadState(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range st.Containers {
+			mode, _ := exec.Command("docker", "inspect", "--format", "{{.HostConfig.NetworkMode}}", c).Output()
+			if m := strings.TrimSpace(string(mode)); m != "none" && !strings.HasPrefix(m, "container:") {
+				t.Errorf("container %s network mode %q: want none or another container's", c, m)
+			}
+		}
+		pid, err := exec.Command("docker", "inspect", "--format", "{{.State.Pid}}", st.Nodes["pa"]).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		link, err := exec.Command("nsenter", "--net=/proc/"+strings.TrimSpace(string(pid))+"/ns/net", "ip", "-o", "link", "show", "eth1").CombinedOutput()
+		if err != nil || !strings.Contains(string(link), "mtu 1400") || !strings.Contains(string(link), "02:00:00:00:0a:01") || !strings.Contains(string(link), "UP") {
+			t.Errorf("veth end in pa: %v: %s", err, link)
+		}
+	}
+	down, err := Down(ctx, topo.Name, opts)
+	if err != nil {
+		t.Errorf("down: %v", err)
+	}
+	if upErr != nil {
+		t.Fatalf("up: %v\n%s", upErr, out.String())
+	}
+	if left := dockerLabContainers(ctx, topo.Name, nil); len(left) > 0 {
+		t.Errorf("containers left: %v", left)
+	}
+	assertGone(t, topo.Name, dir, down)
+}
