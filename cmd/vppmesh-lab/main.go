@@ -276,6 +276,10 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 			var b []byte
 			if compose {
 				b, err = p.Compose()
+				if err == nil {
+					// The config services import these files.
+					err = p.WriteConfigs()
+				}
 			} else {
 				b, err = p.Containerlab()
 			}

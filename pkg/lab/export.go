@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -115,9 +116,12 @@ func (p *Plan) containers() ([]container, error) {
 }
 
 // ComposeFile is the subset of the compose specification the export writes.
+// Version 2.4 is read by docker-compose 1.x and by compose v2 (which ignores
+// it); the project name goes in an extension field, 1.x has no `name`.
 type ComposeFile struct {
-	Name     string                    `yaml:"name"`
+	Version  string                    `yaml:"version"`
 	Services map[string]ComposeService `yaml:"services"`
+	XLab     string                    `yaml:"x-vppmesh-lab"`
 	XLinks   []string                  `yaml:"x-vppmesh-links,omitempty"`
 }
 
@@ -144,7 +148,7 @@ func (p *Plan) Compose() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := ComposeFile{Name: "vppmesh-" + p.Topo.Name, Services: map[string]ComposeService{}}
+	f := ComposeFile{Version: "2.4", XLab: p.Topo.Name, Services: map[string]ComposeService{}}
 	for _, c := range cs {
 		s := ComposeService{Image: c.Image, Environment: c.Env, Volumes: c.Binds, NetworkMode: "none",
 			Labels: map[string]string{"dev.vppmesh.lab": p.Topo.Name, "dev.vppmesh.node": c.Node}}
@@ -246,4 +250,22 @@ func shellJoin(args []string) string {
 		q[i] = a
 	}
 	return strings.Join(q, " ")
+}
+
+// WriteConfigs writes each vpp node's configuration file (agentctl import's
+// line format), which up and the compose export's config services read.
+func (p *Plan) WriteConfigs() error {
+	for _, n := range p.Nodes {
+		if n.Kind != KindVPP {
+			continue
+		}
+		f := p.ConfigFile(n.Name)
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(f, []byte(n.ConfigLines()), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -3,7 +3,9 @@ package lab
 import (
 	"context"
 	"encoding/xml"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -131,6 +133,54 @@ func TestExportCompose(t *testing.T) {
 	if s := f.Services["vpp1-agent"]; !strings.Contains(strings.Join(s.Command, " "), "--label vpp1") {
 		t.Errorf("agent service %+v", s)
 	}
+}
+
+// TestComposeAcceptedByDockerCompose: docker-compose config reads every
+// example's export without complaint.
+func TestComposeAcceptedByDockerCompose(t *testing.T) {
+	dc, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Skip("docker-compose not installed (Debian package docker-compose)")
+	}
+	for _, name := range []string{"xconnect", "bridge", "service-chain", "vhost-vm"} {
+		topo := mustLoad(t, name)
+		if name == "vhost-vm" {
+			vm := topo.Topology.Nodes["vm"]
+			vm.Image = "local/testpmd:1"
+			topo.Topology.Nodes["vm"] = vm
+		}
+		p, err := NewPlan(topo, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := p.Compose()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(t.TempDir(), "compose.yaml")
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(dc, "-f", f, "config", "--services")
+		cmd.Dir = filepath.Dir(f)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: docker-compose config: %v\n%s", name, err, out)
+			continue
+		}
+		services := strings.Fields(string(out))
+		if len(services) != len(p.mustContainers(t)) {
+			t.Errorf("%s: docker-compose sees services %v", name, services)
+		}
+	}
+}
+
+func (p *Plan) mustContainers(t *testing.T) []container {
+	cs, err := p.containers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
 }
 
 func TestExportContainerlab(t *testing.T) {
