@@ -18,6 +18,7 @@ func (p *Plugin) Descriptor() *kvscheduler.Descriptor[*ifmodel.Interface, *Metad
 		UpdateWithRecreate: p.updateWithRecreate,
 		Delete:             p.delete,
 		Retrieve:           p.retrieve,
+		Dependencies:       p.dependencies,
 	}
 }
 
