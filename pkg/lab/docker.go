@@ -278,11 +278,16 @@ func (r *runner) dockerVeth(ctx context.Context, pl *PlanLink) error {
 		if pl.Link.MTU != 0 {
 			cmds = append(cmds, []string{"link", "set", e.Interface, "mtu", fmt.Sprint(pl.Link.MTU)})
 		}
-		cmds = append(cmds, []string{"link", "set", e.Interface, "up"})
 		for _, c := range cmds {
 			if _, err := run(ctx, "nsenter", append([]string{"--net=" + nsPath, "ip"}, c...)...); err != nil {
 				return fmt.Errorf("link %d (%s): %w", pl.Index, pl.Name, err)
 			}
+		}
+		if err := r.vethEndSetup(ctx, pl, e, []string{"nsenter", "--net=" + nsPath, "ip"}, []string{"nsenter", "--net=" + nsPath}); err != nil {
+			return err
+		}
+		if _, err := run(ctx, "nsenter", "--net="+nsPath, "ip", "link", "set", e.Interface, "up"); err != nil {
+			return fmt.Errorf("link %d (%s): %w", pl.Index, pl.Name, err)
 		}
 	}
 	return nil

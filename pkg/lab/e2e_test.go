@@ -243,6 +243,25 @@ func TestLabVhostVM(t *testing.T) {
 	})
 }
 
+func TestLabVxlan(t *testing.T) {
+	upAndDown(t, "../../docs/examples/labs/vxlan.yaml", func(t *testing.T, rep *Report) {
+		linkUp(t, rep)
+		sent := end(t, rep, 2, "gen:memif0").Sent
+		got := end(t, rep, 3, "sink:memif0").Received
+		// The first frame towards the unresolved remote waits for ARP and
+		// is dropped (VPP does the same); the rest arrive.
+		if sent != 1000 || got == 0 || sent-got > 5 {
+			t.Errorf("gen sent %d, sink on the other node received %d", sent, got)
+		}
+		if a, b := end(t, rep, 4, "node-a:vx0").Sent, end(t, rep, 4, "node-b:vx0").Received; a != got || b != got {
+			t.Errorf("tunnel: node-a sent %d, node-b received %d, want %d each", a, b, got)
+		}
+		if u := end(t, rep, 1, "node-a:eth1").Sent; u < got {
+			t.Errorf("underlay: node-a's uplink sent %d, want at least %d", u, got)
+		}
+	})
+}
+
 // TestLabDownAfterFailedUp: a CNF that dies makes up fail; down still
 // removes every namespace, process and the directory.
 func TestLabDownAfterFailedUp(t *testing.T) {

@@ -87,8 +87,6 @@ func NewPlan(t *Topology, dir string) (*Plan, error) {
 		l := t.Topology.Links[i]
 		pl := &PlanLink{Index: i + 1, Name: l.Name(), Type: l.LinkType(), Link: l}
 		switch pl.Type {
-		case LinkVxlan:
-			return nil, fmt.Errorf("link %d (%s): vxlan links are %w: the cross-connect's vxlan end has not landed in this build", pl.Index, pl.Name, errNotYet)
 		case LinkMemif:
 			pl.Socket = filepath.Join(p.SockDir(), fmt.Sprintf("l%d.sock", pl.Index))
 			pl.ID = l.ID
@@ -154,6 +152,21 @@ func (p *Plan) vppEndpoint(node string, pl *PlanLink) (*vppmeshv1.Endpoint, erro
 		ep.Link = &vppmeshv1.Endpoint_Memif{Memif: m}
 	case LinkVhostUser:
 		ep.Link = &vppmeshv1.Endpoint_VhostUser{VhostUser: &interfaces.VhostUserLink{SocketFilename: pl.Socket, Server: pl.Master == node}}
+	case LinkVxlan:
+		up, err := p.Topo.Uplink(node, pl.Link.Uplink)
+		if err != nil {
+			return nil, err
+		}
+		remote := pl.Link.Remote
+		if len(pl.Link.Endpoints) == 2 {
+			_, other := pl.end(node)
+			far, err := p.Topo.Uplink(other.Node, "")
+			if err != nil {
+				return nil, err
+			}
+			remote = strings.SplitN(far.IPv4, "/", 2)[0]
+		}
+		ep.Link = &vppmeshv1.Endpoint_Vxlan{Vxlan: &vppmeshv1.VxlanEnd{Remote: remote, Vni: pl.Link.VNI, Uplink: up.Interface}}
 	default:
 		return nil, fmt.Errorf("node %s: link %d (%s): a %s link on a vpp node is %w", node, pl.Index, pl.Name, pl.Type, errNotYet)
 	}
@@ -197,6 +210,20 @@ func (p *Plan) renderVPP(n *PlanNode) error {
 		joined[pair[0]], joined[pair[1]] = true, true
 	}
 	plain := func(iface string) error {
+		if pl := byIface[iface]; pl.Type == LinkVeth {
+			// The veth end in the node's namespace, taken by VPP as AF_PACKET.
+			self, _ := pl.end(n.Name)
+			ifc := &interfaces.Interface{Name: iface, Type: interfaces.Interface_AF_PACKET, Enabled: true, PhysAddress: self.MAC, Mtu: pl.Link.MTU,
+				Link: &interfaces.Interface_Afpacket{Afpacket: &interfaces.AfpacketLink{HostIfName: iface}}}
+			if self.IPv4 != "" {
+				ifc.IpAddresses = []string{self.IPv4}
+			}
+			n.Ifaces[iface] = iface
+			return put(ifc)
+		}
+		if pl := byIface[iface]; pl.Type == LinkVxlan {
+			return fmt.Errorf("node %s: %s: a vxlan end must be in a vpp.xconnect pair", n.Name, iface)
+		}
 		ep, err := p.vppEndpoint(n.Name, byIface[iface])
 		if err != nil {
 			return err

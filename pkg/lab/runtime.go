@@ -290,6 +290,9 @@ func (r *runner) upNetns(ctx context.Context) error {
 					return fmt.Errorf("link %d (%s): %w", pl.Index, pl.Name, err)
 				}
 			}
+			if err := r.vethEndSetup(ctx, pl, e, []string{"ip", "-n", ns}, []string{"ip", "netns", "exec", ns}); err != nil {
+				return err
+			}
 			if _, err := run(ctx, "ip", "-n", ns, "link", "set", e.Interface, "up"); err != nil {
 				return fmt.Errorf("link %d (%s): %w", pl.Index, pl.Name, err)
 			}
@@ -340,6 +343,26 @@ func (r *runner) upNetns(ctx context.Context) error {
 			return err
 		}
 		return r.waitGens(ctx, gens)
+	}
+	return nil
+}
+
+// vethEndSetup gives a veth end its address (a linux or cnf node's kernel
+// interface) or quiets it (a vpp node's, which VPP takes as AF_PACKET: the
+// kernel must not send IPv6 router solicitations into the underlay). ipCmd
+// runs ip in the end's namespace, inNS any command there.
+func (r *runner) vethEndSetup(ctx context.Context, pl *PlanLink, e Endpoint, ipCmd, inNS []string) error {
+	do := func(argv ...string) error {
+		if _, err := run(ctx, argv[0], argv[1:]...); err != nil {
+			return fmt.Errorf("link %d (%s): %w", pl.Index, pl.Name, err)
+		}
+		return nil
+	}
+	if r.plan.Node(e.Node).Kind == KindVPP {
+		return do(append(inNS, "sysctl", "-qw", "net.ipv6.conf."+e.Interface+".disable_ipv6=1")...)
+	}
+	if e.IPv4 != "" {
+		return do(append(ipCmd, "addr", "add", e.IPv4, "dev", e.Interface)...)
 	}
 	return nil
 }
@@ -517,6 +540,44 @@ func (r *runner) ctlJSON(ctx context.Context, node string, v any, args ...string
 	return json.Unmarshal([]byte(out), v)
 }
 
+// endState is a vpp node's end of a link as an interface state. A vxlan
+// end's tunnel has no oper-state key: it is UP once its cross-connect is
+// CONFIGURED, and its counters come from the agent's REST statistics.
+func (r *runner) endState(ctx context.Context, n *PlanNode, pl *PlanLink, e Endpoint) (*interfaces.InterfaceState, error) {
+	iface := n.Ifaces[e.Interface]
+	if pl.Type != LinkVxlan {
+		return r.ifState(ctx, n.Name, iface)
+	}
+	xc := strings.TrimSuffix(strings.TrimSuffix(iface, "-a"), "-b")
+	var st struct {
+		State string `json:"state"`
+		Error string `json:"error"`
+	}
+	out, err := r.ctl(ctx, n.Name, "kvdb", "get", "status/vppmesh/v1/xconnect/"+xc)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		return nil, fmt.Errorf("status of cross-connect %s: %w", xc, err)
+	}
+	s := &interfaces.InterfaceState{Name: iface, OperStatus: interfaces.InterfaceState_DOWN}
+	if st.State != "CONFIGURED" {
+		return s, fmt.Errorf("cross-connect %s is %s %s", xc, st.State, st.Error)
+	}
+	s.OperStatus = interfaces.InterfaceState_UP
+	var stats struct {
+		Interfaces map[string]struct {
+			Rx uint64 `json:"rx_packets"`
+			Tx uint64 `json:"tx_packets"`
+		} `json:"interfaces"`
+	}
+	if err := r.ctlJSON(ctx, n.Name, &stats, "stats"); err == nil {
+		c := stats.Interfaces[iface]
+		s.Statistics = &interfaces.InterfaceState_Statistics{InPackets: c.Rx, OutPackets: c.Tx}
+	}
+	return s, nil
+}
+
 // ifState reads a VPP interface's state from the node's etcd.
 func (r *runner) ifState(ctx context.Context, node, iface string) (*interfaces.InterfaceState, error) {
 	out, err := r.ctl(ctx, node, "kvdb", "get", "vpp/status/v2/interface/"+iface)
@@ -569,11 +630,8 @@ func (r *runner) endUp(ctx context.Context, pl *PlanLink, e Endpoint, gensToo bo
 	}
 	switch n.Kind {
 	case KindVPP:
-		if pl.Type == LinkVeth {
-			return nil
-		}
 		iface := n.Ifaces[e.Interface]
-		s, err := r.ifState(ctx, n.Name, iface)
+		s, err := r.endState(ctx, n, pl, e)
 		if err != nil {
 			return err
 		}
@@ -657,7 +715,7 @@ func (r *runner) report(ctx context.Context) (*Report, error) {
 			n := r.plan.Node(e.Node)
 			switch n.Kind {
 			case KindVPP:
-				s, err := r.ifState(ctx, n.Name, n.Ifaces[e.Interface])
+				s, err := r.endState(ctx, n, pl, e)
 				if err != nil {
 					lr.State = "UNKNOWN"
 					break

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"sort"
@@ -88,6 +89,9 @@ type Endpoint struct {
 	Node      string `yaml:"node"`
 	Interface string `yaml:"interface"`
 	MAC       string `yaml:"mac,omitempty"`
+	// IPv4 (address/prefix) of a veth end: on a linux or cnf node the kernel
+	// interface gets it; on a vpp node its AF_PACKET interface does.
+	IPv4 string `yaml:"ipv4,omitempty"`
 }
 
 // UnmarshalYAML accepts "node:interface" or {node, interface, mac}.
@@ -131,11 +135,13 @@ type Link struct {
 	// vhost-user
 	Server string `yaml:"server,omitempty"` // node that listens on the socket; default: the vpp end
 
-	// vxlan
-	VNI     uint32 `yaml:"vni,omitempty"`
-	UDPPort uint32 `yaml:"udp-port,omitempty"`
-	Remote  string `yaml:"remote,omitempty"`
-	Local   string `yaml:"local,omitempty"`
+	// vxlan: two vpp ends (each one's remote is the other's uplink address)
+	// or one vpp end and the Remote VTEP's address.
+	VNI    uint32 `yaml:"vni,omitempty"`
+	Remote string `yaml:"remote,omitempty"`
+	// Uplink names the vpp node's veth interface (with an ipv4) that carries
+	// the tunnel; default: the node's only one.
+	Uplink string `yaml:"uplink,omitempty"`
 }
 
 // Name is the link's stable name: its endpoints.
@@ -382,7 +388,11 @@ func (t *Topology) validateLinks() []error {
 		switch typ {
 		case LinkMemif, LinkVhostUser, LinkVeth:
 		case LinkVxlan:
-			want = 1
+			want = len(l.Endpoints)
+			if want < 1 || want > 2 {
+				bad("%s: a vxlan link has one endpoint (and a remote) or two (two vpp nodes)", where)
+				continue
+			}
 		default:
 			bad("%s: unknown type %q (want memif, vhost-user, veth or vxlan)", where, l.Type)
 			continue
@@ -412,6 +422,13 @@ func (t *Topology) validateLinks() []error {
 			if e.MAC != "" && !validMAC(e.MAC) {
 				bad("%s: endpoint %s: mac %q is not a MAC address", where, e, e.MAC)
 			}
+			if e.IPv4 != "" {
+				if typ != LinkVeth {
+					bad("%s: endpoint %s: ipv4 is for veth ends", where, e)
+				} else if pfx, err := netip.ParsePrefix(e.IPv4); err != nil || !pfx.Addr().Is4() {
+					bad("%s: endpoint %s: ipv4 %q: want an IPv4 address/prefix", where, e, e.IPv4)
+				}
+			}
 		}
 		if !ok {
 			continue
@@ -431,14 +448,72 @@ func (t *Topology) validateLinks() []error {
 	}
 	errs = append(errs, t.validateVPPJoins(used)...)
 	errs = append(errs, t.validateSockets()...)
+	errs = append(errs, t.validateVxlan()...)
 	return errs
+}
+
+// validateVxlan checks each vxlan end: one end of an xconnect pair of its
+// node (a vxlan end exists only as a CrossConnect end), and an uplink.
+func (t *Topology) validateVxlan() []error {
+	var errs []error
+	for i := range t.Topology.Links {
+		l := &t.Topology.Links[i]
+		if l.LinkType() != LinkVxlan {
+			continue
+		}
+		where := fmt.Sprintf("link %d (%s)", i+1, l.Name())
+		for _, e := range l.Endpoints {
+			n, ok := t.Node(e.Node)
+			if !ok || n.Kind != KindVPP {
+				continue
+			}
+			inPair := false
+			for _, pair := range n.VPP.XConnect {
+				inPair = inPair || (len(pair) == 2 && (pair[0] == e.Interface || pair[1] == e.Interface))
+			}
+			if !inPair {
+				errs = append(errs, fmt.Errorf("%s: %s must be one end of a vpp.xconnect pair of node %s (a vxlan end is a cross-connect end)", where, e, e.Node))
+			}
+			if _, err := t.Uplink(e.Node, l.Uplink); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %s: %w", where, e, err))
+			}
+		}
+	}
+	return errs
+}
+
+// Uplink returns the veth end of a vpp node that carries its vxlan tunnels:
+// the one named, or the node's only veth end with an ipv4.
+func (t *Topology) Uplink(node, name string) (Endpoint, error) {
+	var found []Endpoint
+	for i := range t.Topology.Links {
+		l := &t.Topology.Links[i]
+		if l.LinkType() != LinkVeth {
+			continue
+		}
+		for _, e := range l.Endpoints {
+			if e.Node == node && e.IPv4 != "" && (name == "" || name == e.Interface) {
+				found = append(found, e)
+			}
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case name != "":
+		return Endpoint{}, fmt.Errorf("uplink %s: node %s has no veth end %s with an ipv4", name, node, name)
+	case len(found) == 0:
+		return Endpoint{}, fmt.Errorf("node %s has no uplink: a veth end with an ipv4 carries the tunnel", node)
+	default:
+		return Endpoint{}, fmt.Errorf("node %s has %d veth ends with an ipv4: say which is the uplink (uplink: IFACE)", node, len(found))
+	}
 }
 
 func (t *Topology) validateParams(where string, l *Link, typ string, kinds []string, memifsOf map[string]int) []error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	memifSet := l.Master != "" || l.ID != 0 || l.Mode != "" || l.Secret != "" || l.RingSize != 0 || l.BufferSize != 0 || l.Queues != 0
-	vxlanSet := l.VNI != 0 || l.UDPPort != 0 || l.Remote != "" || l.Local != ""
+	vxlanSet := l.VNI != 0 || l.Remote != "" || l.Uplink != ""
 	if typ != LinkMemif && memifSet {
 		bad("%s: master, id, mode, secret, ring-size, buffer-size and queues are memif parameters, not %s", where, typ)
 	}
@@ -446,7 +521,7 @@ func (t *Topology) validateParams(where string, l *Link, typ string, kinds []str
 		bad("%s: server is a vhost-user parameter, not %s", where, typ)
 	}
 	if typ != LinkVxlan && vxlanSet {
-		bad("%s: vni, udp-port, remote and local are vxlan parameters, not %s", where, typ)
+		bad("%s: vni, remote and uplink are vxlan parameters, not %s", where, typ)
 	}
 	ends := func(allowed ...string) {
 		for j, k := range kinds {
@@ -503,14 +578,24 @@ func (t *Topology) validateParams(where string, l *Link, typ string, kinds []str
 			bad("%s: server %q is not an end of the link (one of the two ends is the server)", where, l.Server)
 		}
 	case LinkVeth:
-		ends(KindLinux, KindCNF, KindTestpmd, KindEtcd)
+		ends(KindLinux, KindCNF, KindTestpmd, KindEtcd, KindVPP)
 	case LinkVxlan:
 		ends(KindVPP)
 		if l.VNI == 0 || l.VNI > 1<<24-1 {
 			bad("%s: vni %d: want 1..16777215", where, l.VNI)
 		}
-		if l.Remote == "" {
-			bad("%s: remote: the far end's address is required", where)
+		switch {
+		case len(l.Endpoints) == 1 && l.Remote == "":
+			bad("%s: remote: a one-ended vxlan link needs the far VTEP's address", where)
+		case len(l.Endpoints) == 2 && l.Remote != "":
+			bad("%s: remote: a two-ended vxlan link takes each end's remote from the other's uplink", where)
+		case len(l.Endpoints) == 2 && l.Uplink != "":
+			bad("%s: uplink: a two-ended vxlan link uses each node's own uplink (its one veth end with an ipv4)", where)
+		}
+		if l.Remote != "" {
+			if a, err := netip.ParseAddr(l.Remote); err != nil || !a.Is4() {
+				bad("%s: remote %q: want an IPv4 address", where, l.Remote)
+			}
 		}
 	}
 	return errs

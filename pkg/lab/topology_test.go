@@ -120,7 +120,7 @@ func TestParseBad(t *testing.T) {
 		{"iface in xconnect and bridge", "name: x\ntopology:\n  nodes:\n    vpp1: {kind: vpp, vpp: {xconnect: [[m1, m2]], bridges: {b: [m1, m2]}}}\n    c1: {kind: cnf}\n    c2: {kind: cnf}\n  links:\n    - endpoints: [\"c1:a\", \"vpp1:m1\"]\n    - endpoints: [\"c2:a\", \"vpp1:m2\"]\n", []string{"interface m1 is in both"}},
 		{"vpp settings on cnf", "name: x\ntopology:\n  nodes:\n    c1: {kind: cnf, vpp: {engine: vpp}}\n", []string{"vpp settings on a cnf node"}},
 		{"bad cnf mode", "name: x\ntopology:\n  nodes:\n    c1: {kind: cnf, cmd: flood}\n", []string{"a cnf runs gen, sink or reflect"}},
-		{"vxlan without vni", "name: x\ntopology:\n  nodes:\n    v1: {kind: vpp}\n  links:\n    - type: vxlan\n      endpoints: [\"v1:vx0\"]\n      remote: 198.51.100.2\n", []string{"vni 0"}},
+		{"vxlan without vni", "name: x\ntopology:\n  nodes:\n    v1: {kind: vpp}\n  links:\n    - type: vxlan\n      endpoints: [\"v1:vx0\"]\n      remote: 198.51.100.2\n", []string{"vni 0", "must be one end of a vpp.xconnect pair", "node v1 has no uplink"}},
 		{"unknown link type", base(vppCNF, "    - type: tap\n      endpoints: [\"c1:a\", \"vpp1:m1\"]\n"), []string{`unknown type "tap"`}},
 		{"bad bind", "name: x\ntopology:\n  nodes:\n    c1: {kind: cnf, binds: [relative:/x]}\n", []string{"bind \"relative:/x\""}},
 		{"ring size", base(vppCNF, "    - endpoints: [\"c1:a\", \"vpp1:m1\"]\n      ring-size: 1000\n"), []string{"ring-size 1000"}},
@@ -241,13 +241,42 @@ func TestPlanBridgeAndVhost(t *testing.T) {
 	}
 }
 
-func TestPlanVxlanNotYet(t *testing.T) {
-	topo, err := Parse([]byte("name: x\ntopology:\n  nodes:\n    v1: {kind: vpp}\n  links:\n    - type: vxlan\n      endpoints: [\"v1:vx0\"]\n      vni: 10\n      remote: 198.51.100.2\n"))
+func TestPlanVxlan(t *testing.T) {
+	p, err := NewPlan(mustLoad(t, "vxlan"), "/tmp/lab-v")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewPlan(topo, "/tmp/x"); err == nil || !strings.Contains(err.Error(), "not yet supported") {
-		t.Errorf("vxlan plan: %v, want a clear not yet supported", err)
+	for _, c := range []struct{ node, self, remote string }{{"node-a", "198.51.100.1/24", "198.51.100.2"}, {"node-b", "198.51.100.2/24", "198.51.100.1"}} {
+		n := p.Node(c.node)
+		up := n.Config["config/vpp/v2/interfaces/eth1"]
+		for _, w := range []string{`"type":"AF_PACKET"`, `"host_if_name":"eth1"`, `"ip_addresses":["` + c.self + `"]`} {
+			if !strings.Contains(up, w) {
+				t.Errorf("%s uplink %s lacks %s", c.node, up, w)
+			}
+		}
+		xc := n.Config["config/vppmesh/v1/xconnect/memif1-vx0"]
+		if !strings.Contains(xc, `"vxlan":{"remote":"`+c.remote+`","vni":7001,"uplink":"eth1"}`) {
+			t.Errorf("%s cross-connect %s: want a vxlan end to %s over eth1", c.node, xc, c.remote)
+		}
+	}
+}
+
+func TestParseVxlanBad(t *testing.T) {
+	head := "name: x\ntopology:\n  nodes:\n    v1: {kind: vpp, vpp: {xconnect: [[m1, vx0]]}}\n    v2: {kind: vpp, vpp: {xconnect: [[m1, vx0]]}}\n    c1: {kind: cnf}\n    c2: {kind: cnf}\n  links:\n    - endpoints: [\"c1:a\", \"v1:m1\"]\n    - endpoints: [\"c2:a\", \"v2:m1\"]\n"
+	for _, c := range []struct{ name, links, want string }{
+		{"no uplink", "    - {type: vxlan, endpoints: [\"v1:vx0\", \"v2:vx0\"], vni: 5}\n", "node v1 has no uplink"},
+		{"remote with two ends", "    - {type: veth, endpoints: [{node: v1, interface: e1, ipv4: 198.51.100.1/24}, {node: v2, interface: e1, ipv4: 198.51.100.2/24}]}\n    - {type: vxlan, endpoints: [\"v1:vx0\", \"v2:vx0\"], vni: 5, remote: 198.51.100.9}\n", "takes each end's remote from the other's uplink"},
+		{"one end no remote", "    - {type: veth, endpoints: [{node: v1, interface: e1, ipv4: 198.51.100.1/24}, {node: v2, interface: e1}]}\n    - {type: vxlan, endpoints: [\"v1:vx0\"], vni: 5}\n", "needs the far VTEP's address"},
+		{"bad ipv4", "    - {type: veth, endpoints: [{node: v1, interface: e1, ipv4: 198.51.100.300/24}, {node: v2, interface: e1}]}\n", "want an IPv4 address/prefix"},
+		{"ipv4 on memif", "    - {endpoints: [{node: c1, interface: b, ipv4: 198.51.100.1/24}, {node: v1, interface: m9}]}\n", "ipv4 is for veth ends"},
+		{"not in xconnect", "    - {type: veth, endpoints: [{node: v1, interface: e1, ipv4: 198.51.100.1/24}, {node: v2, interface: e1, ipv4: 198.51.100.2/24}]}\n    - {type: vxlan, endpoints: [\"v1:vx1\", \"v2:vx0\"], vni: 5}\n", "v1:vx1 must be one end of a vpp.xconnect pair"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(head + c.links))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v\nwant %q", err, c.want)
+			}
+		})
 	}
 }
 
