@@ -76,6 +76,10 @@ func upAndDown(t *testing.T, file string, check func(t *testing.T, rep *Report))
 	if err != nil {
 		t.Fatal(err)
 	}
+	upAndDownTopo(t, topo, file, check)
+}
+
+func upAndDownTopo(t *testing.T, topo *Topology, file string, check func(t *testing.T, rep *Report)) {
 	needNetns(t, topo)
 	dir := filepath.Join(os.TempDir(), "vml-t-"+topo.Name)
 	var out, logs bytes.Buffer
@@ -182,6 +186,31 @@ func TestLabXConnect(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestLabXConnectRealVPP runs the cross-connect lab on FD.io VPP.
+func TestLabXConnectRealVPP(t *testing.T) {
+	if _, err := exec.LookPath("vpp"); err != nil {
+		t.Skip("FD.io VPP not on PATH")
+	}
+	topo, err := Load("../../docs/examples/labs/xconnect.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo.Name = "xcvpp"
+	v := topo.Topology.Nodes["vpp1"]
+	v.VPP.Engine = EngineVPP
+	topo.Topology.Nodes["vpp1"] = v
+	upAndDownTopo(t, topo, "", func(t *testing.T, rep *Report) {
+		linkUp(t, rep)
+		sent := end(t, rep, 1, "gen:memif0").Sent
+		if sent != 2000 || end(t, rep, 2, "sink:memif0").Received != sent || end(t, rep, 2, "vpp1:memif2").Sent != sent {
+			t.Errorf("want 2000 frames from gen through VPP to the sink")
+		}
+	})
+	if m, _ := filepath.Glob("/dev/shm/vml-xcvpp-*"); len(m) > 0 {
+		t.Errorf("VPP API segments left: %v", m)
+	}
 }
 
 func TestLabBridge(t *testing.T) {

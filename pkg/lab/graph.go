@@ -57,7 +57,7 @@ func kindLabel(n Node) string {
 // DOT draws the topology for Graphviz.
 func DOT(t *Topology) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "graph %q {\n  graph [rankdir=LR, label=%q, fontname=\"Helvetica\"];\n  node [fontname=\"Helvetica\", style=filled];\n  edge [fontname=\"Helvetica\", fontsize=10];\n", t.Name, "lab "+t.Name)
+	fmt.Fprintf(&b, "graph %q {\n  graph [rankdir=LR, label=%q, fontname=\"Helvetica\"];\n  node [fontname=\"Helvetica\", style=filled];\n  edge [fontname=\"Helvetica\", fontsize=10, labelfontsize=9, labeldistance=2];\n", t.Name, "lab "+t.Name)
 	for _, n := range t.Nodes() {
 		shape, color := "box", "#e8f0fe"
 		switch n.Kind {
@@ -82,10 +82,17 @@ func DOT(t *Topology) string {
 		}
 		z := l.Endpoints[1]
 		style := "solid"
-		if l.LinkType() == LinkVhostUser {
+		switch l.LinkType() {
+		case LinkVhostUser:
 			style = "bold"
+		case LinkVxlan:
+			style = "dashed"
 		}
-		fmt.Fprintf(&b, "  %q -- %q [label=%q, taillabel=%q, headlabel=%q, style=%s];\n", a.Node, z.Node, l.LinkType(), a.Interface, z.Interface, style)
+		label := l.LinkType()
+		if l.LinkType() == LinkVxlan {
+			label = fmt.Sprintf("vxlan vni %d", l.VNI)
+		}
+		fmt.Fprintf(&b, "  %q -- %q [label=%q, taillabel=%q, headlabel=%q, style=%s];\n", a.Node, z.Node, label, a.Interface, z.Interface, style)
 	}
 	b.WriteString("}\n")
 	return b.String()

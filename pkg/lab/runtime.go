@@ -122,9 +122,6 @@ func Preflight(t *Topology, opts Options) []string {
 		if kinds[KindTestpmd] {
 			need["dpdk-testpmd"] = "testpmd (Debian packages dpdk, librte-net-memif23, librte-net-virtio23)"
 		}
-		if kinds[KindEtcd] {
-			need["etcd"] = "etcd (Debian package etcd-server)"
-		}
 	case RuntimeDocker:
 		need["docker"] = "Docker (Debian package docker.io)"
 	default:
@@ -211,6 +208,11 @@ func Up(ctx context.Context, t *Topology, file string, opts Options) (*Report, e
 	if err != nil {
 		return nil, err
 	}
+	for _, n := range plan.Nodes {
+		if n.Kind == KindEtcd {
+			return nil, fmt.Errorf("node %s: etcd nodes are %w by the runtimes (each vpp node's agent runs its embedded etcd); remove it to run the lab", n.Name, errNotYet)
+		}
+	}
 	if old, err := LoadState(dir); err == nil {
 		return nil, fmt.Errorf("lab %s already has state in %s (runtime %s): run down first", old.Lab, dir, old.Runtime)
 	}
@@ -219,7 +221,11 @@ func Up(ctx context.Context, t *Topology, file string, opts Options) (*Report, e
 			return nil, fmt.Errorf("lab directory: %w", err)
 		}
 	}
-	st := &State{Lab: t.Name, Runtime: opts.Runtime, Dir: dir, File: file, Nodes: map[string]string{}, path: StateFile(dir)}
+	ty, err := t.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	st := &State{Lab: t.Name, Runtime: opts.Runtime, Dir: dir, File: file, Topology: string(ty), Nodes: map[string]string{}, path: StateFile(dir)}
 	if err := st.update(func(*State) {}); err != nil {
 		return nil, err
 	}
@@ -409,14 +415,25 @@ func (r *runner) startVPPNode(ctx context.Context, n *PlanNode) error {
 	}
 	api := filepath.Join(runDir, "api.sock")
 	if n.VPP.Engine == EngineVPP {
-		return fmt.Errorf("node %s: vpp.engine vpp is %w by the lab (use vppsim)", n.Name, errNotYet)
-	}
-	sim, err := r.opts.binary("vppsim")
-	if err != nil {
-		return err
-	}
-	if err := r.spawn(ctx, n.Name, n.Name+"-vppsim", sim, r.plan.VPPSimArgs(runDir), n.Env); err != nil {
-		return err
+		vpp, err := r.opts.binary("vpp")
+		if err != nil {
+			return err
+		}
+		conf := filepath.Join(runDir, "startup.conf")
+		if err := os.WriteFile(conf, []byte(VPPStartupConf(vpp, runDir, "vml-"+r.plan.Topo.Name+"-"+n.Name)), 0o644); err != nil {
+			return err
+		}
+		if err := r.spawn(ctx, n.Name, n.Name+"-vpp", vpp, []string{"-c", conf}, n.Env); err != nil {
+			return err
+		}
+	} else {
+		sim, err := r.opts.binary("vppsim")
+		if err != nil {
+			return err
+		}
+		if err := r.spawn(ctx, n.Name, n.Name+"-vppsim", sim, r.plan.VPPSimArgs(runDir), n.Env); err != nil {
+			return err
+		}
 	}
 	if err := r.wait(ctx, n.Name+": VPP API socket", func() error { _, err := os.Stat(api); return err }); err != nil {
 		return err
@@ -447,7 +464,7 @@ func (r *runner) startVPPNode(ctx context.Context, n *PlanNode) error {
 	if out, err := r.ctl(ctx, n.Name, "import", cfg); err != nil {
 		return fmt.Errorf("node %s: agent configuration: %w: %s", n.Name, err, out)
 	}
-	r.say("node %s: vppsim and agent up, %d config key(s) put", n.Name, len(n.Config))
+	r.say("node %s: %s and agent up, %d config key(s) put", n.Name, n.VPP.Engine, len(n.Config))
 	return nil
 }
 
@@ -889,8 +906,11 @@ func Down(ctx context.Context, name string, opts Options) (*DownReport, error) {
 			log.Info("namespace deleted", "netns", ns)
 		}
 	}
-	// testpmd's EAL runtime directories outlive a killed testpmd.
-	if m, _ := filepath.Glob(filepath.Join("/var/run/dpdk", DPDKPrefix(st.Lab, "*"))); len(m) > 0 {
+	// testpmd's EAL runtime directories and a killed VPP's API segments
+	// (/dev/shm/<prefix>-vpe-api, -global_vm) outlive their process.
+	dpdk, _ := filepath.Glob(filepath.Join("/var/run/dpdk", DPDKPrefix(st.Lab, "*")))
+	shm, _ := filepath.Glob(filepath.Join("/dev/shm", "vml-"+st.Lab+"-*"))
+	if m := append(dpdk, shm...); len(m) > 0 {
 		for _, d := range m {
 			if os.RemoveAll(d) == nil {
 				rep.Removed = append(rep.Removed, "directory "+d)
@@ -975,8 +995,8 @@ func Status(ctx context.Context, name string, opts Options) (*StatusReport, erro
 	}
 	rep := &StatusReport{Lab: st.Lab, Runtime: st.Runtime, Up: st.Up}
 	var t *Topology
-	if st.File != "" {
-		t, _ = Load(st.File)
+	if st.Topology != "" {
+		t, _ = Parse([]byte(st.Topology))
 	}
 	for _, node := range sortedKeys(st.Nodes) {
 		ns := NodeStatus{Node: node, Where: st.Nodes[node]}

@@ -20,6 +20,9 @@ type State struct {
 	Runtime    string      `json:"runtime"`
 	Dir        string      `json:"dir"`
 	File       string      `json:"file,omitempty"`
+	// Topology is the file as up read it (status needs it even when the
+	// file has changed or gone).
+	Topology string `json:"topology,omitempty"`
 	Namespaces []string    `json:"namespaces,omitempty"`
 	Procs      []ProcState `json:"procs,omitempty"`
 	Containers []string    `json:"containers,omitempty"`
