@@ -16,13 +16,13 @@ import (
 // made, so that down removes everything even after an up that failed or was
 // killed halfway.
 type State struct {
-	Lab        string      `json:"lab"`
-	Runtime    string      `json:"runtime"`
-	Dir        string      `json:"dir"`
-	File       string      `json:"file,omitempty"`
+	Lab     string `json:"lab"`
+	Runtime string `json:"runtime"`
+	Dir     string `json:"dir"`
+	File    string `json:"file,omitempty"`
 	// Topology is the file as up read it (status needs it even when the
 	// file has changed or gone).
-	Topology string `json:"topology,omitempty"`
+	Topology   string      `json:"topology,omitempty"`
 	Namespaces []string    `json:"namespaces,omitempty"`
 	Procs      []ProcState `json:"procs,omitempty"`
 	Containers []string    `json:"containers,omitempty"`
