@@ -188,16 +188,16 @@ type ClabTopology struct {
 
 // ClabNode is one containerlab node (kind linux: containerlab has no VPP kind).
 type ClabNode struct {
-	Kind        string            `yaml:"kind"`
-	Image       string            `yaml:"image"`
-	Cmd         string            `yaml:"cmd,omitempty"`
-	Entrypoint  string            `yaml:"entrypoint,omitempty"`
-	Env         map[string]string `yaml:"env,omitempty"`
-	Binds       []string          `yaml:"binds,omitempty"`
-	Exec        []string          `yaml:"exec,omitempty"`
-	Labels      map[string]string `yaml:"labels,omitempty"`
-	NetworkMode string            `yaml:"network-mode,omitempty"`
-	WaitFor     []string          `yaml:"wait-for,omitempty"`
+	Kind       string            `yaml:"kind"`
+	Image      string            `yaml:"image"`
+	Cmd        string            `yaml:"cmd,omitempty"`
+	Entrypoint string            `yaml:"entrypoint,omitempty"`
+	Env        map[string]string `yaml:"env,omitempty"`
+	Binds      []string          `yaml:"binds,omitempty"`
+	Exec       []string          `yaml:"exec,omitempty"`
+	Labels     map[string]string `yaml:"labels,omitempty"`
+	// NetworkMode container:<name> also makes containerlab start <name> first.
+	NetworkMode string `yaml:"network-mode,omitempty"`
 }
 
 // ClabLink is a containerlab veth link.
@@ -224,7 +224,9 @@ func (p *Plan) Containerlab() ([]byte, error) {
 		n.Cmd = shellJoin(args)
 		if c.NetworkFrom != "" {
 			n.NetworkMode = "container:" + c.NetworkFrom
-			n.WaitFor = []string{c.NetworkFrom}
+		}
+		if c.NetworkFrom == "" {
+			n.NetworkMode = "none" // memif and vhost-user need no network; veth links are moved in
 		}
 		if pn := p.Node(c.Name); pn != nil && len(pn.Exec) > 0 {
 			n.Exec = pn.Exec

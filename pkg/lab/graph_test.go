@@ -2,7 +2,9 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -223,7 +225,7 @@ func TestExportContainerlab(t *testing.T) {
 	if err := yaml.UnmarshalStrict(b, &f); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
-	allowed := map[string]bool{"kind": true, "image": true, "cmd": true, "entrypoint": true, "env": true, "binds": true, "exec": true, "labels": true, "network-mode": true, "wait-for": true}
+	allowed := map[string]bool{"kind": true, "image": true, "cmd": true, "entrypoint": true, "env": true, "binds": true, "exec": true, "labels": true, "network-mode": true}
 	nodes := raw["topology"].(map[any]any)["nodes"].(map[any]any)
 	for name, n := range nodes {
 		for k := range n.(map[any]any) {
@@ -232,7 +234,7 @@ func TestExportContainerlab(t *testing.T) {
 			}
 		}
 	}
-	netMode := regexp.MustCompile(`^(host)|(container:\S+)$`)
+	netMode := regexp.MustCompile(`^(host)|(container:\S+)|(none)$`)
 	for name, n := range f.Topology.Nodes {
 		if n.Kind != "linux" || n.Image == "" {
 			t.Errorf("node %s: kind %q image %q", name, n.Kind, n.Image)
@@ -267,4 +269,76 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestExportContainerlabSchema validates every example's export against
+// containerlab's schema (testdata/clab.schema.excerpt.json, see its README)
+// with Python's jsonschema (Debian package python3-jsonschema).
+func TestExportContainerlabSchema(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil || exec.Command(py, "-c", "import jsonschema").Run() != nil {
+		t.Skip("python3 with jsonschema not installed (Debian package python3-jsonschema)")
+	}
+	schema, err := filepath.Abs("testdata/clab.schema.excerpt.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, doc []byte) error {
+		var v any
+		if err := yaml.Unmarshal(doc, &v); err != nil {
+			return err
+		}
+		j, err := json.Marshal(jsonable(v))
+		if err != nil {
+			return err
+		}
+		f := filepath.Join(t.TempDir(), name+".json")
+		if err := os.WriteFile(f, j, 0o644); err != nil {
+			return err
+		}
+		out, err := exec.Command(py, "-c", `import json, sys, jsonschema
+s = json.load(open(sys.argv[1])); d = json.load(open(sys.argv[2]))
+errs = sorted(jsonschema.Draft7Validator(s).iter_errors(d), key=str)
+for e in errs: print(list(e.absolute_path), e.message)
+sys.exit(1 if errs else 0)`, schema, f).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	// The check itself must be able to fail: a node key containerlab lacks.
+	if err := check("bad", []byte("name: x\ntopology:\n  nodes:\n    a: {kind: linux, image: i, memif: yes}\n")); err == nil {
+		t.Fatal("schema accepted an unknown node key: the check checks nothing")
+	}
+	for _, name := range []string{"xconnect", "bridge", "service-chain", "vxlan"} {
+		p, err := NewPlan(mustLoad(t, name), "/tmp/vppmesh-lab-"+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := p.Containerlab()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := check(name, b); err != nil {
+			t.Errorf("%s: export does not validate: %v\n%s", name, err, b)
+		}
+	}
+}
+
+// jsonable turns YAML's map[any]any into JSON objects.
+func jsonable(v any) any {
+	switch x := v.(type) {
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = jsonable(e)
+		}
+		return m
+	case []any:
+		for i := range x {
+			x[i] = jsonable(x[i])
+		}
+		return x
+	}
+	return v
 }
