@@ -16,7 +16,7 @@ import (
 // labLabel marks every container of a lab, so down finds them all.
 const labLabel = "dev.vppmesh.lab"
 
-func (r *runner) containerName(name string) string { return "vml-" + r.plan.Topo.Name + "-" + name }
+func (r *runner) containerName(name string) string { return labPrefix(r.plan.Topo.Name) + name }
 
 // labDockerHost is the daemon EnsureDocker starts; everything of it lives
 // under /tmp/lab-docker.
@@ -319,7 +319,7 @@ func dockerLabContainers(ctx context.Context, lab string, known []string) []stri
 // dockerStates lists the state of each container of node.
 func dockerStates(ctx context.Context, st *State, node string) []string {
 	var res []string
-	prefix := "vml-" + st.Lab + "-" + node
+	prefix := labPrefix(st.Lab) + node
 	for _, c := range st.Containers {
 		if c != prefix && !strings.HasPrefix(c, prefix+"-") {
 			continue

@@ -208,7 +208,7 @@ func TestLabXConnectRealVPP(t *testing.T) {
 			t.Errorf("want 2000 frames from gen through VPP to the sink")
 		}
 	})
-	if m, _ := filepath.Glob("/dev/shm/vml-xcvpp-*"); len(m) > 0 {
+	if m, _ := filepath.Glob("/dev/shm/" + labPrefix("xcvpp") + "*"); len(m) > 0 {
 		t.Errorf("VPP API segments left: %v", m)
 	}
 }

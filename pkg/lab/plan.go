@@ -370,7 +370,7 @@ func (p *Plan) TestpmdArgs(n *PlanNode) []string {
 
 // DPDKPrefix is a testpmd node's EAL file prefix (its runtime directory under
 // /var/run/dpdk, removed by down).
-func DPDKPrefix(lab, node string) string { return "vml-" + lab + "-" + node }
+func DPDKPrefix(lab, node string) string { return labPrefix(lab) + node }
 
 // sortedLinks returns the links of node sorted by interface name.
 func (p *Plan) sortedLinks(n *PlanNode) []*PlanLink {

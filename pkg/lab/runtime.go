@@ -68,7 +68,12 @@ func (o *Options) defaults(name string) {
 func DefaultDir(name string) string { return filepath.Join(os.TempDir(), "vppmesh-lab-"+name) }
 
 // nsName is the network namespace of a node.
-func nsName(lab, node string) string { return "vml-" + lab + "-" + node }
+func nsName(lab, node string) string { return labPrefix(lab) + node }
+
+// labPrefix starts the name of everything a lab makes (namespaces,
+// containers, DPDK and VPP run files): the '.' cannot occur in lab or node
+// names, so lab "a" never takes lab "a-b"'s things for its own.
+func labPrefix(lab string) string { return "vml-" + lab + "." }
 
 // binary finds a program: BinDir, the running program's directory, PATH.
 func (o *Options) binary(name string) (string, error) {
@@ -253,9 +258,23 @@ func Up(ctx context.Context, t *Topology, file string, opts Options) (*Report, e
 func run(ctx context.Context, name string, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(redact(args), " "), err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
+}
+
+// redact hides memif secrets from a command line that goes into an error.
+func redact(args []string) []string {
+	out := append([]string(nil), args...)
+	for i := range out {
+		if out[i] == "--secret" && i+1 < len(out) {
+			out[i+1] = "(secret)"
+		}
+		if strings.HasPrefix(out[i], "--secret=") {
+			out[i] = "--secret=(secret)"
+		}
+	}
+	return out
 }
 
 func (r *runner) upNetns(ctx context.Context) error {
@@ -420,7 +439,7 @@ func (r *runner) startVPPNode(ctx context.Context, n *PlanNode) error {
 			return err
 		}
 		conf := filepath.Join(runDir, "startup.conf")
-		if err := os.WriteFile(conf, []byte(VPPStartupConf(vpp, runDir, "vml-"+r.plan.Topo.Name+"-"+n.Name)), 0o644); err != nil {
+		if err := os.WriteFile(conf, []byte(VPPStartupConf(vpp, runDir, labPrefix(r.plan.Topo.Name)+n.Name)), 0o644); err != nil {
 			return err
 		}
 		if err := r.spawn(ctx, n.Name, n.Name+"-vpp", vpp, []string{"-c", conf}, n.Env); err != nil {
@@ -909,7 +928,7 @@ func Down(ctx context.Context, name string, opts Options) (*DownReport, error) {
 	// testpmd's EAL runtime directories and a killed VPP's API segments
 	// (/dev/shm/<prefix>-vpe-api, -global_vm) outlive their process.
 	dpdk, _ := filepath.Glob(filepath.Join("/var/run/dpdk", DPDKPrefix(st.Lab, "*")))
-	shm, _ := filepath.Glob(filepath.Join("/dev/shm", "vml-"+st.Lab+"-*"))
+	shm, _ := filepath.Glob(filepath.Join("/dev/shm", labPrefix(st.Lab)+"*"))
 	if m := append(dpdk, shm...); len(m) > 0 {
 		for _, d := range m {
 			if os.RemoveAll(d) == nil {
@@ -953,7 +972,7 @@ func labNamespaces(ctx context.Context, lab string) []string {
 		return nil
 	}
 	var res []string
-	prefix := "vml-" + lab + "-"
+	prefix := labPrefix(lab)
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) > 0 && strings.HasPrefix(f[0], prefix) && nodeName.MatchString(strings.TrimPrefix(f[0], prefix)) {

@@ -320,6 +320,9 @@ func (t *Topology) Validate() error {
 		if !nodeName.MatchString(n.Name) {
 			bad("%s: name must be 1-32 of a-z, 0-9 and '-'", where)
 		}
+		if strings.HasSuffix(n.Name, "-agent") || strings.HasSuffix(n.Name, "-config") {
+			bad("%s: names ending in -agent or -config are the containers of vpp nodes", where)
+		}
 		if !validKind(n.Kind) {
 			if n.Kind == "" {
 				bad("%s: no kind (want vpp, cnf, testpmd, etcd or linux)", where)
