@@ -311,11 +311,11 @@ func TestLabDownAfterFailedUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(os.TempDir(), "vml-t-failing")
-	opts := Options{Dir: dir, BinDir: bins, Timeout: 3 * time.Second}
+	opts := Options{Dir: dir, BinDir: bins, Timeout: 60 * time.Second}
 	ctx := context.Background()
 	_, _ = Down(ctx, topo.Name, opts)
-	if _, err := Up(ctx, topo, "", opts); err == nil || !strings.Contains(err.Error(), "link") {
-		t.Errorf("up with a broken CNF: %v, want a link that never came up", err)
+	if _, err := Up(ctx, topo, "", opts); err == nil || !strings.Contains(err.Error(), "node sink: sink exited") || !strings.Contains(err.Error(), "broken") {
+		t.Errorf("up with a broken CNF: %v, want the dead sink named with its log", err)
 	}
 	st, err := LoadState(dir)
 	if err != nil {

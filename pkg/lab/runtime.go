@@ -523,10 +523,16 @@ func (r *runner) statsFile(node string) string {
 func (r *runner) wait(ctx context.Context, what string, f func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
 	defer cancel()
-	for {
+	for i := 0; ; i++ {
 		err := f()
 		if err == nil {
 			return nil
+		}
+		// A node that died will not come up: say so now, with its last words.
+		if r.state.Runtime != RuntimeDocker || i%10 == 9 {
+			if derr := r.deadNode(ctx); derr != nil {
+				return fmt.Errorf("%s: %w", what, derr)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -534,6 +540,43 @@ func (r *runner) wait(ctx context.Context, what string, f func() error) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// deadNode reports the first long-running process or container of the lab
+// that has exited (generators and linux nodes may finish; the others serve).
+func (r *runner) deadNode(ctx context.Context) error {
+	serves := func(node string) bool {
+		n := r.plan.Node(node)
+		return n != nil && n.Kind != KindLinux && !n.IsGen()
+	}
+	for _, p := range r.state.Procs {
+		if serves(p.Node) && !p.alive() {
+			b, _ := os.ReadFile(filepath.Join(r.plan.Dir, "logs", p.Name+".log"))
+			return fmt.Errorf("node %s: %s exited; its log ends:\n%s", p.Node, p.Name, lastLines(string(b), 8))
+		}
+	}
+	if r.state.Runtime == RuntimeDocker {
+		for _, c := range r.state.Containers {
+			node := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(c, labPrefix(r.plan.Topo.Name)), "-agent"), "-config")
+			if !serves(node) {
+				continue
+			}
+			out, err := exec.CommandContext(ctx, "docker", "inspect", "--format", "{{.State.Running}}", c).Output()
+			if err == nil && strings.TrimSpace(string(out)) == "false" {
+				logs, _ := exec.CommandContext(ctx, "docker", "logs", "--tail", "8", c).CombinedOutput()
+				return fmt.Errorf("node %s: container %s exited; its log ends:\n%s", node, c, strings.TrimSpace(string(logs)))
+			}
+		}
+	}
+	return nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // ctl runs agentctl against a vpp node's agent, inside the node.
