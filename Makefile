@@ -6,7 +6,7 @@ LDFLAGS  := -X github.com/vppmesh/vppmesh/agent.Version=$(VERSION)
 FUZZTIME ?= 10s
 PROTOS   := $(shell find models -name '*.proto')
 
-.PHONY: help build test race ci deps lint vet proto demo bench bench-agent bench-dataplane bench-quick fuzz clean images lab lab-docker
+.PHONY: help build test race ci deps lint vet proto demo bench bench-agent bench-dataplane bench-quick fuzz clean images lab lab-docker lab-docker-all
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ lab: build ## every example lab up and down in network namespaces, traffic check
 
 lab-docker: images ## the cross-connect lab in Docker (--network none, a veth pair moved in by PID), then down
 	LAB_DOCKER=1 $(GO) test -count=1 -timeout 5m -run 'TestLabDocker' -v ./pkg/lab/
+
+lab-docker-all: images ## every memif/vxlan example lab in Docker (longer than the CI smoke)
+	LAB_DOCKER=all $(GO) test -count=1 -timeout 10m -run 'TestLabDocker' -v ./pkg/lab/
 
 clean:
 	rm -rf $(BIN)

@@ -90,3 +90,45 @@ func TestLabDocker(t *testing.T) {
 	}
 	assertGone(t, topo.Name, dir, down)
 }
+
+// TestLabDockerExamples runs the other memif examples in Docker (make
+// lab-docker-all, LAB_DOCKER=all): frames counted at every end as in netns.
+func TestLabDockerExamples(t *testing.T) {
+	if os.Getenv("LAB_DOCKER") != "all" || raceEnabled || os.Geteuid() != 0 {
+		t.Skip("docker labs: run make lab-docker-all (root, LAB_DOCKER=all)")
+	}
+	ctx := context.Background()
+	if err := EnsureDocker(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"bridge", "service-chain", "vxlan"} {
+		t.Run(name, func(t *testing.T) {
+			topo := mustLoad(t, name)
+			dir := filepath.Join(os.TempDir(), "vml-t-d"+name)
+			opts := Options{Dir: dir, Runtime: RuntimeDocker, Timeout: 60 * time.Second}
+			_, _ = Down(ctx, topo.Name, opts)
+			rep, upErr := Up(ctx, topo, "", opts)
+			if upErr == nil {
+				linkUp(t, rep)
+				for _, l := range rep.Links {
+					for _, e := range l.Ends {
+						if e.Source != "none" && e.Sent+e.Received == 0 {
+							t.Errorf("link %d end %s counted nothing", l.Link, e.Endpoint)
+						}
+					}
+				}
+			}
+			down, err := Down(ctx, topo.Name, opts)
+			if err != nil {
+				t.Errorf("down: %v", err)
+			}
+			if upErr != nil {
+				t.Fatalf("up: %v", upErr)
+			}
+			if left := dockerLabContainers(ctx, topo.Name, nil); len(left) > 0 {
+				t.Errorf("containers left: %v", left)
+			}
+			assertGone(t, topo.Name, dir, down)
+		})
+	}
+}

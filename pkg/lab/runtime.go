@@ -700,11 +700,9 @@ type cnfSummary struct {
 // up once their process runs.
 func (r *runner) endUp(ctx context.Context, pl *PlanLink, e Endpoint, gensToo bool) error {
 	n := r.plan.Node(e.Node)
-	if !gensToo {
-		for _, o := range pl.Link.Endpoints {
-			if r.plan.Node(o.Node).IsGen() {
-				return nil // comes up with the burst
-			}
+	for _, o := range pl.Link.Endpoints {
+		if r.plan.Node(o.Node).IsGen() && (!gensToo || r.genDone(pl)) {
+			return nil // comes up with the burst, or came up and the burst is over
 		}
 	}
 	switch n.Kind {
