@@ -137,6 +137,19 @@ func Preflight(t *Topology, opts Options) []string {
 			miss = append(miss, fmt.Sprintf("%s: %s not found", need[b], b))
 		}
 	}
+	if opts.Runtime == RuntimeDocker && len(miss) == 0 {
+		if !reachDocker(context.Background()) {
+			if _, err := exec.LookPath("dockerd"); err != nil {
+				miss = append(miss, "Docker daemon: none answers and dockerd is missing (Debian package docker.io)")
+			}
+		} else {
+			for _, im := range Images {
+				if exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", im.Tag).Run() != nil {
+					miss = append(miss, fmt.Sprintf("image %s: not built (make images)", im.Tag))
+				}
+			}
+		}
+	}
 	if opts.Runtime == RuntimeNetns && os.Geteuid() == 0 {
 		probe := fmt.Sprintf("vml-probe-%d", os.Getpid())
 		if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
