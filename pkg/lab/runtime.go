@@ -137,6 +137,13 @@ func Preflight(t *Topology, opts Options) []string {
 			miss = append(miss, fmt.Sprintf("%s: %s not found", need[b], b))
 		}
 	}
+	if opts.Runtime == RuntimeDocker {
+		if p, err := NewPlan(t, opts.Dir); err == nil {
+			if _, err := p.containers(); err != nil {
+				miss = append(miss, err.Error())
+			}
+		}
+	}
 	if opts.Runtime == RuntimeDocker && len(miss) == 0 {
 		if !reachDocker(context.Background()) {
 			if _, err := exec.LookPath("dockerd"); err != nil {
