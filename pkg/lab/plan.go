@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -189,7 +191,13 @@ func (p *Plan) renderVPP(n *PlanNode) error {
 		if err != nil {
 			return err
 		}
-		n.Config[key] = string(b)
+		// protojson varies its spacing from build to build on purpose:
+		// compact it so the same lab always writes the same bytes.
+		var c bytes.Buffer
+		if err := json.Compact(&c, b); err != nil {
+			return err
+		}
+		n.Config[key] = c.String()
 		return nil
 	}
 	joined := map[string]bool{}
