@@ -1153,7 +1153,15 @@ func Exec(ctx context.Context, name, node string, argv []string, opts Options, s
 		cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", where}, argv...)...)
 		// A vpp node's tools find their VPP and agent.
 		run := filepath.Join(dir, "nodes", node, "run")
-		cmd.Env = append(os.Environ(), "VPP_API_SOCKET="+filepath.Join(run, "api.sock"), "ETCD_ENDPOINTS="+ctrEtcdAddr)
+		// and the lab's programs (agentctl, vppctl's socket) are at hand.
+		path := os.Getenv("PATH")
+		if exe, err := os.Executable(); err == nil {
+			path = filepath.Dir(exe) + ":" + path
+		}
+		if opts.BinDir != "" {
+			path = opts.BinDir + ":" + path
+		}
+		cmd.Env = append(os.Environ(), "PATH="+path, "VPP_API_SOCKET="+filepath.Join(run, "api.sock"), "ETCD_ENDPOINTS="+ctrEtcdAddr)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	return cmd.Run()
