@@ -288,6 +288,17 @@ func TestLabVxlan(t *testing.T) {
 		if u := end(t, rep, 1, "node-a:eth1").Sent; u < got {
 			t.Errorf("underlay: node-a's uplink sent %d, want at least %d", u, got)
 		}
+		// Both agents keep their configuration in the etcd node.
+		var out bytes.Buffer
+		if err := Exec(context.Background(), "vxlan", "etcd", []string{"etcdctl", "--endpoints", "127.0.0.1:2379", "get", "--prefix", "/vnf-agent/", "--keys-only"},
+			Options{Dir: filepath.Join(os.TempDir(), "vml-t-vxlan")}, nil, &out, &out); err != nil {
+			t.Errorf("etcdctl in the etcd node: %v: %s", err, out.String())
+		}
+		for _, k := range []string{"/vnf-agent/node-a/config/vppmesh/v1/xconnect/memif1-vx0", "/vnf-agent/node-b/config/vppmesh/v1/xconnect/memif1-vx0"} {
+			if !strings.Contains(out.String(), k) {
+				t.Errorf("etcd node lacks %s:\n%s", k, out.String())
+			}
+		}
 	})
 }
 

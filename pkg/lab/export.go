@@ -59,11 +59,16 @@ func (n *PlanNode) ConfigLines() string {
 
 // AgentArgs is the agent's command line in a vpp node (either runtime: the
 // agent has the node's network namespace to itself, so fixed loopback ports).
-func (p *Plan) AgentArgs(n *PlanNode, runDir, dataDir string) []string {
-	return []string{"--label", n.Name, "--vpp-socket", filepath.Join(runDir, "api.sock"),
-		"--vpp-stats-socket", filepath.Join(runDir, "stats.sock"), "--data-dir", dataDir,
-		"--etcd-endpoints", "", "--etcd-listen", "http://" + ctrEtcdAddr, "--etcd-peer", ctrPeerURL,
-		"--http", ctrHTTPAddr, "--stats-interval", "200ms", "--counters-publish-interval", "500ms"}
+// etcd is the external etcd's host:port, or "" for the agent's embedded one.
+func (p *Plan) AgentArgs(n *PlanNode, runDir, dataDir, etcd string) []string {
+	args := []string{"--label", n.Name, "--vpp-socket", filepath.Join(runDir, "api.sock"),
+		"--vpp-stats-socket", filepath.Join(runDir, "stats.sock"), "--data-dir", dataDir}
+	if etcd != "" {
+		args = append(args, "--etcd-endpoints", "http://"+etcd)
+	} else {
+		args = append(args, "--etcd-endpoints", "", "--etcd-listen", "http://"+ctrEtcdAddr, "--etcd-peer", ctrPeerURL)
+	}
+	return append(args, "--http", ctrHTTPAddr, "--stats-interval", "200ms", "--counters-publish-interval", "500ms")
 }
 
 // VPPSimArgs is vppsim's command line in a vpp node.
@@ -88,7 +93,7 @@ func (p *Plan) containers() ([]container, error) {
 			}
 			run := p.RunDir(n.Name) + ":" + ctrRunDir
 			out = append(out, container{Name: n.Name, Node: n.Name, Image: img, Args: p.VPPSimArgs(ctrRunDir), Env: n.Env, Binds: append([]string{run}, binds...)})
-			out = append(out, container{Name: n.Name + "-agent", Node: n.Name, Image: ImageAgent, Args: p.AgentArgs(n, ctrRunDir, ctrDataDir),
+			out = append(out, container{Name: n.Name + "-agent", Node: n.Name, Image: ImageAgent, Args: p.AgentArgs(n, ctrRunDir, ctrDataDir, ""),
 				Binds: []string{run, sock}, NetworkFrom: n.Name})
 			out = append(out, container{Name: n.Name + "-config", Node: n.Name, Image: ImageAgent, OneShot: true, NetworkFrom: n.Name,
 				Args:  []string{"agentctl", "-e", ctrEtcdAddr, "--service-label", n.Name, "--timeout", "30s", "import", ctrConfig + "/config.txt"},

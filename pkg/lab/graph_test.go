@@ -311,7 +311,12 @@ sys.exit(1 if errs else 0)`, schema, f).CombinedOutput()
 		t.Fatal("schema accepted an unknown node key: the check checks nothing")
 	}
 	for _, name := range []string{"xconnect", "bridge", "service-chain", "vxlan"} {
-		p, err := NewPlan(mustLoad(t, name), "/tmp/vppmesh-lab-"+name)
+		topo := mustLoad(t, name)
+		if e, ok := topo.Topology.Nodes["etcd"]; ok {
+			e.Image = "local/etcd:3.4" // the export needs an image for it
+			topo.Topology.Nodes["etcd"] = e
+		}
+		p, err := NewPlan(topo, "/tmp/vppmesh-lab-"+name)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -124,6 +124,10 @@ func Preflight(t *Topology, opts Options) []string {
 		if kinds[KindCNF] {
 			need["vppmesh-cnf"] = "the CNF (make build)"
 		}
+		if kinds[KindEtcd] {
+			need["etcd"] = "etcd (Debian package etcd-server)"
+			need["agentctl"] = "agentctl (make build)"
+		}
 		if kinds[KindTestpmd] {
 			need["dpdk-testpmd"] = "testpmd (Debian packages dpdk, librte-net-memif23, librte-net-virtio23)"
 		}
@@ -233,10 +237,8 @@ func Up(ctx context.Context, t *Topology, file string, opts Options) (*Report, e
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range plan.Nodes {
-		if n.Kind == KindEtcd {
-			return nil, fmt.Errorf("node %s: etcd nodes are %w by the runtimes (each vpp node's agent runs its embedded etcd); remove it to run the lab", n.Name, errNotYet)
-		}
+	if e := plan.EtcdNode(); e != nil && opts.Runtime == RuntimeDocker {
+		return nil, fmt.Errorf("node %s: etcd nodes are %w by the docker runtime (each agent runs its embedded etcd there); the netns runtime runs them", e.Name, errNotYet)
 	}
 	if old, err := LoadState(dir); err == nil {
 		return nil, fmt.Errorf("lab %s already has state in %s (runtime %s): run down first", old.Lab, dir, old.Runtime)
@@ -344,6 +346,14 @@ func (r *runner) upNetns(ctx context.Context) error {
 		}
 		r.log.Info("veth added", "link", pl.Name)
 	}
+	if err := r.upMgmt(ctx); err != nil {
+		return err
+	}
+	if e := p.EtcdNode(); e != nil {
+		if err := r.startNode(ctx, e); err != nil {
+			return err
+		}
+	}
 	for _, n := range p.Nodes {
 		if n.Kind == KindVPP {
 			if err := r.startVPPNode(ctx, n); err != nil {
@@ -352,7 +362,7 @@ func (r *runner) upNetns(ctx context.Context) error {
 		}
 	}
 	for _, n := range p.Nodes {
-		if n.Kind == KindVPP || n.IsGen() {
+		if n.Kind == KindVPP || n.Kind == KindEtcd || n.IsGen() {
 			continue
 		}
 		if err := r.startNode(ctx, n); err != nil {
@@ -481,7 +491,7 @@ func (r *runner) startVPPNode(ctx context.Context, n *PlanNode) error {
 	if err != nil {
 		return err
 	}
-	if err := r.spawn(ctx, n.Name, n.Name+"-agent", agent, r.plan.AgentArgs(n, runDir, filepath.Join(r.plan.Dir, "nodes", n.Name, "etcd")), n.Env); err != nil {
+	if err := r.spawn(ctx, n.Name, n.Name+"-agent", agent, r.plan.AgentArgs(n, runDir, filepath.Join(r.plan.Dir, "nodes", n.Name, "etcd"), r.externalEtcd()), n.Env); err != nil {
 		return err
 	}
 	if err := r.wait(ctx, n.Name+": agent ready", func() error {
@@ -522,7 +532,26 @@ func (r *runner) startNode(ctx context.Context, n *PlanNode) error {
 		}
 		return r.spawn(ctx, n.Name, n.Name, bin, r.plan.TestpmdArgs(n), n.Env)
 	case KindEtcd:
-		return fmt.Errorf("node %s: etcd nodes are %w by the netns runtime (each vpp node's agent runs its embedded etcd)", n.Name, errNotYet)
+		bin, err := r.opts.binary("etcd")
+		if err != nil {
+			return err
+		}
+		if err := r.spawn(ctx, n.Name, n.Name, bin, r.plan.EtcdArgs(n), n.Env); err != nil {
+			return err
+		}
+		agentctl, err := r.opts.binary("agentctl")
+		if err != nil {
+			return err
+		}
+		ns := nsName(r.plan.Topo.Name, n.Name)
+		if err := r.wait(ctx, n.Name+": etcd answers", func() error {
+			_, err := run(ctx, "ip", "netns", "exec", ns, agentctl, "-e", r.plan.EtcdAddr(), "--timeout", "2s", "kvdb", "list", "/vppmesh-lab-probe/")
+			return err
+		}); err != nil {
+			return err
+		}
+		r.say("node %s: etcd up on %s", n.Name, r.plan.EtcdAddr())
+		return nil
 	case KindLinux:
 		if f := strings.Fields(n.Cmd); len(f) > 0 {
 			bin, err := exec.LookPath(f[0])
@@ -560,6 +589,14 @@ func (r *runner) wait(ctx context.Context, what string, f func() error) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// externalEtcd is the etcd node's address, "" when agents embed their own.
+func (r *runner) externalEtcd() string {
+	if r.plan.EtcdNode() == nil {
+		return ""
+	}
+	return r.plan.EtcdAddr()
 }
 
 // deadNode reports the first long-running process or container of the lab
@@ -601,7 +638,7 @@ func lastLines(s string, n int) string {
 
 // ctl runs agentctl against a vpp node's agent, inside the node.
 func (r *runner) ctl(ctx context.Context, node string, args ...string) (string, error) {
-	base := []string{"-e", ctrEtcdAddr, "--service-label", node, "-H", "127.0.0.1", "--http-port", "9191", "--timeout", "10s"}
+	base := []string{"-e", r.plan.EtcdAddr(), "--service-label", node, "-H", "127.0.0.1", "--http-port", "9191", "--timeout", "10s"}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	var cmd *exec.Cmd
@@ -1036,7 +1073,10 @@ func labNamespaces(ctx context.Context, lab string) []string {
 	prefix := labPrefix(lab)
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
-		if len(f) > 0 && strings.HasPrefix(f[0], prefix) && nodeName.MatchString(strings.TrimPrefix(f[0], prefix)) {
+		if len(f) == 0 || !strings.HasPrefix(f[0], prefix) {
+			continue
+		}
+		if rest := strings.TrimPrefix(f[0], prefix); nodeName.MatchString(rest) || rest == "_mgmt" {
 			res = append(res, f[0])
 		}
 	}
@@ -1151,6 +1191,14 @@ func Exec(ctx context.Context, name, node string, argv []string, opts Options, s
 		cmd = exec.CommandContext(ctx, "docker", append([]string{"exec", "-i", where}, argv...)...)
 	} else {
 		cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", where}, argv...)...)
+		etcdAddr := ctrEtcdAddr
+		if st.Topology != "" {
+			if t, err := Parse([]byte(st.Topology)); err == nil {
+				if p, err := NewPlan(t, dir); err == nil {
+					etcdAddr = p.EtcdAddr()
+				}
+			}
+		}
 		// A vpp node's tools find their VPP and agent.
 		run := filepath.Join(dir, "nodes", node, "run")
 		// and the lab's programs (agentctl, vppctl's socket) are at hand.
@@ -1161,7 +1209,7 @@ func Exec(ctx context.Context, name, node string, argv []string, opts Options, s
 		if opts.BinDir != "" {
 			path = opts.BinDir + ":" + path
 		}
-		cmd.Env = append(os.Environ(), "PATH="+path, "VPP_API_SOCKET="+filepath.Join(run, "api.sock"), "ETCD_ENDPOINTS="+ctrEtcdAddr)
+		cmd.Env = append(os.Environ(), "PATH="+path, "VPP_API_SOCKET="+filepath.Join(run, "api.sock"), "ETCD_ENDPOINTS="+etcdAddr)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	return cmd.Run()
