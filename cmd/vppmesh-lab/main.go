@@ -25,14 +25,19 @@ func main() {
 	defer stop()
 	cmd := newRoot(os.Stdout, os.Stderr)
 	if err := cmd.ExecuteContext(ctx); err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.ExitCode())
+		var ec exitCode
+		if errors.As(err, &ec) {
+			os.Exit(int(ec)) // exec: the command's own status, it spoke for itself
 		}
 		fmt.Fprintln(os.Stderr, "vppmesh-lab:", err)
 		os.Exit(1)
 	}
 }
+
+// exitCode is the status of a command run by exec, passed through.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 type flags struct {
 	dir, runtime, binDir, output, logLevel string
@@ -205,7 +210,12 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return lab.Exec(cmd.Context(), n, args[1], args[2:], opts, os.Stdin, stdout, stderr)
+			err = lab.Exec(cmd.Context(), n, args[1], args[2:], opts, os.Stdin, stdout, stderr)
+			var ee *exec.ExitError
+			if errors.As(err, &ee) && ee.ExitCode() > 0 {
+				return exitCode(ee.ExitCode())
+			}
+			return err
 		},
 	})
 

@@ -346,3 +346,76 @@ func TestLabDownAfterFailedUp(t *testing.T) {
 	}
 	assertGone(t, topo.Name, dir, down)
 }
+
+// TestLabLinuxVeth: linux nodes joined by a veth pair with addresses, an
+// exec that runs once links are up, exec into a node, and an exec that fails
+// naming its node and command.
+func TestLabLinuxVeth(t *testing.T) {
+	file := []byte(`name: lv
+topology:
+  nodes:
+    h1:
+      kind: linux
+      exec: ["ip link set eth1 alias lab-was-here"]
+    h2: {kind: linux}
+  links:
+    - type: veth
+      endpoints:
+        - {node: h1, interface: eth1, ipv4: 198.51.100.1/24, mac: "02:00:00:00:01:01"}
+        - {node: h2, interface: eth1, ipv4: 198.51.100.2/24}
+      mtu: 1400
+`)
+	topo, err := Parse(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raceEnabled || os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces (and not under -race)")
+	}
+	if miss := Preflight(topo, Options{}); len(miss) > 0 {
+		t.Skipf("preflight: %s", strings.Join(miss, "; "))
+	}
+	ctx := context.Background()
+	dir := filepath.Join(os.TempDir(), "vml-t-lv")
+	opts := Options{Dir: dir, Timeout: 20 * time.Second}
+	_, _ = Down(ctx, topo.Name, opts)
+	_, upErr := Up(ctx, topo, "", opts)
+	if upErr == nil {
+		var out bytes.Buffer
+		if err := Exec(ctx, "lv", "h1", []string{"ip", "-o", "link", "show", "eth1"}, opts, nil, &out, &out); err != nil {
+			t.Errorf("exec: %v", err)
+		}
+		for _, w := range []string{"mtu 1400", "02:00:00:00:01:01", "alias lab-was-here"} {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("h1 eth1 lacks %q: %s", w, out.String())
+			}
+		}
+		out.Reset()
+		if err := Exec(ctx, "lv", "h2", []string{"ip", "-o", "-4", "addr", "show", "eth1"}, opts, nil, &out, &out); err != nil || !strings.Contains(out.String(), "198.51.100.2/24") {
+			t.Errorf("h2 eth1 address: %v %s", err, out.String())
+		}
+		if err := Exec(ctx, "lv", "h3", []string{"true"}, opts, nil, &out, &out); err == nil || !strings.Contains(err.Error(), `no node "h3"`) {
+			t.Errorf("exec in an unknown node: %v", err)
+		}
+	}
+	down, err := Down(ctx, topo.Name, opts)
+	if err != nil {
+		t.Errorf("down: %v", err)
+	}
+	if upErr != nil {
+		t.Fatalf("up: %v", upErr)
+	}
+	assertGone(t, topo.Name, dir, down)
+
+	// An exec that fails stops up, naming the node and the command.
+	bad := topo
+	h1 := bad.Topology.Nodes["h1"]
+	h1.Exec = []string{"ip link set nosuchif up"}
+	bad.Topology.Nodes["h1"] = h1
+	_, upErr = Up(ctx, bad, "", opts)
+	if upErr == nil || !strings.Contains(upErr.Error(), `node h1: exec "ip link set nosuchif up"`) {
+		t.Errorf("up with a failing exec: %v", upErr)
+	}
+	down, _ = Down(ctx, topo.Name, opts)
+	assertGone(t, topo.Name, dir, down)
+}
