@@ -2,11 +2,11 @@
 GO       ?= go
 BIN      := $(CURDIR)/bin
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -X github.com/vppmesh/vppmesh/agent.Version=$(VERSION)
+LDFLAGS  := -X github.com/vppmesh/vppmesh/agent.Version=$(VERSION) -X github.com/vppmesh/vppmesh/pkg/agentctl.Version=$(VERSION)
 FUZZTIME ?= 10s
 PROTOS   := $(shell find models -name '*.proto')
 
-.PHONY: help build test race ci deps lint vet proto demo bench bench-agent bench-dataplane bench-quick fuzz clean images lab lab-docker lab-docker-all
+.PHONY: help build test race ci deps lint vet proto demo demo-vxlan bench bench-agent bench-dataplane bench-quick fuzz clean images lab lab-docker lab-docker-all
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ proto: ## regenerate models/*.pb.go (needs protoc and protoc-gen-go)
 
 demo: build ## the main job: etcd + vppsim + agent + two CNFs + a cross-connect with traffic
 	./scripts/demo.sh
+
+demo-vxlan: build ## two nodes (network namespaces, root) over VXLAN: a CNF on each, traffic A→B (DEMO_VPP=vpp: FD.io VPP)
+	./scripts/demo-vxlan.sh
 
 bench: build ## benchmarks: agent at scale (test/bench/results.*) and packet paths (test/e2e/bench-results.*)
 	./scripts/bench.sh

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.fd.io/govpp/binapi/vlib"
@@ -78,7 +77,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		}
 		endpoints = a.etcd.Endpoints()
 	}
-	a.cli, err = orchestrator.NewClient(ctx, endpoints, 5*time.Second)
+	a.cli, err = a.etcdClient(ctx, endpoints)
 	if err != nil {
 		return fmt.Errorf("etcd %v: %w", endpoints, err)
 	}
@@ -144,6 +143,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		Version:      Version,
 		Metrics:      m.Handler(),
 		Logger:       a.log,
+		LogLevels:    a.logLevels,
+		SetLogLevel:  a.setLogLevel,
+		RecentLogs:   a.recentLogs(),
 	})
 	if err != nil {
 		return err

@@ -3,7 +3,9 @@
 # cross-connect (CNF gen -> vppsim -> CNF sink) beside dpdk-testpmd as the
 # middle hop between the same two CNFs, in the same run, as a ratio; 64- and
 # 1500-byte frames, 1024- and 16384-slot rings; and memif -> vppsim ->
-# vhost-user (testpmd virtio-user forwarding) beside testpmd in vppsim's place.
+# vhost-user (testpmd virtio-user forwarding) beside testpmd in vppsim's place;
+# and two nodes (network namespaces, root): memif -> vppsim -> VXLAN over a veth
+# (AF_PACKET) -> vppsim -> memif beside two testpmd forwarding memif <-> af_packet.
 # Repeated runs (5), medians. Writes test/e2e/bench-results.json and
 # test/e2e/bench-results.md. BENCH_QUICK=1 does one short run of each case
 # (CI smoke: completes, numbers sane) and leaves the repository untouched.

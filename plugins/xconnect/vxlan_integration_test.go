@@ -9,8 +9,10 @@ import (
 
 	"io"
 	"log/slog"
+	"net"
 
 	"go.fd.io/govpp/binapi/interface_types"
+	"go.fd.io/govpp/binapi/ip_types"
 	"go.fd.io/govpp/binapi/vxlan"
 
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
@@ -20,7 +22,7 @@ import (
 	"github.com/vppmesh/vppmesh/plugins/vpp/ifplugin"
 	"github.com/vppmesh/vppmesh/plugins/vpp/l2plugin"
 	"github.com/vppmesh/vppmesh/plugins/xconnect"
-	"github.com/vppmesh/vppmesh/test/vppsim"
+	"github.com/vppmesh/vppmesh/test/vpptarget"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -32,19 +34,14 @@ type stack struct {
 	ifp *ifplugin.Plugin
 }
 
-// startStack is vppsim (control plane only) with the interface, L2 and
-// cross-connect plugins on one scheduler.
-func startStack(t *testing.T) *stack {
+// startStack connects the interface, L2 and cross-connect plugins on one
+// scheduler to tg (vppsim without packet I/O, or FD.io VPP).
+func startStack(t *testing.T, tg *vpptarget.Target) *stack {
 	t.Helper()
-	dir := t.TempDir()
+	dir := tg.Dir
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	sim, err := vppsim.Start(ctx, vppsim.Config{Socket: filepath.Join(dir, "api.sock"), Logger: quiet, Drivers: vppsim.NoDrivers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
-	mux := govppmux.New(govppmux.Options{Socket: sim.SocketPath(), ReconnectMin: 10 * time.Millisecond, Logger: quiet})
+	mux := govppmux.New(govppmux.Options{Socket: tg.APISocket, ReconnectMin: 10 * time.Millisecond, Logger: quiet})
 	if err := mux.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -67,9 +64,19 @@ func startStack(t *testing.T) *stack {
 	}
 	mux.AddMessages(ifp.Messages()...)
 	if err := mux.Compatibility(); err != nil {
-		t.Fatalf("vppsim lacks messages: %v", err)
+		t.Fatalf("VPP lacks messages: %v", err)
+	}
+	if _, err := s.Commit(ctx, kvscheduler.Txn{Kind: kvscheduler.TxnFullResync}); err != nil {
+		t.Fatal(err)
 	}
 	return &stack{dir: dir, mux: mux, s: s, ifp: ifp}
+}
+
+// onEach runs fn against vppsim and FD.io VPP (vpptarget: VPP_IMPL).
+func onEach(t *testing.T, fn func(t *testing.T, st *stack)) {
+	vpptarget.ForEach(t, vpptarget.Options{SimNoPackets: true, Logger: quiet}, func(t *testing.T, tg *vpptarget.Target) {
+		fn(t, startStack(t, tg))
+	})
 }
 
 func (st *stack) put(t *testing.T, kvs ...kvscheduler.KeyValue) {
@@ -100,9 +107,11 @@ func (st *stack) tunnels(t *testing.T) []*vxlan.VxlanTunnelV2Details {
 	}
 }
 
+// uplink is the interface tunnels take their source from: a loopback with
+// the addresses (an AF_PACKET uplink behaves the same; test/e2e uses one).
 func uplink(name string, addrs ...string) kvscheduler.KeyValue {
-	return kvscheduler.KeyValue{Key: ifplugin.Key(name), Value: &ifmodel.Interface{Name: name, Type: ifmodel.Interface_AF_PACKET, Enabled: true,
-		IpAddresses: addrs, Link: &ifmodel.Interface_Afpacket{Afpacket: &ifmodel.AfpacketLink{HostIfName: "lo"}}}}
+	return kvscheduler.KeyValue{Key: ifplugin.Key(name), Value: &ifmodel.Interface{Name: name, Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Enabled: true,
+		IpAddresses: addrs}}
 }
 
 func vxlanXC(dir, name string, memifID uint32, remote string, vni uint32, up string) kvscheduler.KeyValue {
@@ -115,8 +124,9 @@ func vxlanXC(dir, name string, memifID uint32, remote string, vni uint32, up str
 // TestCrossConnectVxlanEnd: a vxlan end renders as a VXLAN tunnel from the
 // uplink's address, cross-connected with the memif; it waits for its uplink,
 // and deleting the key removes the tunnel.
-func TestCrossConnectVxlanEnd(t *testing.T) {
-	st := startStack(t)
+func TestCrossConnectVxlanEnd(t *testing.T) { onEach(t, testCrossConnectVxlanEnd) }
+
+func testCrossConnectVxlanEnd(t *testing.T, st *stack) {
 	// The cross-connect first: its tunnel waits for the uplink.
 	st.put(t, vxlanXC(st.dir, "east", 1, "198.51.100.2", 5001, "up0"))
 	if s := st.state(ifplugin.Key("east-b")); s.State != kvscheduler.StatePending || len(s.Missing) != 1 || s.Missing[0] != ifplugin.Key("up0") {
@@ -161,8 +171,9 @@ func TestCrossConnectVxlanEnd(t *testing.T) {
 
 // TestCrossConnectVxlanBadInput: each bad cross-connect gets its own error
 // and leaves the others alone.
-func TestCrossConnectVxlanBadInput(t *testing.T) {
-	st := startStack(t)
+func TestCrossConnectVxlanBadInput(t *testing.T) { onEach(t, testCrossConnectVxlanBadInput) }
+
+func testCrossConnectVxlanBadInput(t *testing.T, st *stack) {
 	st.put(t, uplink("up0", "198.51.100.1/24"), uplink2("bare"),
 		vxlanXC(st.dir, "good", 1, "198.51.100.2", 7, "up0"))
 	st.put(t,
@@ -218,4 +229,64 @@ func TestCrossConnectVxlanBadInput(t *testing.T) {
 // uplink2 is an uplink without any address (a loopback).
 func uplink2(name string) kvscheduler.KeyValue {
 	return kvscheduler.KeyValue{Key: ifplugin.Key(name), Value: &ifmodel.Interface{Name: name, Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Enabled: true}}
+}
+
+// TestUplinkAddressInUseByTunnel: the uplink's address cannot be taken away
+// under a tunnel that uses it; the change fails naming the tunnel and
+// applies by itself once the cross-connect is deleted.
+func TestUplinkAddressInUseByTunnel(t *testing.T) { onEach(t, testUplinkAddressInUseByTunnel) }
+
+func testUplinkAddressInUseByTunnel(t *testing.T, st *stack) {
+	st.put(t, uplink("up0", "198.51.100.1/24"), vxlanXC(st.dir, "east", 1, "198.51.100.2", 9, "up0"))
+	if s := st.state(ifplugin.Key("east-b")); s.State != kvscheduler.StateConfigured {
+		t.Fatalf("tunnel: %s %q", s.State, s.Error)
+	}
+	st.put(t, uplink("up0", "198.51.100.9/24"))
+	s := st.state(ifplugin.Key("up0"))
+	if s.State != kvscheduler.StateFailed || !strings.Contains(s.Error, "east-b (source 198.51.100.1)") {
+		t.Fatalf("uplink readdressed under a tunnel: %s %q, want FAILED naming east-b", s.State, s.Error)
+	}
+	if tuns := st.tunnels(t); len(tuns) != 1 || tuns[0].SrcAddress.String() != "198.51.100.1" {
+		t.Fatalf("tunnels %+v", tuns)
+	}
+	st.put(t, kvscheduler.KeyValue{Key: xconnect.Key("east")})
+	deadline := time.Now().Add(5 * time.Second)
+	for st.state(ifplugin.Key("up0")).State != kvscheduler.StateConfigured {
+		if time.Now().After(deadline) {
+			s := st.state(ifplugin.Key("up0"))
+			t.Fatalf("uplink after the tunnel was deleted: %s %q", s.State, s.Error)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Adding an address next to the one in use is fine.
+	st.put(t, uplink("up0", "198.51.100.9/24"), vxlanXC(st.dir, "west", 2, "198.51.100.2", 9, "up0"))
+	st.put(t, uplink("up0", "198.51.100.9/24", "203.0.113.1/24"))
+	if s := st.state(ifplugin.Key("up0")); s.State != kvscheduler.StateConfigured {
+		t.Fatalf("adding an address: %s %q", s.State, s.Error)
+	}
+}
+
+// TestUntaggedTunnelInTheWayIsReplaced: a tunnel with the desired key but no
+// tag (a create VPP carried out after the agent stopped waiting) is deleted
+// and the desired one created, instead of failing forever with "tunnel
+// already exists".
+func TestUntaggedTunnelInTheWayIsReplaced(t *testing.T) {
+	onEach(t, testUntaggedTunnelInTheWayIsReplaced)
+}
+
+func testUntaggedTunnelInTheWayIsReplaced(t *testing.T, st *stack) {
+	req := &vxlan.VxlanAddDelTunnelV3{IsAdd: true, Instance: ^uint32(0), DecapNextIndex: ^uint32(0), Vni: 11,
+		SrcAddress: ip_types.NewAddress(net.ParseIP("198.51.100.1").To4()), DstAddress: ip_types.NewAddress(net.ParseIP("198.51.100.2").To4())}
+	if _, err := vxlan.NewServiceClient(st.mux.Conn()).VxlanAddDelTunnelV3(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	st.put(t, uplink("up0", "198.51.100.1/24"), vxlanXC(st.dir, "east", 1, "198.51.100.2", 11, "up0"))
+	if s := st.state(ifplugin.Key("east-b")); s.State != kvscheduler.StateConfigured {
+		t.Fatalf("tunnel: %s %q", s.State, s.Error)
+	}
+	tuns := st.tunnels(t)
+	idx, _ := st.ifp.SwIfIndex("east-b")
+	if len(tuns) != 1 || uint32(tuns[0].SwIfIndex) != idx {
+		t.Fatalf("tunnels %+v, want only east-b (%d)", tuns, idx)
+	}
 }

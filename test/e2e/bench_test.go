@@ -169,6 +169,11 @@ func TestDataplaneBench(t *testing.T) {
 		}
 	}
 	rep.Cases = append(rep.Cases, b.vhostCase(runs, small))
+	if ok {
+		rep.Cases = append(rep.Cases, b.vxlanCase(runs, large))
+	} else {
+		t.Log("memif-vxlan case skipped: it needs network namespaces (root)")
+	}
 	rep.Notes = []string{
 		"pps: frames the sink received over its first-to-last-frame time; the generator sends as fast as its ring takes (a full ring is retried).",
 		"testpmd middle hop: dpdk-testpmd io forwarding between two memif server ports (or memif and vhost-user ports), the same CNF peers, same host, same run; ratio = median vppsim / median testpmd.",

@@ -29,11 +29,12 @@ type env struct {
 	memif    string // the memif socket every test's interfaces share
 	etcdAddr string
 	httpPort int
+	// benchmark runs testpmd at normal priority (tests lower it; see startTestpmd).
+	benchmark bool
+
 	// agentLabel is this env's agent label when not the package's label
 	// (two agents share one etcd in the multi-node lab).
 	agentLabel string
-	// benchmark runs testpmd at normal priority (tests lower it; see startTestpmd).
-	benchmark bool
 }
 
 func freePort(t *testing.T) int {

@@ -45,7 +45,7 @@ func newTwoNodes(t *testing.T) *twoNodes {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	l, err := lab.New(ctx, lab.Options{Name: t.Name(), Netns: lab.NetnsRequired})
+	l, err := lab.New(ctx, lab.Options{Name: "vx-" + t.Name(), Netns: lab.NetnsRequired}) // "vx-": a test may also have a one-node lab
 	if err != nil {
 		t.Skipf("the multi-node lab needs network namespaces (root, iproute2): %v", err)
 	}
@@ -85,8 +85,9 @@ func (tn *twoNodes) ip(args ...string) {
 // quiet turns IPv6 off on a link so the kernel sends nothing on its own.
 func (tn *twoNodes) quiet(i int, link string) {
 	tn.t.Helper()
-	if out, err := exec.Command("ip", "netns", "exec", tn.ns[i].Name, "sysctl", "-qw",
-		"net.ipv6.conf."+link+".disable_ipv6=1").CombinedOutput(); err != nil {
+	// sh rather than sysctl: procps is not among the CI packages.
+	if out, err := exec.Command("ip", "netns", "exec", tn.ns[i].Name, "sh", "-c",
+		"echo 1 > /proc/sys/net/ipv6/conf/"+link+"/disable_ipv6").CombinedOutput(); err != nil {
 		tn.t.Fatalf("sysctl in %s: %v: %s", tn.ns[i].Name, err, out)
 	}
 }
@@ -140,6 +141,14 @@ func (tn *twoNodes) node(i int, impl string) *env {
 			return fmt.Errorf("not ready")
 		}
 		return nil
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, cmd := range []string{"show interface", "show errors"} {
+				out, err := e.ctl(append([]string{"vpp", "cli"}, strings.Fields(cmd)...)...)
+				t.Logf("%s (%s) %s: %v\n%s", label, impl, cmd, err, out)
+			}
+		}
 	})
 	e.put(uplinkKey, map[string]any{"name": "uplink", "type": "AF_PACKET", "enabled": true,
 		"ip_addresses": []string{[]string{underlayA, underlayB}[i] + "/24"},
@@ -263,4 +272,92 @@ func vxlanTwoNodes(t *testing.T, implA, implB string) {
 	if s := sink.finish(true); s.Duplicates != 0 || s.Reordered != 0 || s.Received < got {
 		t.Fatalf("sink across delete and re-put: %+v", s)
 	}
+}
+
+// TestVxlanBadInputStatus: each bad vxlan end gets its own etcd status on a
+// node whose good cross-connect keeps working: a VNI another cross-connect
+// holds (FAILED, naming it), a VNI out of range (INVALID), an unknown uplink
+// (the tunnel PENDING on it) and an uplink without an IPv4 address (the
+// tunnel FAILED saying so).
+func TestVxlanBadInputStatus(t *testing.T) {
+	tn := newTwoNodes(t)
+	a := tn.node(0, "vppsim")
+	a.putXC("span", memifEnd(a.memif, 1), vxlanEnd(underlayB, vxVNI))
+	a.put("config/vpp/v2/interfaces/bare", map[string]any{"name": "bare", "type": "SOFTWARE_LOOPBACK", "enabled": true})
+	a.waitState("config/vpp/v2/interfaces/bare", "CONFIGURED")
+	bad := map[string]map[string]any{
+		"clash":    vxlanEnd(underlayB, vxVNI),
+		"range":    vxlanEnd(underlayB, 1<<24),
+		"nouplink": {"vxlan": map[string]any{"remote": underlayB, "vni": vxVNI + 1, "uplink": "eth9"}},
+		"noaddr":   {"vxlan": map[string]any{"remote": underlayB, "vni": vxVNI + 2, "uplink": "bare"}},
+	}
+	id := 2
+	for name, end := range bad {
+		a.put(xcKey(name), map[string]any{"name": name, "a": memifEnd(a.memif, id), "b": end})
+		id++
+	}
+	type derived struct {
+		Key     string   `json:"key"`
+		State   string   `json:"state"`
+		Error   string   `json:"error"`
+		Missing []string `json:"missing"`
+	}
+	type status struct {
+		State   string    `json:"state"`
+		Error   string    `json:"error"`
+		Derived []derived `json:"derived"`
+	}
+	check := func(name string, ok func(s status) error) {
+		a.eventually("status of "+name, 20*time.Second, func() error {
+			var s status
+			found, err := a.get("status/vppmesh/v1/xconnect/"+name, &s)
+			if err != nil || !found {
+				return fmt.Errorf("no status (%v)", err)
+			}
+			if err := ok(s); err != nil {
+				return fmt.Errorf("%w: %+v", err, s)
+			}
+			return nil
+		})
+	}
+	tunnel := func(s status, name string) derived {
+		for _, d := range s.Derived {
+			if d.Key == "config/vpp/v2/interfaces/"+name+"-b" {
+				return d
+			}
+		}
+		return derived{}
+	}
+	check("clash", func(s status) error {
+		if s.State != "FAILED" || !strings.Contains(s.Error, `used by cross-connect "span"`) {
+			return fmt.Errorf("want FAILED naming span")
+		}
+		return nil
+	})
+	check("range", func(s status) error {
+		if s.State != "INVALID" || !strings.Contains(s.Error, "vxlan.vni 16777216 is out of range") {
+			return fmt.Errorf("want INVALID: out of range")
+		}
+		return nil
+	})
+	check("nouplink", func(s status) error {
+		d := tunnel(s, "nouplink")
+		if d.State != "PENDING" || len(d.Missing) != 1 || d.Missing[0] != "config/vpp/v2/interfaces/eth9" {
+			return fmt.Errorf("want the tunnel PENDING on the uplink")
+		}
+		return nil
+	})
+	check("noaddr", func(s status) error {
+		d := tunnel(s, "noaddr")
+		if d.State != "FAILED" || !strings.Contains(d.Error, `vxlan src_interface "bare" has no IPv4 address`) {
+			return fmt.Errorf("want the tunnel FAILED: no IPv4 address")
+		}
+		return nil
+	})
+	check("span", func(s status) error {
+		if s.State != "CONFIGURED" {
+			return fmt.Errorf("want CONFIGURED")
+		}
+		return nil
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,8 +25,14 @@ type afpDriver struct {
 	done   sync.WaitGroup
 }
 
-// afpPollMs bounds how long the receive loop blocks before it checks for Close.
-const afpPollMs = 100
+const (
+	// afpPollMs bounds how long the receive loop blocks before it checks for Close.
+	afpPollMs = 100
+	// afpRcvBuf is the socket's receive buffer: VPP's TPACKET ring holds
+	// thousands of frames, the kernel's default socket buffer a few hundred
+	// small ones, which a descheduled receive loop overflows.
+	afpRcvBuf = 8 << 20
+)
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
@@ -41,6 +48,10 @@ func (dp *dataplane) newAfPacketDriver(p *Port, host string) (Driver, error) {
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
 		_ = unix.Close(fd)
 		return nil, fmt.Errorf("af_packet %s: bind: %w", host, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, afpRcvBuf); err != nil {
+		// Without CAP_NET_ADMIN: as much as net.core.rmem_max allows.
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, afpRcvBuf)
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
 		// Older kernels: outgoing frames are skipped by their packet type below.
@@ -61,11 +72,17 @@ func (dp *dataplane) newAfPacketDriver(p *Port, host string) (Driver, error) {
 func (d *afpDriver) rxLoop(dp *dataplane) {
 	full, work := rxBuffers()
 	pfd := []unix.PollFd{{Fd: int32(d.fd), Events: unix.POLLIN}}
+	lastStats := time.Now()
 	for {
 		select {
 		case <-d.closed:
+			d.countOverflow()
 			return
 		default:
+		}
+		if time.Since(lastStats) >= afpStatsEvery {
+			d.countOverflow()
+			lastStats = time.Now()
 		}
 		n := 0
 		for n < len(work) {
@@ -90,6 +107,19 @@ func (d *afpDriver) rxLoop(dp *dataplane) {
 			dp.log.Warn("af_packet poll failed", "host_if", d.host, "err", err)
 			return
 		}
+	}
+}
+
+// afpStatsEvery is how often the kernel's drop count of the socket is read.
+const afpStatsEvery = 200 * time.Millisecond
+
+// countOverflow adds the frames the kernel dropped because the socket's
+// buffer was full since the last call (PACKET_STATISTICS resets on read).
+func (d *afpDriver) countOverflow() {
+	st, err := unix.GetsockoptTpacketStats(d.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	if err == nil && st.Drops > 0 {
+		d.port.rxPackets.Add(uint64(st.Drops))
+		d.port.drop(DropRxOverflow, int(st.Drops))
 	}
 }
 

@@ -35,6 +35,7 @@ const (
 	DropVxlanNoTunnel    // no tunnel for source, destination and VNI
 	DropNoRoute          // tunnel destination not on an attached prefix
 	DropARPPending       // neighbour not resolved; ARP request sent
+	DropRxOverflow       // af_packet: the socket's receive buffer was full (kernel drop)
 	numDropReasons
 )
 
@@ -46,6 +47,7 @@ var dropNames = [numDropReasons]string{
 	"arp address not local", "ip4 malformed", "ip4 bad checksum", "ip4 destination not local",
 	"ip4 fragment", "ip4 unknown protocol", "udp no listener for dst port", "ip4 bad udp checksum",
 	"vxlan bad header", "vxlan no such tunnel", "ip4 no route", "ip4 arp resolving",
+	"af_packet rx socket overflow",
 }
 
 func (r DropReason) String() string {

@@ -135,3 +135,58 @@ func mustPrefix(s string) ip_types.AddressWithPrefix {
 	}
 	return a
 }
+
+// FuzzL3Input feeds arbitrary frames to an AF_PACKET port with an address
+// and a tunnel: nothing may panic, and every frame is forwarded, answered,
+// learned from (an ARP reply) or dropped and counted, exactly one of them.
+func FuzzL3Input(f *testing.F) {
+	up0 := [6]byte{2, 0xfe, 0, 0, 0, 1}
+	f.Add(vxlanPacket(up0, 5, frame(0xaa, 0xbb)))
+	f.Add(buildARP(nil, 1, [6]byte{2, 0, 0, 0, 0, 2}, netip.MustParseAddr("198.51.100.2"), [6]byte{}, netip.MustParseAddr("198.51.100.1"), [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))
+	f.Add(make([]byte, 14))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, up, upDrv, _, tunDrv := l3Fixture(t)
+		up.port.Receive(b)
+		c := up.port.Counters()
+		out := len(upDrv.frames) + len(tunDrv.frames)
+		// An ARP reply to us is consumed (learned), neither sent on nor dropped.
+		arp := len(b) >= 14 && b[12] == 0x08 && b[13] == 0x06
+		if c.RxPackets != 1 || c.Drops > 1 || (out > 0 && c.Drops != 0) || (out == 0 && c.Drops == 0 && !arp) {
+			t.Fatalf("one frame in: rx %d, drops %d, %d frames out", c.RxPackets, c.Drops, out)
+		}
+	})
+}
+
+// TestL3TunnelInBridge: a VXLAN tunnel is an ordinary bridge port: what it
+// decapsulates is flooded and its source learned, and a frame to that
+// source leaves encapsulated through the uplink.
+func TestL3TunnelInBridge(t *testing.T) {
+	st, up, upDrv, tun, _ := l3Fixture(t)
+	tun.port.setDriver(&vxlanDriver{pl: st.plane(), spec: *tun.vxlan})
+	st.clearL2(tun)
+	lp := st.createLoopback(st.freeInstance(kindLoopback), [6]byte{})
+	st.setAdmin(lp, true)
+	lpDrv := &memPort{}
+	lp.port.setDriver(lpDrv)
+	bd := st.newBD(7, true, true, true, true, false, false, 0, "")
+	st.bds[7] = bd
+	st.joinBridge(tun, bd, 0, 0)
+	st.joinBridge(lp, bd, 0, 0)
+	// The peer resolves us first (so we know its MAC), then sends.
+	peer := [6]byte{2, 0, 0, 0, 0, 2}
+	up.port.Receive(buildARP(nil, 1, peer, netip.MustParseAddr("198.51.100.2"), [6]byte{}, netip.MustParseAddr("198.51.100.1"), [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))
+	remote := frame(0xff, 0xcc) // group-addressed, from a host behind the peer
+	up.port.Receive(vxlanPacket(up.mac, 5, remote))
+	if len(lpDrv.frames) != 1 || !bytes.Equal(lpDrv.frames[0], remote) {
+		t.Fatalf("bridge port got %d frames, want the decapsulated flood", len(lpDrv.frames))
+	}
+	sent := len(upDrv.frames)
+	reply := frame(0xcc, 0xdd) // unicast to the learned host
+	lp.port.Receive(reply)
+	if len(upDrv.frames) != sent+1 {
+		t.Fatalf("nothing left through the uplink: tunnel drops %v", tun.port.Drops())
+	}
+	if p := upDrv.frames[sent]; !bytes.Equal(p[50:], reply) || p[48] != 5 {
+		t.Fatalf("encapsulated %x", p)
+	}
+}

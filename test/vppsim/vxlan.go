@@ -150,7 +150,8 @@ func (st *state) syncL3() {
 			s.ifs[ifc.port] = l
 			ifc.port.l3.Store(&l3Input{pl: pl})
 		case ifc.vxlan != nil:
-			s.tunnels[vxKey{remote: ifc.vxlan.dst, local: ifc.vxlan.src, vni: ifc.vxlan.vni}] = ifc.port
+			// The wire carries 24 bits; VPP keeps 32 and matches the low 24.
+			s.tunnels[vxKey{remote: ifc.vxlan.dst, local: ifc.vxlan.src, vni: ifc.vxlan.vni & 0xffffff}] = ifc.port
 		}
 	}
 	pl.snap.Store(s)

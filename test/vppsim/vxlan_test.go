@@ -3,7 +3,6 @@ package vppsim
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -11,10 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"go.fd.io/govpp/api"
 	"go.fd.io/govpp/binapi/af_packet"
 	interfaces "go.fd.io/govpp/binapi/interface"
-	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/binapi/ip_types"
 	vppmemif "go.fd.io/govpp/binapi/memif"
 	"go.fd.io/govpp/binapi/vxlan"
@@ -26,89 +23,6 @@ func ipAddr(s string) ip_types.Address { return ip_types.NewAddress(netip.MustPa
 
 func tunnelReq(add bool, src, dst string, vni uint32) *vxlan.VxlanAddDelTunnelV3 {
 	return &vxlan.VxlanAddDelTunnelV3{IsAdd: add, Instance: ^uint32(0), SrcAddress: ipAddr(src), DstAddress: ipAddr(dst), Vni: vni, DecapNextIndex: ^uint32(0)}
-}
-
-// TestVxlanTunnelAPI checks the replies VPP 25.10 gives (recorded from it;
-// see api_vxlan.go).
-func TestVxlanTunnelAPI(t *testing.T) {
-	sim := startSim(t)
-	conn := connect(t, sim)
-	ctx := context.Background()
-	vx := vxlan.NewServiceClient(conn)
-
-	r, err := vx.VxlanAddDelTunnelV3(ctx, tunnelReq(true, "198.51.100.1", "198.51.100.2", 10))
-	if err != nil || r.SwIfIndex != 1 {
-		t.Fatalf("create: %+v %v", r, err)
-	}
-	for _, c := range []struct {
-		name string
-		req  *vxlan.VxlanAddDelTunnelV3
-		want int32
-	}{
-		{"same key", tunnelReq(true, "198.51.100.1", "198.51.100.2", 10), -75},
-		{"same src and dst", tunnelReq(true, "198.51.100.1", "198.51.100.1", 11), -82},
-		{"mixed families", tunnelReq(true, "198.51.100.1", "2001:db8::1", 12), -7},
-		{"encap vrf", func() *vxlan.VxlanAddDelTunnelV3 {
-			m := tunnelReq(true, "198.51.100.1", "198.51.100.2", 13)
-			m.EncapVrfID = 5
-			return m
-		}(), -3},
-		{"decap next", func() *vxlan.VxlanAddDelTunnelV3 {
-			m := tunnelReq(true, "198.51.100.1", "198.51.100.2", 14)
-			m.DecapNextIndex = 99
-			return m
-		}(), -76},
-		{"delete unknown", tunnelReq(false, "198.51.100.1", "198.51.100.2", 77), -6},
-	} {
-		rep, err := vx.VxlanAddDelTunnelV3(ctx, c.req)
-		if retval(err) != c.want || rep == nil || rep.SwIfIndex != ^interface_types.InterfaceIndex(0) {
-			t.Errorf("%s: reply %+v err %v, want retval %d and sw_if_index ~0", c.name, rep, err, c.want)
-		}
-	}
-	// Same VNI towards another destination is another tunnel.
-	r2, err := vx.VxlanAddDelTunnelV3(ctx, tunnelReq(true, "198.51.100.1", "198.51.100.3", 10))
-	if err != nil || r2.SwIfIndex != 2 {
-		t.Fatalf("second tunnel: %+v %v", r2, err)
-	}
-	fixed := tunnelReq(true, "198.51.100.1", "198.51.100.2", 30)
-	fixed.Instance = 1
-	if _, err := vx.VxlanAddDelTunnelV3(ctx, fixed); !errors.Is(err, api.VPPApiError(errInstanceInUse)) {
-		t.Errorf("taken instance: %v, want -147", err)
-	}
-
-	ds, err := vx.VxlanTunnelV2Dump(ctx, &vxlan.VxlanTunnelV2Dump{SwIfIndex: ^interface_types.InterfaceIndex(0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := drain(t, ds.Recv)
-	if len(got) != 2 {
-		t.Fatalf("dump: %d tunnels, want 2", len(got))
-	}
-	d := got[0]
-	if d.SwIfIndex != 1 || d.Instance != 0 || d.SrcAddress.String() != "198.51.100.1" || d.DstAddress.String() != "198.51.100.2" ||
-		d.SrcPort != 4789 || d.DstPort != 4789 || d.DecapNextIndex != 1 || d.Vni != 10 || d.EncapVrfID != 0 {
-		t.Errorf("details: %+v", d)
-	}
-	if got[1].Instance != 1 || got[1].DstAddress.String() != "198.51.100.3" {
-		t.Errorf("second details: %+v", got[1])
-	}
-	sw, err := interfaceClient(conn).SwInterfaceDump(ctx, &interfaces.SwInterfaceDump{SwIfIndex: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd := drain(t, sw.Recv)
-	if len(sd) != 1 || sd[0].InterfaceName != "vxlan_tunnel0" || sd[0].InterfaceDevType != "VXLAN" ||
-		sd[0].Flags != interface_types.IF_STATUS_API_FLAG_ADMIN_UP|interface_types.IF_STATUS_API_FLAG_LINK_UP {
-		t.Errorf("sw_interface_details: %+v", sd)
-	}
-
-	del, err := vx.VxlanAddDelTunnelV3(ctx, tunnelReq(false, "198.51.100.1", "198.51.100.2", 10))
-	if err != nil || del.SwIfIndex != 1 {
-		t.Errorf("delete: %+v %v, want the deleted sw_if_index 1", del, err)
-	}
-	if _, err := vx.VxlanAddDelTunnelV3(ctx, tunnelReq(false, "198.51.100.1", "198.51.100.2", 10)); retval(err) != -6 {
-		t.Errorf("delete again: %v, want -6", err)
-	}
 }
 
 // vethPair creates a veth pair in the host namespace with nothing on it

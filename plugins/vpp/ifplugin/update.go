@@ -73,6 +73,9 @@ func (p *Plugin) update(ctx context.Context, key string, old, new *ifmodel.Inter
 			return nil, err
 		}
 	}
+	if err := p.sourceInUse(new.GetName(), old.GetIpAddresses(), new.GetIpAddresses()); err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
 	if err := p.setAddresses(ctx, key, idx, old.GetIpAddresses(), new.GetIpAddresses()); err != nil {
 		return nil, err
 	}

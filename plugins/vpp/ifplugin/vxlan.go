@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sort"
+	"strings"
 
 	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/binapi/ip_types"
@@ -88,8 +90,8 @@ func validateVxlan(v *ifmodel.Interface) error {
 	return nil
 }
 
-// dependencies: a tunnel taking its source from an interface waits for it.
-func (p *Plugin) dependencies(_ string, v *ifmodel.Interface) []kvscheduler.Dependency {
+// vxlanDependencies: a tunnel taking its source from an interface waits for it.
+func (p *Plugin) vxlanDependencies(_ string, v *ifmodel.Interface) []kvscheduler.Dependency {
 	if v.GetType() != ifmodel.Interface_VXLAN_TUNNEL || v.GetVxlan().GetSrcInterface() == "" {
 		return nil
 	}
@@ -148,14 +150,29 @@ func (p *Plugin) createVxlan(ctx context.Context, key string, v *ifmodel.Interfa
 	if src == dst {
 		return fmt.Errorf("%s: vxlan source and destination are the same (%s)", key, src)
 	}
-	r, err := p.vx.VxlanAddDelTunnelV3(ctx, &vxlan.VxlanAddDelTunnelV3{
+	req := &vxlan.VxlanAddDelTunnelV3{
 		IsAdd:          true,
 		Instance:       ^uint32(0),
 		SrcAddress:     ip_types.NewAddress(src.AsSlice()),
 		DstAddress:     ip_types.NewAddress(dst.AsSlice()),
 		DecapNextIndex: ^uint32(0), // l2-input
 		Vni:            l.GetVni(),
-	})
+	}
+	r, err := p.vx.VxlanAddDelTunnelV3(ctx, req)
+	if isVPPError(err) {
+		// An untagged tunnel with this key (see stray.go) is deleted and
+		// the create tried again.
+		if stray, ok := p.strayVxlan(ctx, v.GetName(), req); ok {
+			p.log.Warn("deleting an untagged VXLAN tunnel in the way of a desired one", "key", key, "sw_if_index", uint32(stray), "vni", l.GetVni())
+			del := *req
+			del.IsAdd = false
+			if _, derr := p.vx.VxlanAddDelTunnelV3(ctx, &del); derr != nil {
+				err = fmt.Errorf("%w (deleting untagged tunnel sw_if_index %d in the way: %w)", err, stray, derr)
+			} else {
+				r, err = p.vx.VxlanAddDelTunnelV3(ctx, req)
+			}
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%s: vxlan_add_del_tunnel_v3 (%s → %s vni %d): %w", key, src, dst, l.GetVni(), err)
 	}
@@ -181,6 +198,53 @@ func (p *Plugin) deleteVxlan(ctx context.Context, key string, v *ifmodel.Interfa
 		return fmt.Errorf("%s: vxlan_add_del_tunnel_v3 delete (%s → %s vni %d): %w", key, src, dst, l.GetVni(), err)
 	}
 	return nil
+}
+
+// sourceInUse refuses to remove an address of name that a VXLAN tunnel
+// created from src_interface uses as its source: the tunnel would keep
+// sending from an address the node no longer has. The update fails (and is
+// retried) until the tunnels are deleted or changed.
+func (p *Plugin) sourceInUse(name string, old, new []string) error {
+	kept := map[netip.Addr]bool{}
+	for _, a := range new {
+		if pf, err := netip.ParsePrefix(a); err == nil {
+			kept[pf.Addr()] = true
+		}
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var users []string
+	for tun, k := range p.vxlanOf {
+		if k.src != "if:"+name {
+			continue
+		}
+		e := p.byName[tun]
+		if e == nil {
+			continue
+		}
+		if src, err := netip.ParseAddr(e.meta.VxlanSrc); err == nil && !kept[src] {
+			users = append(users, fmt.Sprintf("%s (source %s)", tun, src))
+		}
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	sort.Strings(users)
+	return fmt.Errorf("an address VXLAN tunnels use as their source cannot be removed: %s; delete or change them first", strings.Join(users, ", "))
+}
+
+// strayVxlan returns the untagged (or already ours) tunnel with req's key.
+func (p *Plugin) strayVxlan(ctx context.Context, name string, req *vxlan.VxlanAddDelTunnelV3) (interface_types.InterfaceIndex, bool) {
+	all, err := p.dumpVxlan(ctx)
+	if err != nil {
+		return 0, false
+	}
+	for _, d := range all {
+		if d.SrcAddress == req.SrcAddress && d.DstAddress == req.DstAddress && d.Vni == req.Vni && d.EncapVrfID == req.EncapVrfID {
+			return d.SwIfIndex, p.adoptable(ctx, d.SwIfIndex, name)
+		}
+	}
+	return 0, false
 }
 
 // setVxlanOwner records that name's tunnel uses k.

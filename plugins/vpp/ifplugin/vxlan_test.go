@@ -47,11 +47,11 @@ func TestValidateVxlan(t *testing.T) {
 	if err := p.validate("k", &ifmodel.Interface{Name: "vx", Type: ifmodel.Interface_VXLAN_TUNNEL}); err == nil {
 		t.Error("VXLAN_TUNNEL without a vxlan link is valid")
 	}
-	deps := p.dependencies("k", vxlanIf(&ifmodel.VxlanLink{SrcInterface: "up0", DstAddress: "198.51.100.2", Vni: 1}))
+	deps := p.vxlanDependencies("k", vxlanIf(&ifmodel.VxlanLink{SrcInterface: "up0", DstAddress: "198.51.100.2", Vni: 1}))
 	if len(deps) != 1 || deps[0].Key != Key("up0") {
 		t.Errorf("dependencies %+v, want the source interface", deps)
 	}
-	if deps := p.dependencies("k", vxlanIf(&ifmodel.VxlanLink{SrcAddress: "198.51.100.1", DstAddress: "198.51.100.2", Vni: 1})); len(deps) != 0 {
+	if deps := p.vxlanDependencies("k", vxlanIf(&ifmodel.VxlanLink{SrcAddress: "198.51.100.1", DstAddress: "198.51.100.2", Vni: 1})); len(deps) != 0 {
 		t.Errorf("dependencies with src_address: %+v, want none", deps)
 	}
 }

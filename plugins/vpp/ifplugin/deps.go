@@ -1,0 +1,12 @@
+package ifplugin
+
+import (
+	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+)
+
+// dependencies lists what an interface waits for: a VXLAN tunnel its
+// source interface (vxlanDependencies).
+func (p *Plugin) dependencies(key string, v *ifmodel.Interface) []kvscheduler.Dependency {
+	return p.vxlanDependencies(key, v)
+}
