@@ -119,7 +119,7 @@ func (e *env) eventually(what string, timeout time.Duration, f func() error) {
 		if e.agent != nil && e.agent.Exited() {
 			e.t.Fatalf("%s: %s exited: %v", what, e.agent.Name, e.agent.ExitErr())
 		}
-		if e.vpp.Exited() {
+		if e.vpp != nil && e.vpp.Exited() {
 			e.t.Fatalf("%s: %s exited:\n%s", what, e.vpp.Name(), e.vpp.LogTail(30))
 		}
 		time.Sleep(50 * time.Millisecond)
