@@ -6,7 +6,7 @@ LDFLAGS  := -X github.com/vppmesh/vppmesh/agent.Version=$(VERSION) -X github.com
 FUZZTIME ?= 10s
 PROTOS   := $(shell find models -name '*.proto')
 
-.PHONY: help build test race ci deps lint vet proto demo bench bench-agent bench-dataplane bench-quick fuzz clean
+.PHONY: help build test race ci deps lint vet proto demo demo-vxlan bench bench-agent bench-dataplane bench-quick fuzz clean images lab lab-docker lab-docker-all
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,7 @@ deps: ## install what the tests need (Debian packages as root, Go modules)
 ci: deps lint test race ## what CI runs: deps, lint, all tests (and again under -race), a short smoke of every fuzz target and benchmark
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 	$(MAKE) bench-quick
+	$(MAKE) lab-docker
 
 lint: vet ## gofmt, go vet and the import walls of DESIGN.md
 	./scripts/check-walls.sh
@@ -39,6 +40,9 @@ proto: ## regenerate models/*.pb.go (needs protoc and protoc-gen-go)
 
 demo: build ## the main job: etcd + vppsim + agent + two CNFs + a cross-connect with traffic
 	./scripts/demo.sh
+
+demo-vxlan: build ## two nodes (network namespaces, root) over VXLAN: a CNF on each, traffic A→B (DEMO_VPP=vpp: FD.io VPP)
+	./scripts/demo-vxlan.sh
 
 bench: build ## benchmarks: agent at scale (test/bench/results.*) and packet paths (test/e2e/bench-results.*)
 	./scripts/bench.sh
@@ -56,6 +60,19 @@ bench-quick: build ## one quick pass of every benchmark (CI smoke: completes, nu
 
 fuzz: ## every fuzz target for FUZZTIME (default 10s)
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+images: ## the lab's images, built locally FROM scratch from static binaries (vppmesh/agent, vppsim, cnf :lab)
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/static/ ./cmd/vppmesh-agent ./cmd/agentctl ./cmd/vppsim ./cmd/vppmesh-cnf
+	$(GO) run ./cmd/vppmesh-lab images --dockerfiles docker --context $(BIN)/static
+
+lab: build ## every example lab up and down in network namespaces, traffic checked per link (root)
+	LAB_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 10m -run 'TestLab' -v ./pkg/lab/
+
+lab-docker: images ## the cross-connect lab in Docker (--network none, a veth pair moved in by PID), then down
+	LAB_DOCKER=1 $(GO) test -count=1 -timeout 5m -run 'TestLabDocker' -v ./pkg/lab/
+
+lab-docker-all: images ## every memif/vxlan example lab in Docker (longer than the CI smoke)
+	LAB_DOCKER=all $(GO) test -count=1 -timeout 10m -run 'TestLabDocker' -v ./pkg/lab/
 
 clean:
 	rm -rf $(BIN)

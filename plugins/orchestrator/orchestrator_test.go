@@ -252,6 +252,9 @@ func TestStatusBurstIsBatched(t *testing.T) {
 		}
 	}
 	waitFor(t, "1000 status keys", func() bool { return countPrefix(t, cli, "/vnf-agent/a/status/") == n })
+	// The keys are visible in etcd before the writer counts its last txn:
+	// wait for the count to cover them (at least 8 txns of 128 for 1,000).
+	waitFor(t, "status txns counted", func() bool { return r.o.Stats().StatusTxns >= 8 })
 	st := r.o.Stats()
 	// 1,000 keys fit in 8 txns of 128; the etcd side arrives as 8 txns, so
 	// the worst case is a flush per etcd txn: 8 + rounding.

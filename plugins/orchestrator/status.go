@@ -41,6 +41,9 @@ type DerivedStatus struct {
 	Key   string            `json:"key"`
 	State kvscheduler.State `json:"state"`
 	Error string            `json:"error,omitempty"`
+	// Missing names what a PENDING derived value waits for (a cross-connect's
+	// VXLAN tunnel waits for its uplink).
+	Missing []string `json:"missing,omitempty"`
 }
 
 // statusEntry is what one status document is rendered from. It keeps only
@@ -76,9 +79,9 @@ func (e *statusEntry) setDerived(vs kvscheduler.ValueStatus) {
 		}
 	case gone(vs.State):
 	case found:
-		e.derived[i] = DerivedStatus{Key: vs.Key, State: vs.State, Error: vs.Error}
+		e.derived[i] = DerivedStatus{Key: vs.Key, State: vs.State, Error: vs.Error, Missing: vs.Missing}
 	default:
-		e.derived = slices.Insert(e.derived, i, DerivedStatus{Key: vs.Key, State: vs.State, Error: vs.Error})
+		e.derived = slices.Insert(e.derived, i, DerivedStatus{Key: vs.Key, State: vs.State, Error: vs.Error, Missing: vs.Missing})
 	}
 }
 

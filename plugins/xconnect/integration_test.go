@@ -2,8 +2,6 @@ package xconnect_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -22,7 +20,6 @@ import (
 )
 
 func TestCrossConnectRendersInVPP(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

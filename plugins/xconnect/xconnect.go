@@ -55,17 +55,29 @@ func Validate(key string, v *vppmeshv1.CrossConnect) error {
 	if a, _ := InterfaceNames(name); len(a) > maxIfName {
 		return fmt.Errorf("%s: derived interface name %q is %d bytes, at most %d allowed (name at most %d)", key, a, len(a), maxIfName, maxIfName-2)
 	}
-	for side, ep := range map[string]*vppmeshv1.Endpoint{"a": v.GetA(), "b": v.GetB()} {
+	for _, side := range []string{"a", "b"} {
+		ep := v.GetA()
+		if side == "b" {
+			ep = v.GetB()
+		}
 		switch {
 		case ep == nil:
 			return fmt.Errorf("%s: endpoint %s is missing", key, side)
 		case ep.GetLink() == nil:
-			return fmt.Errorf("%s: endpoint %s needs exactly one of memif or vhost_user", key, side)
-		case ep.GetMemif() == nil && ep.GetVhostUser() == nil:
-			return fmt.Errorf("%s: endpoint %s: link is empty; set memif or vhost_user", key, side)
+			return fmt.Errorf("%s: endpoint %s needs exactly one of memif, vhost_user or vxlan", key, side)
+		case ep.GetMemif() == nil && ep.GetVhostUser() == nil && ep.GetVxlan() == nil:
+			return fmt.Errorf("%s: endpoint %s: link is empty; set memif, vhost_user or vxlan", key, side)
 		case ep.GetVhostUser() != nil && ep.GetVhostUser().GetSocketFilename() == "":
 			return fmt.Errorf("%s: endpoint %s: vhost_user.socket_filename is empty", key, side)
 		}
+		if x := ep.GetVxlan(); x != nil {
+			if err := validateVxlanEnd(x); err != nil {
+				return fmt.Errorf("%s: endpoint %s: %w", key, side, err)
+			}
+		}
+	}
+	if a, b := v.GetA().GetVxlan(), v.GetB().GetVxlan(); a != nil && b != nil && tunnelOf(a) == tunnelOf(b) {
+		return fmt.Errorf("%s: endpoints a and b are the same vxlan tunnel (vni %d to %s)", key, a.GetVni(), a.GetRemote())
 	}
 	return nil
 }
@@ -84,6 +96,10 @@ func Derive(v *vppmeshv1.CrossConnect) []kvscheduler.KeyValue {
 func endpointInterface(name string, ep *vppmeshv1.Endpoint) *ifmodel.Interface {
 	i := &ifmodel.Interface{Name: name, Enabled: true, PhysAddress: ep.GetPhysAddress(), Mtu: ep.GetMtu()}
 	switch {
+	case ep.GetVxlan() != nil:
+		x := ep.GetVxlan()
+		i.Type = ifmodel.Interface_VXLAN_TUNNEL
+		i.Link = &ifmodel.Interface_Vxlan{Vxlan: &ifmodel.VxlanLink{SrcInterface: x.GetUplink(), DstAddress: x.GetRemote(), Vni: x.GetVni()}}
 	case ep.GetMemif() != nil:
 		i.Type = ifmodel.Interface_MEMIF
 		i.Link = &ifmodel.Interface_Memif{Memif: proto.Clone(ep.GetMemif()).(*ifmodel.MemifLink)}
@@ -94,15 +110,32 @@ func endpointInterface(name string, ep *vppmeshv1.Endpoint) *ifmodel.Interface {
 	return i
 }
 
-// Plugin is the CrossConnect plugin; it has no state and calls no VPP API.
-type Plugin struct{}
+// Plugin is the CrossConnect plugin; it calls no VPP API. Its only state is
+// which cross-connect holds which VXLAN tunnel: a second one asking for the
+// same VNI towards the same node over the same uplink FAILS naming the holder
+// (before anything reaches VPP) and is retried, so it applies by itself once
+// the holder is deleted or changed.
+type Plugin struct {
+	tunnels *tunnelOwners
+}
 
 // New returns the plugin.
-func New() *Plugin { return &Plugin{} }
+func New() *Plugin { return &Plugin{tunnels: newTunnelOwners()} }
 
 // Register adds the CrossConnect descriptor to the scheduler.
-func (*Plugin) Register(s *kvscheduler.Scheduler) error {
-	return kvscheduler.RegisterDescriptor(s, Descriptor())
+func (p *Plugin) Register(s *kvscheduler.Scheduler) error {
+	d := Descriptor()
+	d.Create = func(_ context.Context, key string, v *vppmeshv1.CrossConnect) (struct{}, error) {
+		return struct{}{}, p.tunnels.claim(key, v)
+	}
+	d.Update = func(_ context.Context, key string, _, v *vppmeshv1.CrossConnect, _ struct{}) (struct{}, error) {
+		return struct{}{}, p.tunnels.claim(key, v)
+	}
+	d.Delete = func(_ context.Context, _ string, v *vppmeshv1.CrossConnect, _ struct{}) error {
+		p.tunnels.release(v.GetName())
+		return nil
+	}
+	return kvscheduler.RegisterDescriptor(s, d)
 }
 
 // Messages is empty: the derived values' plugins send the VPP messages.

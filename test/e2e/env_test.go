@@ -33,6 +33,10 @@ type env struct {
 	httpPort int
 	// benchmark runs testpmd at normal priority (tests lower it; see startTestpmd).
 	benchmark bool
+
+	// agentLabel is this env's agent label when not the package's label
+	// (two agents share one etcd in the multi-node lab).
+	agentLabel string
 }
 
 func freePort(t *testing.T) int {
@@ -132,7 +136,11 @@ func (e *env) waitFile(path string, timeout time.Duration) {
 
 // ctl runs agentctl against this lab's agent.
 func (e *env) ctl(args ...string) (string, error) {
-	base := []string{"-e", e.etcdAddr, "--service-label", label, "-H", "127.0.0.1",
+	lbl := label
+	if e.agentLabel != "" {
+		lbl = e.agentLabel
+	}
+	base := []string{"-e", e.etcdAddr, "--service-label", lbl, "-H", "127.0.0.1",
 		"--http-port", strconv.Itoa(e.httpPort), "--timeout", "10s"}
 	ctx, cancel := context.WithTimeout(e.ctx, 20*time.Second)
 	defer cancel()

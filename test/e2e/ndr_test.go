@@ -32,6 +32,19 @@ type midCounters struct {
 	Errors map[string]uint64 `json:"errors,omitempty"`
 }
 
+func (m midCounters) add(o midCounters) midCounters {
+	s := midCounters{Rx: m.Rx + o.Rx, Tx: m.Tx + o.Tx, TxFull: m.TxFull + o.TxFull, Drops: m.Drops + o.Drops}
+	for _, src := range []map[string]uint64{m.Errors, o.Errors} {
+		for k, v := range src {
+			if s.Errors == nil {
+				s.Errors = map[string]uint64{}
+			}
+			s.Errors[k] += v
+		}
+	}
+	return s
+}
+
 func (m midCounters) sub(o midCounters) midCounters {
 	d := midCounters{Rx: m.Rx - o.Rx, Tx: m.Tx - o.Tx, TxFull: m.TxFull - o.TxFull, Drops: m.Drops - o.Drops}
 	for k, v := range m.Errors {

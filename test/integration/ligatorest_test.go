@@ -30,11 +30,9 @@ func getJSON(t *testing.T, method, url, body string, wantCode int, out any) {
 }
 
 // Ligato's REST paths on a live agent agree with what vppsim has.
-func TestLigatoRESTOnLiveAgent(t *testing.T) {
-	forEach(t, testLigatoRESTOnLiveAgent)
-}
+func TestLigatoRESTOnLiveAgent(t *testing.T) { forEach(t, ligatoRESTOnLiveAgent) }
 
-func testLigatoRESTOnLiveAgent(t *testing.T, e *env) {
+func ligatoRESTOnLiveAgent(t *testing.T, e *env) {
 	base := "http://" + e.agent.HTTPAddr()
 	var probe struct {
 		State int `json:"state"`

@@ -18,6 +18,7 @@ func registerAPIHandlers(h map[string]handlerFunc) {
 	registerInterfaceHandlers(h)
 	registerMemifHandlers(h)
 	registerVhostTapAfpHandlers(h)
+	registerVxlanHandlers(h)
 	registerL2Handlers(h)
 	registerIPHandlers(h)
 	registerSubifHandlers(h)
@@ -72,7 +73,11 @@ func registerInterfaceHandlers(h map[string]handlerFunc) {
 		return []api.Message{&interfaces.WantInterfaceEventsReply{}}
 	})
 	on(h, func(st *state, c *client, m *interfaces.SwInterfaceAddDelAddress) []api.Message {
-		return []api.Message{&interfaces.SwInterfaceAddDelAddressReply{Retval: st.addDelAddress(m)}}
+		rv := st.addDelAddress(m)
+		if ifc := st.get(uint32(m.SwIfIndex)); rv == 0 && ifc != nil && ifc.l3Kind() {
+			st.syncL3()
+		}
+		return []api.Message{&interfaces.SwInterfaceAddDelAddressReply{Retval: rv}}
 	})
 	on(h, func(st *state, c *client, m *interfaces.SwInterfaceSetMacAddress) []api.Message {
 		rep := &interfaces.SwInterfaceSetMacAddressReply{}
@@ -84,6 +89,9 @@ func registerInterfaceHandlers(h map[string]handlerFunc) {
 			rep.Retval = errUnimplemented // local0's device class cannot change its address
 		default:
 			ifc.mac = m.MacAddress
+			if ifc.l3Kind() {
+				st.syncL3()
+			}
 		}
 		return []api.Message{rep}
 	})

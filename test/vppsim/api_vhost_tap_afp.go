@@ -196,7 +196,8 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 			mac = st.newMAC()
 		}
 		ifc := st.add(&iface{name: "host-" + m.HostIfName, kind: kindAfPacket, afp: &afpSpec{hostIfName: m.HostIfName}, mac: mac, linkUp: true})
-		st.attachDriver(ifc, PortInfo{})
+		st.attachDriver(ifc, PortInfo{AfPacketHost: m.HostIfName})
+		st.syncL3()
 		rep.SwIfIndex = interface_types.InterfaceIndex(ifc.idx)
 		return []api.Message{rep}
 	})

@@ -31,6 +31,8 @@ type PortInfo struct {
 	Memif *MemifSpec
 	// VhostUser is set for vhost-user interfaces.
 	VhostUser *VhostUserSpec
+	// AfPacketHost is the host interface of an af-packet interface.
+	AfPacketHost string
 }
 
 // MemifSpec is what memif_create_v2 asked for, resolved (socket file, defaults applied).
@@ -85,6 +87,8 @@ type Port struct {
 	driver  atomic.Pointer[driverBox]
 	adminUp atomic.Bool
 	fwd     atomic.Pointer[l2Forward]
+	// l3 takes frames when the port is not in L2 mode (AF_PACKET with IPv4).
+	l3 atomic.Pointer[l3Input]
 
 	// minLen is the shortest frame forwarded: an Ethernet header, or an IPv4 header
 	// on an IP-mode memif.
@@ -219,7 +223,12 @@ func (p *Port) ReceiveBurst(frames [][]byte) {
 func (p *Port) forward(f *l2Forward, frame []byte) {
 	switch {
 	case f == nil:
-		// Not in L2 mode: VPP would route or drop; vppsim has no L3 path.
+		// Not in L2 mode: an AF_PACKET port terminates ARP and VXLAN (vxlan.go);
+		// vppsim routes nothing else.
+		if in := p.l3.Load(); in != nil {
+			in.input(p, frame)
+			return
+		}
 		p.drop(DropNotL2, 1)
 	case f.xconnect != nil:
 		f.xconnect.transmit(p, frame)

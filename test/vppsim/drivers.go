@@ -51,6 +51,8 @@ func (dp *dataplane) attach(p *Port, info PortInfo) (Driver, error) {
 		return dp.newMemifDriver(p, info)
 	case info.VhostUser != nil:
 		return dp.newVhostDriver(p, info)
+	case info.AfPacketHost != "":
+		return dp.newAfPacketDriver(p, info.AfPacketHost)
 	}
 	return nil, nil
 }

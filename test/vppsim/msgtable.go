@@ -19,6 +19,7 @@ import (
 	"go.fd.io/govpp/binapi/vhost_user"
 	"go.fd.io/govpp/binapi/vlib"
 	"go.fd.io/govpp/binapi/vpe"
+	"go.fd.io/govpp/binapi/vxlan"
 	"go.fd.io/govpp/codec"
 )
 
@@ -85,7 +86,7 @@ func newMsgTable() (*msgTable, error) {
 	for _, all := range [][]api.Message{
 		vpe.AllMessages(), vlib.AllMessages(), interfaces.AllMessages(), ip.AllMessages(), ip_neighbor.AllMessages(), arp.AllMessages(),
 		l2.AllMessages(), memif.AllMessages(), vhost_user.AllMessages(), tapv2.AllMessages(),
-		af_packet.AllMessages(),
+		af_packet.AllMessages(), vxlan.AllMessages(),
 	} {
 		for _, m := range all {
 			t.add(m)

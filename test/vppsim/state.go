@@ -19,15 +19,16 @@ const (
 	kindTap
 	kindAfPacket
 	kindSub
+	kindVxlan
 )
 
-var kindNames = [...]string{"local", "loopback", "memif", "vhost-user", "tap", "af-packet", "sub"}
+var kindNames = [...]string{"local", "loopback", "memif", "vhost-user", "tap", "af-packet", "sub", "vxlan"}
 
 func (k ifKind) String() string { return kindNames[k] }
 
 // devTypes are the device class names VPP reports in interface_dev_type.
 // A sub-interface reports its parent's (api_l3_subif.go).
-var devTypes = [...]string{"local", "Loopback", "memif", "vhost-user", "virtio", "af-packet", ""}
+var devTypes = [...]string{"local", "Loopback", "memif", "vhost-user", "virtio", "af-packet", "", "VXLAN"}
 
 type l2Mode int
 
@@ -67,6 +68,7 @@ type iface struct {
 	vhost         *VhostUserSpec
 	tap           *tapSpec
 	afp           *afpSpec
+	vxlan         *vxlanSpec
 
 	port *Port
 	// xcIn lists the interfaces cross-connected towards this one, so deleting it
@@ -140,6 +142,8 @@ type state struct {
 	macSeq    uint32
 	events    []ifEvent
 	clock     *coarseClock
+	// l3 is the IPv4/VXLAN packet path (vxlan.go), created on first use.
+	l3 *l3Plane
 	// ifChanged records that interfaces were added or deleted since the last API call,
 	// so the stats segment is refreshed at once.
 	ifChanged bool
@@ -231,6 +235,9 @@ func (st *state) remove(ifc *iface) {
 	st.tbl.delete(ifc)
 	st.free = append(st.free, ifc.idx)
 	st.events = append(st.events, ifEvent{idx: ifc.idx, deleted: true})
+	if ifc.l3Kind() {
+		st.syncL3()
+	}
 }
 
 func (st *state) closeAll() {

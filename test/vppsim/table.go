@@ -65,7 +65,7 @@ func newIfTable() ifTable {
 
 // numbered reports whether the kind's names carry an instance from instanceSet.
 func (k ifKind) numbered() bool {
-	return k == kindLoopback || k == kindTap || k == kindVhostUser
+	return k == kindLoopback || k == kindTap || k == kindVhostUser || k == kindVxlan
 }
 
 func (t *ifTable) insert(ifc *iface) {

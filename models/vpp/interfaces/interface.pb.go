@@ -288,6 +288,61 @@ func (MemifLink_MemifMode) EnumDescriptor() ([]byte, []int) {
 	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{2, 0}
 }
 
+type VxlanLink_Gpe_Protocol int32
+
+const (
+	VxlanLink_Gpe_UNKNOWN  VxlanLink_Gpe_Protocol = 0
+	VxlanLink_Gpe_IP4      VxlanLink_Gpe_Protocol = 1
+	VxlanLink_Gpe_IP6      VxlanLink_Gpe_Protocol = 2
+	VxlanLink_Gpe_ETHERNET VxlanLink_Gpe_Protocol = 3
+	VxlanLink_Gpe_NSH      VxlanLink_Gpe_Protocol = 4
+)
+
+// Enum value maps for VxlanLink_Gpe_Protocol.
+var (
+	VxlanLink_Gpe_Protocol_name = map[int32]string{
+		0: "UNKNOWN",
+		1: "IP4",
+		2: "IP6",
+		3: "ETHERNET",
+		4: "NSH",
+	}
+	VxlanLink_Gpe_Protocol_value = map[string]int32{
+		"UNKNOWN":  0,
+		"IP4":      1,
+		"IP6":      2,
+		"ETHERNET": 3,
+		"NSH":      4,
+	}
+)
+
+func (x VxlanLink_Gpe_Protocol) Enum() *VxlanLink_Gpe_Protocol {
+	p := new(VxlanLink_Gpe_Protocol)
+	*p = x
+	return p
+}
+
+func (x VxlanLink_Gpe_Protocol) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (VxlanLink_Gpe_Protocol) Descriptor() protoreflect.EnumDescriptor {
+	return file_vpp_interfaces_interface_proto_enumTypes[4].Descriptor()
+}
+
+func (VxlanLink_Gpe_Protocol) Type() protoreflect.EnumType {
+	return &file_vpp_interfaces_interface_proto_enumTypes[4]
+}
+
+func (x VxlanLink_Gpe_Protocol) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use VxlanLink_Gpe_Protocol.Descriptor instead.
+func (VxlanLink_Gpe_Protocol) EnumDescriptor() ([]byte, []int) {
+	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{3, 0, 0}
+}
+
 // Interface is one VPP interface, keyed by its logical name.
 type Interface struct {
 	state         protoimpl.MessageState   `protogen:"open.v1"`
@@ -309,6 +364,7 @@ type Interface struct {
 	//	*Interface_Memif
 	//	*Interface_Afpacket
 	//	*Interface_Tap
+	//	*Interface_Vxlan
 	//	*Interface_VhostUser
 	Link          isInterface_Link `protobuf_oneof:"link"`
 	unknownFields protoimpl.UnknownFields
@@ -472,6 +528,15 @@ func (x *Interface) GetTap() *TapLink {
 	return nil
 }
 
+func (x *Interface) GetVxlan() *VxlanLink {
+	if x != nil {
+		if x, ok := x.Link.(*Interface_Vxlan); ok {
+			return x.Vxlan
+		}
+	}
+	return nil
+}
+
 func (x *Interface) GetVhostUser() *VhostUserLink {
 	if x != nil {
 		if x, ok := x.Link.(*Interface_VhostUser); ok {
@@ -501,6 +566,10 @@ type Interface_Tap struct {
 	Tap *TapLink `protobuf:"bytes,103,opt,name=tap,proto3,oneof"`
 }
 
+type Interface_Vxlan struct {
+	Vxlan *VxlanLink `protobuf:"bytes,104,opt,name=vxlan,proto3,oneof"`
+}
+
 type Interface_VhostUser struct {
 	VhostUser *VhostUserLink `protobuf:"bytes,150,opt,name=vhost_user,json=vhostUser,proto3,oneof"`
 }
@@ -512,6 +581,8 @@ func (*Interface_Memif) isInterface_Link() {}
 func (*Interface_Afpacket) isInterface_Link() {}
 
 func (*Interface_Tap) isInterface_Link() {}
+
+func (*Interface_Vxlan) isInterface_Link() {}
 
 func (*Interface_VhostUser) isInterface_Link() {}
 
@@ -711,6 +782,108 @@ func (x *MemifLink) GetTxQueues() uint32 {
 	return 0
 }
 
+// VxlanLink configures a VXLAN_TUNNEL interface (Ligato's fields, plus one
+// vppmesh extension).
+type VxlanLink struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// src_address is the local VTEP address.
+	SrcAddress string `protobuf:"bytes,1,opt,name=src_address,json=srcAddress,proto3" json:"src_address,omitempty"`
+	// dst_address is the remote VTEP address.
+	DstAddress string `protobuf:"bytes,2,opt,name=dst_address,json=dstAddress,proto3" json:"dst_address,omitempty"`
+	// vni is the 24-bit VXLAN network identifier.
+	Vni uint32 `protobuf:"varint,3,opt,name=vni,proto3" json:"vni,omitempty"`
+	// multicast names the interface for a multicast dst_address.
+	Multicast string         `protobuf:"bytes,4,opt,name=multicast,proto3" json:"multicast,omitempty"`
+	Gpe       *VxlanLink_Gpe `protobuf:"bytes,5,opt,name=gpe,proto3" json:"gpe,omitempty"`
+	// ip_vrf is the VRF of the outer (underlay) packets.
+	IpVrf uint32 `protobuf:"varint,6,opt,name=ip_vrf,json=ipVrf,proto3" json:"ip_vrf,omitempty"`
+	// vppmesh extension: src_interface names the interface whose first IPv4
+	// address is the source VTEP, instead of src_address. The tunnel waits
+	// (PENDING) until that interface is configured.
+	SrcInterface  string `protobuf:"bytes,100,opt,name=src_interface,json=srcInterface,proto3" json:"src_interface,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VxlanLink) Reset() {
+	*x = VxlanLink{}
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VxlanLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VxlanLink) ProtoMessage() {}
+
+func (x *VxlanLink) ProtoReflect() protoreflect.Message {
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VxlanLink.ProtoReflect.Descriptor instead.
+func (*VxlanLink) Descriptor() ([]byte, []int) {
+	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *VxlanLink) GetSrcAddress() string {
+	if x != nil {
+		return x.SrcAddress
+	}
+	return ""
+}
+
+func (x *VxlanLink) GetDstAddress() string {
+	if x != nil {
+		return x.DstAddress
+	}
+	return ""
+}
+
+func (x *VxlanLink) GetVni() uint32 {
+	if x != nil {
+		return x.Vni
+	}
+	return 0
+}
+
+func (x *VxlanLink) GetMulticast() string {
+	if x != nil {
+		return x.Multicast
+	}
+	return ""
+}
+
+func (x *VxlanLink) GetGpe() *VxlanLink_Gpe {
+	if x != nil {
+		return x.Gpe
+	}
+	return nil
+}
+
+func (x *VxlanLink) GetIpVrf() uint32 {
+	if x != nil {
+		return x.IpVrf
+	}
+	return 0
+}
+
+func (x *VxlanLink) GetSrcInterface() string {
+	if x != nil {
+		return x.SrcInterface
+	}
+	return ""
+}
+
 // AfpacketLink configures an AF_PACKET interface bound to a host interface.
 type AfpacketLink struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -722,7 +895,7 @@ type AfpacketLink struct {
 
 func (x *AfpacketLink) Reset() {
 	*x = AfpacketLink{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[3]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +907,7 @@ func (x *AfpacketLink) String() string {
 func (*AfpacketLink) ProtoMessage() {}
 
 func (x *AfpacketLink) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[3]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +920,7 @@ func (x *AfpacketLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AfpacketLink.ProtoReflect.Descriptor instead.
 func (*AfpacketLink) Descriptor() ([]byte, []int) {
-	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{3}
+	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AfpacketLink) GetHostIfName() string {
@@ -780,7 +953,7 @@ type TapLink struct {
 
 func (x *TapLink) Reset() {
 	*x = TapLink{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[4]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +965,7 @@ func (x *TapLink) String() string {
 func (*TapLink) ProtoMessage() {}
 
 func (x *TapLink) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[4]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +978,7 @@ func (x *TapLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TapLink.ProtoReflect.Descriptor instead.
 func (*TapLink) Descriptor() ([]byte, []int) {
-	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{4}
+	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TapLink) GetVersion() uint32 {
@@ -874,7 +1047,7 @@ type VhostUserLink struct {
 
 func (x *VhostUserLink) Reset() {
 	*x = VhostUserLink{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[5]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +1059,7 @@ func (x *VhostUserLink) String() string {
 func (*VhostUserLink) ProtoMessage() {}
 
 func (x *VhostUserLink) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[5]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1072,7 @@ func (x *VhostUserLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VhostUserLink.ProtoReflect.Descriptor instead.
 func (*VhostUserLink) Descriptor() ([]byte, []int) {
-	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{5}
+	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *VhostUserLink) GetSocketFilename() string {
@@ -960,7 +1133,7 @@ type Interface_Unnumbered struct {
 
 func (x *Interface_Unnumbered) Reset() {
 	*x = Interface_Unnumbered{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[6]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1145,7 @@ func (x *Interface_Unnumbered) String() string {
 func (*Interface_Unnumbered) ProtoMessage() {}
 
 func (x *Interface_Unnumbered) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[6]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1179,7 @@ type Interface_RxMode struct {
 
 func (x *Interface_RxMode) Reset() {
 	*x = Interface_RxMode{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[7]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1191,7 @@ func (x *Interface_RxMode) String() string {
 func (*Interface_RxMode) ProtoMessage() {}
 
 func (x *Interface_RxMode) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[7]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1239,7 @@ type Interface_RxPlacement struct {
 
 func (x *Interface_RxPlacement) Reset() {
 	*x = Interface_RxPlacement{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[8]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1078,7 +1251,7 @@ func (x *Interface_RxPlacement) String() string {
 func (*Interface_RxPlacement) ProtoMessage() {}
 
 func (x *Interface_RxPlacement) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[8]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1298,7 @@ type Interface_IP6ND struct {
 
 func (x *Interface_IP6ND) Reset() {
 	*x = Interface_IP6ND{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[9]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1310,7 @@ func (x *Interface_IP6ND) String() string {
 func (*Interface_IP6ND) ProtoMessage() {}
 
 func (x *Interface_IP6ND) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[9]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1167,11 +1340,64 @@ func (x *Interface_IP6ND) GetInstallDefaultRoutes() bool {
 	return false
 }
 
+// Gpe (VXLAN-GPE) is Ligato's; vppmesh rejects it as not supported.
+type VxlanLink_Gpe struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DecapVrfId    uint32                 `protobuf:"varint,1,opt,name=decap_vrf_id,json=decapVrfId,proto3" json:"decap_vrf_id,omitempty"`
+	Protocol      VxlanLink_Gpe_Protocol `protobuf:"varint,2,opt,name=protocol,proto3,enum=vppmesh.vpp.interfaces.VxlanLink_Gpe_Protocol" json:"protocol,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VxlanLink_Gpe) Reset() {
+	*x = VxlanLink_Gpe{}
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VxlanLink_Gpe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VxlanLink_Gpe) ProtoMessage() {}
+
+func (x *VxlanLink_Gpe) ProtoReflect() protoreflect.Message {
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VxlanLink_Gpe.ProtoReflect.Descriptor instead.
+func (*VxlanLink_Gpe) Descriptor() ([]byte, []int) {
+	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{3, 0}
+}
+
+func (x *VxlanLink_Gpe) GetDecapVrfId() uint32 {
+	if x != nil {
+		return x.DecapVrfId
+	}
+	return 0
+}
+
+func (x *VxlanLink_Gpe) GetProtocol() VxlanLink_Gpe_Protocol {
+	if x != nil {
+		return x.Protocol
+	}
+	return VxlanLink_Gpe_UNKNOWN
+}
+
 var File_vpp_interfaces_interface_proto protoreflect.FileDescriptor
 
 const file_vpp_interfaces_interface_proto_rawDesc = "" +
 	"\n" +
-	"\x1evpp/interfaces/interface.proto\x12\x16vppmesh.vpp.interfaces\"\xeb\f\n" +
+	"\x1evpp/interfaces/interface.proto\x12\x16vppmesh.vpp.interfaces\"\xa6\r\n" +
 	"\tInterface\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12:\n" +
 	"\x04type\x18\x02 \x01(\x0e2&.vppmesh.vpp.interfaces.Interface.TypeR\x04type\x12\x18\n" +
@@ -1190,7 +1416,8 @@ const file_vpp_interfaces_interface_proto_rawDesc = "" +
 	"\x03sub\x18d \x01(\v2$.vppmesh.vpp.interfaces.SubInterfaceH\x00R\x03sub\x129\n" +
 	"\x05memif\x18e \x01(\v2!.vppmesh.vpp.interfaces.MemifLinkH\x00R\x05memif\x12B\n" +
 	"\bafpacket\x18f \x01(\v2$.vppmesh.vpp.interfaces.AfpacketLinkH\x00R\bafpacket\x123\n" +
-	"\x03tap\x18g \x01(\v2\x1f.vppmesh.vpp.interfaces.TapLinkH\x00R\x03tap\x12G\n" +
+	"\x03tap\x18g \x01(\v2\x1f.vppmesh.vpp.interfaces.TapLinkH\x00R\x03tap\x129\n" +
+	"\x05vxlan\x18h \x01(\v2!.vppmesh.vpp.interfaces.VxlanLinkH\x00R\x05vxlan\x12G\n" +
 	"\n" +
 	"vhost_user\x18\x96\x01 \x01(\v2%.vppmesh.vpp.interfaces.VhostUserLinkH\x00R\tvhostUser\x1a8\n" +
 	"\n" +
@@ -1269,7 +1496,27 @@ const file_vpp_interfaces_interface_proto_rawDesc = "" +
 	"\tMemifMode\x12\f\n" +
 	"\bETHERNET\x10\x00\x12\x06\n" +
 	"\x02IP\x10\x01\x12\x0f\n" +
-	"\vPUNT_INJECT\x10\x02\"Y\n" +
+	"\vPUNT_INJECT\x10\x02\"\xaa\x03\n" +
+	"\tVxlanLink\x12\x1f\n" +
+	"\vsrc_address\x18\x01 \x01(\tR\n" +
+	"srcAddress\x12\x1f\n" +
+	"\vdst_address\x18\x02 \x01(\tR\n" +
+	"dstAddress\x12\x10\n" +
+	"\x03vni\x18\x03 \x01(\rR\x03vni\x12\x1c\n" +
+	"\tmulticast\x18\x04 \x01(\tR\tmulticast\x127\n" +
+	"\x03gpe\x18\x05 \x01(\v2%.vppmesh.vpp.interfaces.VxlanLink.GpeR\x03gpe\x12\x15\n" +
+	"\x06ip_vrf\x18\x06 \x01(\rR\x05ipVrf\x12#\n" +
+	"\rsrc_interface\x18d \x01(\tR\fsrcInterface\x1a\xb5\x01\n" +
+	"\x03Gpe\x12 \n" +
+	"\fdecap_vrf_id\x18\x01 \x01(\rR\n" +
+	"decapVrfId\x12J\n" +
+	"\bprotocol\x18\x02 \x01(\x0e2..vppmesh.vpp.interfaces.VxlanLink.Gpe.ProtocolR\bprotocol\"@\n" +
+	"\bProtocol\x12\v\n" +
+	"\aUNKNOWN\x10\x00\x12\a\n" +
+	"\x03IP4\x10\x01\x12\a\n" +
+	"\x03IP6\x10\x02\x12\f\n" +
+	"\bETHERNET\x10\x03\x12\a\n" +
+	"\x03NSH\x10\x04\"Y\n" +
 	"\fAfpacketLink\x12 \n" +
 	"\fhost_if_name\x18\x01 \x01(\tR\n" +
 	"hostIfName\x12'\n" +
@@ -1308,43 +1555,49 @@ func file_vpp_interfaces_interface_proto_rawDescGZIP() []byte {
 	return file_vpp_interfaces_interface_proto_rawDescData
 }
 
-var file_vpp_interfaces_interface_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_vpp_interfaces_interface_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_vpp_interfaces_interface_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_vpp_interfaces_interface_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_vpp_interfaces_interface_proto_goTypes = []any{
 	(Interface_Type)(0),                 // 0: vppmesh.vpp.interfaces.Interface.Type
 	(Interface_RxMode_Type)(0),          // 1: vppmesh.vpp.interfaces.Interface.RxMode.Type
 	(SubInterface_TagRewriteOptions)(0), // 2: vppmesh.vpp.interfaces.SubInterface.TagRewriteOptions
 	(MemifLink_MemifMode)(0),            // 3: vppmesh.vpp.interfaces.MemifLink.MemifMode
-	(*Interface)(nil),                   // 4: vppmesh.vpp.interfaces.Interface
-	(*SubInterface)(nil),                // 5: vppmesh.vpp.interfaces.SubInterface
-	(*MemifLink)(nil),                   // 6: vppmesh.vpp.interfaces.MemifLink
-	(*AfpacketLink)(nil),                // 7: vppmesh.vpp.interfaces.AfpacketLink
-	(*TapLink)(nil),                     // 8: vppmesh.vpp.interfaces.TapLink
-	(*VhostUserLink)(nil),               // 9: vppmesh.vpp.interfaces.VhostUserLink
-	(*Interface_Unnumbered)(nil),        // 10: vppmesh.vpp.interfaces.Interface.Unnumbered
-	(*Interface_RxMode)(nil),            // 11: vppmesh.vpp.interfaces.Interface.RxMode
-	(*Interface_RxPlacement)(nil),       // 12: vppmesh.vpp.interfaces.Interface.RxPlacement
-	(*Interface_IP6ND)(nil),             // 13: vppmesh.vpp.interfaces.Interface.IP6ND
+	(VxlanLink_Gpe_Protocol)(0),         // 4: vppmesh.vpp.interfaces.VxlanLink.Gpe.Protocol
+	(*Interface)(nil),                   // 5: vppmesh.vpp.interfaces.Interface
+	(*SubInterface)(nil),                // 6: vppmesh.vpp.interfaces.SubInterface
+	(*MemifLink)(nil),                   // 7: vppmesh.vpp.interfaces.MemifLink
+	(*VxlanLink)(nil),                   // 8: vppmesh.vpp.interfaces.VxlanLink
+	(*AfpacketLink)(nil),                // 9: vppmesh.vpp.interfaces.AfpacketLink
+	(*TapLink)(nil),                     // 10: vppmesh.vpp.interfaces.TapLink
+	(*VhostUserLink)(nil),               // 11: vppmesh.vpp.interfaces.VhostUserLink
+	(*Interface_Unnumbered)(nil),        // 12: vppmesh.vpp.interfaces.Interface.Unnumbered
+	(*Interface_RxMode)(nil),            // 13: vppmesh.vpp.interfaces.Interface.RxMode
+	(*Interface_RxPlacement)(nil),       // 14: vppmesh.vpp.interfaces.Interface.RxPlacement
+	(*Interface_IP6ND)(nil),             // 15: vppmesh.vpp.interfaces.Interface.IP6ND
+	(*VxlanLink_Gpe)(nil),               // 16: vppmesh.vpp.interfaces.VxlanLink.Gpe
 }
 var file_vpp_interfaces_interface_proto_depIdxs = []int32{
 	0,  // 0: vppmesh.vpp.interfaces.Interface.type:type_name -> vppmesh.vpp.interfaces.Interface.Type
-	10, // 1: vppmesh.vpp.interfaces.Interface.unnumbered:type_name -> vppmesh.vpp.interfaces.Interface.Unnumbered
-	11, // 2: vppmesh.vpp.interfaces.Interface.rx_modes:type_name -> vppmesh.vpp.interfaces.Interface.RxMode
-	12, // 3: vppmesh.vpp.interfaces.Interface.rx_placements:type_name -> vppmesh.vpp.interfaces.Interface.RxPlacement
-	13, // 4: vppmesh.vpp.interfaces.Interface.ip6_nd:type_name -> vppmesh.vpp.interfaces.Interface.IP6ND
-	5,  // 5: vppmesh.vpp.interfaces.Interface.sub:type_name -> vppmesh.vpp.interfaces.SubInterface
-	6,  // 6: vppmesh.vpp.interfaces.Interface.memif:type_name -> vppmesh.vpp.interfaces.MemifLink
-	7,  // 7: vppmesh.vpp.interfaces.Interface.afpacket:type_name -> vppmesh.vpp.interfaces.AfpacketLink
-	8,  // 8: vppmesh.vpp.interfaces.Interface.tap:type_name -> vppmesh.vpp.interfaces.TapLink
-	9,  // 9: vppmesh.vpp.interfaces.Interface.vhost_user:type_name -> vppmesh.vpp.interfaces.VhostUserLink
-	2,  // 10: vppmesh.vpp.interfaces.SubInterface.tag_rw_option:type_name -> vppmesh.vpp.interfaces.SubInterface.TagRewriteOptions
-	3,  // 11: vppmesh.vpp.interfaces.MemifLink.mode:type_name -> vppmesh.vpp.interfaces.MemifLink.MemifMode
-	1,  // 12: vppmesh.vpp.interfaces.Interface.RxMode.mode:type_name -> vppmesh.vpp.interfaces.Interface.RxMode.Type
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	12, // 1: vppmesh.vpp.interfaces.Interface.unnumbered:type_name -> vppmesh.vpp.interfaces.Interface.Unnumbered
+	13, // 2: vppmesh.vpp.interfaces.Interface.rx_modes:type_name -> vppmesh.vpp.interfaces.Interface.RxMode
+	14, // 3: vppmesh.vpp.interfaces.Interface.rx_placements:type_name -> vppmesh.vpp.interfaces.Interface.RxPlacement
+	15, // 4: vppmesh.vpp.interfaces.Interface.ip6_nd:type_name -> vppmesh.vpp.interfaces.Interface.IP6ND
+	6,  // 5: vppmesh.vpp.interfaces.Interface.sub:type_name -> vppmesh.vpp.interfaces.SubInterface
+	7,  // 6: vppmesh.vpp.interfaces.Interface.memif:type_name -> vppmesh.vpp.interfaces.MemifLink
+	9,  // 7: vppmesh.vpp.interfaces.Interface.afpacket:type_name -> vppmesh.vpp.interfaces.AfpacketLink
+	10, // 8: vppmesh.vpp.interfaces.Interface.tap:type_name -> vppmesh.vpp.interfaces.TapLink
+	8,  // 9: vppmesh.vpp.interfaces.Interface.vxlan:type_name -> vppmesh.vpp.interfaces.VxlanLink
+	11, // 10: vppmesh.vpp.interfaces.Interface.vhost_user:type_name -> vppmesh.vpp.interfaces.VhostUserLink
+	2,  // 11: vppmesh.vpp.interfaces.SubInterface.tag_rw_option:type_name -> vppmesh.vpp.interfaces.SubInterface.TagRewriteOptions
+	3,  // 12: vppmesh.vpp.interfaces.MemifLink.mode:type_name -> vppmesh.vpp.interfaces.MemifLink.MemifMode
+	16, // 13: vppmesh.vpp.interfaces.VxlanLink.gpe:type_name -> vppmesh.vpp.interfaces.VxlanLink.Gpe
+	1,  // 14: vppmesh.vpp.interfaces.Interface.RxMode.mode:type_name -> vppmesh.vpp.interfaces.Interface.RxMode.Type
+	4,  // 15: vppmesh.vpp.interfaces.VxlanLink.Gpe.protocol:type_name -> vppmesh.vpp.interfaces.VxlanLink.Gpe.Protocol
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_vpp_interfaces_interface_proto_init() }
@@ -1357,6 +1610,7 @@ func file_vpp_interfaces_interface_proto_init() {
 		(*Interface_Memif)(nil),
 		(*Interface_Afpacket)(nil),
 		(*Interface_Tap)(nil),
+		(*Interface_Vxlan)(nil),
 		(*Interface_VhostUser)(nil),
 	}
 	type x struct{}
@@ -1364,8 +1618,8 @@ func file_vpp_interfaces_interface_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vpp_interfaces_interface_proto_rawDesc), len(file_vpp_interfaces_interface_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   10,
+			NumEnums:      5,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -86,13 +86,16 @@ func (x *CrossConnect) GetB() *Endpoint {
 	return nil
 }
 
-// Endpoint is one side of a CrossConnect: exactly one link kind.
+// Endpoint is one side of a CrossConnect: exactly one link kind. A vxlan end
+// reaches a CNF on another node: one CrossConnect per node, each with a memif
+// (or vhost-user) end and a vxlan end pointing at the other node.
 type Endpoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Link:
 	//
 	//	*Endpoint_Memif
 	//	*Endpoint_VhostUser
+	//	*Endpoint_Vxlan
 	Link          isEndpoint_Link `protobuf_oneof:"link"`
 	PhysAddress   string          `protobuf:"bytes,3,opt,name=phys_address,json=physAddress,proto3" json:"phys_address,omitempty"`
 	Mtu           uint32          `protobuf:"varint,4,opt,name=mtu,proto3" json:"mtu,omitempty"`
@@ -155,6 +158,15 @@ func (x *Endpoint) GetVhostUser() *interfaces.VhostUserLink {
 	return nil
 }
 
+func (x *Endpoint) GetVxlan() *VxlanEnd {
+	if x != nil {
+		if x, ok := x.Link.(*Endpoint_Vxlan); ok {
+			return x.Vxlan
+		}
+	}
+	return nil
+}
+
 func (x *Endpoint) GetPhysAddress() string {
 	if x != nil {
 		return x.PhysAddress
@@ -181,9 +193,81 @@ type Endpoint_VhostUser struct {
 	VhostUser *interfaces.VhostUserLink `protobuf:"bytes,2,opt,name=vhost_user,json=vhostUser,proto3,oneof"`
 }
 
+type Endpoint_Vxlan struct {
+	Vxlan *VxlanEnd `protobuf:"bytes,5,opt,name=vxlan,proto3,oneof"`
+}
+
 func (*Endpoint_Memif) isEndpoint_Link() {}
 
 func (*Endpoint_VhostUser) isEndpoint_Link() {}
+
+func (*Endpoint_Vxlan) isEndpoint_Link() {}
+
+// VxlanEnd is a VXLAN tunnel to another node. It renders as a VXLAN_TUNNEL
+// interface whose source address is the uplink's first IPv4 address.
+type VxlanEnd struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// remote is the other node's underlay (VTEP) IPv4 address.
+	Remote string `protobuf:"bytes,1,opt,name=remote,proto3" json:"remote,omitempty"`
+	// vni is the VXLAN network identifier, 1..16777215; both nodes use the same.
+	Vni uint32 `protobuf:"varint,2,opt,name=vni,proto3" json:"vni,omitempty"`
+	// uplink names this node's interface (e.g. an AF_PACKET one with an IPv4
+	// address) that carries the tunnel.
+	Uplink        string `protobuf:"bytes,3,opt,name=uplink,proto3" json:"uplink,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VxlanEnd) Reset() {
+	*x = VxlanEnd{}
+	mi := &file_vppmesh_v1_xconnect_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VxlanEnd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VxlanEnd) ProtoMessage() {}
+
+func (x *VxlanEnd) ProtoReflect() protoreflect.Message {
+	mi := &file_vppmesh_v1_xconnect_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VxlanEnd.ProtoReflect.Descriptor instead.
+func (*VxlanEnd) Descriptor() ([]byte, []int) {
+	return file_vppmesh_v1_xconnect_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *VxlanEnd) GetRemote() string {
+	if x != nil {
+		return x.Remote
+	}
+	return ""
+}
+
+func (x *VxlanEnd) GetVni() uint32 {
+	if x != nil {
+		return x.Vni
+	}
+	return 0
+}
+
+func (x *VxlanEnd) GetUplink() string {
+	if x != nil {
+		return x.Uplink
+	}
+	return ""
+}
 
 var File_vppmesh_v1_xconnect_proto protoreflect.FileDescriptor
 
@@ -194,14 +278,19 @@ const file_vppmesh_v1_xconnect_proto_rawDesc = "" +
 	"\fCrossConnect\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\"\n" +
 	"\x01a\x18\x02 \x01(\v2\x14.vppmesh.v1.EndpointR\x01a\x12\"\n" +
-	"\x01b\x18\x03 \x01(\v2\x14.vppmesh.v1.EndpointR\x01b\"\xca\x01\n" +
+	"\x01b\x18\x03 \x01(\v2\x14.vppmesh.v1.EndpointR\x01b\"\xf8\x01\n" +
 	"\bEndpoint\x129\n" +
 	"\x05memif\x18\x01 \x01(\v2!.vppmesh.vpp.interfaces.MemifLinkH\x00R\x05memif\x12F\n" +
 	"\n" +
-	"vhost_user\x18\x02 \x01(\v2%.vppmesh.vpp.interfaces.VhostUserLinkH\x00R\tvhostUser\x12!\n" +
+	"vhost_user\x18\x02 \x01(\v2%.vppmesh.vpp.interfaces.VhostUserLinkH\x00R\tvhostUser\x12,\n" +
+	"\x05vxlan\x18\x05 \x01(\v2\x14.vppmesh.v1.VxlanEndH\x00R\x05vxlan\x12!\n" +
 	"\fphys_address\x18\x03 \x01(\tR\vphysAddress\x12\x10\n" +
 	"\x03mtu\x18\x04 \x01(\rR\x03mtuB\x06\n" +
-	"\x04linkB8Z6github.com/vppmesh/vppmesh/models/vppmesh/v1;vppmeshv1b\x06proto3"
+	"\x04link\"L\n" +
+	"\bVxlanEnd\x12\x16\n" +
+	"\x06remote\x18\x01 \x01(\tR\x06remote\x12\x10\n" +
+	"\x03vni\x18\x02 \x01(\rR\x03vni\x12\x16\n" +
+	"\x06uplink\x18\x03 \x01(\tR\x06uplinkB8Z6github.com/vppmesh/vppmesh/models/vppmesh/v1;vppmeshv1b\x06proto3"
 
 var (
 	file_vppmesh_v1_xconnect_proto_rawDescOnce sync.Once
@@ -215,23 +304,25 @@ func file_vppmesh_v1_xconnect_proto_rawDescGZIP() []byte {
 	return file_vppmesh_v1_xconnect_proto_rawDescData
 }
 
-var file_vppmesh_v1_xconnect_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_vppmesh_v1_xconnect_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_vppmesh_v1_xconnect_proto_goTypes = []any{
 	(*CrossConnect)(nil),             // 0: vppmesh.v1.CrossConnect
 	(*Endpoint)(nil),                 // 1: vppmesh.v1.Endpoint
-	(*interfaces.MemifLink)(nil),     // 2: vppmesh.vpp.interfaces.MemifLink
-	(*interfaces.VhostUserLink)(nil), // 3: vppmesh.vpp.interfaces.VhostUserLink
+	(*VxlanEnd)(nil),                 // 2: vppmesh.v1.VxlanEnd
+	(*interfaces.MemifLink)(nil),     // 3: vppmesh.vpp.interfaces.MemifLink
+	(*interfaces.VhostUserLink)(nil), // 4: vppmesh.vpp.interfaces.VhostUserLink
 }
 var file_vppmesh_v1_xconnect_proto_depIdxs = []int32{
 	1, // 0: vppmesh.v1.CrossConnect.a:type_name -> vppmesh.v1.Endpoint
 	1, // 1: vppmesh.v1.CrossConnect.b:type_name -> vppmesh.v1.Endpoint
-	2, // 2: vppmesh.v1.Endpoint.memif:type_name -> vppmesh.vpp.interfaces.MemifLink
-	3, // 3: vppmesh.v1.Endpoint.vhost_user:type_name -> vppmesh.vpp.interfaces.VhostUserLink
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	3, // 2: vppmesh.v1.Endpoint.memif:type_name -> vppmesh.vpp.interfaces.MemifLink
+	4, // 3: vppmesh.v1.Endpoint.vhost_user:type_name -> vppmesh.vpp.interfaces.VhostUserLink
+	2, // 4: vppmesh.v1.Endpoint.vxlan:type_name -> vppmesh.v1.VxlanEnd
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_vppmesh_v1_xconnect_proto_init() }
@@ -242,6 +333,7 @@ func file_vppmesh_v1_xconnect_proto_init() {
 	file_vppmesh_v1_xconnect_proto_msgTypes[1].OneofWrappers = []any{
 		(*Endpoint_Memif)(nil),
 		(*Endpoint_VhostUser)(nil),
+		(*Endpoint_Vxlan)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -249,7 +341,7 @@ func file_vppmesh_v1_xconnect_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vppmesh_v1_xconnect_proto_rawDesc), len(file_vppmesh_v1_xconnect_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -41,6 +41,10 @@ func (p *Plugin) create(ctx context.Context, key string, v *ifmodel.Interface) (
 	if v.GetType() == ifmodel.Interface_MEMIF {
 		p.setMemifOwner(v.GetName(), p.memifKeyOf(v.GetMemif()))
 	}
+	if v.GetType() == ifmodel.Interface_VXLAN_TUNNEL {
+		p.setVxlanOwner(v.GetName(), vxlanKeyOf(v.GetVxlan()))
+	}
+	p.setAddrs(v.GetName(), v.GetIpAddresses())
 	p.log.Info("interface created", "key", key, "type", v.GetType().String(), "sw_if_index", meta.SwIfIndex)
 	return meta, nil
 }
@@ -68,8 +72,12 @@ func (p *Plugin) configure(ctx context.Context, key string, idx interface_types.
 		}
 		reqs = append(reqs, &interfaces.SwInterfaceAddDelAddress{SwIfIndex: idx, IsAdd: true, Prefix: pf})
 	}
-	if v.GetEnabled() {
+	switch {
+	case v.GetEnabled():
 		reqs = append(reqs, &interfaces.SwInterfaceSetFlags{SwIfIndex: idx, Flags: interface_types.IF_STATUS_API_FLAG_ADMIN_UP})
+	case v.GetType() == ifmodel.Interface_VXLAN_TUNNEL:
+		// VPP creates VXLAN tunnels admin up.
+		reqs = append(reqs, &interfaces.SwInterfaceSetFlags{SwIfIndex: idx})
 	}
 	if err := p.pipeline(ctx, reqs); err != nil {
 		return fmt.Errorf("%s: %w", key, err)
@@ -282,6 +290,10 @@ func (p *Plugin) createLink(ctx context.Context, key string, v *ifmodel.Interfac
 			return nil, fmt.Errorf("%s: create_vhost_user_if_v2 (%q): %w", key, l.GetSocketFilename(), err)
 		}
 		meta.SwIfIndex = uint32(r.SwIfIndex)
+	case ifmodel.Interface_VXLAN_TUNNEL:
+		if err := p.createVxlan(ctx, key, v, meta); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("%s: interface type %s is %w", key, v.GetType(), ErrNotSupported)
 	}
@@ -338,6 +350,8 @@ func (p *Plugin) deleteLink(ctx context.Context, key string, v *ifmodel.Interfac
 		if _, err := p.vhost.DeleteVhostUserIf(ctx, &vhost_user.DeleteVhostUserIf{SwIfIndex: idx}); err != nil {
 			return fmt.Errorf("%s: delete_vhost_user_if %d: %w", key, idx, err)
 		}
+	case ifmodel.Interface_VXLAN_TUNNEL:
+		return p.deleteVxlan(ctx, key, v, meta)
 	default:
 		return fmt.Errorf("%s: interface type %s is %w", key, v.GetType(), ErrNotSupported)
 	}

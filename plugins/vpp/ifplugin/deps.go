@@ -6,8 +6,8 @@ import (
 )
 
 // dependencies lists what an interface waits for: its parent and VRF
-// tables (l3Dependencies). Other link types add theirs here (a VXLAN
-// tunnel its source interface).
+// tables (l3Dependencies), a VXLAN tunnel its source interface
+// (vxlanDependencies).
 func (p *Plugin) dependencies(key string, v *ifmodel.Interface) []kvscheduler.Dependency {
-	return p.l3Dependencies(key, v)
+	return append(p.l3Dependencies(key, v), p.vxlanDependencies(key, v)...)
 }

@@ -15,6 +15,7 @@ import (
 	"go.fd.io/govpp/binapi/memif"
 	"go.fd.io/govpp/binapi/tapv2"
 	"go.fd.io/govpp/binapi/vhost_user"
+	"go.fd.io/govpp/binapi/vxlan"
 
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
 )
@@ -34,6 +35,9 @@ type Metadata struct {
 	InternalName string `json:"internal_name,omitempty"` // VPP's name, e.g. memif1/0
 	// MemifSocketID is the VPP socket id a memif uses (0: VPP's default).
 	MemifSocketID uint32 `json:"memif_socket_id,omitempty"`
+	// VxlanSrc is the source address a VXLAN tunnel was created with (VPP
+	// deletes tunnels by source, destination and VNI).
+	VxlanSrc string `json:"vxlan_src,omitempty"`
 }
 
 // Options build a Plugin.
@@ -58,6 +62,7 @@ type Plugin struct {
 	afp   af_packet.RPCService
 	vhost vhost_user.RPCService
 	ipc   ip.RPCService
+	vx    vxlan.RPCService
 
 	sockets *memifSockets
 
@@ -72,6 +77,9 @@ type Plugin struct {
 	memifOwner map[memifKey]string
 	// memifOf is memifOwner reversed, so unindex is O(1) at 10k memifs.
 	memifOf map[string]memifKey
+	// vxlanOwner and vxlanOf do the same for VXLAN tunnels' keys.
+	vxlanOwner map[vxlanKey]string
+	vxlanOf    map[string]vxlanKey
 
 	// details caches what VPP last reported per agent interface, so an
 	// interface event becomes a full state without a dump.
@@ -89,6 +97,8 @@ type entry struct {
 	// agent: the interface is one of ours (tagged), not VPP's own such as
 	// local0, which is indexed only so that it can be referenced.
 	agent bool
+	// addrs are the addresses the agent configured (VXLAN sources).
+	addrs []string
 }
 
 // ifDetails is what the state of an interface needs beyond an event's
@@ -122,6 +132,9 @@ func New(opts Options) *Plugin {
 		afp:        af_packet.NewServiceClient(opts.Conn),
 		vhost:      vhost_user.NewServiceClient(opts.Conn),
 		ipc:        ip.NewServiceClient(opts.Conn),
+		vx:         vxlan.NewServiceClient(opts.Conn),
+		vxlanOwner: make(map[vxlanKey]string),
+		vxlanOf:    make(map[string]vxlanKey),
 		byName:     make(map[string]*entry),
 		byIdx:      make(map[uint32]string),
 		memifOwner: make(map[memifKey]string),
@@ -177,6 +190,12 @@ func (p *Plugin) unindex(name string) {
 		}
 		delete(p.memifOf, name)
 	}
+	if k, ok := p.vxlanOf[name]; ok {
+		if p.vxlanOwner[k] == name {
+			delete(p.vxlanOwner, k)
+		}
+		delete(p.vxlanOf, name)
+	}
 }
 
 // setMemifOwner records that name's memif uses k.
@@ -229,5 +248,7 @@ func (p *Plugin) Messages() []api.Message {
 		&vhost_user.ModifyVhostUserIfV2{}, &vhost_user.ModifyVhostUserIfV2Reply{},
 		&vhost_user.DeleteVhostUserIf{}, &vhost_user.DeleteVhostUserIfReply{},
 		&vhost_user.SwInterfaceVhostUserDump{}, &vhost_user.SwInterfaceVhostUserDetails{},
+		&vxlan.VxlanAddDelTunnelV3{}, &vxlan.VxlanAddDelTunnelV3Reply{},
+		&vxlan.VxlanTunnelV2Dump{}, &vxlan.VxlanTunnelV2Details{},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"go.fd.io/govpp/binapi/memif"
 	"go.fd.io/govpp/binapi/tapv2"
 	"go.fd.io/govpp/binapi/vhost_user"
+	"go.fd.io/govpp/binapi/vxlan"
 
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
@@ -43,6 +44,7 @@ type dumpState struct {
 	taps    map[uint32]*tapv2.SwInterfaceTapV2Details
 	afp     map[uint32]*af_packet.AfPacketDetails
 	vhosts  map[uint32]*vhost_user.SwInterfaceVhostUserDetails
+	vxlans  map[uint32]*vxlan.VxlanTunnelV2Details
 }
 
 func (p *Plugin) dump(ctx context.Context) (*dumpState, error) {
@@ -113,6 +115,9 @@ func (p *Plugin) dump(ctx context.Context) (*dumpState, error) {
 	}
 	for _, v := range vhs {
 		st.vhosts[uint32(v.SwIfIndex)] = v
+	}
+	if st.vxlans, err = p.dumpVxlan(ctx); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
@@ -216,6 +221,7 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 	var ours []addrJob
 	byName := map[string]*entry{}
 	owners := map[memifKey]string{}
+	vxlanOwners := map[vxlanKey]string{}
 	for _, d := range st.ifs {
 		idx := uint32(d.SwIfIndex)
 		meta := &Metadata{SwIfIndex: idx, InternalName: d.InterfaceName}
@@ -273,11 +279,18 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 			h := st.vhosts[idx]
 			v.Type = ifmodel.Interface_VHOST_USER
 			v.Link = &ifmodel.Interface_VhostUser{VhostUser: &ifmodel.VhostUserLink{SocketFilename: h.SockFilename, Server: h.IsServer}}
+		case st.vxlans[idx] != nil:
+			v.Type = ifmodel.Interface_VXLAN_TUNNEL
+			v.Link = &ifmodel.Interface_Vxlan{Vxlan: vxlanValue(st.vxlans[idx])}
+			meta.VxlanSrc = st.vxlans[idx].SrcAddress.String()
 		case strings.HasPrefix(d.InterfaceName, "loop"):
 			v.Type = ifmodel.Interface_SOFTWARE_LOOPBACK
 		}
 		if origin == kvscheduler.FromNB {
 			fillUnreported(v, want[name])
+			if v.GetVxlan() != nil {
+				vxlanOwners[vxlanKeyOf(v.GetVxlan())] = name
+			}
 			ours = append(ours, addrJob{idx: d.SwIfIndex, v: v})
 		}
 		byName[name] = &entry{meta: *meta, typ: v.Type, agent: origin == kvscheduler.FromNB}
@@ -291,6 +304,11 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 	if err := p.readAddresses(ctx, ours); err != nil {
 		return nil, err
 	}
+	for _, j := range ours {
+		if e := byName[j.v.GetName()]; e != nil {
+			e.addrs = j.v.GetIpAddresses()
+		}
+	}
 
 	p.mu.Lock()
 	p.byName, p.byIdx, p.memifOwner = byName, make(map[uint32]string, len(byName)), owners
@@ -300,6 +318,10 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 	}
 	for n, e := range byName {
 		p.byIdx[e.meta.SwIfIndex] = n
+	}
+	p.vxlanOwner, p.vxlanOf = vxlanOwners, make(map[string]vxlanKey, len(vxlanOwners))
+	for k, n := range vxlanOwners {
+		p.vxlanOf[n] = k
 	}
 	p.mu.Unlock()
 	p.log.Info("interfaces retrieved", "count", len(out))
@@ -346,6 +368,8 @@ func fillUnreported(got, want *ifmodel.Interface) {
 		}
 	case ifmodel.Interface_AF_PACKET:
 		got.GetAfpacket().LinuxInterface = want.GetAfpacket().GetLinuxInterface()
+	case ifmodel.Interface_VXLAN_TUNNEL:
+		fillVxlan(got.GetVxlan(), want.GetVxlan())
 	case ifmodel.Interface_VHOST_USER:
 		g, w := got.GetVhostUser(), want.GetVhostUser()
 		g.EnableGso, g.EnablePacked, g.EnableEventIdx = w.GetEnableGso(), w.GetEnablePacked(), w.GetEnableEventIdx()

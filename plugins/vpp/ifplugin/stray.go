@@ -12,7 +12,8 @@ import (
 )
 
 // A create can fail because VPP already has an interface on the same memif
-// socket+id or vhost-user socket file that carries no tag: typically our
+// socket+id, vhost-user socket file or VXLAN tunnel key (source,
+// destination, VNI; vxlan.go) that carries no tag: typically our
 // own create that VPP carried out after the agent gave up waiting for the
 // reply (a timeout, a lost connection). Retrieve shows it as VPP's own, so
 // nothing else would ever remove it and the create would fail forever. The

@@ -48,6 +48,8 @@ func (p *Plugin) updateWithRecreate(_ string, old, new *ifmodel.Interface, _ *Me
 		ol, nl = o.GetTap(), n.GetTap()
 	case ifmodel.Interface_AF_PACKET:
 		ol, nl = o.GetAfpacket(), n.GetAfpacket()
+	case ifmodel.Interface_VXLAN_TUNNEL:
+		ol, nl = o.GetVxlan(), n.GetVxlan()
 	default:
 		return false
 	}
@@ -83,9 +85,13 @@ func (p *Plugin) update(ctx context.Context, key string, old, new *ifmodel.Inter
 			return nil, err
 		}
 	}
+	if err := p.sourceInUse(new.GetName(), old.GetIpAddresses(), new.GetIpAddresses()); err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
 	if err := p.setAddresses(ctx, key, idx, old.GetIpAddresses(), new.GetIpAddresses()); err != nil {
 		return nil, err
 	}
+	p.setAddrs(new.GetName(), new.GetIpAddresses())
 	if old.GetEnabled() != new.GetEnabled() {
 		if err := p.setEnabled(ctx, key, idx, new.GetEnabled()); err != nil {
 			return nil, err

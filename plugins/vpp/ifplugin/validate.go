@@ -52,6 +52,8 @@ func (p *Plugin) validate(key string, v *ifmodel.Interface) error {
 			return fmt.Errorf("%s: memif id %d on socket %q is already used by interface %q", key, mk.id, mk.socket, other)
 		}
 	}
+	// A VXLAN tunnel already held by another interface fails in create (and
+	// is retried) rather than here: INVALID would stick after the holder goes.
 	return nil
 }
 
@@ -144,6 +146,11 @@ func validateLink(v *ifmodel.Interface) error {
 		case len(v.GetVhostUser().GetSocketFilename()) > 255:
 			return fmt.Errorf("vhost_user socket_filename is longer than 255 bytes")
 		}
+	case ifmodel.Interface_VXLAN_TUNNEL:
+		if err := linkOK(v.GetVxlan() != nil); err != nil {
+			return err
+		}
+		return validateVxlan(v)
 	default:
 		return fmt.Errorf("interface type %s is %w", t, ErrNotSupported)
 	}
