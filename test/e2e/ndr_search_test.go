@@ -114,11 +114,15 @@ func TestTrialAccounting(t *testing.T) {
 		{"sink ring full", trialResult{Offered: 100000, Sent: 100000, Received: 99000, Mid: midCounters{TxFull: 1000}}, false, 1000, false, "sink: its ring"},
 		{"middle drops", trialResult{Offered: 100000, Sent: 100000, Received: 99000, Mid: midCounters{Drops: 1000}}, false, 1000, false, "middle hop: dropped"},
 		{"unattributed", trialResult{Offered: 100000, Sent: 100000, Received: 99000}, false, 1000, false, "unattributed"},
+		{"partly unattributed", trialResult{Offered: 100000, Sent: 100000, Received: 99000, Mid: midCounters{TxFull: 400}}, false, 1000, false, "sink: its ring"},
 	} {
 		r := c.r
 		r.account(64, c.direct)
 		if r.Loss != c.loss || r.GenShort != c.short || !strings.HasPrefix(r.Limit, c.limitPref) || (c.limitPref == "") != (r.Limit == "") {
 			t.Errorf("%s: loss %d short %v limit %q; want %d %v %q…", c.name, r.Loss, r.GenShort, r.Limit, c.loss, c.short, c.limitPref)
+		}
+		if c.name == "partly unattributed" && !strings.Contains(r.Limit, "unattributed: 600 frames") {
+			t.Errorf("%s: limit %q does not name the 600 frames no counter explains", c.name, r.Limit)
 		}
 		if want := 100 * float64(c.loss) / float64(r.Offered); r.LossPct != want {
 			t.Errorf("%s: loss %% %v, want %v", c.name, r.LossPct, want)
