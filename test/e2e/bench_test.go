@@ -647,9 +647,11 @@ func (b *bench) trial(h *hop, p path, r benchRow, rate float64) trialResult {
 	// last frame): a late start (link set-up, a slow first wake-up) is not
 	// loss, a stall or back-pressure in the middle is.
 	// Capped at the trial length: a generator held back by a full ring sends
-	// its last frames after its deadline.
+	// its last frames after its deadline. A generator that started more than
+	// a tenth of the trial late is held to the whole trial (and so counts as
+	// short): a late start must not shrink the offered load.
 	dur := min(g.DurationS, b.set.TrialS)
-	if dur <= 0 {
+	if dur < 0.9*b.set.TrialS {
 		dur = b.set.TrialS
 	}
 	tr := trialResult{RatePPS: rate, DurationS: dur, Offered: uint64(rate * dur), Sent: g.Sent, Received: s.Received,
