@@ -770,6 +770,10 @@ func benchNotes(rep *benchReport) []string {
 			fmt.Sprintf("memif rings %d slots (the CNFs, memif slaves, size them), bursts of %d at the CNFs and testpmd; ", rep.Settings.Ring, rep.Settings.Burst) +
 			"the generator retries a full ring (so back-pressure shows as a shortfall, counted as loss); each middle hop keeps its own transmit policy " +
 			"(VPP memif retries a full ring a few times within one call, testpmd io forwarding drops at once).",
+		"Middle-hop counters are summed over all its interfaces: a frame counts once per interface it enters or leaves " +
+			"(twice on the vhost row, on both nodes and the tunnel on the VXLAN row).",
+		"VXLAN row: two nodes (network namespaces, a veth underlay); both nodes' middle-hop processes share the middle CPU and count together. " +
+			"vppsim and VPP encapsulate in VXLAN over AF_PACKET; testpmd forwards memif ↔ net_af_packet without encapsulation (50 bytes less per frame), so its figure is a reference for the link, not the same work.",
 		"vhost row: every frame crosses the middle hop twice; the virtio-user testpmd busy-polls the peers' CPU, so this row shares that CPU three ways; " +
 			"a full ring at the middle hop's transmit there may be the virtio-user peer's, not the sink's.",
 	}
