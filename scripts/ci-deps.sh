@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian machine (run as root):
 # DPDK testpmd with the memif / vhost / virtio-user PMDs, etcd, iproute2,
+# Graphviz (agentctl graph, /scheduler/graph as SVG),
 # then the Go modules. Without root it only checks and says what is missing.
 set -euo pipefail
-pkgs=(dpdk dpdk-dev librte-net-memif23 librte-net-vhost23 librte-net-virtio23 etcd-server etcd-client iproute2)
+pkgs=(dpdk dpdk-dev librte-net-memif23 librte-net-vhost23 librte-net-virtio23 etcd-server etcd-client iproute2 graphviz)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
