@@ -1,0 +1,330 @@
+package agentctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/vppmesh/vppmesh/models"
+)
+
+// ExitError carries the exit code a failure asks for: 1 for a value that
+// failed, 2 for a --wait that timed out.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Exit codes of --wait.
+const (
+	ExitFailed  = 1 // a written value is FAILED or INVALID
+	ExitTimeout = 2 // --timeout passed with values still not CONFIGURED
+)
+
+// Written is one key a verb put into etcd, for --wait: the revision of the
+// write and whether the value differs from what etcd held (an unchanged
+// value makes the agent do nothing, so its current status is the answer).
+type Written struct {
+	Key      string // full etcd key
+	Revision int64
+	Changed  bool
+}
+
+// waitFlag adds --wait to a verb.
+func waitFlag(cmd *cobra.Command, wait *bool) {
+	cmd.Flags().BoolVar(wait, "wait", false, "after writing, wait until the agent reports every written key CONFIGURED "+
+		"(exit 0), one FAILED or INVALID (exit 1), or --timeout passes (exit 2)")
+}
+
+// keyStatus is the part of the agent's status document --wait reads.
+type keyStatus struct {
+	State      string   `json:"state"`
+	Error      string   `json:"error"`
+	ValueError string   `json:"value_error"`
+	Missing    []string `json:"missing"`
+}
+
+// waitItem is one awaited key and what its status says so far.
+type waitItem struct {
+	Written
+	statusKey string
+	seen      bool // a status for this write arrived
+	st        keyStatus
+}
+
+// state is the item's state for counting: "NO STATUS" until the agent
+// reported on this write; INVALID when etcd holds a value the agent refused
+// (it then keeps the last valid one).
+func (it *waitItem) state() string {
+	switch {
+	case !it.seen:
+		return "NO STATUS"
+	case it.st.ValueError != "":
+		return "INVALID"
+	}
+	return it.st.State
+}
+
+func (it *waitItem) errMsg() string {
+	if it.st.ValueError != "" {
+		return it.st.ValueError
+	}
+	return it.st.Error
+}
+
+// statusKeyOf maps a full config key to the agent's status key for it.
+func statusKeyOf(full string) (string, error) {
+	rel, ok := relKey(full)
+	if !ok || !strings.HasPrefix(rel, models.ConfigDir) {
+		return "", fmt.Errorf("--wait: %s is not a config key of an agent (%s<label>/%s...): nothing reports its state", full, allAgentsPrefix, models.ConfigDir)
+	}
+	return full[:len(full)-len(rel)] + models.StatusKey(rel), nil
+}
+
+// WaitOutcome is what a wait saw at its end.
+type WaitOutcome struct {
+	Configured int
+	Failed     []*waitItem // FAILED or INVALID
+	Pending    []*waitItem // anything else
+	Elapsed    time.Duration
+}
+
+// waitWritten waits for the agent to report on every written key (etcd
+// status documents: one read, then one watch from the next revision), with
+// a progress line, for at most --timeout. It returns an *ExitError unless
+// every key is CONFIGURED, and prints a summary line in table output.
+func (c *cli) waitWritten(ctx context.Context, written []Written) error {
+	if len(written) == 0 {
+		return nil
+	}
+	cl, err := c.etcdClient()
+	if err != nil {
+		return err
+	}
+	items := map[string]*waitItem{}
+	roots := map[string]bool{}
+	for _, w := range written {
+		sk, err := statusKeyOf(w.Key)
+		if err != nil {
+			return err
+		}
+		items[sk] = &waitItem{Written: w, statusKey: sk}
+		rest := sk[len(allAgentsPrefix):]
+		roots[allAgentsPrefix+rest[:strings.IndexByte(rest, '/')+1]+models.StatusDir] = true
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	// The current statuses: a few keys one by one in a txn, many by prefix.
+	var rev int64
+	apply := func(kv *mvccpb.KeyValue, deleted bool) {
+		it := items[string(kv.Key)]
+		if it == nil {
+			return
+		}
+		if deleted {
+			it.seen, it.st = false, keyStatus{}
+			return
+		}
+		if it.Changed && kv.ModRevision <= it.Revision {
+			return // written before our value: says nothing about it
+		}
+		var st keyStatus
+		if json.Unmarshal(kv.Value, &st) != nil || st.State == "" {
+			return
+		}
+		it.seen, it.st = true, st
+	}
+	if len(items) <= 64 {
+		ops := make([]clientv3.Op, 0, len(items))
+		for sk := range items {
+			ops = append(ops, clientv3.OpGet(sk))
+		}
+		resp, err := cl.Txn(ctx).Then(ops...).Commit()
+		if err != nil {
+			return c.etcdErr("--wait: read", "status keys", err)
+		}
+		rev = resp.Header.Revision
+		for _, r := range resp.Responses {
+			for _, kv := range r.GetResponseRange().Kvs {
+				apply(kv, false)
+			}
+		}
+	} else {
+		for root := range roots {
+			resp, err := cl.Get(ctx, root, clientv3.WithPrefix(), clientv3.WithRev(rev))
+			if err != nil {
+				return c.etcdErr("--wait: read", root, err)
+			}
+			rev = resp.Header.Revision
+			for _, kv := range resp.Kvs {
+				apply(kv, false)
+			}
+		}
+	}
+
+	prog := c.newProgress("wait", len(items))
+	var watches []clientv3.WatchChan
+	for root := range roots {
+		watches = append(watches, cl.Watch(clientv3.WithRequireLeader(ctx), root, clientv3.WithPrefix(), clientv3.WithRev(rev+1)))
+	}
+	events := mergeWatches(ctx, watches)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		out := tally(items)
+		out.Elapsed = time.Since(start)
+		if len(out.Failed) > 0 || len(out.Pending) == 0 {
+			prog.done()
+			return c.waitResult(out)
+		}
+		prog.update(out.Configured+len(out.Failed), stateCounts(items), time.Now())
+		select {
+		case wr, ok := <-events:
+			if !ok {
+				prog.done()
+				if ctx.Err() == nil {
+					return fmt.Errorf("--wait: the etcd watch ended")
+				}
+				if errors.Is(ctx.Err(), context.Canceled) {
+					return &ExitError{Code: ExitTimeout, Err: fmt.Errorf("--wait interrupted: %s", describePending(out))}
+				}
+				return &ExitError{Code: ExitTimeout, Err: fmt.Errorf("--wait: timed out after %s: %s", c.timeout, describePending(out))}
+			}
+			if err := wr.Err(); err != nil {
+				prog.done()
+				return fmt.Errorf("--wait: watch status keys: %w", err)
+			}
+			for _, ev := range wr.Events {
+				apply(ev.Kv, ev.Type == clientv3.EventTypeDelete)
+			}
+		case <-tick.C:
+		}
+	}
+}
+
+// mergeWatches funnels several watch channels into one, closed when all
+// are (they close when ctx ends).
+func mergeWatches(ctx context.Context, chans []clientv3.WatchChan) <-chan clientv3.WatchResponse {
+	if len(chans) == 1 {
+		return chans[0]
+	}
+	out := make(chan clientv3.WatchResponse)
+	done := make(chan struct{}, len(chans))
+	for _, ch := range chans {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for wr := range ch {
+				select {
+				case out <- wr:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		for range chans {
+			<-done
+		}
+		close(out)
+	}()
+	return out
+}
+
+func tally(items map[string]*waitItem) WaitOutcome {
+	var out WaitOutcome
+	for _, it := range items {
+		switch it.state() {
+		case "CONFIGURED":
+			out.Configured++
+		case "FAILED", "INVALID":
+			out.Failed = append(out.Failed, it)
+		default:
+			out.Pending = append(out.Pending, it)
+		}
+	}
+	byKey := func(l []*waitItem) {
+		sort.Slice(l, func(i, j int) bool { return l[i].Key < l[j].Key })
+	}
+	byKey(out.Failed)
+	byKey(out.Pending)
+	return out
+}
+
+var countOrder = []string{"CONFIGURED", "PENDING", "FAILED", "INVALID", "NO STATUS"}
+
+func stateCounts(items map[string]*waitItem) []stateCount {
+	n := map[string]int{}
+	for _, it := range items {
+		n[it.state()]++
+	}
+	out := make([]stateCount, 0, len(n))
+	for _, s := range countOrder {
+		out = append(out, stateCount{s, n[s]})
+		delete(n, s)
+	}
+	for _, s := range sortedKeys(n) {
+		out = append(out, stateCount{s, n[s]})
+	}
+	return out
+}
+
+// maxNamed bounds how many keys an error names; the rest are counted.
+const maxNamed = 20
+
+func describePending(out WaitOutcome) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of %d keys not CONFIGURED yet", len(out.Pending), len(out.Pending)+out.Configured+len(out.Failed))
+	for i, it := range out.Pending {
+		if i == maxNamed {
+			fmt.Fprintf(&b, "\n  ... and %d more", len(out.Pending)-maxNamed)
+			break
+		}
+		fmt.Fprintf(&b, "\n  %s: %s", it.Key, it.state())
+		switch {
+		case !it.seen:
+			b.WriteString(" (the agent has not reported on this write; is an agent with this label running?)")
+		case len(it.st.Missing) > 0:
+			b.WriteString(", waits on " + strings.Join(it.st.Missing, ", "))
+		case it.errMsg() != "":
+			b.WriteString(": " + it.errMsg())
+		}
+	}
+	return b.String()
+}
+
+func (c *cli) waitResult(out WaitOutcome) error {
+	total := out.Configured + len(out.Failed) + len(out.Pending)
+	if len(out.Failed) == 0 {
+		if c.output == "table" {
+			fmt.Fprintf(c.out, "all %d keys CONFIGURED (%s)\n", total, out.Elapsed.Round(time.Millisecond))
+		}
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "--wait: %d of %d keys failed", len(out.Failed), total)
+	for i, it := range out.Failed {
+		if i == maxNamed {
+			fmt.Fprintf(&b, "\n  ... and %d more", len(out.Failed)-maxNamed)
+			break
+		}
+		fmt.Fprintf(&b, "\n  %s: %s: %s", it.Key, it.state(), it.errMsg())
+	}
+	if len(out.Pending) > 0 {
+		fmt.Fprintf(&b, "\n(%d CONFIGURED, %d not yet)", out.Configured, len(out.Pending))
+	}
+	return &ExitError{Code: ExitFailed, Err: errors.New(b.String())}
+}
