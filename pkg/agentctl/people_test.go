@@ -3,9 +3,12 @@ package agentctl
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vppmesh/vppmesh/plugins/restapi"
 )
 
 // runTo runs agentctl with stdout on out (a pty in the terminal test).
@@ -170,4 +175,237 @@ func TestPeopleVerbs(t *testing.T) {
 			t.Fatalf("plain output: %q", plain.String())
 		}
 	})
+}
+
+// runRaw runs agentctl with exactly args (completion wants __complete first).
+func (l *liveAgent) runRaw(args ...string) (string, error) {
+	root := NewRootCommand(func(k string) string { return l.env[k] })
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(io.Discard)
+	root.SetArgs(args)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := root.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+// svgTitles returns the titles of Graphviz's node and edge groups.
+func svgTitles(t *testing.T, svg string) (nodes, edges map[string]bool) {
+	t.Helper()
+	var doc struct {
+		Groups []struct {
+			Class string `xml:"class,attr"`
+			Title string `xml:"title"`
+		} `xml:"g>g"`
+	}
+	dec := xml.NewDecoder(strings.NewReader(svg))
+	dec.Strict = false
+	dec.Entity = xml.HTMLEntity
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("svg: %v\n%.300s", err, svg)
+	}
+	nodes, edges = map[string]bool{}, map[string]bool{}
+	for _, g := range doc.Groups {
+		switch g.Class {
+		case "node":
+			nodes[g.Title] = true
+		case "edge":
+			edges[g.Title] = true
+		}
+	}
+	return nodes, edges
+}
+
+func TestPeopleWatchGraphCompletion(t *testing.T) {
+	l := startLiveAgent(t)
+	put := func(key, val string) {
+		if _, err := l.etcd.Put(context.Background(), "/vnf-agent/vpp1/"+key, val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A cross-connect waiting on its second interface.
+	put("config/vpp/v2/interfaces/ga", fmt.Sprintf(loopJSON, "ga"))
+	put("config/vpp/l2/v2/xconnect/ga", `{"receive_interface":"ga","transmit_interface":"gb"}`)
+	l.waitState("config/vpp/l2/v2/xconnect/ga", "PENDING")
+	l.waitState("config/vpp/v2/interfaces/ga", "CONFIGURED")
+
+	t.Run("watch-lines", func(t *testing.T) {
+		type res struct {
+			out string
+			err error
+		}
+		done := make(chan res, 1)
+		go func() {
+			out, _, err := l.run("", "watch", "vpp.interfaces", "--count", "2")
+			done <- res{out, err}
+		}()
+		time.Sleep(500 * time.Millisecond)
+		put("config/vpp/l2/v2/bridge-domain/gw", `{"name":"gw"}`) // not an interface: not shown
+		put("config/vpp/v2/interfaces/gw1", fmt.Sprintf(loopJSON, "gw1"))
+		l.waitState("config/vpp/v2/interfaces/gw1", "CONFIGURED")
+		l.etcd.Delete(context.Background(), "/vnf-agent/vpp1/config/vpp/v2/interfaces/gw1")
+		var r res
+		select {
+		case r = <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("watch --count 2 did not end")
+		}
+		lines := strings.Split(strings.TrimSpace(r.out), "\n")
+		if r.err != nil || len(lines) != 2 || !strings.Contains(lines[0], "NEW") || !strings.Contains(lines[0], "CONFIGURED  config/vpp/v2/interfaces/gw1") ||
+			!strings.Contains(lines[1], "CONFIGURED  -> GONE") || strings.Contains(r.out, "bridge-domain") {
+			t.Fatalf("watch: %v\n%s", r.err, r.out)
+		}
+	})
+
+	t.Run("watch-json", func(t *testing.T) {
+		done := make(chan string, 1)
+		go func() {
+			out, _, _ := l.run("", "-o", "json", "watch", "--count", "1")
+			done <- out
+		}()
+		time.Sleep(500 * time.Millisecond)
+		put("config/vpp/v2/interfaces/gj", `{"name":"gj","type":"SOFTWARE_LOOPBACK","ip_addresses":["bad"]}`)
+		out := <-done
+		var ev WatchEvent
+		if err := json.Unmarshal([]byte(out), &ev); err != nil || ev.Key != "config/vpp/v2/interfaces/gj" || ev.State != "INVALID" || ev.Error == "" || ev.From != "" {
+			t.Fatalf("watch -o json: %v %q", err, out)
+		}
+	})
+
+	t.Run("watch-terminal", func(t *testing.T) {
+		master, slave := openPty(t)
+		var mu sync.Mutex
+		var screen bytes.Buffer
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				n, err := master.Read(buf)
+				mu.Lock()
+				screen.Write(buf[:n])
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+		done := make(chan error, 1)
+		go func() {
+			_, err := l.runTo(slave, "watch", "--count", "1")
+			done <- err
+		}()
+		time.Sleep(500 * time.Millisecond)
+		put("config/vpp/v2/interfaces/gt", fmt.Sprintf(loopJSON, "gt"))
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		mu.Lock()
+		got := screen.String()
+		mu.Unlock()
+		// Redrawn screens: counts, the PENDING cross-connect with what it
+		// waits on, and the change in the last lines.
+		if strings.Count(got, "\x1b[H\x1b[2J") < 2 || !strings.Contains(got, "PENDING     config/vpp/l2/v2/xconnect/ga  waits on config/vpp/v2/interfaces/gb") ||
+			!strings.Contains(got, "last changes:") || !strings.Contains(got, "-> CONFIGURED  config/vpp/v2/interfaces/gt") {
+			t.Fatalf("terminal watch: %q", got)
+		}
+	})
+
+	t.Run("graph", func(t *testing.T) {
+		out, _, err := l.run("", "graph", "config/vpp/l2/v2/xconnect/ga")
+		if err != nil || !strings.HasPrefix(out, "digraph") ||
+			!strings.Contains(out, `"config/vpp/l2/v2/xconnect/ga" -> "config/vpp/v2/interfaces/gb" [label="waits on: `) ||
+			!strings.Contains(out, `"config/vpp/l2/v2/xconnect/ga" -> "config/vpp/v2/interfaces/ga" [label=`) {
+			t.Fatalf("graph dot: %v\n%s", err, out)
+		}
+		out, _, err = l.run("", "-o", "json", "graph", "vpp.interfaces")
+		var g struct{ Nodes []struct{ Key, State string } }
+		if err != nil || json.Unmarshal([]byte(out), &g) != nil || len(g.Nodes) == 0 {
+			t.Fatalf("graph json: %v %s", err, out)
+		}
+		for _, n := range g.Nodes {
+			if !strings.HasPrefix(n.Key, "config/vpp/v2/interfaces/") && !strings.HasPrefix(n.Key, "vpp/") {
+				t.Fatalf("graph vpp.interfaces has %s", n.Key)
+			}
+		}
+		if _, _, err := l.run("", "graph", "config/nothing/here"); err == nil || !strings.Contains(err.Error(), "no value matching") {
+			t.Fatalf("empty graph: %v", err)
+		}
+		if !restapi.HaveGraphviz() {
+			t.Skip("Graphviz dot not installed")
+		}
+		file := filepath.Join(t.TempDir(), "xc.svg")
+		if _, _, err := l.run("", "graph", "vpp.l2.xconnect", "--format", "svg", "--out", file); err != nil {
+			t.Fatal(err)
+		}
+		svg, _ := os.ReadFile(file)
+		nodes, edges := svgTitles(t, string(svg))
+		for _, n := range []string{"config/vpp/l2/v2/xconnect/ga", "config/vpp/v2/interfaces/ga", "config/vpp/v2/interfaces/gb"} {
+			if !nodes[n] {
+				t.Errorf("svg lacks node %s (has %v)", n, nodes)
+			}
+		}
+		for _, e := range []string{"config/vpp/l2/v2/xconnect/ga->config/vpp/v2/interfaces/ga", "config/vpp/l2/v2/xconnect/ga->config/vpp/v2/interfaces/gb"} {
+			if !edges[e] {
+				t.Errorf("svg lacks edge %s (has %v)", e, edges)
+			}
+		}
+		// The agent's own endpoint answers SVG by default.
+		resp, err := http.Get("http://" + l.a.HTTPAddr() + restapi.PathGraph + "?key=config/vpp/l2/v2/xconnect/ga")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/svg+xml" || !strings.Contains(string(body), "xconnect/ga") {
+			t.Fatalf("GET %s: %d %s", restapi.PathGraph, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	})
+
+	t.Run("completion", func(t *testing.T) {
+		env := []string{"-e", l.env["ETCD_ENDPOINTS"], "--http-port", l.env["AGENT_HTTP_PORT"]}
+		out, err := l.runRaw(append([]string{"__complete"}, append(env, "kvdb", "get", "config/vpp/v2/interfaces/g")...)...)
+		if err != nil || !strings.Contains(out, "config/vpp/v2/interfaces/ga\n") || !strings.Contains(out, "config/vpp/v2/interfaces/gt\n") || strings.Contains(out, "xconnect") {
+			t.Fatalf("kvdb get completion: %v\n%s", err, out)
+		}
+		out, _ = l.runRaw(append([]string{"__complete"}, append(env, "kvdb", "get", "vpp/v2/interfaces/g")...)...)
+		if !strings.Contains(out, "vpp/v2/interfaces/ga\n") {
+			t.Fatalf("model path completion:\n%s", out)
+		}
+		out, _ = l.runRaw(append([]string{"__complete"}, append(env, "graph", "config/vpp/l2/")...)...)
+		if !strings.Contains(out, "config/vpp/l2/v2/xconnect/ga\n") || !strings.Contains(out, "config/vpp/l2/v2/bridge-domain/gw\n") {
+			t.Fatalf("graph completion:\n%s", out)
+		}
+		out, _ = l.runRaw(append([]string{"__complete"}, append(env, "values", "vpp.l2")...)...)
+		if !strings.Contains(out, "vpp.l2.xconnect\n") || !strings.Contains(out, "vpp.l2.bridge-domain\n") || strings.Contains(out, "vpp.interfaces") {
+			t.Fatalf("model completion:\n%s", out)
+		}
+		for _, sh := range []string{"bash", "zsh", "fish"} {
+			out, err := stdoutOf(t, func() error { _, err := l.runRaw("completion", sh); return err })
+			if err != nil || !strings.Contains(out, "agentctl") || !strings.Contains(out, "__complete") {
+				t.Fatalf("completion %s: %v %.200s", sh, err, out)
+			}
+		}
+	})
+}
+
+// stdoutOf captures os.Stdout during f: cobra's completion scripts go to the
+// stdout of the moment the command tree was built.
+func stdoutOf(t *testing.T, f func() error) (string, error) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	got := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		got <- string(b)
+	}()
+	ferr := f()
+	os.Stdout = old
+	w.Close()
+	return <-got, ferr
 }
