@@ -37,6 +37,7 @@ the graph's nodes instead.`,
 				return fmt.Errorf("--format %q: want dot or svg", format)
 			}
 			q := url.Values{"format": {"json"}}
+			var sel []string
 			for _, a := range args {
 				p, err := selectPrefix(a)
 				if err != nil {
@@ -44,8 +45,10 @@ the graph's nodes instead.`,
 				}
 				if p == "" {
 					q.Del("key") // "all": everything
+					sel = nil
 					break
 				}
+				sel = append(sel, p)
 				q.Add("key", p)
 				if !strings.HasSuffix(p, "/") {
 					q.Add("key", p+"/") // a key names its subtree too
@@ -61,7 +64,7 @@ the graph's nodes instead.`,
 			if c.output != "table" {
 				return c.render(g, nil)
 			}
-			data := restapi.RenderDOT(g.GraphSnapshot, restapi.GraphTitle(q["key"], g.Truncated))
+			data := restapi.RenderDOT(g.GraphSnapshot, restapi.GraphTitle(sel, g.Truncated))
 			if format == graphSVG {
 				svg, err := restapi.RenderSVG(cmd.Context(), data)
 				if err != nil {

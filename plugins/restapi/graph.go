@@ -186,22 +186,15 @@ func RenderDOT(snap kvscheduler.GraphSnapshot, title string) []byte {
 			fmt.Fprintf(&b, "  %s -> %s [label=%s%s];\n", dotQuote(n.Key), dotQuote(d.Key), dotQuote(label), attrs)
 		}
 	}
-	b.WriteString("  subgraph cluster_legend {\n    label=\"legend\"; fontsize=10; style=rounded; color=\"#aaaaaa\";\n")
-	for i, st := range legendStates {
+	// The legend: one table node, the states in their colours and the
+	// three kinds of edges.
+	b.WriteString("  legend [shape=plaintext, style=\"\", label=<<table border=\"0\" cellborder=\"1\" cellspacing=\"2\" cellpadding=\"3\"><tr>")
+	for _, st := range legendStates {
 		s := stateStyle[st]
-		style := "rounded,filled"
-		if s[1] == "dashed" {
-			style += ",dashed"
-		}
-		fmt.Fprintf(&b, "    \"legend %d\" [label=%s, fillcolor=%s, style=%s];\n", i, dotQuote(string(st)), dotQuote(s[0]), dotQuote(style))
+		fmt.Fprintf(&b, "<td bgcolor=\"%s\">%s</td>", s[0], st)
 	}
-	b.WriteString("    \"legend a\" [label=\"A\", shape=plaintext, style=\"\"]; \"legend b\" [label=\"B\", shape=plaintext, style=\"\"];\n")
-	b.WriteString("    \"legend a\" -> \"legend b\" [label=\"A needs B\"];\n")
-	b.WriteString("    \"legend c\" [label=\"C\", shape=plaintext, style=\"\"]; \"legend d\" [label=\"D\", shape=plaintext, style=\"\"];\n")
-	b.WriteString("    \"legend c\" -> \"legend d\" [label=\"waits on D\", color=\"#d62728\", fontcolor=\"#d62728\", penwidth=2];\n")
-	b.WriteString("    \"legend e\" [label=\"E\", shape=plaintext, style=\"\"]; \"legend f\" [label=\"F\", shape=plaintext, style=\"\"];\n")
-	b.WriteString("    \"legend e\" -> \"legend f\" [label=\"E derives F\", style=dashed, color=\"#555555\"];\n")
-	b.WriteString("  }\n}\n")
+	fmt.Fprintf(&b, "</tr><tr><td colspan=\"%d\" border=\"0\">A → B: A needs B · <font color=\"#d62728\">red A → B: A waits on B (missing)</font> · A ⇢ B (dashed): A derives B</td></tr></table>>];\n", len(legendStates))
+	b.WriteString("}\n")
 	return b.Bytes()
 }
 
