@@ -184,10 +184,11 @@ func (c *cli) waitWritten(ctx context.Context, written []Written) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		out := tally(items)
-		out.Elapsed = time.Since(start)
+		out := tally(items, false)
 		if len(out.Failed) > 0 || len(out.Pending) == 0 {
 			prog.done()
+			out = tally(items, true)
+			out.Elapsed = time.Since(start)
 			return c.waitResult(out)
 		}
 		prog.update(out.Configured+len(out.Failed), stateCounts(items), time.Now())
@@ -198,6 +199,7 @@ func (c *cli) waitWritten(ctx context.Context, written []Written) error {
 				if ctx.Err() == nil {
 					return fmt.Errorf("--wait: the etcd watch ended")
 				}
+				out = tally(items, true)
 				if errors.Is(ctx.Err(), context.Canceled) {
 					return &ExitError{Code: ExitTimeout, Err: fmt.Errorf("--wait interrupted: %s", describePending(out))}
 				}
@@ -244,7 +246,9 @@ func mergeWatches(ctx context.Context, chans []clientv3.WatchChan) <-chan client
 	return out
 }
 
-func tally(items map[string]*waitItem) WaitOutcome {
+// tally sorts the outcome's lists by key when asked (for messages; the
+// loop only needs the counts).
+func tally(items map[string]*waitItem, sorted bool) WaitOutcome {
 	var out WaitOutcome
 	for _, it := range items {
 		switch it.state() {
@@ -255,6 +259,9 @@ func tally(items map[string]*waitItem) WaitOutcome {
 		default:
 			out.Pending = append(out.Pending, it)
 		}
+	}
+	if !sorted {
+		return out
 	}
 	byKey := func(l []*waitItem) {
 		sort.Slice(l, func(i, j int) bool { return l[i].Key < l[j].Key })

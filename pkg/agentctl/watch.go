@@ -203,13 +203,10 @@ func (c *cli) watch(ctx context.Context, prefix string, count int) error {
 	if err != nil {
 		return err
 	}
-	statusRoot := c.agentRoot() + models.StatusDir
-	// A config prefix narrows the etcd watch; any other prefix (a derived
-	// value's) needs every document, filtered here.
-	watchPrefix := statusRoot
-	if strings.HasPrefix(prefix, models.ConfigDir) {
-		watchPrefix = c.agentRoot() + models.StatusKey(prefix)
-	}
+	// Every status document: a derived value (the interfaces of a vppmesh
+	// cross-connect) is reported in its parent's document, whatever the
+	// prefix, so the selection is made here.
+	watchPrefix := c.agentRoot() + models.StatusDir
 	w := &watcher{c: c, prefix: prefix, rows: map[string]watchRow{}, docs: map[string][]string{},
 		screen: c.output == "table" && isTerminal(c.out), height: termHeight(c.out)}
 	gctx, cancel := c.reqCtx(ctx)

@@ -75,7 +75,14 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request) {
 		w.Write(dot)
 		return
 	}
+	// One dot at a time: a picture of thousands of values takes seconds of CPU.
+	select {
+	case svgSem <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
 	svg, err := RenderSVG(r.Context(), dot)
+	<-svgSem
 	if err != nil {
 		code := http.StatusInternalServerError
 		if errors.Is(err, exec.ErrNotFound) {
@@ -87,6 +94,8 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Write(svg)
 }
+
+var svgSem = make(chan struct{}, 1)
 
 // GraphTitle names a picture after its selection.
 func GraphTitle(keys []string, truncated bool) string {
