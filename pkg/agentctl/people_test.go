@@ -109,6 +109,35 @@ func TestPeopleVerbs(t *testing.T) {
 		}
 	})
 
+	// The hook mesh request uses: a key with its own status key and the
+	// mesh's states (UP done, FAILED refused).
+	t.Run("wait-custom-status-key", func(t *testing.T) {
+		var out bytes.Buffer
+		c := &cli{endpoints: []string{l.env["ETCD_ENDPOINTS"]}, label: "vpp1", output: "table", timeout: 10 * time.Second, out: &out, errOut: io.Discard}
+		defer c.close()
+		ctx := context.Background()
+		for _, tc := range []struct{ id, final, want string }{{"c1", "UP", ""}, {"c2", "FAILED", "c2: FAILED: no endpoint"}} {
+			resp, err := l.etcd.Put(ctx, "/vppmesh/v1/connection/"+tc.id, "{}")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				time.Sleep(200 * time.Millisecond)
+				l.etcd.Put(ctx, "/vppmesh/v1/status/connection/"+tc.id, `{"state":"PENDING","error":"wiring in VPP"}`)
+				time.Sleep(200 * time.Millisecond)
+				l.etcd.Put(ctx, "/vppmesh/v1/status/connection/"+tc.id, `{"state":"`+tc.final+`","error":"no endpoint"}`)
+			}()
+			err = c.waitWritten(ctx, []Written{{Key: "/vppmesh/v1/connection/" + tc.id, Revision: resp.Header.Revision, Changed: true,
+				StatusKey: "/vppmesh/v1/status/connection/" + tc.id}})
+			if tc.want == "" && (err != nil || !strings.Contains(out.String(), "all 1 keys")) {
+				t.Fatalf("%s: %v %s", tc.id, err, out.String())
+			}
+			if tc.want != "" && (exitCode(err) != ExitFailed || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("%s: exit %d %v", tc.id, exitCode(err), err)
+			}
+		}
+	})
+
 	t.Run("import-wait-timeout", func(t *testing.T) {
 		f := filepath.Join(t.TempDir(), "xc.txt")
 		os.WriteFile(f, []byte(xcLines("wt1", "wt2")+"config/vpp/v2/interfaces/wt1 "+fmt.Sprintf(loopJSON, "wt1")+"\n"), 0o600)

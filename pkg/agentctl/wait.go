@@ -39,6 +39,10 @@ type Written struct {
 	Key      string // full etcd key
 	Revision int64
 	Changed  bool
+	// StatusKey is where the agent reports on Key (a mesh connection's
+	// /vppmesh/v1/status/connection/<id>); empty for a config key, whose
+	// status is /vnf-agent/<label>/status/<key without config/>.
+	StatusKey string
 }
 
 // waitFlag adds --wait to a verb.
@@ -115,13 +119,17 @@ func (c *cli) waitWritten(ctx context.Context, written []Written) error {
 	items := map[string]*waitItem{}
 	roots := map[string]bool{}
 	for _, w := range written {
-		sk, err := statusKeyOf(w.Key)
-		if err != nil {
-			return err
+		sk := w.StatusKey
+		if sk == "" {
+			if sk, err = statusKeyOf(w.Key); err != nil {
+				return err
+			}
+			rest := sk[len(allAgentsPrefix):]
+			roots[allAgentsPrefix+rest[:strings.IndexByte(rest, '/')+1]+models.StatusDir] = true
+		} else {
+			roots[sk[:strings.LastIndexByte(sk, '/')+1]] = true
 		}
 		items[sk] = &waitItem{Written: w, statusKey: sk}
-		rest := sk[len(allAgentsPrefix):]
-		roots[allAgentsPrefix+rest[:strings.IndexByte(rest, '/')+1]+models.StatusDir] = true
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -252,7 +260,7 @@ func tally(items map[string]*waitItem, sorted bool) WaitOutcome {
 	var out WaitOutcome
 	for _, it := range items {
 		switch it.state() {
-		case "CONFIGURED":
+		case "CONFIGURED", "UP": // UP: a mesh connection, rendered with its links up
 			out.Configured++
 		case "FAILED", "INVALID":
 			out.Failed = append(out.Failed, it)
@@ -271,7 +279,7 @@ func tally(items map[string]*waitItem, sorted bool) WaitOutcome {
 	return out
 }
 
-var countOrder = []string{"CONFIGURED", "PENDING", "FAILED", "INVALID", "NO STATUS"}
+var countOrder = []string{"CONFIGURED", "UP", "PENDING", "DOWN", "FAILED", "INVALID", "NO STATUS"}
 
 func stateCounts(items map[string]*waitItem) []stateCount {
 	n := map[string]int{}
