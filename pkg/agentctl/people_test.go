@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -135,6 +136,33 @@ func TestPeopleVerbs(t *testing.T) {
 			if tc.want != "" && (exitCode(err) != ExitFailed || !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("%s: exit %d %v", tc.id, exitCode(err), err)
 			}
+		}
+	})
+
+	// A status document rewritten with the old state (a counters refresh)
+	// before the agent read the change must not end the wait: the
+	// scheduler's history and states decide.
+	t.Run("wait-confirms-by-rest", func(t *testing.T) {
+		port, _ := strconv.Atoi(l.env["AGENT_HTTP_PORT"])
+		c := &cli{endpoints: []string{l.env["ETCD_ENDPOINTS"]}, label: "vpp1", output: "table", timeout: 10 * time.Second,
+			host: "127.0.0.1", httpPort: port, out: io.Discard, errOut: io.Discard}
+		defer c.close()
+		full := "/vnf-agent/vpp1/config/vpp/v2/interfaces/wc1"
+		resp, err := l.etcd.Put(context.Background(), full, `{"name":"wc1","type":"SOFTWARE_LOOPBACK","ip_addresses":["bad"]}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.waitState("config/vpp/v2/interfaces/wc1", "INVALID")
+		stale := func(rev int64) map[string]*waitItem {
+			return map[string]*waitItem{"s": {Written: Written{Key: full, Revision: rev, Changed: true}, seen: true, st: keyStatus{State: "CONFIGURED"}}}
+		}
+		items := stale(resp.Header.Revision + 1000) // a write the agent has not applied yet
+		if ok, err := c.confirmByREST(context.Background(), items); ok || err != nil {
+			t.Fatalf("confirmed a write beyond the scheduler's history: %v %v", ok, err)
+		}
+		items = stale(resp.Header.Revision)
+		if ok, err := c.confirmByREST(context.Background(), items); !ok || err != nil || items["s"].state() != "INVALID" || !strings.Contains(items["s"].errMsg(), "bad") {
+			t.Fatalf("confirm: %v %v, state %s %q", ok, err, items["s"].state(), items["s"].errMsg())
 		}
 	})
 

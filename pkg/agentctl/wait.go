@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +16,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vppmesh/vppmesh/models"
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+	"github.com/vppmesh/vppmesh/plugins/restapi"
 )
 
 // ExitError carries the exit code a failure asks for: 1 for a value that
@@ -191,13 +195,33 @@ func (c *cli) waitWritten(ctx context.Context, written []Written) error {
 	events := mergeWatches(ctx, watches)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	var lastConfirm time.Time
+	restOK := true
 	for {
 		out := tally(items, false)
-		if len(out.Failed) > 0 || len(out.Pending) == 0 {
-			prog.done()
-			out = tally(items, true)
-			out.Elapsed = time.Since(start)
-			return c.waitResult(out)
+		if (len(out.Failed) > 0 || len(out.Pending) == 0) && time.Since(lastConfirm) >= confirmEvery {
+			// The status keys say it is over: the scheduler confirms.
+			lastConfirm = time.Now()
+			done := true
+			if restOK {
+				ok, err := c.confirmByREST(ctx, items)
+				switch {
+				case err != nil && ctx.Err() == nil:
+					restOK = false
+					fmt.Fprintf(c.errOut, "warning: --wait cannot ask the agent's REST API (%v); trusting the etcd status keys alone\n", err)
+				case !ok:
+					done = false
+				default:
+					out = tally(items, false)
+					done = len(out.Failed) > 0 || len(out.Pending) == 0
+				}
+			}
+			if done {
+				prog.done()
+				out = tally(items, true)
+				out.Elapsed = time.Since(start)
+				return c.waitResult(out)
+			}
 		}
 		prog.update(out.Configured+len(out.Failed), stateCounts(items), time.Now())
 		select {
@@ -223,6 +247,79 @@ func (c *cli) waitWritten(ctx context.Context, written []Written) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// confirmEvery paces the REST confirmation while the scheduler has not
+// caught up with the writes.
+const confirmEvery = 200 * time.Millisecond
+
+// confirmByREST settles what the status keys alone cannot: a changed value's
+// status document may be rewritten (new counters) with the old state before
+// the agent has read the change. The scheduler's history says up to which
+// etcd revision it has applied changes ("etcd changes up to revision N");
+// once that covers the writes, its own states of those keys are taken. It
+// reports false while the scheduler is behind. Keys of other agents, keys
+// with their own status key and values the agent refused to parse (reported
+// in etcd only) are left to the status keys.
+func (c *cli) confirmByREST(ctx context.Context, items map[string]*waitItem) (bool, error) {
+	root := c.agentRoot()
+	var check []*waitItem
+	var need int64
+	for _, it := range items {
+		if it.Changed && it.StatusKey == "" && it.seen && it.st.ValueError == "" && strings.HasPrefix(it.Key, root) {
+			check = append(check, it)
+			need = max(need, it.Revision)
+		}
+	}
+	if len(check) == 0 {
+		return true, nil
+	}
+	var hist []kvscheduler.TxnRecord
+	if err := c.restCall(ctx, "GET", restapi.PathTxnHistory, url.Values{"n": {"50"}}, &hist); err != nil {
+		return false, err
+	}
+	var applied int64
+	for _, t := range hist {
+		if i := strings.LastIndex(t.Description, "revision "); i >= 0 {
+			if r, err := strconv.ParseInt(t.Description[i+len("revision "):], 10, 64); err == nil {
+				applied = max(applied, r)
+			}
+		}
+	}
+	if applied < need {
+		return false, nil
+	}
+	states := map[string]restapi.ValueJSON{}
+	if len(check) <= 64 {
+		for _, it := range check {
+			var v restapi.ValueJSON
+			rel := strings.TrimPrefix(it.Key, root)
+			if err := c.restCall(ctx, "GET", restapi.PathValues, url.Values{"key": {rel}}, &v); err != nil {
+				if strings.Contains(err.Error(), "404") {
+					continue // no status (yet)
+				}
+				return false, err
+			}
+			states[rel] = v
+		}
+	} else {
+		var vals []restapi.ValueJSON
+		if err := c.restCall(ctx, "GET", restapi.PathValues, url.Values{"prefix": {models.ConfigDir}}, &vals); err != nil {
+			return false, err
+		}
+		for _, v := range vals {
+			states[v.Key] = v
+		}
+	}
+	for _, it := range check {
+		v, ok := states[strings.TrimPrefix(it.Key, root)]
+		if !ok {
+			it.seen = false
+			continue
+		}
+		it.st = keyStatus{State: string(v.State), Error: v.Error, Missing: v.Missing}
+	}
+	return true, nil
 }
 
 // mergeWatches funnels several watch channels into one, closed when all
