@@ -330,6 +330,28 @@ func TestPeopleWatchGraphCompletion(t *testing.T) {
 		}
 	})
 
+	// Derived values are reported in their parent's document: a model
+	// prefix still shows them.
+	t.Run("watch-derived", func(t *testing.T) {
+		done := make(chan string, 1)
+		go func() {
+			out, _, _ := l.run("", "-o", "json", "watch", "config/vpp/v2/interfaces/gx-a", "--count", "1")
+			done <- out
+		}()
+		time.Sleep(500 * time.Millisecond)
+		put("config/vppmesh/v1/xconnect/gx", fmt.Sprintf(`{"name":"gx","a":{"memif":{"master":true,"id":31,"socket_filename":"%[1]s/gx.sock"}},"b":{"memif":{"master":true,"id":32,"socket_filename":"%[1]s/gx.sock"}}}`, l.dir))
+		var out string
+		select {
+		case out = <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("watch of a derived value saw nothing")
+		}
+		var ev WatchEvent
+		if err := json.Unmarshal([]byte(out), &ev); err != nil || ev.Key != "config/vpp/v2/interfaces/gx-a" || ev.Parent != "config/vppmesh/v1/xconnect/gx" {
+			t.Fatalf("derived watch: %v %q", err, out)
+		}
+	})
+
 	t.Run("watch-terminal", func(t *testing.T) {
 		master, slave := openPty(t)
 		var mu sync.Mutex
@@ -376,13 +398,19 @@ func TestPeopleWatchGraphCompletion(t *testing.T) {
 			t.Fatalf("graph dot: %v\n%s", err, out)
 		}
 		out, _, err = l.run("", "-o", "json", "graph", "vpp.interfaces")
-		var g struct{ Nodes []struct{ Key, State string } }
+		var g struct {
+			Nodes []struct {
+				Key, State string
+				Context    bool
+			}
+		}
 		if err != nil || json.Unmarshal([]byte(out), &g) != nil || len(g.Nodes) == 0 {
 			t.Fatalf("graph json: %v %s", err, out)
 		}
 		for _, n := range g.Nodes {
-			if !strings.HasPrefix(n.Key, "config/vpp/v2/interfaces/") && !strings.HasPrefix(n.Key, "vpp/") {
-				t.Fatalf("graph vpp.interfaces has %s", n.Key)
+			// Anything else is context: the parent of a derived interface.
+			if !strings.HasPrefix(n.Key, "config/vpp/v2/interfaces/") && !n.Context {
+				t.Fatalf("graph vpp.interfaces has %s, not as context", n.Key)
 			}
 		}
 		if _, _, err := l.run("", "graph", "config/nothing/here"); err == nil || !strings.Contains(err.Error(), "no value matching") {

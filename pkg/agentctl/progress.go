@@ -21,8 +21,8 @@ type progress struct {
 	// showAfter, ttyEvery and plainEvery pace the output.
 	showAfter, ttyEvery, plainEvery time.Duration
 	last                            time.Time
-	lastLine                        string
-	drawn                           bool // a tty line is on screen
+	lastLine                        string // the counts last shown
+	drawn                           bool   // a tty line is on screen
 }
 
 func (c *cli) newProgress(what string, total int) *progress {
@@ -51,10 +51,11 @@ func (p *progress) update(done int, counts []stateCount, now time.Time) {
 		return
 	}
 	line := p.line(done, counts, now)
-	if !p.tty && line == p.lastLine {
+	moved := fmt.Sprint(done, counts)
+	if !p.tty && moved == p.lastLine {
 		return // nothing moved: no new plain line
 	}
-	p.last, p.lastLine = now, line
+	p.last, p.lastLine = now, moved
 	if p.tty {
 		fmt.Fprintf(p.w, "\r\x1b[K%s", line)
 		p.drawn = true
