@@ -53,6 +53,10 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request) {
 		}
 		keys = append(keys, p)
 	}
+	if len(keys) > maxGraphKeys {
+		s.writeError(w, r, http.StatusBadRequest, fmt.Errorf("%d keys selected: at most %d (select a prefix instead)", len(keys), maxGraphKeys))
+		return
+	}
 	format := q.Get("format")
 	if format == "" {
 		format = GraphDOT
@@ -96,6 +100,9 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request) {
 }
 
 var svgSem = make(chan struct{}, 1)
+
+// maxGraphKeys bounds a selection: each value is matched against each key.
+const maxGraphKeys = 256
 
 // GraphTitle names a picture after its selection.
 func GraphTitle(keys []string, truncated bool) string {

@@ -97,6 +97,9 @@ func TestGraphDOTAndJSON(t *testing.T) {
 	if code, _, body = getBody(t, srv.URL+PathGraph+"?format=png"); code != 400 || !strings.Contains(body, "want dot, svg or json") {
 		t.Fatalf("bad format: %d %s", code, body)
 	}
+	if code, _, body = getBody(t, srv.URL+PathGraph+"?format=dot"+strings.Repeat("&key=k", 300)); code != 400 || !strings.Contains(body, "at most 256") {
+		t.Fatalf("too many keys: %d %s", code, body)
+	}
 	// A scheduler without a graph answers 501.
 	if code, _, _ = getBody(t, graphServer(t, newFake()).URL+PathGraph); code != 501 {
 		t.Fatalf("no grapher: %d", code)
