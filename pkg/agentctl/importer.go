@@ -317,10 +317,10 @@ func (c *cli) runImport(cmd *cobra.Command, entries []importEntry, txOps int, fo
 				return written, c.etcdErr("import txn of", fmt.Sprintf("%d keys (%s..%s, %d already imported)", len(batch), batch[0].full, batch[len(batch)-1].full, rep.Imported), err)
 			}
 			for i, g := range batch {
-				w := Written{Key: g.full, Revision: resp.Header.Revision, Changed: true}
+				w := Written{Key: g.full, Revision: resp.Header.Revision, Changed: true, Forced: force && unparsable(g.full, g.data)}
 				if i < len(resp.Responses) {
 					if prev := resp.Responses[i].GetResponsePut().GetPrevKv(); prev != nil {
-						w.Changed = !bytes.Equal(prev.Value, g.data)
+						w.Changed = !sameValue(g.full, prev.Value, g.data)
 					}
 				}
 				written = append(written, w)

@@ -1,7 +1,6 @@
 package agentctl
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -114,8 +113,8 @@ func (c *cli) kvPut(cmd *cobra.Command, key, value string, force, wait bool) err
 	if err != nil || !wait {
 		return err
 	}
-	changed := resp.PrevKv == nil || !bytes.Equal(resp.PrevKv.Value, data)
-	return c.waitWritten(cmd.Context(), []Written{{Key: full, Revision: resp.Header.Revision, Changed: changed}})
+	changed := resp.PrevKv == nil || !sameValue(full, resp.PrevKv.Value, data)
+	return c.waitWritten(cmd.Context(), []Written{{Key: full, Revision: resp.Header.Revision, Changed: changed, Forced: force && unparsable(full, data)}})
 }
 
 func (c *cli) kvGet(cmd *cobra.Command, key string) error {

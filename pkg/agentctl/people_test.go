@@ -82,7 +82,7 @@ func TestPeopleVerbs(t *testing.T) {
 
 	t.Run("put-wait-configured", func(t *testing.T) {
 		out, errOut, err := l.run("", "kvdb", "put", "--wait", "vpp/v2/interfaces/wl1", fmt.Sprintf(loopJSON, "wl1"))
-		if err != nil || !strings.Contains(out, "all 1 keys CONFIGURED") || l.state("config/vpp/v2/interfaces/wl1") != "CONFIGURED" {
+		if err != nil || !strings.Contains(out, "all 1 keys CONFIGURED") || l.schedState("config/vpp/v2/interfaces/wl1") != "CONFIGURED" {
 			t.Fatalf("put --wait: %v\n%s%s", err, out, errOut)
 		}
 		// The same value again changes nothing in the agent: its status answers at once.
@@ -90,6 +90,22 @@ func TestPeopleVerbs(t *testing.T) {
 		out, _, err = l.run("", "kvdb", "put", "--wait", "vpp/v2/interfaces/wl1", fmt.Sprintf(loopJSON, "wl1"))
 		if err != nil || !strings.Contains(out, "all 1 keys CONFIGURED") || time.Since(start) > 5*time.Second {
 			t.Fatalf("unchanged put --wait: %v %s", err, out)
+		}
+		// The same value in another spelling (etcdctl's) is no change either.
+		if _, err := l.etcd.Put(context.Background(), "/vnf-agent/vpp1/config/vpp/v2/interfaces/wl2", `{ "type": "SOFTWARE_LOOPBACK", "name": "wl2", "enabled": true }`); err != nil {
+			t.Fatal(err)
+		}
+		l.waitState("config/vpp/v2/interfaces/wl2", "CONFIGURED")
+		start = time.Now()
+		out, _, err = l.run("", "kvdb", "put", "--wait", "--timeout", "3s", "vpp/v2/interfaces/wl2", fmt.Sprintf(loopJSON, "wl2"))
+		if err != nil || !strings.Contains(out, "all 1 keys CONFIGURED") || time.Since(start) > 2*time.Second {
+			t.Fatalf("respelled put --wait: %v %s", err, out)
+		}
+		// --force with a value that parses but adds nothing the agent sees
+		// as new: no new status document; the scheduler answers.
+		out, _, err = l.run("", "kvdb", "put", "--wait", "--force", "--timeout", "5s", "vpp/v2/interfaces/wl2", `{"name":"wl2","enabled":true,"type":"SOFTWARE_LOOPBACK"}`)
+		if err != nil || !strings.Contains(out, "all 1 keys CONFIGURED") {
+			t.Fatalf("forced respelled put --wait: %v %s", err, out)
 		}
 		// -o json: the put's document only, no progress or summary.
 		out, _, err = l.run("", "-o", "json", "kvdb", "put", "--wait", "vpp/v2/interfaces/wl1", fmt.Sprintf(loopJSON, "wl1"))
@@ -164,6 +180,16 @@ func TestPeopleVerbs(t *testing.T) {
 		if ok, err := c.confirmByREST(context.Background(), items); !ok || err != nil || items["s"].state() != "INVALID" || !strings.Contains(items["s"].errMsg(), "bad") {
 			t.Fatalf("confirm: %v %v, state %s %q", ok, err, items["s"].state(), items["s"].errMsg())
 		}
+		// A change that got no status document of its own (the scheduler
+		// found nothing to do) is settled by the scheduler's state.
+		items = stale(resp.Header.Revision)
+		items["s"].seen, items["s"].st = false, keyStatus{}
+		if !unreported([]*waitItem{items["s"]}) {
+			t.Fatal("an unreported change is not asked about")
+		}
+		if ok, err := c.confirmByREST(context.Background(), items); !ok || err != nil || items["s"].state() != "INVALID" {
+			t.Fatalf("confirm unreported: %v %v, state %s", ok, err, items["s"].state())
+		}
 	})
 
 	t.Run("import-wait-timeout", func(t *testing.T) {
@@ -232,6 +258,19 @@ func TestPeopleVerbs(t *testing.T) {
 			t.Fatalf("plain output: %q", plain.String())
 		}
 	})
+}
+
+// schedState is the scheduler's state of a key, from the REST API (the etcd
+// status key may be written a moment later).
+func (l *liveAgent) schedState(key string) string {
+	resp, err := http.Get("http://" + l.a.HTTPAddr() + "/values?key=" + key)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var v struct{ State string }
+	json.NewDecoder(resp.Body).Decode(&v)
+	return v.State
 }
 
 // runRaw runs agentctl with exactly args (completion wants __complete first).

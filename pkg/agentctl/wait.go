@@ -1,6 +1,7 @@
 package agentctl
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,6 +44,9 @@ type Written struct {
 	Key      string // full etcd key
 	Revision int64
 	Changed  bool
+	// Forced is set for a value written with --force that does not parse:
+	// the agent refuses it, which only its status key reports.
+	Forced bool
 	// StatusKey is where the agent reports on Key (a mesh connection's
 	// /vppmesh/v1/status/connection/<id>); empty for a config key, whose
 	// status is /vnf-agent/<label>/status/<key without config/>.
@@ -89,6 +93,28 @@ func (it *waitItem) errMsg() string {
 		return it.st.ValueError
 	}
 	return it.st.Error
+}
+
+// sameValue reports whether etcd's previous value means the same as the
+// new one: equal bytes, or the same message (a value written by etcdctl in
+// another spelling), so that the agent has nothing to do.
+func sameValue(full string, prev, data []byte) bool {
+	if bytes.Equal(prev, data) {
+		return true
+	}
+	a, err := validate(full, prev)
+	if err != nil {
+		return false
+	}
+	b, err := validate(full, data)
+	return err == nil && bytes.Equal(a, b)
+}
+
+// unparsable reports whether the agent would refuse to parse a value
+// written with --force.
+func unparsable(full string, data []byte) bool {
+	_, err := validate(full, data)
+	return err != nil
 }
 
 // statusKeyOf maps a full config key to the agent's status key for it.
@@ -199,17 +225,21 @@ func (c *cli) waitWritten(ctx context.Context, written []Written) error {
 	restOK := true
 	for {
 		out := tally(items, false)
-		if (len(out.Failed) > 0 || len(out.Pending) == 0) && time.Since(lastConfirm) >= confirmEvery {
-			// The status keys say it is over: the scheduler confirms.
+		final := len(out.Failed) > 0 || len(out.Pending) == 0
+		// A changed value the scheduler found equal to what it has produces
+		// no new status document: past a second the scheduler is asked too.
+		if since := time.Since(lastConfirm); (final && since >= confirmEvery) || (restOK && since >= time.Second && unreported(out.Pending)) {
+			// The status keys say it is over (or a changed key got no
+			// status yet): the scheduler confirms.
 			lastConfirm = time.Now()
-			done := true
+			done := final
 			if restOK {
 				ok, err := c.confirmByREST(ctx, items)
 				switch {
 				case err != nil && ctx.Err() == nil:
-					restOK = false
+					restOK = false // done stays what the status keys say
 					fmt.Fprintf(c.errOut, "warning: --wait cannot ask the agent's REST API (%v); trusting the etcd status keys alone\n", err)
-				case !ok:
+				case err != nil || !ok:
 					done = false
 				default:
 					out = tally(items, false)
@@ -266,7 +296,7 @@ func (c *cli) confirmByREST(ctx context.Context, items map[string]*waitItem) (bo
 	var check []*waitItem
 	var need int64
 	for _, it := range items {
-		if it.Changed && it.StatusKey == "" && it.seen && it.st.ValueError == "" && strings.HasPrefix(it.Key, root) {
+		if it.Changed && it.StatusKey == "" && it.st.ValueError == "" && strings.HasPrefix(it.Key, root) && (it.seen || !it.Forced) {
 			check = append(check, it)
 			need = max(need, it.Revision)
 		}
@@ -275,7 +305,7 @@ func (c *cli) confirmByREST(ctx context.Context, items map[string]*waitItem) (bo
 		return true, nil
 	}
 	var hist []kvscheduler.TxnRecord
-	if err := c.restCall(ctx, "GET", restapi.PathTxnHistory, url.Values{"n": {"50"}}, &hist); err != nil {
+	if err := c.restCall(ctx, "GET", restapi.PathTxnHistory, url.Values{"n": {"200"}}, &hist); err != nil {
 		return false, err
 	}
 	var applied int64
@@ -285,6 +315,9 @@ func (c *cli) confirmByREST(ctx context.Context, items map[string]*waitItem) (bo
 				applied = max(applied, r)
 			}
 		}
+	}
+	if applied == 0 {
+		return true, nil // no etcd transaction in sight (only retries): the status keys decide
 	}
 	if applied < need {
 		return false, nil
@@ -317,9 +350,20 @@ func (c *cli) confirmByREST(ctx context.Context, items map[string]*waitItem) (bo
 			it.seen = false
 			continue
 		}
-		it.st = keyStatus{State: string(v.State), Error: v.Error, Missing: v.Missing}
+		it.seen, it.st = true, keyStatus{State: string(v.State), Error: v.Error, Missing: v.Missing}
 	}
 	return true, nil
+}
+
+// unreported tells whether a pending key still waits for its first status
+// after a change (and may never get one: see confirmByREST).
+func unreported(pending []*waitItem) bool {
+	for _, it := range pending {
+		if !it.seen && it.Changed && it.StatusKey == "" && !it.Forced {
+			return true
+		}
+	}
+	return false
 }
 
 // mergeWatches funnels several watch channels into one, closed when all

@@ -229,7 +229,7 @@ func TestWalkEveryCommand(t *testing.T) {
 		{args: []string{"kvdb", "put", "vpp/v2/interfaces/loop5", `{"name":"loop5","type":"SOFTWARE_LOOPBACK"}`}, check: func(string, string) bool { return l.exists("config/vpp/v2/interfaces/loop5") }},
 		{args: []string{"kvdb", "get", "vpp/v2/interfaces/loop5"}, check: has("loop5")},
 		{args: []string{"kvdb", "put", "--wait", "vpp/v2/interfaces/loop6", `{"name":"loop6","type":"SOFTWARE_LOOPBACK"}`}, check: func(out, _ string) bool {
-			return strings.Contains(out, "all 1 keys CONFIGURED") && l.state("config/vpp/v2/interfaces/loop6") == "CONFIGURED"
+			return strings.Contains(out, "all 1 keys CONFIGURED") && l.schedState("config/vpp/v2/interfaces/loop6") == "CONFIGURED"
 		}},
 		{args: []string{"import", "--wait", lines}, check: has("all 1 keys CONFIGURED")},
 		{args: []string{"config", "update", "--wait", cfgFile}, check: has("all 6 keys CONFIGURED")},
