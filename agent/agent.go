@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -237,6 +238,12 @@ func (a *Agent) resync(ctx context.Context) error {
 func (a *Agent) vppCLI(ctx context.Context, command string) (string, error) {
 	reply, err := vlib.NewServiceClient(a.mux.Conn()).CliInband(ctx, &vlib.CliInband{Cmd: command})
 	if err != nil {
+		// VPP answers a command it cannot parse with retval -1 and the
+		// parse error ("unknown input `…'") as the reply text: that text
+		// is what the user needs, not "Unspecified Error".
+		if reply != nil && strings.TrimSpace(reply.Reply) != "" {
+			return "", fmt.Errorf("vpp cli %q: %s", command, strings.TrimSpace(reply.Reply))
+		}
 		return "", err
 	}
 	return reply.Reply, nil

@@ -113,7 +113,10 @@ func NewRootCommand(getenv func(string) string) *cobra.Command {
 		newMetricsCommand(c),
 		newReportCommand(c),
 		newVersionCommand(c),
+		newWatchCommand(c), // watch.go
+		newGraphCommand(c), // graph.go
 	)
+	c.addCompletions(root)          // complete.go
 	root.InitDefaultCompletionCmd() // now, so that it too fails without a shell
 	requireSubcommand(root)
 	return root

@@ -104,7 +104,8 @@ func (s *Server) routes() http.Handler {
 	handle(PathVPPCLI, http.MethodPost, s.vppCommand)
 	handle(PathVPPCounters, http.MethodGet, s.counters)
 	handle(PathMetrics, http.MethodGet, s.metrics)
-	s.ligatoRoutes(mux, handle) // Ligato's paths and shapes: ligato.go
+	handle(PathGraph, http.MethodGet, s.graph) // graph.go
+	s.ligatoRoutes(mux, handle)                // Ligato's paths and shapes: ligato.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, fmt.Errorf("no such endpoint: %s", r.URL.Path))
 	})
