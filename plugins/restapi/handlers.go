@@ -108,7 +108,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, fmt.Errorf("no such endpoint: %s", r.URL.Path))
 	})
-	return s.accessLog(mux)
+	return s.accessLog(s.secure(mux))
 }
 
 // statusRecorder remembers the code a handler answered, for the access log.

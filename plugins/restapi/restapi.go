@@ -2,6 +2,7 @@ package restapi
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// ResyncTimeout bounds one resync request (default 2 minutes).
 	ResyncTimeout time.Duration
+	// Security: credentials, TLS, timeouts, /vpp/command switch
+	// (security.go). The zero value already refuses cross-site requests.
+	Security Security
 }
 
 // Server is the REST API server.
@@ -104,10 +108,18 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("restapi: listen on %s: %w", s.opts.Addr, err)
 	}
+	sec := s.opts.Security
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       orDuration(sec.ReadTimeout, 30*time.Second),
+		WriteTimeout:      orDuration(sec.WriteTimeout, s.opts.ResyncTimeout+30*time.Second),
+		IdleTimeout:       orDuration(sec.IdleTimeout, 2*time.Minute),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		TLSConfig:         sec.TLS,
+	}
+	if sec.TLS != nil {
+		ln = tls.NewListener(ln, sec.TLS)
 	}
 	s.srv, s.ln, s.done = srv, ln, make(chan struct{})
 	done := s.done
