@@ -36,6 +36,7 @@ type cli struct {
 
 	out, errOut io.Writer
 	etcd        *clientv3.Client
+	restAuth    restAuth // REST credentials and TLS (restauth.go)
 }
 
 // NewRootCommand builds the agentctl command tree. getenv supplies the
@@ -79,6 +80,7 @@ func NewRootCommand(getenv func(string) string) *cobra.Command {
 	pf.IntVar(&c.httpPort, "http-port", port, "agent's REST API port (env AGENT_HTTP_PORT)")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.DurationVar(&c.timeout, "timeout", 30*time.Second, "timeout for one etcd or REST request")
+	addRESTAuthFlags(pf, getenv, &c.restAuth)
 
 	root.AddCommand(
 		newKvdbCommand(c),
