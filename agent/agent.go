@@ -90,7 +90,15 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		Logger:         a.log,
 	})
 	a.sched = kvscheduler.New(kvscheduler.Options{Logger: a.log, Parallelism: o.Parallelism})
-	a.ifp = ifplugin.New(ifplugin.Options{Conn: a.mux.Conn(), Logger: a.log})
+	sockPol, err := o.Security.socketPolicy()
+	if err != nil {
+		return fmt.Errorf("socket dirs: %w", err)
+	}
+	restSec, err := o.Security.restSecurity()
+	if err != nil {
+		return err
+	}
+	a.ifp = ifplugin.New(ifplugin.Options{Conn: a.mux.Conn(), Logger: a.log, SocketPolicy: sockPol})
 	l2p := l2plugin.New(l2plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
 	if err := a.ifp.Register(a.sched); err != nil {
 		return err
@@ -98,7 +106,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := l2p.Register(a.sched); err != nil {
 		return err
 	}
-	if err := xconnect.New().Register(a.sched); err != nil {
+	if err := xconnect.NewWith(xconnect.Options{SocketPolicy: sockPol}).Register(a.sched); err != nil {
 		return err
 	}
 	a.mux.AddMessages(a.ifp.Messages()...)
@@ -144,6 +152,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		Version:      Version,
 		Metrics:      m.Handler(),
 		Logger:       a.log,
+		Security:     restSec,
 	})
 	if err != nil {
 		return err

@@ -34,20 +34,28 @@ type Options struct {
 	Parallelism int
 	// HealthInterval is how often the VPP connection is probed.
 	HealthInterval time.Duration
+	// Security: socket directories, REST credentials and TLS
+	// (security_options.go).
+	Security SecurityOptions
 }
 
-// DefaultDataDir is /var/lib/vppmesh for root, else under XDG_STATE_HOME.
-func DefaultDataDir() string {
-	if os.Geteuid() == 0 {
+// DefaultDataDir is /var/lib/vppmesh for root, else under XDG_STATE_HOME
+// or ~/.local/state. Without either it is "" and the agent asks for
+// --data-dir: a fixed directory under /tmp could be created first by
+// another user.
+func DefaultDataDir() string { return defaultDataDir(os.Geteuid()) }
+
+func defaultDataDir(euid int) string {
+	if euid == 0 {
 		return "/var/lib/vppmesh"
 	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
 		return filepath.Join(d, "vppmesh")
 	}
-	if h, err := os.UserHomeDir(); err == nil {
+	if h, err := os.UserHomeDir(); err == nil && filepath.IsAbs(h) {
 		return filepath.Join(h, ".local", "state", "vppmesh")
 	}
-	return filepath.Join(os.TempDir(), "vppmesh")
+	return ""
 }
 
 func envOr(name, def string) string {
@@ -83,6 +91,7 @@ func ParseFlags(name string, args []string) (Options, error) {
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.HealthInterval, "vpp-health-interval", time.Second, "VPP health-check period")
 	fs.IntVar(&o.Parallelism, "parallelism", envInt("VPPMESH_PARALLELISM", 256), "independent VPP operations in flight at once (env VPPMESH_PARALLELISM)")
+	addSecurityFlags(fs, &o.Security)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -96,6 +105,12 @@ func ParseFlags(name string, args []string) (Options, error) {
 	}
 	if err := o.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return o, fmt.Errorf("--log-level: %w", err)
+	}
+	if err := o.Security.check(); err != nil {
+		return o, err
+	}
+	if o.DataDir == "" && len(o.EtcdEndpoints) == 0 {
+		return o, fmt.Errorf("--data-dir: no default (no HOME or XDG_STATE_HOME); give one for the embedded etcd")
 	}
 	if o.Label == "" || strings.Contains(o.Label, "/") {
 		return o, fmt.Errorf("--label %q: must be non-empty and contain no '/'", o.Label)

@@ -16,6 +16,7 @@ import (
 	"go.fd.io/govpp/binapi/vhost_user"
 
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
+	"github.com/vppmesh/vppmesh/plugins/sockdir"
 )
 
 // KeyPrefix is the key prefix of the interface model.
@@ -43,6 +44,9 @@ type Options struct {
 	// (default /run/vpp/memif.sock); Retrieve learns VPP's actual one.
 	DefaultMemifSocket string
 	Logger             *slog.Logger
+	// SocketPolicy restricts memif and vhost-user socket files to allowed
+	// directories; the zero policy only requires absolute, clean paths.
+	SocketPolicy sockdir.Policy
 }
 
 // Plugin is the interface descriptor plus the name ↔ sw_if_index index it
@@ -59,6 +63,7 @@ type Plugin struct {
 	ipc   ip.RPCService
 
 	sockets *memifSockets
+	sockPol sockdir.Policy
 
 	mu     sync.RWMutex
 	byName map[string]*entry
@@ -124,6 +129,7 @@ func New(opts Options) *Plugin {
 		memifOf:    make(map[string]memifKey),
 		watchers:   make(map[int]func(*ifmodel.InterfaceState)),
 		details:    make(map[uint32]ifDetails),
+		sockPol:    opts.SocketPolicy,
 	}
 	p.sockets = newMemifSockets(p.mem, opts.DefaultMemifSocket, p.log)
 	return p
