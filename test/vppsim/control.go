@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vppmesh/vppmesh/test/vppsim/internal/sockfile"
 )
 
 // ControlHandler serves vppsim's fault-injection and inspection API (see README.md):
@@ -99,8 +101,8 @@ func (s *Sim) ServeControl(ctx context.Context, addr string) (stop func() error,
 	network, address := "tcp", addr
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, address = "unix", p
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("vppsim: remove stale control socket %s: %w", p, err)
+		if err := sockfile.RemoveIfStale(p); err != nil {
+			return nil, fmt.Errorf("vppsim: control socket: %w", err)
 		}
 	}
 	var lc net.ListenConfig
