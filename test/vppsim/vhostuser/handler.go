@@ -212,18 +212,26 @@ func (p *Port) setMemTable(pl []byte, fds []int) error {
 	for i := range fds {
 		fds[i] = -1
 	}
+	// Map the new table first: on failure the old one stays in effect.
 	mt, err := mapMemTable(descs, taken)
 	if err != nil {
 		return err
 	}
+	// No ring view may outlive the memory it points into: drop them all
+	// before the old table is unmapped, then redo them in the new one.
+	p.clearRingViews()
 	old := p.mem
 	p.mem = mt
 	old.unmap()
 	// Rings keep their addresses across a new table; their views are redone.
 	for i := range p.rings {
-		v := &p.rings[i]
-		v.desc, v.avail, v.used = nil, nil, nil
-		if err := v.translate(mt); err != nil {
+		if err := p.rings[i].translate(mt); err != nil {
+			// Nothing may run on a ring without its views: the data path
+			// would index nil slices (or, before, unmapped memory).
+			p.clearRingViews()
+			for j := range p.rings {
+				p.rings[j].ready = false
+			}
 			return fmt.Errorf("SET_MEM_TABLE: %w", err)
 		}
 	}
@@ -331,4 +339,12 @@ func (p *Port) refreshLocked() error {
 		v.ready = want
 	}
 	return nil
+}
+
+// clearRingViews forgets every ring's view of frontend memory.
+func (p *Port) clearRingViews() {
+	for i := range p.rings {
+		v := &p.rings[i]
+		v.desc, v.avail, v.used = nil, nil, nil
+	}
 }
