@@ -3,6 +3,7 @@ package vhostuser
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -77,4 +78,33 @@ func TestFailedSetMemTableLeavesNoStaleRings(t *testing.T) {
 	// The data path must survive whatever state is left.
 	tp.TxBurst([][]byte{make([]byte, 64)})
 	tp.RxBurst(make([][]byte, 4))
+}
+
+// TestShrunkGuestMemoryDropsOnlyThatFrontend: a hostile frontend truncates
+// its memory file after SET_MEM_TABLE; the next burst faults (SIGBUS). It
+// must cost that frontend its connection, not the process.
+func TestShrunkGuestMemoryDropsOnlyThatFrontend(t *testing.T) {
+	tp := openPort(t, Config{})
+	f := newFrontend(t)
+	f.dial(tp.cfg.SocketPath)
+	f.handshake(feOpts{})
+	tp.waitLink(t, true)
+	f.postRx(4, 1, 2048)
+	if err := unix.Ftruncate(f.memfd, 0); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	go func() { done <- tp.TxBurst([][]byte{make([]byte, 64)}) }()
+	select {
+	case n := <-done:
+		if n != 0 {
+			t.Fatalf("TxBurst into truncated guest memory sent %d", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("TxBurst hung")
+	}
+	tp.waitLink(t, false)
+	if tp.Stats().ProtocolErrors == 0 {
+		t.Fatal("the fault was not counted as a protocol error")
+	}
 }
