@@ -386,7 +386,7 @@ func renderProto(m proto.Message) json.RawMessage {
 	if m == nil || !m.ProtoReflect().IsValid() {
 		return nil
 	}
-	b, err := protoOpts.Marshal(m)
+	b, err := protoOpts.Marshal(RedactSecrets(m))
 	if err != nil {
 		b, _ = json.Marshal(map[string]string{"error": err.Error()})
 	}

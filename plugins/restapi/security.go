@@ -14,6 +14,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Security is the REST API's protection. The zero value still refuses
@@ -264,4 +267,72 @@ func orDuration(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// Redacted replaces secrets in what the API shows.
+const Redacted = "(redacted)"
+
+// RedactSecrets returns m, or a copy of m with every non-empty string field
+// named "secret" (memif secrets, at any depth) replaced by Redacted. Values
+// without one are returned as they are, without copying.
+func RedactSecrets(m proto.Message) proto.Message {
+	if m == nil || !m.ProtoReflect().IsValid() || !hasSecret(m.ProtoReflect()) {
+		return m
+	}
+	c := proto.Clone(m)
+	redactMsg(c.ProtoReflect())
+	return c
+}
+
+func isSecretField(fd protoreflect.FieldDescriptor) bool {
+	return fd.Name() == "secret" && fd.Kind() == protoreflect.StringKind && !fd.IsList() && !fd.IsMap()
+}
+
+// hasSecret reports whether a secret is set anywhere in m.
+func hasSecret(m protoreflect.Message) bool {
+	found := false
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case isSecretField(fd):
+			found = v.String() != ""
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := 0; i < l.Len() && !found; i++ {
+				found = hasSecret(l.Get(i).Message())
+			}
+		case fd.IsMap() && fd.MapValue().Message() != nil:
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				found = hasSecret(mv.Message())
+				return !found
+			})
+		case fd.Message() != nil && !fd.IsList() && !fd.IsMap():
+			found = hasSecret(v.Message())
+		}
+		return !found
+	})
+	return found
+}
+
+func redactMsg(m protoreflect.Message) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case isSecretField(fd):
+			if v.String() != "" {
+				m.Set(fd, protoreflect.ValueOfString(Redacted))
+			}
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				redactMsg(l.Get(i).Message())
+			}
+		case fd.IsMap() && fd.MapValue().Message() != nil:
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				redactMsg(mv.Message())
+				return true
+			})
+		case fd.Message() != nil && !fd.IsList() && !fd.IsMap():
+			redactMsg(v.Message())
+		}
+		return true
+	})
 }

@@ -32,6 +32,7 @@ type env struct {
 	agent *agent.Agent
 	opts  agent.Options
 	etcd  *clientv3.Client
+	log   *slog.Logger // the agent's logger; nil: logger(t)
 }
 
 func freePort(t *testing.T) int {
@@ -82,7 +83,11 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) startAgent() {
 	e.t.Helper()
-	e.agent = agent.New(e.opts, logger(e.t))
+	log := e.log
+	if log == nil {
+		log = logger(e.t)
+	}
+	e.agent = agent.New(e.opts, log)
 	if err := e.agent.Start(context.Background()); err != nil {
 		e.t.Fatal(err)
 	}
