@@ -114,10 +114,12 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	a.mux.AddMessages(&vlib.CliInband{}, &vlib.CliInbandReply{})
 
 	a.orch, err = orchestrator.New(orchestrator.Options{
-		Client:    a.cli,
-		Label:     o.Label,
-		Scheduler: a.sched,
-		Logger:    a.log,
+		Client:           a.cli,
+		Label:            o.Label,
+		Scheduler:        a.sched,
+		Logger:           a.log,
+		MaxValueBytes:    o.Security.MaxValueBytes,
+		MaxKeysPerPrefix: o.Security.MaxKeysPerPrefix,
 	})
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vppmesh/vppmesh/plugins/orchestrator"
 	"github.com/vppmesh/vppmesh/plugins/restapi"
 	"github.com/vppmesh/vppmesh/plugins/sockdir"
 )
@@ -29,6 +30,10 @@ type SecurityOptions struct {
 	HTTPReadTimeout       time.Duration
 	HTTPWriteTimeout      time.Duration
 	HTTPIdleTimeout       time.Duration
+
+	// Caps on etcd values (orchestrator.Options).
+	MaxValueBytes    int
+	MaxKeysPerPrefix int
 }
 
 // listFlag is a repeatable string flag.
@@ -66,11 +71,19 @@ func addSecurityFlags(fs *flag.FlagSet, s *SecurityOptions) {
 	fs.DurationVar(&s.HTTPReadTimeout, "http-read-timeout", 30*time.Second, "REST request read timeout")
 	fs.DurationVar(&s.HTTPWriteTimeout, "http-write-timeout", 0, "REST response write timeout (default: resync timeout + 30s)")
 	fs.DurationVar(&s.HTTPIdleTimeout, "http-idle-timeout", 2*time.Minute, "REST keep-alive idle timeout")
+	fs.IntVar(&s.MaxValueBytes, "max-value-bytes", orchestrator.DefaultMaxValueBytes, "largest config value accepted from etcd; larger ones are rejected per key")
+	fs.IntVar(&s.MaxKeysPerPrefix, "max-keys-per-prefix", orchestrator.DefaultMaxKeysPerPrefix, "most config keys accepted per model (interfaces, cross-connects, ...); more are rejected per key")
 }
 
 func (s *SecurityOptions) check() error {
 	if _, err := sockdir.New(s.SocketDirs); err != nil {
 		return fmt.Errorf("--socket-dir: %w", err)
+	}
+	if s.MaxValueBytes < 0 || s.MaxKeysPerPrefix < 0 {
+		return errors.New("--max-value-bytes and --max-keys-per-prefix must not be negative")
+	}
+	if s.MaxValueBytes > orchestrator.DefaultClientRecvLimit/2 {
+		return fmt.Errorf("--max-value-bytes %d: at most %d (the etcd client's receive limit)", s.MaxValueBytes, orchestrator.DefaultClientRecvLimit/2)
 	}
 	if (s.HTTPCertFile == "") != (s.HTTPKeyFile == "") {
 		return errors.New("--http-tls-cert and --http-tls-key go together")

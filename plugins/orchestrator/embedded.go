@@ -163,6 +163,8 @@ func NewClient(ctx context.Context, endpoints []string, dialTimeout time.Duratio
 		// (and so to the orchestrator's resync trigger) without traffic.
 		DialKeepAliveTime:    5 * time.Second,
 		DialKeepAliveTimeout: 3 * time.Second,
+		// Sized to the value cap (caps.go), not etcd's 2 GiB default.
+		MaxCallRecvMsgSize: DefaultClientRecvLimit,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %v: %w", endpoints, err)
