@@ -20,6 +20,8 @@ func (p *Port) survive(oldFault bool, n *int) {
 		what := "panic"
 		if _, ok := r.(interface{ Addr() uintptr }); ok {
 			what = "memory fault"
+		} else if onBurstPanic != nil {
+			onBurstPanic(r)
 		}
 		*n = 0
 		p.fail(fmt.Errorf("%w: %s on the frontend's memory: %v", errBadAddress, what, r))
@@ -184,3 +186,8 @@ func (p *Port) WaitRx(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// onBurstPanic, when set (fuzz targets and tests), sees every recovered
+// panic that was not a memory fault: a bug the recovery would otherwise
+// hide from them.
+var onBurstPanic func(r any)
