@@ -3,9 +3,9 @@ package agent
 import (
 	"context"
 	"fmt"
-	"strings"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 	"go.fd.io/govpp/adapter/socketclient"
