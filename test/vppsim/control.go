@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,16 +104,15 @@ func (s *Sim) ServeControl(ctx context.Context, addr string) (stop func() error,
 			return nil, fmt.Errorf("vppsim: control socket: %w", err)
 		}
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, network, address)
+	var ln net.Listener
+	if network == "unix" {
+		ln, err = sockfile.Listen(ctx, network, address, 0o660)
+	} else {
+		var lc net.ListenConfig
+		ln, err = lc.Listen(ctx, network, address)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("vppsim: control listen on %s: %w", addr, err)
-	}
-	if network == "unix" {
-		if err := os.Chmod(address, 0o660); err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("vppsim: chmod control socket %s: %w", address, err)
-		}
 	}
 	srv := &http.Server{Handler: s.ControlHandler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() {

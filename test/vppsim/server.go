@@ -138,14 +138,9 @@ func (s *Sim) listen(ctx context.Context) error {
 	if err := sockfile.RemoveIfStale(s.cfg.Socket); err != nil {
 		return fmt.Errorf("vppsim: %w", err)
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "unix", s.cfg.Socket)
+	ln, err := sockfile.Listen(ctx, "unix", s.cfg.Socket, s.cfg.SocketMode)
 	if err != nil {
 		return fmt.Errorf("vppsim: listen on %s: %w", s.cfg.Socket, err)
-	}
-	if err := os.Chmod(s.cfg.Socket, s.cfg.SocketMode); err != nil {
-		ln.Close()
-		return fmt.Errorf("vppsim: chmod %s: %w", s.cfg.Socket, err)
 	}
 	done := make(chan struct{})
 	s.mu.Lock()

@@ -5,11 +5,13 @@
 package sockfile
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -67,4 +69,31 @@ func DirExists(path string) error {
 		return fmt.Errorf("socket directory of %s is not a directory", path)
 	}
 	return nil
+}
+
+// umaskMu serialises this package's process-wide umask changes.
+var umaskMu sync.Mutex
+
+// Listen binds a unix socket whose file is created with at most mode from
+// the start (the umask is narrowed around bind), then sets exactly mode.
+// A chmod after a plain bind leaves a window in which the socket has the
+// process umask's wider mode. The umask is process-wide: files other
+// goroutines create meanwhile get narrower modes, never wider ones.
+func Listen(ctx context.Context, network, path string, mode os.FileMode) (net.Listener, error) {
+	var lc net.ListenConfig
+	umaskMu.Lock()
+	old := syscall.Umask(int(0o777 &^ mode.Perm()))
+	ln, err := lc.Listen(ctx, network, path)
+	syscall.Umask(old)
+	umaskMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if path != "" && path[0] != '@' {
+		if err := os.Chmod(path, mode.Perm()); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("chmod %s: %w", path, err)
+		}
+	}
+	return ln, nil
 }

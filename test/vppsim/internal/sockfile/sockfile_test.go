@@ -1,9 +1,11 @@
 package sockfile
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -59,5 +61,51 @@ func TestRemoveIfStale(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "no")); !os.IsNotExist(err) {
 		t.Error("DirExists created a directory")
+	}
+}
+
+// TestListenModeFromTheStart: with a permissive process umask (0), the
+// socket is still created owner-only and the umask is restored after.
+func TestListenModeFromTheStart(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	p := filepath.Join(shortDir(t), "api.sock")
+	// Watch the directory while binding: the first mode any stat sees
+	// must already be the final one.
+	seen := make(chan os.FileMode, 1)
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				close(seen)
+				return
+			default:
+			}
+			if fi, err := os.Lstat(p); err == nil {
+				seen <- fi.Mode().Perm()
+				close(seen)
+				return
+			}
+		}
+	}()
+	ln, err := Listen(context.Background(), "unix", p, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	close(stop)
+	if m, ok := <-seen; ok && m&0o077 != 0 {
+		t.Fatalf("socket was visible with mode %v before its chmod", m)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode %v, want 0600", fi.Mode().Perm())
+	}
+	if now := syscall.Umask(0); now != 0 {
+		t.Fatalf("umask %o left behind, want 0", now)
 	}
 }
