@@ -89,6 +89,10 @@ func StartEmbedded(ctx context.Context, c EmbeddedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded etcd: peer URL %q: %w", c.PeerURL, err)
 	}
+	if purl.Scheme != "http" && purl.Scheme != "https" {
+		// etcd listens for peers on u.Host only: a unix path would be lost.
+		return nil, fmt.Errorf("embedded etcd: peer URL %q: want http:// or https:// (keep it on loopback)", c.PeerURL)
+	}
 	if err := EnsurePrivateDir(c.DataDir); err != nil {
 		return nil, fmt.Errorf("embedded etcd: data dir: %w", err)
 	}
@@ -260,19 +264,28 @@ func clientEndpoint(u *url.URL) string {
 // umaskMu serialises the process-wide umask changes of this package.
 var umaskMu sync.Mutex
 
-// startEtcd starts etcd; a unix socket listener is created under umask
-// 0077 (owner only from the first instant, no chmod window) and then set
-// to 0600. A socket file left by a crashed agent is removed only when
-// nothing answers on it: a live listener is never taken over.
-func startEtcd(cfg *embed.Config, curl *url.URL) (*embed.Etcd, error) {
-	if curl.Scheme != "unix" && curl.Scheme != "unixs" {
+// startEtcd starts etcd. Unix socket listeners (client or peer) are
+// created under umask 0077 (owner only from the first instant, no chmod
+// window) and then set to 0600. A socket file left by a crashed agent is
+// removed only when nothing answers on it: a live listener is never taken
+// over.
+func startEtcd(cfg *embed.Config, urls ...*url.URL) (*embed.Etcd, error) {
+	var socks []string
+	for _, u := range urls {
+		if u.Scheme == "unix" || u.Scheme == "unixs" {
+			socks = append(socks, u.Path)
+		}
+	}
+	if len(socks) == 0 {
 		return embed.StartEtcd(cfg)
 	}
-	if err := RemoveStaleSocket(curl.Path); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(curl.Path), 0o700); err != nil {
-		return nil, fmt.Errorf("socket directory: %w", err)
+	for _, p := range socks {
+		if err := RemoveStaleSocket(p); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return nil, fmt.Errorf("socket directory: %w", err)
+		}
 	}
 	umaskMu.Lock()
 	old := syscall.Umask(0o077)
@@ -282,9 +295,11 @@ func startEtcd(cfg *embed.Config, curl *url.URL) (*embed.Etcd, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(curl.Path, 0o600); err != nil {
-		e.Close()
-		return nil, fmt.Errorf("socket %s: %w", curl.Path, err)
+	for _, p := range socks {
+		if err := os.Chmod(p, 0o600); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("socket %s: %w", p, err)
+		}
 	}
 	return e, nil
 }
