@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,10 +24,9 @@ import (
 func TestHandlerPanicDoesNotHang(t *testing.T) {
 	sim := startSim(t)
 	orig := sim.handlers["show_version"]
-	var calls int
+	var calls atomic.Int32
 	sim.handlers["show_version"] = func(c *client, hdr requestHeader, req api.Message) error {
-		calls++
-		if calls == 1 {
+		if calls.Add(1) == 1 {
 			return c.serve(hdr, func(st *state) []api.Message {
 				var m map[string]int
 				m["boom"]++ // a real nil-map bug inside the locked section
