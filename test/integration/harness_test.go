@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,11 +53,39 @@ func logger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-var govppLogs sync.Once
+var (
+	govppLogs sync.Once
+	// govppSink receives govpp's logs. govpp keeps its loggers in package
+	// globals that its goroutines read, so they are set once per process
+	// (at debug, filtered by the sink's handler) and a test that wants
+	// them switches the sink instead.
+	govppSink = &switchHandler{}
+)
+
+// switchHandler forwards to a handler that can be replaced at any time.
+type switchHandler struct{ cur atomic.Pointer[slog.Handler] }
+
+func (s *switchHandler) get() slog.Handler  { return *s.cur.Load() }
+func (s *switchHandler) set(h slog.Handler) { s.cur.Store(&h) }
+func (s *switchHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return s.get().Enabled(ctx, l)
+}
+func (s *switchHandler) Handle(ctx context.Context, r slog.Record) error {
+	return s.get().Handle(ctx, r)
+}
+func (s *switchHandler) WithAttrs(a []slog.Attr) slog.Handler { return s.get().WithAttrs(a) }
+func (s *switchHandler) WithGroup(n string) slog.Handler      { return s.get().WithGroup(n) }
+
+func routeGovpp(t *testing.T) {
+	govppLogs.Do(func() {
+		govppSink.set(logger(t).Handler())
+		agent.RouteGovppLogs(slog.New(govppSink), slog.LevelDebug)
+	})
+}
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	govppLogs.Do(func() { agent.RouteGovppLogs(logger(t), slog.LevelInfo) })
+	routeGovpp(t)
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir}
 	var err error

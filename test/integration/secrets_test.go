@@ -44,8 +44,9 @@ func TestSecretsNeverShown(t *testing.T) {
 	const secret = "Sec-9f3a ! {x} Pw"
 	logs := &syncBuf{}
 	debug := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	agent.RouteGovppLogs(debug, slog.LevelDebug)
-	t.Cleanup(func() { agent.RouteGovppLogs(logger(t), slog.LevelInfo) })
+	routeGovpp(t)
+	govppSink.set(debug.Handler())
+	t.Cleanup(func() { govppSink.set(logger(t).Handler()) })
 
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, log: debug}
