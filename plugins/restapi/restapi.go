@@ -77,6 +77,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Scheduler == nil {
 		return nil, errors.New("restapi: Options.Scheduler is required")
 	}
+	opts.harden() // security.go
 	if opts.Addr == "" {
 		opts.Addr = DefaultAddr
 	}

@@ -1,6 +1,7 @@
 package restapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
@@ -17,6 +18,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
 )
 
 // Security is the REST API's protection. The zero value still refuses
@@ -49,6 +52,10 @@ func (s Security) authRequired() bool {
 func (s Security) clientCertAuth() bool {
 	return s.TLS != nil && s.TLS.ClientCAs != nil && s.TLS.ClientAuth == tls.RequireAndVerifyClientCert
 }
+
+// vppCLIPaths run VPP CLI: Ligato's /vpp/command and vppmesh's /vpp/cli.
+// Options.harden also disables the CLI function itself, for any other path.
+var vppCLIPaths = map[string]bool{PathVPPCommand: true, "/vpp/cli": true}
 
 // unauthenticated paths: probes must work for kubelet and systemd, and
 // they tell nothing but "alive" and "ready".
@@ -92,7 +99,7 @@ func (s *Server) secure(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if sec.DisableVPPCommand && r.URL.Path == PathVPPCommand {
+		if sec.DisableVPPCommand && vppCLIPaths[r.URL.Path] {
 			s.writeError(w, r, http.StatusForbidden, errors.New("POST /vpp/command is disabled on this agent (--http-disable-vpp-command)"))
 			return
 		}
@@ -335,4 +342,48 @@ func redactMsg(m protoreflect.Message) {
 		}
 		return true
 	})
+}
+
+// redactingScheduler hands every handler values whose secrets are already
+// redacted, so no rendering path (vppmesh's or Ligato's) can show one.
+// Embedding keeps every other method of Scheduler.
+type redactingScheduler struct{ Scheduler }
+
+func (r redactingScheduler) Status() []kvscheduler.ValueStatus {
+	sts := r.Scheduler.Status()
+	for i := range sts {
+		sts[i].Value = RedactSecrets(sts[i].Value)
+	}
+	return sts
+}
+
+func (r redactingScheduler) StatusOf(key string) (kvscheduler.ValueStatus, bool) {
+	st, ok := r.Scheduler.StatusOf(key)
+	st.Value = RedactSecrets(st.Value)
+	return st, ok
+}
+
+func (r redactingScheduler) Retrieve(ctx context.Context) ([]kvscheduler.RetrievedValue, error) {
+	vals, err := r.Scheduler.Retrieve(ctx)
+	for i := range vals {
+		vals[i].Value = RedactSecrets(vals[i].Value)
+	}
+	return vals, err
+}
+
+// ErrVPPCommandDisabled answers VPP CLI requests when
+// Security.DisableVPPCommand is set.
+var ErrVPPCommandDisabled = errors.New("the VPP CLI passthrough is disabled on this agent (--http-disable-vpp-command)")
+
+// harden applies the options that wrap other options: redaction of every
+// value the API reads, and the VPP CLI switch (whatever path calls it).
+func (o *Options) harden() {
+	if o.Scheduler != nil {
+		if _, done := o.Scheduler.(redactingScheduler); !done {
+			o.Scheduler = redactingScheduler{o.Scheduler}
+		}
+	}
+	if o.Security.DisableVPPCommand && o.VPPCLI != nil {
+		o.VPPCLI = func(context.Context, string) (string, error) { return "", ErrVPPCommandDisabled }
+	}
 }

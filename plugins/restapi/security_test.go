@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -19,6 +20,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	interfaces "github.com/vppmesh/vppmesh/models/vpp/interfaces"
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
 )
 
 // secEnv is a server whose VPP CLI records what it was asked to run.
@@ -229,5 +235,41 @@ func TestClientCertTLS(t *testing.T) {
 	}
 	if ran.Load() != 1 {
 		t.Fatalf("VPP CLI ran %d times, want 1", ran.Load())
+	}
+}
+
+// TestSecretsRedactedForEveryReader: values reach handlers through the
+// scheduler wrapper, so every endpoint (and any future renderer) sees the
+// secret redacted, while the scheduler's own values stay intact.
+func TestSecretsRedactedForEveryReader(t *testing.T) {
+	f := newFake()
+	m := f.status[1].Value.(*interfaces.Interface)
+	m.GetMemif().Secret = "hunter2-memif"
+	f.retrieve = func(ctx context.Context) ([]kvscheduler.RetrievedValue, error) {
+		return []kvscheduler.RetrievedValue{{Key: keyMemif, Descriptor: "vpp-interface", Value: proto.Clone(m)}}, nil
+	}
+	s, err := New(Options{Scheduler: f, Security: Security{DisableVPPCommand: true},
+		VPPCLI: func(context.Context, string) (string, error) { return "ran", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	for _, path := range []string{PathSchedulerStatus, PathSchedulerStatus + "?key=" + keyMemif, PathVPPDump, PathLigatoDump} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "hunter2") || !strings.Contains(string(b), `"secret":"(redacted)"`) {
+			t.Errorf("GET %s: %s", path, b)
+		}
+	}
+	if m.GetMemif().GetSecret() != "hunter2-memif" {
+		t.Error("redaction changed the scheduler's own value")
+	}
+	if _, err := s.opts.VPPCLI(context.Background(), "show version"); !errors.Is(err, ErrVPPCommandDisabled) {
+		t.Errorf("disabled VPP CLI function: %v", err)
 	}
 }
