@@ -350,7 +350,8 @@ func redactMsg(m protoreflect.Message) {
 type redactingScheduler struct{ Scheduler }
 
 func (r redactingScheduler) Status() []kvscheduler.ValueStatus {
-	sts := r.Scheduler.Status()
+	// A copy: the scheduler may hand out a slice it keeps.
+	sts := append([]kvscheduler.ValueStatus(nil), r.Scheduler.Status()...)
 	for i := range sts {
 		sts[i].Value = RedactSecrets(sts[i].Value)
 	}
@@ -364,7 +365,8 @@ func (r redactingScheduler) StatusOf(key string) (kvscheduler.ValueStatus, bool)
 }
 
 func (r redactingScheduler) Retrieve(ctx context.Context) ([]kvscheduler.RetrievedValue, error) {
-	vals, err := r.Scheduler.Retrieve(ctx)
+	got, err := r.Scheduler.Retrieve(ctx)
+	vals := append([]kvscheduler.RetrievedValue(nil), got...)
 	for i := range vals {
 		vals[i].Value = RedactSecrets(vals[i].Value)
 	}
