@@ -351,7 +351,12 @@ type redactingScheduler struct{ Scheduler }
 
 func (r redactingScheduler) Status() []kvscheduler.ValueStatus {
 	// A copy: the scheduler may hand out a slice it keeps.
-	sts := append([]kvscheduler.ValueStatus(nil), r.Scheduler.Status()...)
+	in := r.Scheduler.Status()
+	if in == nil {
+		return nil
+	}
+	sts := make([]kvscheduler.ValueStatus, len(in))
+	copy(sts, in)
 	for i := range sts {
 		sts[i].Value = RedactSecrets(sts[i].Value)
 	}
@@ -366,7 +371,11 @@ func (r redactingScheduler) StatusOf(key string) (kvscheduler.ValueStatus, bool)
 
 func (r redactingScheduler) Retrieve(ctx context.Context) ([]kvscheduler.RetrievedValue, error) {
 	got, err := r.Scheduler.Retrieve(ctx)
-	vals := append([]kvscheduler.RetrievedValue(nil), got...)
+	if got == nil {
+		return nil, err
+	}
+	vals := make([]kvscheduler.RetrievedValue, len(got))
+	copy(vals, got)
 	for i := range vals {
 		vals[i].Value = RedactSecrets(vals[i].Value)
 	}
