@@ -22,6 +22,9 @@ const (
 	// page (DefaultListPageSize values) of values at the value cap, plus
 	// headroom for keys and headers. etcd's default is 2 GiB.
 	DefaultClientRecvLimit = DefaultListPageSize*DefaultMaxValueBytes + 4<<20
+	// DefaultMaxInvalidStatus bounds the rejected keys reported one by one
+	// (status document and warning).
+	DefaultMaxInvalidStatus = 1000
 	// DefaultListPageSize is Options.ListPageSize's default.
 	DefaultListPageSize = 1000
 )

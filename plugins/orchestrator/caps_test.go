@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
@@ -57,4 +58,30 @@ func TestCapsRejectPerKey(t *testing.T) {
 	}
 	mustPut(t, cli, ifKey("a", "k3"), memifJSON("k3", 4))
 	waitFor(t, "k3 applied after a slot freed", func() bool { _, ok := s.snapshot()[ifRel("k3")]; return ok })
+}
+
+// TestJunkKeysReportedUpToCap: every junk key used to get its own status
+// document; past MaxInvalidStatus they are only counted.
+func TestJunkKeysReportedUpToCap(t *testing.T) {
+	e := newEtcdSite(t).start(t)
+	cli := newTestClient(t, e.Endpoints())
+	s := newMemSched()
+	r := runOrch(t, cli, "a", s, func(o *Options) { o.MaxInvalidStatus = 2 })
+	waitFor(t, "ready", r.o.Ready)
+	for i := range 5 {
+		mustPut(t, cli, fmt.Sprintf("/vnf-agent/a/config/junk/v1/k%d", i), "x")
+	}
+	waitFor(t, "5 parse errors", func() bool { return r.o.Stats().ParseErrors == 5 })
+	waitFor(t, "2 status documents", func() bool { return countPrefix(t, cli, "/vnf-agent/a/status/junk/") == 2 })
+	time.Sleep(200 * time.Millisecond)
+	if n := countPrefix(t, cli, "/vnf-agent/a/status/junk/"); n != 2 {
+		t.Fatalf("%d status documents for junk keys, want 2 (the cap)", n)
+	}
+	// A reported key going away frees a slot for the next rejection.
+	if _, err := cli.Delete(context.Background(), "/vnf-agent/a/config/junk/v1/k0"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "k0's status deleted", func() bool { _, ok := readStatus(t, cli, "a", "config/junk/v1/k0"); return !ok })
+	mustPut(t, cli, "/vnf-agent/a/config/junk/v1/k9", "x")
+	waitFor(t, "k9 reported", func() bool { _, ok := readStatus(t, cli, "a", "config/junk/v1/k9"); return ok })
 }

@@ -53,6 +53,10 @@ type Options struct {
 	// over a cap is rejected with a per-key error, like a parse error.
 	MaxValueBytes    int
 	MaxKeysPerPrefix int
+	// MaxInvalidStatus caps the rejected keys that get a status document
+	// and a warning each (default DefaultMaxInvalidStatus); more are only
+	// counted in Stats.ParseErrors.
+	MaxInvalidStatus int
 }
 
 // Stats are the orchestrator's counters, for metrics.
@@ -86,6 +90,10 @@ type Orchestrator struct {
 	applied map[string]proto.Message
 	// counts is the number of applied keys per model prefix (caps.go).
 	counts map[string]int
+	// nInvalid counts entries holding a value error (each has a status
+	// document); nInvalidHidden the rejections past MaxInvalidStatus.
+	nInvalid       int
+	nInvalidHidden atomic.Uint64
 	// entries hold what each status key is rendered from.
 	entries map[string]*statusEntry
 	// staged collects status writes (nil deletes) until the critical
@@ -119,6 +127,9 @@ func New(o Options) (*Orchestrator, error) {
 	}
 	if o.MaxKeysPerPrefix <= 0 {
 		o.MaxKeysPerPrefix = DefaultMaxKeysPerPrefix
+	}
+	if o.MaxInvalidStatus <= 0 {
+		o.MaxInvalidStatus = DefaultMaxInvalidStatus
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 10000
