@@ -137,7 +137,8 @@ func (s *Server) Start(ctx context.Context) error {
 		case <-done:
 		}
 	}()
-	s.log.Info("rest api listening", "addr", ln.Addr().String())
+	s.log.Info("rest api listening", "addr", ln.Addr().String(), "tls", sec.TLS != nil, "auth", sec.authRequired())
+	s.warnIfExposed(ln.Addr()) // security.go
 	return nil
 }
 

@@ -398,3 +398,15 @@ func (o *Options) harden() {
 		o.VPPCLI = func(context.Context, string) (string, error) { return "", ErrVPPCommandDisabled }
 	}
 }
+
+// warnIfExposed warns when the API listens beyond loopback without
+// credentials: anyone who reaches the port can read the configuration and
+// run VPP CLI.
+func (s *Server) warnIfExposed(addr net.Addr) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || tcp.IP.IsLoopback() || s.opts.Security.authRequired() {
+		return
+	}
+	s.log.Warn("rest api reachable beyond loopback without credentials; set --http-token-file, --http-basic-auth-file or --http-client-ca",
+		"addr", addr.String())
+}
