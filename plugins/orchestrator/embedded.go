@@ -197,8 +197,16 @@ func hardenEmbedded(cfg *embed.Config, curl, purl *url.URL, c EmbeddedConfig) {
 	cfg.CORS = map[string]struct{}{noOrigin: {}}
 	cfg.HostWhitelist = map[string]struct{}{}
 	for _, u := range []*url.URL{curl, purl} {
-		if h := u.Hostname(); h != "" {
-			cfg.HostWhitelist[h] = struct{}{}
+		h := u.Hostname()
+		if h == "" {
+			continue
+		}
+		cfg.HostWhitelist[h] = struct{}{}
+		if ip := net.ParseIP(h); (ip != nil && ip.IsLoopback()) || h == "localhost" {
+			// Loopback's own names; a rebinding page sends its own name.
+			for _, n := range []string{"localhost", "127.0.0.1", "::1"} {
+				cfg.HostWhitelist[n] = struct{}{}
+			}
 		}
 	}
 	if len(cfg.HostWhitelist) == 0 {

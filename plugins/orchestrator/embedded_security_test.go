@@ -63,6 +63,23 @@ func TestEmbeddedRefusesCrossSiteWrite(t *testing.T) {
 	if len(resp.Kvs) != 0 {
 		t.Fatalf("cross-site POST wrote key=%q", resp.Kvs[0].Value)
 	}
+	// The Host check itself: loopback names pass, a rebinding name does not.
+	for host, want := range map[string]int{
+		fmt.Sprintf("localhost:%d", site.cport):      http.StatusOK,
+		fmt.Sprintf("127.0.0.1:%d", site.cport):      http.StatusOK,
+		fmt.Sprintf("rebind.example:%d", site.cport): http.StatusMisdirectedRequest,
+	} {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/health", site.cport), nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET /health Host %s: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
 	// A preflight gets no CORS grant either.
 	req, _ := http.NewRequest(http.MethodOptions, fmt.Sprintf("http://127.0.0.1:%d/v3/kv/range", site.cport), nil)
 	req.Header.Set("Origin", "http://evil.example")
