@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,16 +32,10 @@ const supportedProtoFeatures = 1<<protoMQ | 1<<protoReplyAck
 // handle applies one request. A returned error other than errUnsupported
 // drops the frontend.
 func (p *Port) handle(c *net.UnixConn, h header, pl []byte, fds []int) error {
-	p.mu.Lock()
-	reply, err := p.apply(h, pl, fds)
-	if rerr := p.refreshLocked(); err == nil || errors.Is(err, errUnsupported) {
-		if rerr != nil {
-			err = rerr
-		}
+	reply, up, ack, err := p.applyLocked(h, pl, fds)
+	if errors.Is(err, errFrontendFault) {
+		return err
 	}
-	up := len(p.rings) > 1 && p.rings[0].ready && p.rings[1].ready
-	ack := p.protoFeatures&(1<<protoReplyAck) != 0 && h.needReply()
-	p.mu.Unlock()
 	p.setLink(up)
 	if up {
 		// Frames may have been queued before the rings were complete.
@@ -64,6 +59,42 @@ func (p *Port) handle(c *net.UnixConn, h header, pl []byte, fds []int) error {
 		return p.send(c, h.Request, reply)
 	}
 	return nil
+}
+
+// errFrontendFault marks a request whose handling faulted on the frontend's
+// memory (or panicked on its data).
+var errFrontendFault = errors.New("fault on the frontend's memory")
+
+// applyLocked applies a request under the port lock. Applying touches
+// guest memory (ring indexes when a ring starts), so a frontend that shrank
+// its memory file must cost its connection, not the process: faults become
+// panics here, and the lock is released by defer whatever happens.
+func (p *Port) applyLocked(h header, pl []byte, fds []int) (reply []byte, up, ack bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault && onBurstPanic != nil {
+				onBurstPanic(r)
+			}
+			p.clearRingViews()
+			for i := range p.rings {
+				p.rings[i].ready = false
+			}
+			reply, up, ack = nil, false, false
+			err = fmt.Errorf("%w: %s: %v", errFrontendFault, requestName(h.Request), r)
+		}
+	}(debug.SetPanicOnFault(true))
+	reply, err = p.apply(h, pl, fds)
+	if rerr := p.refreshLocked(); err == nil || errors.Is(err, errUnsupported) {
+		if rerr != nil {
+			err = rerr
+		}
+	}
+	up = len(p.rings) > 1 && p.rings[0].ready && p.rings[1].ready
+	ack = p.protoFeatures&(1<<protoReplyAck) != 0 && h.needReply()
+	return reply, up, ack, err
 }
 
 // ringState decodes a vring-state payload and finds the ring it names.

@@ -108,3 +108,29 @@ func TestShrunkGuestMemoryDropsOnlyThatFrontend(t *testing.T) {
 		t.Fatal("the fault was not counted as a protocol error")
 	}
 }
+
+// TestShrunkGuestMemoryOnControlPath: the protocol goroutine touches guest
+// memory too (a ring that starts reads its used index). A frontend that
+// truncates its memory and then enables a ring must be dropped, not crash
+// the process, and the port must serve the next frontend.
+func TestShrunkGuestMemoryOnControlPath(t *testing.T) {
+	tp := openPort(t, Config{})
+	f := newFrontend(t)
+	f.dial(tp.cfg.SocketPath)
+	f.handshake(feOpts{noEnable: true})
+	if err := unix.Ftruncate(f.memfd, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.rawSend(reqSetVringEnable, flagVersion, state(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	f.waitClosed()
+	if tp.Stats().ProtocolErrors == 0 {
+		t.Fatal("the fault was not counted as a protocol error")
+	}
+	// The next frontend is served normally.
+	g := newFrontend(t)
+	g.dial(tp.cfg.SocketPath)
+	g.handshake(feOpts{})
+	tp.waitLink(t, true)
+}
