@@ -273,3 +273,32 @@ func TestSecretsRedactedForEveryReader(t *testing.T) {
 		t.Errorf("disabled VPP CLI function: %v", err)
 	}
 }
+
+// TestReadTimeoutCutsSlowClient: a client that sends headers and then
+// trickles nothing of its body is disconnected by the read timeout instead
+// of holding a connection and a goroutine forever.
+func TestReadTimeoutCutsSlowClient(t *testing.T) {
+	s, err := New(Options{Addr: "127.0.0.1:0", Scheduler: newFake(), Security: Security{ReadTimeout: 300 * time.Millisecond},
+		Resync: func(context.Context) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "POST /scheduler/resync HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.ReadAll(c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the server kept a stalled request open (no read timeout)")
+	}
+}
