@@ -91,7 +91,15 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		Logger:         a.log,
 	})
 	a.sched = kvscheduler.New(kvscheduler.Options{Logger: a.log, Parallelism: o.Parallelism})
-	a.ifp = ifplugin.New(ifplugin.Options{Conn: a.mux.Conn(), Logger: a.log})
+	sockPol, err := o.Security.socketPolicy()
+	if err != nil {
+		return fmt.Errorf("socket dirs: %w", err)
+	}
+	restSec, err := o.Security.restSecurity()
+	if err != nil {
+		return err
+	}
+	a.ifp = ifplugin.New(ifplugin.Options{Conn: a.mux.Conn(), Logger: a.log, SocketPolicy: sockPol})
 	l2p := l2plugin.New(l2plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
 	l3p := l3plugin.New(l3plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
 	if err := a.ifp.Register(a.sched); err != nil {
@@ -103,7 +111,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := l2p.Register(a.sched); err != nil {
 		return err
 	}
-	if err := xconnect.New().Register(a.sched); err != nil {
+	if err := xconnect.NewWith(xconnect.Options{SocketPolicy: sockPol}).Register(a.sched); err != nil {
 		return err
 	}
 	a.mux.AddMessages(a.ifp.Messages()...)
@@ -112,10 +120,12 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	a.mux.AddMessages(&vlib.CliInband{}, &vlib.CliInbandReply{})
 
 	a.orch, err = orchestrator.New(orchestrator.Options{
-		Client:    a.cli,
-		Label:     o.Label,
-		Scheduler: a.sched,
-		Logger:    a.log,
+		Client:           a.cli,
+		Label:            o.Label,
+		Scheduler:        a.sched,
+		Logger:           a.log,
+		MaxValueBytes:    o.Security.MaxValueBytes,
+		MaxKeysPerPrefix: o.Security.MaxKeysPerPrefix,
 	})
 	if err != nil {
 		return err
@@ -153,6 +163,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		LogLevels:    a.logLevels,
 		SetLogLevel:  a.setLogLevel,
 		RecentLogs:   a.recentLogs(),
+		Security:     restSec,
 	})
 	if err != nil {
 		return err
