@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -90,7 +91,15 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		Logger:         a.log,
 	})
 	a.sched = kvscheduler.New(kvscheduler.Options{Logger: a.log, Parallelism: o.Parallelism})
-	a.ifp = ifplugin.New(ifplugin.Options{Conn: a.mux.Conn(), Logger: a.log})
+	sockPol, err := o.Security.socketPolicy()
+	if err != nil {
+		return fmt.Errorf("socket dirs: %w", err)
+	}
+	restSec, err := o.Security.restSecurity()
+	if err != nil {
+		return err
+	}
+	a.ifp = ifplugin.New(ifplugin.Options{Conn: a.mux.Conn(), Logger: a.log, SocketPolicy: sockPol})
 	l2p := l2plugin.New(l2plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
 	l3p := l3plugin.New(l3plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
 	if err := a.ifp.Register(a.sched); err != nil {
@@ -102,7 +111,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := l2p.Register(a.sched); err != nil {
 		return err
 	}
-	if err := xconnect.New().Register(a.sched); err != nil {
+	if err := xconnect.NewWith(xconnect.Options{SocketPolicy: sockPol}).Register(a.sched); err != nil {
 		return err
 	}
 	a.mux.AddMessages(a.ifp.Messages()...)
@@ -111,10 +120,12 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	a.mux.AddMessages(&vlib.CliInband{}, &vlib.CliInbandReply{})
 
 	a.orch, err = orchestrator.New(orchestrator.Options{
-		Client:    a.cli,
-		Label:     o.Label,
-		Scheduler: a.sched,
-		Logger:    a.log,
+		Client:           a.cli,
+		Label:            o.Label,
+		Scheduler:        a.sched,
+		Logger:           a.log,
+		MaxValueBytes:    o.Security.MaxValueBytes,
+		MaxKeysPerPrefix: o.Security.MaxKeysPerPrefix,
 	})
 	if err != nil {
 		return err
@@ -152,6 +163,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		LogLevels:    a.logLevels,
 		SetLogLevel:  a.setLogLevel,
 		RecentLogs:   a.recentLogs(),
+		Security:     restSec,
 	})
 	if err != nil {
 		return err
@@ -237,6 +249,12 @@ func (a *Agent) resync(ctx context.Context) error {
 func (a *Agent) vppCLI(ctx context.Context, command string) (string, error) {
 	reply, err := vlib.NewServiceClient(a.mux.Conn()).CliInband(ctx, &vlib.CliInband{Cmd: command})
 	if err != nil {
+		// VPP answers a command it cannot parse with retval -1 and the
+		// parse error ("unknown input `…'") as the reply text: that text
+		// is what the user needs, not "Unspecified Error".
+		if reply != nil && strings.TrimSpace(reply.Reply) != "" {
+			return "", fmt.Errorf("vpp cli %q: %s", command, strings.TrimSpace(reply.Reply))
+		}
 		return "", err
 	}
 	return reply.Reply, nil

@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 	"go.fd.io/govpp/adapter/socketclient"
@@ -32,10 +34,30 @@ func (h slogHook) Fire(e *logrus.Entry) error {
 	args := make([]any, 0, 2*len(e.Data)+2)
 	args = append(args, "component", "govpp")
 	for k, v := range e.Data {
+		if str, ok := v.(string); ok {
+			v = redactGovpp(str)
+		} else if v != nil {
+			if str := fmt.Sprint(v); strings.Contains(str, "Secret:") {
+				v = redactGovpp(str)
+			}
+		}
 		args = append(args, k, v)
 	}
-	h.log.Log(context.Background(), lvl, e.Message, args...)
+	h.log.Log(context.Background(), lvl, redactGovpp(e.Message), args...)
 	return nil
+}
+
+// redactGovpp removes memif secrets from govpp's log text. At debug level
+// govpp prints every message with %+v; in memif_create and memif_create_v2
+// Secret is the last field, so everything from "Secret:" to the end of the
+// struct is the secret (which may itself hold spaces or braces).
+func redactGovpp(s string) string {
+	const field = "Secret:"
+	i := strings.Index(s, field)
+	if i < 0 {
+		return s
+	}
+	return s[:i] + field + "(redacted)}"
 }
 
 // RouteGovppLogs points govpp's package-level loggers at log. govpp keeps

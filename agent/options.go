@@ -49,20 +49,28 @@ type Options struct {
 	EtcdConfigFile string
 	// ConfigFiles lists the Ligato configuration files that were read.
 	ConfigFiles []string
+	// Security: socket directories, REST credentials and TLS
+	// (security_options.go).
+	Security SecurityOptions
 }
 
-// DefaultDataDir is /var/lib/vppmesh for root, else under XDG_STATE_HOME.
-func DefaultDataDir() string {
-	if os.Geteuid() == 0 {
+// DefaultDataDir is /var/lib/vppmesh for root, else under XDG_STATE_HOME
+// or ~/.local/state. Without either it is "" and the agent asks for
+// --data-dir: a fixed directory under /tmp could be created first by
+// another user.
+func DefaultDataDir() string { return defaultDataDir(os.Geteuid()) }
+
+func defaultDataDir(euid int) string {
+	if euid == 0 {
 		return "/var/lib/vppmesh"
 	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" && filepath.IsAbs(d) {
 		return filepath.Join(d, "vppmesh")
 	}
-	if h, err := os.UserHomeDir(); err == nil {
+	if h, err := os.UserHomeDir(); err == nil && filepath.IsAbs(h) {
 		return filepath.Join(h, ".local", "state", "vppmesh")
 	}
-	return filepath.Join(os.TempDir(), "vppmesh")
+	return ""
 }
 
 // ParseFlags reads Options from command-line flags, Ligato's environment
@@ -102,6 +110,7 @@ func parseFlags(name string, args []string, getenv func(string) string) (Options
 	fs.StringVar(&level, "log-level", "", "debug, info, warn or error (env VPPMESH_LOG_LEVEL; logs.conf default-level; default info)")
 	fs.DurationVar(&o.HealthInterval, "vpp-health-interval", time.Second, "VPP health-check period")
 	fs.IntVar(&parallelism, "parallelism", 0, "independent VPP operations in flight at once (env VPPMESH_PARALLELISM; default 256)")
+	addSecurityFlags(fs, &o.Security)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -191,6 +200,12 @@ func parseFlags(name string, args []string, getenv func(string) string) (Options
 	}
 	if err := o.LogLevel.UnmarshalText([]byte(ligatoLevel(level))); err != nil {
 		return o, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	if err := o.Security.check(); err != nil {
+		return o, err
+	}
+	if o.DataDir == "" && len(o.EtcdEndpoints) == 0 {
+		return o, fmt.Errorf("--data-dir: no default (no HOME or XDG_STATE_HOME); give one for the embedded etcd")
 	}
 	if o.Label == "" || strings.Contains(o.Label, "/") {
 		return o, fmt.Errorf("--label %q: must be non-empty and contain no '/'", o.Label)

@@ -2,7 +2,7 @@
 # Installs what the tests need on a fresh Debian machine (run as root):
 # DPDK testpmd with the memif / vhost / virtio-user PMDs, etcd, iproute2,
 # Docker and docker-compose (the lab's docker runtime and compose export),
-# Graphviz (lab pictures), python3-jsonschema (containerlab export check), then
+# Graphviz (lab pictures, agentctl graph, /scheduler/graph as SVG), python3-jsonschema (containerlab export check), then
 # the Go modules. Without root it only checks and says what is missing.
 set -euo pipefail
 pkgs=(dpdk dpdk-dev librte-net-memif23 librte-net-vhost23 librte-net-virtio23 etcd-server etcd-client iproute2 docker.io docker-compose graphviz python3-jsonschema)

@@ -32,7 +32,7 @@ step "starting vppsim (VPP stand-in) and the agent with an embedded etcd in $RUN
 pids+=($!)
 "$BIN/vppmesh-agent" --label demo --etcd-endpoints= --vpp-socket "$RUN/api.sock" --vpp-stats-socket "$RUN/stats.sock" --stats-interval 200ms --counters-publish-interval 1s --data-dir "$RUN/etcd" \
 	--etcd-listen "http://127.0.0.1:$ETCD_PORT" --etcd-peer "http://127.0.0.1:$((ETCD_PORT + 1))" \
-	--http "127.0.0.1:$HTTP_PORT" >"$RUN/agent.log" 2>&1 &
+	--http "127.0.0.1:$HTTP_PORT" --socket-dir "$RUN" >"$RUN/agent.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
 	"$BIN/agentctl" status -o json 2>/dev/null | grep -q '"ready": *true' && break

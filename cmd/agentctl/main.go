@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -18,6 +19,10 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "agentctl: "+err.Error())
+		var ee *agentctl.ExitError
+		if errors.As(err, &ee) && ee.Code > 0 {
+			os.Exit(ee.Code) // --wait: 1 a value failed, 2 timed out
+		}
 		os.Exit(1)
 	}
 }

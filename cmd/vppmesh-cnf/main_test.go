@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,8 +76,20 @@ func TestProcesses(t *testing.T) {
 	const count = 50000
 
 	t.Run("gen-master-sink-slave", func(t *testing.T) {
-		sink := start(t, ctx, bin, "sink", "--socket", sock, "--id", "3", "--secret", "topsecret",
+		// The sink reads the secret from a file: it must not show in
+		// /proc/<pid>/cmdline, which every local user can read. The gen
+		// passes it as a flag, so a wrong file content would fail the link.
+		secretFile := filepath.Join(dir, "secret")
+		if err := os.WriteFile(secretFile, []byte("topsecret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sink := start(t, ctx, bin, "sink", "--socket", sock, "--id", "3", "--secret-file", secretFile,
 			"--count", "50000", "--log-level", "debug", "--retry", "20ms")
+		if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", sink.cmd.Process.Pid)); err != nil {
+			t.Fatal(err)
+		} else if bytes.Contains(cmdline, []byte("topsecret")) {
+			t.Fatalf("the secret is in the sink's /proc cmdline: %q", cmdline)
+		}
 		gen := start(t, ctx, bin, "gen", "--role", "master", "--socket", sock, "--id", "3", "--secret", "topsecret",
 			"--count", "50000", "--size", "1500", "--buffer-size", "1024", "--progress", "--log-level", "debug")
 		g, s := gen.wait(t), sink.wait(t)

@@ -73,6 +73,7 @@ type harness struct {
 	env      map[string]string
 	sched    *fakeScheduler
 	rest     *httptest.Server
+	sec      restapi.Security // the REST server's security options
 }
 
 func newHarness(t *testing.T) *harness {
@@ -450,6 +451,7 @@ func (h *harness) startREST() {
 	}
 	connected := true
 	srv, err := restapi.New(restapi.Options{
+		Security:  h.sec,
 		Scheduler: h.sched, Version: "v0.9.0", Ready: func() bool { return true }, VPPConnected: func() bool { return connected },
 		Resync: func(ctx context.Context) error {
 			h.sched.mu.Lock()

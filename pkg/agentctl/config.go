@@ -23,6 +23,7 @@ func (c *cli) addLigatoConfigCommands(cmd *cobra.Command) {
 	var (
 		file, format    string
 		replace, dryRun bool
+		wait            bool
 		txOps           int
 	)
 	update := &cobra.Command{
@@ -39,17 +40,20 @@ A value of a model vppmesh lacks is reported by name and the exit code is non-ze
 			if err != nil {
 				return err
 			}
-			if err := c.runImport(cmd, entries, txOps, false, dryRun); err != nil {
-				return fmt.Errorf("config update %s: %w", name, err)
+			written, err := c.runImport(cmd, entries, txOps, false, dryRun)
+			if err != nil {
+				return c.thenWait(cmd, wait, written, fmt.Errorf("config update %s: %w", name, err))
 			}
-			if !replace {
-				return nil
+			if replace {
+				keep := map[string]bool{}
+				for _, e := range entries {
+					keep[fullKey(c.label, e.Key)] = true
+				}
+				if err := c.deleteConfigExcept(cmd, keep, dryRun); err != nil {
+					return err
+				}
 			}
-			keep := map[string]bool{}
-			for _, e := range entries {
-				keep[fullKey(c.label, e.Key)] = true
-			}
-			return c.deleteConfigExcept(cmd, keep, dryRun)
+			return c.thenWait(cmd, wait, written, nil)
 		},
 	}
 	uf := update.Flags()
@@ -58,6 +62,7 @@ A value of a model vppmesh lacks is reported by name and the exit code is non-ze
 	uf.BoolVar(&dryRun, "dry-run", false, "validate only, write nothing")
 	uf.StringVar(&format, "format", FormatAuto, "file format: auto, lines or yaml (JSON is YAML)")
 	uf.IntVar(&txOps, "txops", DefaultTxOps, "operations per etcd transaction")
+	waitFlag(update, &wait)
 
 	var delFile, delFormat string
 	del := &cobra.Command{

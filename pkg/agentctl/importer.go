@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -61,6 +62,7 @@ func newImportCommand(c *cli) *cobra.Command {
 		format string
 		force  bool
 		dryRun bool
+		wait   bool
 		file   string
 	)
 	cmd := &cobra.Command{
@@ -97,7 +99,8 @@ ones by default). The exit code is non-zero when any entry was bad.`,
 			if err != nil {
 				return fmt.Errorf("import %s: %w", name, err)
 			}
-			return c.runImport(cmd, entries, txOps, force, dryRun)
+			written, err := c.runImport(cmd, entries, txOps, force, dryRun)
+			return c.thenWait(cmd, wait, written, err)
 		},
 	}
 	f := cmd.Flags()
@@ -106,6 +109,7 @@ ones by default). The exit code is non-zero when any entry was bad.`,
 	f.StringVar(&format, "format", FormatAuto, "file format: auto, lines or yaml (JSON is YAML)")
 	f.BoolVar(&force, "force", false, "write values without validating them")
 	f.BoolVar(&dryRun, "dry-run", false, "validate only, write nothing")
+	waitFlag(cmd, &wait)
 	return cmd
 }
 
@@ -262,7 +266,10 @@ type goodEntry struct {
 	where string
 }
 
-func (c *cli) runImport(cmd *cobra.Command, entries []importEntry, txOps int, force, dryRun bool) error {
+// runImport validates entries and writes the good ones; it returns what it
+// wrote, for --wait, and an error when any entry was bad.
+func (c *cli) runImport(cmd *cobra.Command, entries []importEntry, txOps int, force, dryRun bool) ([]Written, error) {
+	var written []Written
 	rep := ImportReport{Entries: len(entries), DryRun: dryRun, Txns: []ImportTxn{}}
 	var good []goodEntry
 	seen := map[string]int{} // full key → index in good
@@ -293,23 +300,36 @@ func (c *cli) runImport(cmd *cobra.Command, entries []importEntry, txOps int, fo
 	if !dryRun && len(good) > 0 {
 		cl, err := c.etcdClient()
 		if err != nil {
-			return err
+			return nil, err
 		}
+		prog := c.newProgress("import", len(good))
 		for start := 0; start < len(good); start += txOps {
 			batch := good[start:min(start+txOps, len(good))]
 			ops := make([]clientv3.Op, len(batch))
 			for i, g := range batch {
-				ops[i] = clientv3.OpPut(g.full, string(g.data))
+				ops[i] = clientv3.OpPut(g.full, string(g.data), clientv3.WithPrevKV())
 			}
 			ctx, cancel := c.reqCtx(cmd.Context())
 			resp, err := cl.Txn(ctx).Then(ops...).Commit()
 			cancel()
 			if err != nil {
-				return c.etcdErr("import txn of", fmt.Sprintf("%d keys (%s..%s, %d already imported)", len(batch), batch[0].full, batch[len(batch)-1].full, rep.Imported), err)
+				prog.done()
+				return written, c.etcdErr("import txn of", fmt.Sprintf("%d keys (%s..%s, %d already imported)", len(batch), batch[0].full, batch[len(batch)-1].full, rep.Imported), err)
+			}
+			for i, g := range batch {
+				w := Written{Key: g.full, Revision: resp.Header.Revision, Changed: true, Forced: force && unparsable(g.full, g.data)}
+				if i < len(resp.Responses) {
+					if prev := resp.Responses[i].GetResponsePut().GetPrevKv(); prev != nil {
+						w.Changed = !sameValue(g.full, prev.Value, g.data)
+					}
+				}
+				written = append(written, w)
 			}
 			rep.Txns = append(rep.Txns, ImportTxn{Keys: len(batch), Revision: resp.Header.Revision})
 			rep.Imported += len(batch)
+			prog.update(rep.Imported, nil, time.Now())
 		}
+		prog.done()
 	}
 	err := c.render(rep, func(w io.Writer) error {
 		for _, t := range rep.Txns {
@@ -324,7 +344,7 @@ func (c *cli) runImport(cmd *cobra.Command, entries []importEntry, txOps int, fo
 		return err
 	})
 	if err != nil {
-		return err
+		return written, err
 	}
 	for _, wmsg := range rep.Warnings {
 		fmt.Fprintf(c.errOut, "warning: %s\n", wmsg)
@@ -333,7 +353,22 @@ func (c *cli) runImport(cmd *cobra.Command, entries []importEntry, txOps int, fo
 		fmt.Fprintf(c.errOut, "bad entry %s (%s): %s\n", e.Where, e.Key, e.Error)
 	}
 	if len(rep.Errors) > 0 {
-		return fmt.Errorf("import: %d of %d entries are bad and were not imported", len(rep.Errors), rep.Entries)
+		return written, fmt.Errorf("import: %d of %d entries are bad and were not imported", len(rep.Errors), rep.Entries)
 	}
-	return nil
+	return written, nil
+}
+
+// thenWait waits for written when asked, and returns err (the verb's own
+// failure, e.g. bad entries) unless the wait failed, which says more.
+func (c *cli) thenWait(cmd *cobra.Command, wait bool, written []Written, err error) error {
+	if !wait || len(written) == 0 {
+		return err
+	}
+	if werr := c.waitWritten(cmd.Context(), written); werr != nil {
+		if err != nil {
+			return fmt.Errorf("%w (and %v)", werr, err)
+		}
+		return werr
+	}
+	return err
 }

@@ -24,7 +24,7 @@ func newKvdbCommand(c *cli) *cobra.Command {
 		Short:   "Read and write agent data in etcd",
 		Args:    cobra.NoArgs,
 	}
-	var force bool
+	var force, wait bool
 	put := &cobra.Command{
 		Use:     "put KEY VALUE",
 		Aliases: []string{"p"},
@@ -35,10 +35,11 @@ VALUE "-" reads the value from stdin. The value is checked against the key's mod
 and stored as canonical protobuf JSON; --force stores it unchecked, as given.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.kvPut(cmd, args[0], args[1], force)
+			return c.kvPut(cmd, args[0], args[1], force, wait)
 		},
 	}
 	put.Flags().BoolVar(&force, "force", false, "store the value without validating it")
+	waitFlag(put, &wait)
 
 	get := &cobra.Command{
 		Use:     "get KEY",
@@ -73,8 +74,13 @@ and stored as canonical protobuf JSON; --force stores it unchecked, as given.`,
 	return cmd
 }
 
-func (c *cli) kvPut(cmd *cobra.Command, key, value string, force bool) error {
+func (c *cli) kvPut(cmd *cobra.Command, key, value string, force, wait bool) error {
 	full := fullKey(c.label, key)
+	if wait {
+		if _, err := statusKeyOf(full); err != nil {
+			return err
+		}
+	}
 	if value == "-" {
 		b, err := readInput(cmd, "-")
 		if err != nil {
@@ -96,14 +102,19 @@ func (c *cli) kvPut(cmd *cobra.Command, key, value string, force bool) error {
 	}
 	ctx, cancel := c.reqCtx(cmd.Context())
 	defer cancel()
-	resp, err := cl.Put(ctx, full, string(data))
+	resp, err := cl.Put(ctx, full, string(data), clientv3.WithPrevKV())
 	if err != nil {
 		return c.etcdErr("put", full, err)
 	}
-	return c.render(KV{Key: full, Value: rawOrString(data), ModRevision: resp.Header.Revision}, func(w io.Writer) error {
+	err = c.render(KV{Key: full, Value: rawOrString(data), ModRevision: resp.Header.Revision}, func(w io.Writer) error {
 		_, err := fmt.Fprintf(w, "OK %s (revision %d)\n", full, resp.Header.Revision)
 		return err
 	})
+	if err != nil || !wait {
+		return err
+	}
+	changed := resp.PrevKv == nil || !sameValue(full, resp.PrevKv.Value, data)
+	return c.waitWritten(cmd.Context(), []Written{{Key: full, Revision: resp.Header.Revision, Changed: changed, Forced: force && unparsable(full, data)}})
 }
 
 func (c *cli) kvGet(cmd *cobra.Command, key string) error {

@@ -30,17 +30,33 @@ func (c *cli) restCall(ctx context.Context, method, path string, query url.Value
 // restRaw does one request and returns the body of a 2xx answer; any other
 // answer is an error carrying the agent's message.
 func (c *cli) restRaw(ctx context.Context, method, path string, query url.Values) ([]byte, error) {
-	u := url.URL{Scheme: "http", Host: net.JoinHostPort(c.host, strconv.Itoa(c.httpPort)), Path: path}
+	u := url.URL{Scheme: c.restAuth.scheme(), Host: net.JoinHostPort(c.host, strconv.Itoa(c.httpPort)), Path: path}
 	if len(query) > 0 {
 		u.RawQuery = query.Encode()
 	}
 	ctx, cancel := c.reqCtx(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	var reqBody io.Reader
+	if method == http.MethodPost {
+		reqBody = strings.NewReader("{}")
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), reqBody)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if reqBody != nil {
+		// The agent refuses state-changing calls without it (cross-site
+		// protection).
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if err := c.restAuth.apply(req); err != nil {
+		return nil, err
+	}
+	hc, err := c.restAuth.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("agent REST API at %s: %w", u.Host, err)
 	}

@@ -47,6 +47,7 @@ type cli struct {
 
 	out, errOut io.Writer
 	etcd        *clientv3.Client
+	restAuth    restAuth // REST credentials and TLS (restauth.go)
 }
 
 // NewRootCommand builds the agentctl command tree. getenv supplies the
@@ -98,6 +99,7 @@ func NewRootCommand(getenv func(string) string) *cobra.Command {
 	pf.StringVar(&c.etcdConfig, "etcd-config", "", "Ligato etcd.conf: endpoints, TLS files, username/password (env ETCD_CONFIG)")
 	c.etcdConfEnv = getenv(etcdconf.EnvVar)
 	c.envEndpoints = getenv("ETCD_ENDPOINTS") != ""
+	addRESTAuthFlags(pf, getenv, &c.restAuth)
 
 	root.AddCommand(
 		newKvdbCommand(c),
@@ -113,7 +115,10 @@ func NewRootCommand(getenv func(string) string) *cobra.Command {
 		newMetricsCommand(c),
 		newReportCommand(c),
 		newVersionCommand(c),
+		newWatchCommand(c), // watch.go
+		newGraphCommand(c), // graph.go
 	)
+	c.addCompletions(root)          // complete.go
 	root.InitDefaultCompletionCmd() // now, so that it too fails without a shell
 	requireSubcommand(root)
 	return root

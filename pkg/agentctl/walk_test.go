@@ -188,8 +188,8 @@ func TestWalkEveryCommand(t *testing.T) {
 			return true
 		}
 	}
-	var watchOut string
-	watchDone := make(chan error, 1)
+	var watchOut, liveOut string
+	watchDone, liveDone := make(chan error, 1), make(chan error, 1)
 	steps := []step{
 		{args: []string{"--version"}, check: has("agentctl version")},
 		{args: []string{"version"}, check: has("agentctl:", "vppmesh-agent")},
@@ -228,6 +228,30 @@ func TestWalkEveryCommand(t *testing.T) {
 
 		{args: []string{"kvdb", "put", "vpp/v2/interfaces/loop5", `{"name":"loop5","type":"SOFTWARE_LOOPBACK"}`}, check: func(string, string) bool { return l.exists("config/vpp/v2/interfaces/loop5") }},
 		{args: []string{"kvdb", "get", "vpp/v2/interfaces/loop5"}, check: has("loop5")},
+		{args: []string{"kvdb", "put", "--wait", "vpp/v2/interfaces/loop6", `{"name":"loop6","type":"SOFTWARE_LOOPBACK"}`}, check: func(out, _ string) bool {
+			return strings.Contains(out, "all 1 keys CONFIGURED") && l.schedState("config/vpp/v2/interfaces/loop6") == "CONFIGURED"
+		}},
+		{args: []string{"import", "--wait", lines}, check: has("all 1 keys CONFIGURED")},
+		{args: []string{"config", "update", "--wait", cfgFile}, check: has("all 6 keys CONFIGURED")},
+		{args: []string{"graph", "vpp.l2.xconnect"}, check: has("digraph", `"config/vpp/l2/v2/xconnect/memifw1" -> "config/vpp/v2/interfaces/memifw2"`, "legend")},
+		{args: []string{"graph", "--format", "png"}, wantErr: "--format"},
+		// watch sees the put after it.
+		{args: []string{"watch", "vpp.interfaces", "--count", "1"}, check: func(string, string) bool {
+			go func() {
+				o, _, err := l.run("", "watch", "vpp.interfaces", "--count", "1")
+				liveOut = o
+				liveDone <- err
+			}()
+			time.Sleep(300 * time.Millisecond)
+			return true
+		}},
+		{args: []string{"kvdb", "put", "vpp/v2/interfaces/loop7", `{"name":"loop7","type":"SOFTWARE_LOOPBACK"}`}, check: func(string, string) bool {
+			if err := <-liveDone; err != nil {
+				t.Errorf("watch: %v", err)
+				return false
+			}
+			return strings.Contains(liveOut, "config/vpp/v2/interfaces/loop7")
+		}},
 		{args: []string{"kvdb", "list", "config/vpp/v2/interfaces/", "--keys-only"}, check: has("loop1", "loop5")},
 		{args: []string{"kvdb", "del", "vpp/v2/interfaces/loop5"}, check: func(string, string) bool { return !l.exists("config/vpp/v2/interfaces/loop5") }},
 		{args: []string{"kvdb", "get", "vpp/v2/interfaces/loop5"}, wantErr: "not found"},
@@ -302,7 +326,7 @@ func TestWalkEveryCommand(t *testing.T) {
 		name := "agentctl " + strings.Join(s.args, " ")
 		var out, errOut string
 		var err error
-		if len(s.args) >= 2 && s.args[0] == "config" && s.args[1] == "watch" {
+		if (len(s.args) >= 2 && s.args[0] == "config" && s.args[1] == "watch") || (len(s.args) > 0 && s.args[0] == "watch") {
 			err = nil // started by its check
 		} else {
 			out, errOut, err = l.run(s.stdin, s.args...)

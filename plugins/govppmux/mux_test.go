@@ -5,7 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -45,11 +45,15 @@ func TestConnectsWhenVPPAppearsLaterAndCountsCalls(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sock := filepath.Join(t.TempDir(), "api.sock")
-	// A stale non-socket file where VPP's socket goes makes every attempt
-	// fail at once (no waiting for the file to appear).
-	if err := os.WriteFile(sock, nil, 0o600); err != nil {
+	// A stale socket file (its server gone) where VPP's socket goes makes
+	// every attempt fail at once (no waiting for the file to appear);
+	// vppsim replaces it, as it only replaces sockets nobody listens on.
+	stale, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
 		t.Fatal(err)
 	}
+	stale.SetUnlinkOnClose(false)
+	stale.Close()
 	logs := &lineCounter{}
 	opts := fastOpts(sock)
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -61,7 +65,7 @@ func TestConnectsWhenVPPAppearsLaterAndCountsCalls(t *testing.T) {
 	defer m.Close()
 
 	// No VPP yet: calls fail fast with ErrNotConnected, nothing hangs.
-	_, err := memclnt.NewServiceClient(m.Conn()).ControlPing(ctx, &memclnt.ControlPing{})
+	_, err = memclnt.NewServiceClient(m.Conn()).ControlPing(ctx, &memclnt.ControlPing{})
 	if !errors.Is(err, govppmux.ErrNotConnected) || !strings.Contains(err.Error(), "control_ping") {
 		t.Fatalf("call without VPP: err = %v, want ErrNotConnected naming control_ping", err)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -20,13 +22,16 @@ type adapter struct {
 
 	validate   func(key string, v proto.Message) error
 	equivalent func(key string, old, new proto.Message) bool
-	deps       func(key string, v proto.Message) []Dependency
-	derived    func(key string, v proto.Message) []KeyValue
+	deps       func(key string, v proto.Message) ([]Dependency, error) // error: a recovered panic
+	derived    func(key string, v proto.Message) ([]KeyValue, error)   // error: a recovered panic
 	create     func(ctx context.Context, key string, v proto.Message) (any, error)
 	update     func(ctx context.Context, key string, old, new proto.Message, meta any) (any, error) // nil: recreate
 	recreate   func(key string, old, new proto.Message, meta any) bool
 	delete     func(ctx context.Context, key string, v proto.Message, meta any) error
 	retrieve   func(ctx context.Context, desired []KeyValue) ([]RetrievedValue, error) // nil: trust the record
+
+	log     Logger   // set by the scheduler; recovered panics go there with their stack
+	pending sync.Map // key → *PanicError of an Equivalent/UpdateWithRecreate call
 }
 
 // ErrClosed is returned by calls on a closed scheduler.
@@ -57,7 +62,7 @@ func RegisterDescriptor[V proto.Message, M any](s *Scheduler, d *Descriptor[V, M
 		return m
 	}
 	a.validate = func(key string, v proto.Message) (err error) {
-		defer recoverInto(&err, d.Name, "Validate", key)
+		defer a.recoverInto(&err, "Validate", key)
 		tv, err := cast(key, v)
 		if err != nil || d.Validate == nil {
 			return err
@@ -66,7 +71,10 @@ func RegisterDescriptor[V proto.Message, M any](s *Scheduler, d *Descriptor[V, M
 	}
 	a.equivalent = func(key string, old, new proto.Message) (eq bool) {
 		defer func() {
-			if recover() != nil {
+			if r := recover(); r != nil {
+				// "Not equivalent" plans an operation on key; that
+				// operation fails with the panic, so the value ends FAILED.
+				a.pending.Store(key, a.recovered("Equivalent", key, r))
 				eq = false
 			}
 		}()
@@ -80,32 +88,35 @@ func RegisterDescriptor[V proto.Message, M any](s *Scheduler, d *Descriptor[V, M
 		}
 		return d.Equivalent(key, to, tn)
 	}
-	a.deps = func(key string, v proto.Message) (out []Dependency) {
+	a.deps = func(key string, v proto.Message) (out []Dependency, err error) {
 		defer func() {
-			if recover() != nil {
-				out = nil
+			if r := recover(); r != nil {
+				out, err = nil, a.recovered("Dependencies", key, r)
 			}
 		}()
-		tv, err := cast(key, v)
-		if err != nil || d.Dependencies == nil {
-			return nil
+		tv, cerr := cast(key, v)
+		if cerr != nil || d.Dependencies == nil {
+			return nil, nil
 		}
-		return d.Dependencies(key, tv)
+		return d.Dependencies(key, tv), nil
 	}
-	a.derived = func(key string, v proto.Message) (out []KeyValue) {
+	a.derived = func(key string, v proto.Message) (out []KeyValue, err error) {
 		defer func() {
-			if recover() != nil {
-				out = nil
+			if r := recover(); r != nil {
+				out, err = nil, a.recovered("DerivedValues", key, r)
 			}
 		}()
-		tv, err := cast(key, v)
-		if err != nil || d.DerivedValues == nil {
-			return nil
+		tv, cerr := cast(key, v)
+		if cerr != nil || d.DerivedValues == nil {
+			return nil, nil
 		}
-		return d.DerivedValues(key, tv)
+		return d.DerivedValues(key, tv), nil
 	}
 	a.create = func(ctx context.Context, key string, v proto.Message) (meta any, err error) {
-		defer recoverInto(&err, d.Name, "Create", key)
+		defer a.recoverInto(&err, "Create", key)
+		if err := a.takePending(key); err != nil {
+			return nil, err
+		}
 		tv, err := cast(key, v)
 		if err != nil {
 			return nil, err
@@ -114,7 +125,10 @@ func RegisterDescriptor[V proto.Message, M any](s *Scheduler, d *Descriptor[V, M
 	}
 	if d.Update != nil {
 		a.update = func(ctx context.Context, key string, old, new proto.Message, meta any) (nm any, err error) {
-			defer recoverInto(&err, d.Name, "Update", key)
+			defer a.recoverInto(&err, "Update", key)
+			if err := a.takePending(key); err != nil {
+				return meta, err
+			}
 			to, err := cast(key, old)
 			if err != nil {
 				return meta, err
@@ -128,7 +142,8 @@ func RegisterDescriptor[V proto.Message, M any](s *Scheduler, d *Descriptor[V, M
 	}
 	a.recreate = func(key string, old, new proto.Message, meta any) (re bool) {
 		defer func() {
-			if recover() != nil {
+			if r := recover(); r != nil {
+				a.pending.Store(key, a.recovered("UpdateWithRecreate", key, r))
 				re = true
 			}
 		}()
@@ -146,7 +161,10 @@ func RegisterDescriptor[V proto.Message, M any](s *Scheduler, d *Descriptor[V, M
 		return d.UpdateWithRecreate(key, to, tn, castMeta(meta))
 	}
 	a.delete = func(ctx context.Context, key string, v proto.Message, meta any) (err error) {
-		defer recoverInto(&err, d.Name, "Delete", key)
+		defer a.recoverInto(&err, "Delete", key)
+		if err := a.takePending(key); err != nil {
+			return err
+		}
 		tv, err := cast(key, v)
 		if err != nil {
 			return err
@@ -155,7 +173,7 @@ func RegisterDescriptor[V proto.Message, M any](s *Scheduler, d *Descriptor[V, M
 	}
 	if d.Retrieve != nil {
 		a.retrieve = func(ctx context.Context, desired []KeyValue) (out []RetrievedValue, err error) {
-			defer recoverInto(&err, d.Name, "Retrieve", d.KeyPrefix)
+			defer a.recoverInto(&err, "Retrieve", d.KeyPrefix)
 			typed := make([]KV[V], 0, len(desired))
 			for _, kv := range desired {
 				if tv, err := cast(kv.Key, kv.Value); err == nil {
@@ -179,8 +197,39 @@ func RegisterDescriptor[V proto.Message, M any](s *Scheduler, d *Descriptor[V, M
 	return s.addDescriptor(a)
 }
 
-func recoverInto(err *error, desc, callback, key string) {
-	if r := recover(); r != nil {
-		*err = fmt.Errorf("descriptor %s: %s(%s) panicked: %v", desc, callback, key, r)
+// PanicError is the error a value gets when its descriptor panicked; the
+// value ends FAILED with it. The stack is in the log, not in the error.
+type PanicError struct {
+	Descriptor, Callback, Key string
+	Value                     any
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("descriptor %s: %s(%s) panicked: %v", e.Descriptor, e.Callback, e.Key, e.Value)
+}
+
+// recovered logs a recovered panic with its stack (one line) and returns
+// it as an error.
+func (a *adapter) recovered(callback, key string, r any) error {
+	e := &PanicError{Descriptor: a.name, Callback: callback, Key: key, Value: r}
+	if a.log != nil {
+		a.log.Error("descriptor panicked", "descriptor", a.name, "callback", callback, "key", key,
+			"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 	}
+	return e
+}
+
+func (a *adapter) recoverInto(err *error, callback, key string) {
+	if r := recover(); r != nil {
+		*err = a.recovered(callback, key, r)
+	}
+}
+
+// takePending returns (once) the panic an Equivalent or UpdateWithRecreate
+// call on key left for the operation it planned.
+func (a *adapter) takePending(key string) error {
+	if v, ok := a.pending.LoadAndDelete(key); ok {
+		return v.(error)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package kvscheduler
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -84,9 +85,15 @@ func (t *txn) setDesired(n *node, v proto.Message, reset, force bool) {
 		} else if err := n.desc.validate(n.key, v); err != nil {
 			n.setInvalid(fmt.Errorf("validate %s (%s): %w", n.key, n.desc.name, err))
 		} else {
-			n.deps = n.desc.deps(n.key, v)
-			kids = n.desc.derived(n.key, v)
-			if err := t.collision(n, kids); err != nil {
+			var derr, kerr error
+			n.deps, derr = n.desc.deps(n.key, v)
+			kids, kerr = n.desc.derived(n.key, v)
+			if err := errors.Join(derr, kerr); err != nil {
+				// A panicking descriptor: the value is FAILED (invalidState)
+				// rather than applied without its dependencies or children.
+				n.setInvalid(err)
+				n.deps, kids = nil, nil
+			} else if err := t.collision(n, kids); err != nil {
 				n.setInvalid(err)
 				kids = nil
 			}
@@ -208,7 +215,8 @@ func (t *txn) setApplied(n *node, v proto.Message, meta any) {
 		return
 	}
 	if !n.obtained {
-		for _, d := range n.desc.deps(n.key, v) {
+		deps, _ := n.desc.deps(n.key, v) // a panic was logged when it was desired
+		for _, d := range deps {
 			n.appliedDeps = append(n.appliedDeps, d.Key)
 			s.appliedDepIndex.add(d.Key, n.key)
 		}

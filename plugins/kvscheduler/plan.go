@@ -2,6 +2,7 @@ package kvscheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -252,7 +253,7 @@ func (t *txn) reconcile() {
 			}
 			if n.invalidErr() != nil {
 				delete(waiting, k)
-				t.setState(n, StateInvalid, n.invalidErr().Error())
+				t.setState(n, invalidState(n.invalidErr()), n.invalidErr().Error())
 				continue
 			}
 			if miss := t.missingOf(n, true); len(miss) > 0 {
@@ -529,7 +530,7 @@ func (t *txn) apply(o *op) {
 		case n.desired == nil:
 			t.setState(n, StateRemoved, "")
 		case n.invalidErr() != nil:
-			t.setState(n, StateInvalid, n.invalidErr().Error())
+			t.setState(n, invalidState(n.invalidErr()), n.invalidErr().Error())
 		default:
 			t.setState(n, StatePending, "") // until the create phase decides
 		}
@@ -580,4 +581,15 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// invalidState is INVALID for a value Validate rejected, FAILED for one
+// whose descriptor panicked on it: that is a bug in the agent, not in the
+// value, and must not read as the operator's mistake.
+func invalidState(err error) State {
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		return StateFailed
+	}
+	return StateInvalid
 }

@@ -93,6 +93,7 @@ func New(opts Options) *Scheduler {
 func (s *Scheduler) addDescriptor(a *adapter) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	a.log = s.log
 	for _, d := range s.descs {
 		if d.name == a.name {
 			return fmt.Errorf("kvscheduler: descriptor %s already registered", a.name)

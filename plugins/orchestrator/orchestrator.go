@@ -48,6 +48,15 @@ type Options struct {
 	// RetryMax caps the backoff between failed re-lists and failed status
 	// writes (default 5s; the first retry waits 100ms).
 	RetryMax time.Duration
+	// MaxValueBytes and MaxKeysPerPrefix cap what etcd may ask for (caps.go;
+	// defaults DefaultMaxValueBytes and DefaultMaxKeysPerPrefix). A value
+	// over a cap is rejected with a per-key error, like a parse error.
+	MaxValueBytes    int
+	MaxKeysPerPrefix int
+	// MaxInvalidStatus caps the rejected keys that get a status document
+	// and a warning each (default DefaultMaxInvalidStatus); more are only
+	// counted in Stats.ParseErrors.
+	MaxInvalidStatus int
 }
 
 // Stats are the orchestrator's counters, for metrics.
@@ -79,6 +88,12 @@ type Orchestrator struct {
 	// applied is what the orchestrator has given the scheduler: the last
 	// valid value of every key (an invalid overwrite does not replace it).
 	applied map[string]proto.Message
+	// counts is the number of applied keys per model prefix (caps.go).
+	counts map[string]int
+	// nInvalid counts entries holding a value error (each has a status
+	// document); nInvalidHidden the rejections past MaxInvalidStatus.
+	nInvalid       int
+	nInvalidHidden atomic.Uint64
 	// entries hold what each status key is rendered from.
 	entries map[string]*statusEntry
 	// staged collects status writes (nil deletes) until the critical
@@ -105,7 +120,16 @@ func New(o Options) (*Orchestrator, error) {
 		return nil, errors.New("orchestrator: Label is required")
 	}
 	if o.ListPageSize <= 0 {
-		o.ListPageSize = 1000
+		o.ListPageSize = DefaultListPageSize
+	}
+	if o.MaxValueBytes <= 0 {
+		o.MaxValueBytes = DefaultMaxValueBytes
+	}
+	if o.MaxKeysPerPrefix <= 0 {
+		o.MaxKeysPerPrefix = DefaultMaxKeysPerPrefix
+	}
+	if o.MaxInvalidStatus <= 0 {
+		o.MaxInvalidStatus = DefaultMaxInvalidStatus
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 10000
@@ -132,6 +156,7 @@ func New(o Options) (*Orchestrator, error) {
 		root:       root,
 		configPref: root + models.ConfigDir,
 		applied:    map[string]proto.Message{},
+		counts:     map[string]int{},
 		entries:    map[string]*statusEntry{},
 		staged:     map[string][]byte{},
 		queue:      newWriteQueue(),

@@ -137,8 +137,23 @@ func (o *Orchestrator) rejectValue(rel string, err error, kept bool) {
 	o.nParseErr.Add(1)
 	// A memif secret must reach neither the log nor the status key.
 	msg := redactParseError(err.Error())
+	e, known := o.entries[rel]
+	if !known && !kept && o.nInvalid >= o.opts.MaxInvalidStatus {
+		// Junk keys would each get a status document and a warning: past
+		// the cap they are only counted (caps.go).
+		if o.nInvalidHidden.Add(1)%1000 == 1 {
+			o.log.Warn("config value rejected; too many invalid keys to report each", "key", rel, "error", msg,
+				"reported", o.nInvalid, "unreported", o.nInvalidHidden.Load())
+		}
+		return
+	}
 	o.log.Warn("config value rejected", "key", rel, "error", msg, "last_valid_kept", kept)
-	e := o.entry(rel)
+	if e == nil {
+		e = o.entry(rel)
+	}
+	if e.valueErr == "" {
+		o.nInvalid++
+	}
 	e.valueErr = msg
 	e.valueErrAt = time.Now()
 	o.refresh(rel)
@@ -151,6 +166,7 @@ func (o *Orchestrator) clearValueErr(rel string) {
 		return
 	}
 	e.valueErr = ""
+	o.nInvalid--
 	o.refresh(rel)
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vppmesh/vppmesh/models"
@@ -23,8 +25,9 @@ func (o *Orchestrator) list(ctx context.Context, prefix string, rev int64, keysO
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	var out []*mvccpb.KeyValue
 	from := prefix
+	limit := o.opts.ListPageSize
 	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(o.opts.ListPageSize)}
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(limit)}
 		if rev > 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
@@ -32,6 +35,12 @@ func (o *Orchestrator) list(ctx context.Context, prefix string, rev int64, keysO
 			opts = append(opts, clientv3.WithKeysOnly())
 		}
 		resp, err := o.cli.Get(ctx, from, opts...)
+		if status.Code(err) == codes.ResourceExhausted && limit > 1 {
+			// A page larger than the client's receive limit (large values
+			// written to an external etcd): read smaller pages.
+			limit /= 2
+			continue
+		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("list %s at revision %d: %w", prefix, rev, err)
 		}
@@ -64,21 +73,26 @@ func (o *Orchestrator) fullResync(ctx context.Context) (int64, error) {
 	// clearValueErr) must already see a key as desired.
 	prev := o.applied
 	o.applied = make(map[string]proto.Message, len(kvs))
+	o.counts = map[string]int{}
 	invalid := 0
 	for _, kv := range kvs {
 		rel := strings.TrimPrefix(string(kv.Key), o.root)
 		present[rel] = true
-		v, perr := models.Unmarshal(rel, kv.Value)
+		perr := o.admit(rel, kv.Value)
+		var v proto.Message
+		if perr == nil {
+			v, perr = models.Unmarshal(rel, kv.Value)
+		}
 		if perr != nil {
 			invalid++
 			last, kept := prev[rel]
 			if kept {
-				o.applied[rel] = last
+				o.setApplied(rel, last)
 			}
 			o.rejectValue(rel, perr, kept)
 			continue
 		}
-		o.applied[rel] = v
+		o.setApplied(rel, v)
 		o.clearValueErr(rel)
 	}
 	// Keys that were invalid and are gone now have nobody left to clear them.
@@ -245,16 +259,20 @@ func (o *Orchestrator) applyEvents(ctx context.Context, events []*clientv3.Event
 		}
 		switch ev.Type {
 		case clientv3.EventTypePut:
-			v, err := models.Unmarshal(rel, ev.Kv.Value)
+			err := o.admit(rel, ev.Kv.Value)
+			var v proto.Message
+			if err == nil {
+				v, err = models.Unmarshal(rel, ev.Kv.Value)
+			}
 			if err != nil {
 				_, kept := o.applied[rel]
 				o.rejectValue(rel, err, kept)
 				continue
 			}
-			o.applied[rel] = v
+			o.setApplied(rel, v)
 			o.clearValueErr(rel)
 		case clientv3.EventTypeDelete:
-			delete(o.applied, rel)
+			o.delApplied(rel)
 			o.clearValueErr(rel)
 		}
 	}

@@ -104,11 +104,12 @@ func (s *Server) routes() http.Handler {
 	handle(PathVPPCLI, http.MethodPost, s.vppCommand)
 	handle(PathVPPCounters, http.MethodGet, s.counters)
 	handle(PathMetrics, http.MethodGet, s.metrics)
-	s.ligatoRoutes(mux, handle) // Ligato's paths and shapes: ligato.go
+	handle(PathGraph, http.MethodGet, s.graph) // graph.go
+	s.ligatoRoutes(mux, handle)                // Ligato's paths and shapes: ligato.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, fmt.Errorf("no such endpoint: %s", r.URL.Path))
 	})
-	return s.accessLog(mux)
+	return s.accessLog(s.secure(mux))
 }
 
 // statusRecorder remembers the code a handler answered, for the access log.
@@ -386,7 +387,7 @@ func renderProto(m proto.Message) json.RawMessage {
 	if m == nil || !m.ProtoReflect().IsValid() {
 		return nil
 	}
-	b, err := protoOpts.Marshal(m)
+	b, err := protoOpts.Marshal(RedactSecrets(m))
 	if err != nil {
 		b, _ = json.Marshal(map[string]string{"error": err.Error()})
 	}

@@ -603,7 +603,6 @@ var ligatoUnsupportedPaths = map[string]string{
 	"/scheduler/key-timeline":        "the scheduler keeps no per-key timeline; see /values and /scheduler/txn-history",
 	"/scheduler/graph-snapshot":      "the scheduler keeps no graph snapshots; see /values",
 	"/scheduler/flag-stats":          "see /metrics",
-	"/scheduler/graph":               "see /values",
 	"/scheduler/stats":               "see /metrics",
 	"/vpp/telemetry":                 "VPP counters are in /vpp/counters and /metrics",
 	"/vpp/telemetry/memory":          "VPP counters are in /vpp/counters and /metrics",

@@ -2,6 +2,7 @@ package restapi
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +62,9 @@ type Options struct {
 	// RecentLogs returns up to n of the agent's last log lines (JSON
 	// records), oldest first, for GET /log/recent; nil leaves it unwired.
 	RecentLogs func(n int) [][]byte
+	// Security: credentials, TLS, timeouts, /vpp/command switch
+	// (security.go). The zero value already refuses cross-site requests.
+	Security Security
 }
 
 // Server is the REST API server.
@@ -82,6 +86,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Scheduler == nil {
 		return nil, errors.New("restapi: Options.Scheduler is required")
 	}
+	opts.harden() // security.go
 	if opts.Addr == "" {
 		opts.Addr = DefaultAddr
 	}
@@ -113,10 +118,18 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("restapi: listen on %s: %w", s.opts.Addr, err)
 	}
+	sec := s.opts.Security
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       orDuration(sec.ReadTimeout, 30*time.Second),
+		WriteTimeout:      orDuration(sec.WriteTimeout, s.opts.ResyncTimeout+30*time.Second),
+		IdleTimeout:       orDuration(sec.IdleTimeout, 2*time.Minute),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		TLSConfig:         sec.TLS,
+	}
+	if sec.TLS != nil {
+		ln = tls.NewListener(ln, sec.TLS)
 	}
 	s.srv, s.ln, s.done = srv, ln, make(chan struct{})
 	done := s.done
@@ -133,7 +146,8 @@ func (s *Server) Start(ctx context.Context) error {
 		case <-done:
 		}
 	}()
-	s.log.Info("rest api listening", "addr", ln.Addr().String())
+	s.log.Info("rest api listening", "addr", ln.Addr().String(), "tls", sec.TLS != nil, "auth", sec.authRequired())
+	s.warnIfExposed(ln.Addr()) // security.go
 	return nil
 }
 

@@ -148,6 +148,9 @@ func (e *env) call(t *testing.T, method, path string, wantCode int, out any) []b
 	if err != nil {
 		t.Fatal(err)
 	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -361,6 +364,7 @@ func TestUnwiredFeatures(t *testing.T) {
 	defer srv.Close()
 	for path, method := range map[string]string{"/metrics": "GET", "/scheduler/resync": "POST"} {
 		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -424,7 +428,7 @@ func TestAccessLogAndErrorLogs(t *testing.T) {
 	}
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
-	resp, err := http.Post(srv.URL+"/scheduler/resync", "", nil)
+	resp, err := http.Post(srv.URL+"/scheduler/resync", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func TestVPPCommand(t *testing.T) {
 	s2, _ := New(Options{Scheduler: newFake()})
 	srv2 := httptest.NewServer(s2.Handler())
 	defer srv2.Close()
-	resp, err := http.Post(srv2.URL+PathVPPCLI+"?command=x", "", nil)
+	resp, err := http.Post(srv2.URL+PathVPPCLI+"?command=x", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	l2model "github.com/vppmesh/vppmesh/models/vpp/l2"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+	"github.com/vppmesh/vppmesh/plugins/sockdir"
 )
 
 // Key layout this package writes and reads.
@@ -33,11 +34,20 @@ func InterfaceNames(name string) (a, b string) { return name + "-a", name + "-b"
 // the derived interface and xconnect values do the work, so a CrossConnect
 // is as healthy as they are and updates only re-derive.
 func Descriptor() *kvscheduler.Descriptor[*vppmeshv1.CrossConnect, struct{}] {
+	return descriptor(Options{})
+}
+
+func descriptor(o Options) *kvscheduler.Descriptor[*vppmeshv1.CrossConnect, struct{}] {
 	return &kvscheduler.Descriptor[*vppmeshv1.CrossConnect, struct{}]{
 		Name:      DescriptorName,
 		KeyPrefix: KeyPrefix,
-		Validate:  Validate,
-		Create:    func(context.Context, string, *vppmeshv1.CrossConnect) (struct{}, error) { return struct{}{}, nil },
+		Validate: func(key string, v *vppmeshv1.CrossConnect) error {
+			if err := Validate(key, v); err != nil {
+				return err
+			}
+			return o.validateEndpoints(key, v)
+		},
+		Create: func(context.Context, string, *vppmeshv1.CrossConnect) (struct{}, error) { return struct{}{}, nil },
 		Update: func(context.Context, string, *vppmeshv1.CrossConnect, *vppmeshv1.CrossConnect, struct{}) (struct{}, error) {
 			return struct{}{}, nil
 		},
@@ -110,21 +120,64 @@ func endpointInterface(name string, ep *vppmeshv1.Endpoint) *ifmodel.Interface {
 	return i
 }
 
+// Options configure the plugin.
+type Options struct {
+	// SocketPolicy restricts the endpoints' socket files to allowed
+	// directories (the zero policy: absolute, clean paths).
+	SocketPolicy sockdir.Policy
+}
+
+// validateEndpoints applies the socket policy and the MTU range to both
+// endpoints, so the cross-connect key itself carries the error rather than
+// only its derived interfaces.
+func (o Options) validateEndpoints(key string, v *vppmeshv1.CrossConnect) error {
+	for _, side := range []struct {
+		name string
+		ep   *vppmeshv1.Endpoint
+	}{{"a", v.GetA()}, {"b", v.GetB()}} {
+		ep := side.ep
+		if mtu := ep.GetMtu(); mtu != 0 && (mtu < minMTU || mtu > maxMTU) {
+			return fmt.Errorf("%s: endpoint %s: mtu %d out of range [%d, %d]", key, side.name, mtu, minMTU, maxMTU)
+		}
+		var err error
+		switch {
+		case ep.GetMemif() != nil && ep.GetMemif().GetSocketFilename() != "":
+			err = o.SocketPolicy.Check("memif socket_filename", ep.GetMemif().GetSocketFilename())
+		case ep.GetVhostUser() != nil:
+			err = o.SocketPolicy.Check("vhost_user socket_filename", ep.GetVhostUser().GetSocketFilename())
+		}
+		if err != nil {
+			return fmt.Errorf("%s: endpoint %s: %w", key, side.name, err)
+		}
+	}
+	return nil
+}
+
+// MTU range, the interface plugin's (ifplugin.MinMTU/MaxMTU).
+const (
+	minMTU = 64
+	maxMTU = 9216
+)
+
 // Plugin is the CrossConnect plugin; it calls no VPP API. Its only state is
 // which cross-connect holds which VXLAN tunnel: a second one asking for the
 // same VNI towards the same node over the same uplink FAILS naming the holder
 // (before anything reaches VPP) and is retried, so it applies by itself once
 // the holder is deleted or changed.
 type Plugin struct {
+	opts    Options
 	tunnels *tunnelOwners
 }
 
-// New returns the plugin.
-func New() *Plugin { return &Plugin{tunnels: newTunnelOwners()} }
+// New returns the plugin with the zero Options.
+func New() *Plugin { return NewWith(Options{}) }
+
+// NewWith returns the plugin with options.
+func NewWith(o Options) *Plugin { return &Plugin{opts: o, tunnels: newTunnelOwners()} }
 
 // Register adds the CrossConnect descriptor to the scheduler.
 func (p *Plugin) Register(s *kvscheduler.Scheduler) error {
-	d := Descriptor()
+	d := descriptor(p.opts)
 	d.Create = func(_ context.Context, key string, v *vppmeshv1.CrossConnect) (struct{}, error) {
 		return struct{}{}, p.tunnels.claim(key, v)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/bits"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -48,7 +49,8 @@ func ParseArgs(args []string, out io.Writer) (Config, error) {
 	socket := fs.String("socket", "/run/vpp/memif.sock", `memif control socket ("@name" for an abstract socket)`)
 	id := fs.Uint("id", 0, "memif interface id on the socket")
 	role := fs.String("role", "slave", "memif role: slave (connects to VPP's master) or master (listens)")
-	secret := fs.String("secret", "", "memif secret, up to 24 bytes (never logged)")
+	secret := fs.String("secret", "", "memif secret, up to 24 bytes (never logged; visible to local users in /proc/*/cmdline, prefer --secret-file)")
+	secretFile := fs.String("secret-file", "", "file holding the memif secret (mode 0600; surrounding whitespace trimmed)")
 	mode := fs.String("mode", "ethernet", "memif mode: ethernet or ip")
 	name := fs.String("name", "", "memif interface name announced to the peer (default memif<id>)")
 	ringSize := fs.Uint("ring-size", 1024, "descriptors per ring, a power of two (2..16384)")
@@ -114,8 +116,18 @@ func ParseArgs(args []string, out io.Writer) (Config, error) {
 	if *queues < 1 || *queues > 255 {
 		return cfg, fmt.Errorf("--queues %d: want 1..255", *queues)
 	}
+	if *secretFile != "" {
+		if *secret != "" {
+			return cfg, errors.New("--secret and --secret-file are exclusive")
+		}
+		v, err := readSecretFile(*secretFile)
+		if err != nil {
+			return cfg, fmt.Errorf("--secret-file: %w", err)
+		}
+		*secret = v
+	}
 	if len(*secret) > 24 {
-		return cfg, errors.New("--secret longer than 24 bytes")
+		return cfg, errors.New("memif secret longer than 24 bytes")
 	}
 	if *stream > 1<<32-1 {
 		return cfg, fmt.Errorf("--stream %d does not fit 32 bits", *stream)
@@ -164,4 +176,28 @@ func parseMAC(flagName, s string) ([6]byte, error) {
 	}
 	copy(m[:], hw)
 	return m, nil
+}
+
+// readSecretFile reads a secret that other users must not be able to read.
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s: mode %v lets other users read the secret; chmod 600 it", path, fi.Mode().Perm())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1024))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
 }

@@ -3,6 +3,9 @@ package cnf
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +79,28 @@ func TestSummaryJSONShape(t *testing.T) {
 	}
 	if m["mode"] != "sink" {
 		t.Errorf("mode = %v", m["mode"])
+	}
+}
+
+func TestSecretFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseArgs([]string{"sink", "--secret-file", p}, io.Discard)
+	if err != nil || cfg.Memif.Secret != "from-file" {
+		t.Fatalf("--secret-file: %q, %v", cfg.Memif.Secret, err)
+	}
+	if _, err := ParseArgs([]string{"sink", "--secret-file", p, "--secret", "x"}, io.Discard); err == nil {
+		t.Error("--secret with --secret-file accepted")
+	}
+	os.Chmod(p, 0o644)
+	if _, err := ParseArgs([]string{"sink", "--secret-file", p}, io.Discard); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("world-readable secret file: %v", err)
+	}
+	os.Chmod(p, 0o600)
+	os.WriteFile(p, []byte(strings.Repeat("s", 25)), 0o600)
+	if _, err := ParseArgs([]string{"sink", "--secret-file", p}, io.Discard); err == nil {
+		t.Error("25-byte secret from a file accepted")
 	}
 }

@@ -85,7 +85,7 @@ func newEnv(t *testing.T, tg *vpptarget.Target) *env {
 		"--label", label, "--vpp-socket", api, "--vpp-stats-socket", stats,
 		"--data-dir", l.Path("etcd"), "--etcd-endpoints", "",
 		"--etcd-listen", "http://" + e.etcdAddr, "--etcd-peer", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-		"--http", fmt.Sprintf("127.0.0.1:%d", e.httpPort),
+		"--http", fmt.Sprintf("127.0.0.1:%d", e.httpPort), "--socket-dir", l.Dir(),
 		"--stats-interval", "200ms", "--counters-publish-interval", "300ms", "--log-level", "info",
 	}}); err != nil {
 		t.Fatal(err)

@@ -33,7 +33,7 @@ func TestPutUpdateDelete(t *testing.T) {
 		}
 
 		// VPP's own view, through the agent's CLI passthrough (agentctl vpp cli).
-		resp, err := http.Post("http://"+e.agent.HTTPAddr()+"/vpp/command?command=show+interface", "", nil)
+		resp, err := http.Post("http://"+e.agent.HTTPAddr()+"/vpp/command?command=show+interface", "application/json", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ type env struct {
 	agent *agent.Agent
 	opts  agent.Options
 	etcd  *clientv3.Client
+	log   *slog.Logger // the agent's logger; nil: logger(t)
 }
 
 func freePort(t *testing.T) int {
@@ -52,7 +54,35 @@ func logger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-var govppLogs sync.Once
+var (
+	govppLogs sync.Once
+	// govppSink receives govpp's logs. govpp keeps its loggers in package
+	// globals that its goroutines read, so they are set once per process
+	// (at debug, filtered by the sink's handler) and a test that wants
+	// them switches the sink instead.
+	govppSink = &switchHandler{}
+)
+
+// switchHandler forwards to a handler that can be replaced at any time.
+type switchHandler struct{ cur atomic.Pointer[slog.Handler] }
+
+func (s *switchHandler) get() slog.Handler  { return *s.cur.Load() }
+func (s *switchHandler) set(h slog.Handler) { s.cur.Store(&h) }
+func (s *switchHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return s.get().Enabled(ctx, l)
+}
+func (s *switchHandler) Handle(ctx context.Context, r slog.Record) error {
+	return s.get().Handle(ctx, r)
+}
+func (s *switchHandler) WithAttrs(a []slog.Attr) slog.Handler { return s.get().WithAttrs(a) }
+func (s *switchHandler) WithGroup(n string) slog.Handler      { return s.get().WithGroup(n) }
+
+func routeGovpp(t *testing.T) {
+	govppLogs.Do(func() {
+		govppSink.set(logger(t).Handler())
+		agent.RouteGovppLogs(slog.New(govppSink), slog.LevelDebug)
+	})
+}
 
 // forEach runs body once per VPP implementation (VPP_IMPL; see vpptarget),
 // each with a fresh VPP and agent.
@@ -64,7 +94,7 @@ func forEach(t *testing.T, body func(t *testing.T, e *env)) {
 // newEnv starts an agent on tg; mods adjust the agent's options first.
 func newEnv(t *testing.T, tg *vpptarget.Target, mods ...func(*agent.Options)) *env {
 	t.Helper()
-	govppLogs.Do(func() { agent.RouteGovppLogs(logger(t), slog.LevelInfo) })
+	routeGovpp(t)
 	dir := t.TempDir()
 	e := &env{t: t, dir: dir, vpp: tg}
 	e.opts = agent.Options{
@@ -88,7 +118,11 @@ func newEnv(t *testing.T, tg *vpptarget.Target, mods ...func(*agent.Options)) *e
 
 func (e *env) startAgent() {
 	e.t.Helper()
-	e.agent = agent.New(e.opts, logger(e.t))
+	log := e.log
+	if log == nil {
+		log = logger(e.t)
+	}
+	e.agent = agent.New(e.opts, log)
 	if err := e.agent.Start(context.Background()); err != nil {
 		e.t.Fatal(err)
 	}

@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vppmesh/vppmesh/test/vppsim/internal/sockfile"
 )
 
 // ControlHandler serves vppsim's fault-injection and inspection API (see README.md):
@@ -99,20 +100,19 @@ func (s *Sim) ServeControl(ctx context.Context, addr string) (stop func() error,
 	network, address := "tcp", addr
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, address = "unix", p
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("vppsim: remove stale control socket %s: %w", p, err)
+		if err := sockfile.RemoveIfStale(p); err != nil {
+			return nil, fmt.Errorf("vppsim: control socket: %w", err)
 		}
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, network, address)
+	var ln net.Listener
+	if network == "unix" {
+		ln, err = sockfile.Listen(ctx, network, address, 0o660)
+	} else {
+		var lc net.ListenConfig
+		ln, err = lc.Listen(ctx, network, address)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("vppsim: control listen on %s: %w", addr, err)
-	}
-	if network == "unix" {
-		if err := os.Chmod(address, 0o660); err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("vppsim: chmod control socket %s: %w", address, err)
-		}
 	}
 	srv := &http.Server{Handler: s.ControlHandler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() {

@@ -2,13 +2,12 @@ package vppsim
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math/bits"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
+
+	"github.com/vppmesh/vppmesh/test/vppsim/internal/sockfile"
 )
 
 // Tuning of the built-in drivers' packet loops.
@@ -61,15 +60,13 @@ func (dp *dataplane) attach(p *Port, info PortInfo) (Driver, error) {
 // control plane only and opens no memif or vhost-user sockets.
 func NoDrivers(*Port, PortInfo) (Driver, error) { return nil, nil }
 
-// ensureDir creates the directory of a socket file as VPP does for its runtime dir.
+// ensureDir checks that the directory of a memif or vhost-user socket
+// exists. VPP creates directories only for relative names under its own
+// runtime dir; for an absolute path it checks the directory and fails
+// otherwise. Creating directories anywhere a config names would let etcd
+// values plant root-owned directories across the file system.
 func ensureDir(path string) error {
-	if path == "" || path[0] == '@' {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create directory for %s: %w", path, err)
-	}
-	return nil
+	return sockfile.DirExists(path)
 }
 
 // log2 returns log2 of a power-of-two ring size.

@@ -10,18 +10,35 @@ import (
 // subscribers about interface changes it made (VPP sends the reply before the event).
 func (c *client) serve(hdr requestHeader, fn func(st *state) []api.Message) error {
 	s := c.sim
-	s.stMu.Lock()
-	msgs := fn(s.st)
-	evs := s.st.takeEvents()
-	changed := s.st.ifChanged
-	s.st.ifChanged = false
-	s.stMu.Unlock()
+	msgs, evs, changed := s.locked(fn)
 	if changed {
 		s.kickStats()
 	}
 	err := c.reply(hdr.context, msgs...)
 	s.publish(evs)
 	return err
+}
+
+// locked runs fn under the API lock. The unlock is deferred: a handler that
+// panics (recovered in readLoop, costing that client its connection) must
+// not leave the lock held and hang every other client.
+func (s *Sim) locked(fn func(st *state) []api.Message) (msgs []api.Message, evs []ifEvent, changed bool) {
+	s.stMu.Lock()
+	defer s.stMu.Unlock()
+	defer func() {
+		// Events and the change flag of a half-done handler are dropped
+		// with it, so they do not leak into the next request's reply.
+		if r := recover(); r != nil {
+			s.st.takeEvents()
+			s.st.ifChanged = false
+			panic(r)
+		}
+	}()
+	msgs = fn(s.st)
+	evs = s.st.takeEvents()
+	changed = s.st.ifChanged
+	s.st.ifChanged = false
+	return msgs, evs, changed
 }
 
 // on registers a typed handler for the request type T.
@@ -64,11 +81,13 @@ func (s *Sim) publish(evs []ifEvent) {
 // emitLinkEvent records a driver's link change. Drivers must not call it from inside
 // their DriverFactory (the API lock is held there).
 func (s *Sim) emitLinkEvent(p *Port, up bool) {
-	s.stMu.Lock()
-	if ifc := s.st.get(p.swIfIndex); ifc != nil && ifc.port == p {
-		s.st.setLink(ifc, up)
-	}
-	evs := s.st.takeEvents()
-	s.stMu.Unlock()
+	evs := func() []ifEvent {
+		s.stMu.Lock()
+		defer s.stMu.Unlock()
+		if ifc := s.st.get(p.swIfIndex); ifc != nil && ifc.port == p {
+			s.st.setLink(ifc, up)
+		}
+		return s.st.takeEvents()
+	}()
 	s.publish(evs)
 }

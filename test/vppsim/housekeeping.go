@@ -113,9 +113,8 @@ func (s *Sim) kickStats() {
 func (s *Sim) startHousekeeping() error {
 	var seg *statseg.Segment
 	if s.cfg.StatsSocket != "" {
-		if err := ensureDir(s.cfg.StatsSocket); err != nil {
-			return err
-		}
+		// statseg.New creates the directory of the operator's own
+		// stats socket (VPP's runtime dir).
 		var err error
 		seg, err = statseg.New(s.cfg.StatsSocket, statseg.WithLogger(s.log))
 		if err != nil {

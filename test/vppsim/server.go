@@ -12,6 +12,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/vppmesh/vppmesh/test/vppsim/internal/backoff"
+	"github.com/vppmesh/vppmesh/test/vppsim/internal/sockfile"
 )
 
 // Config describes one vppsim instance.
@@ -130,18 +133,14 @@ func (s *Sim) listen(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Dir(s.cfg.Socket), 0o755); err != nil {
 		return fmt.Errorf("vppsim: create socket dir for %s: %w", s.cfg.Socket, err)
 	}
-	// A stale socket from a crashed run would make Listen fail, as it does for VPP.
-	if err := os.Remove(s.cfg.Socket); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("vppsim: remove stale socket %s: %w", s.cfg.Socket, err)
+	// A stale socket from a crashed run would make Listen fail, as it does
+	// for VPP; a live one (a running VPP or vppsim) is left alone.
+	if err := sockfile.RemoveIfStale(s.cfg.Socket); err != nil {
+		return fmt.Errorf("vppsim: %w", err)
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "unix", s.cfg.Socket)
+	ln, err := sockfile.Listen(ctx, "unix", s.cfg.Socket, s.cfg.SocketMode)
 	if err != nil {
 		return fmt.Errorf("vppsim: listen on %s: %w", s.cfg.Socket, err)
-	}
-	if err := os.Chmod(s.cfg.Socket, s.cfg.SocketMode); err != nil {
-		ln.Close()
-		return fmt.Errorf("vppsim: chmod %s: %w", s.cfg.Socket, err)
 	}
 	done := make(chan struct{})
 	s.mu.Lock()
@@ -154,14 +153,21 @@ func (s *Sim) listen(ctx context.Context) error {
 
 func (s *Sim) acceptLoop(ln net.Listener, done chan struct{}) {
 	defer close(done)
+	var bo backoff.Accept
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				s.log.Error("accept failed", "socket", s.cfg.Socket, "err", err)
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			// EMFILE, ENFILE, ECONNABORTED...: wait and accept again; a
+			// listener that gives up leaves VPP's socket dead for good.
+			d := bo.Next()
+			s.log.Error("accept failed; retrying", "socket", s.cfg.Socket, "err", err, "retry_in", d)
+			time.Sleep(d)
+			continue
 		}
+		bo.Reset()
 		s.mu.Lock()
 		if s.closed || s.ln != ln {
 			s.mu.Unlock()

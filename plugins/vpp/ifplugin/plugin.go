@@ -18,6 +18,7 @@ import (
 	"go.fd.io/govpp/binapi/vxlan"
 
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
+	"github.com/vppmesh/vppmesh/plugins/sockdir"
 )
 
 // KeyPrefix is the key prefix of the interface model.
@@ -48,6 +49,9 @@ type Options struct {
 	// (default /run/vpp/memif.sock); Retrieve learns VPP's actual one.
 	DefaultMemifSocket string
 	Logger             *slog.Logger
+	// SocketPolicy restricts memif and vhost-user socket files to allowed
+	// directories; the zero policy only requires absolute, clean paths.
+	SocketPolicy sockdir.Policy
 }
 
 // Plugin is the interface descriptor plus the name ↔ sw_if_index index it
@@ -65,6 +69,7 @@ type Plugin struct {
 	vx    vxlan.RPCService
 
 	sockets *memifSockets
+	sockPol sockdir.Policy
 
 	mu sync.RWMutex
 	// inherited holds the tables (IPv4, IPv6) an unnumbered interface had
@@ -142,6 +147,7 @@ func New(opts Options) *Plugin {
 		inherited:  make(map[string][2]uint32),
 		watchers:   make(map[int]func(*ifmodel.InterfaceState)),
 		details:    make(map[uint32]ifDetails),
+		sockPol:    opts.SocketPolicy,
 	}
 	p.sockets = newMemifSockets(p.mem, opts.DefaultMemifSocket, p.log)
 	return p

@@ -13,6 +13,17 @@ import (
 // MaxNameLen is the longest logical name: it is stored as VPP's 64-byte tag.
 const MaxNameLen = 63
 
+// MTU and ring limits. VPP's largest Ethernet frame is 9216 bytes; memif
+// rings are at most 2^14 slots (MEMIF_MAX_LOG2_RING_SIZE in VPP and
+// libmemif) and a power of two.
+const (
+	MinMTU          = 64
+	MaxMTU          = 9216
+	MaxMemifRing    = 1 << 14
+	MinMemifRing    = 2
+	maxMemifBufSize = 0xffff
+)
+
 // ErrNotSupported marks a Ligato feature vppmesh does not implement.
 var ErrNotSupported = errors.New("not supported")
 
@@ -42,6 +53,22 @@ func (p *Plugin) validate(key string, v *ifmodel.Interface) error {
 	}
 	if err := validateLink(v); err != nil {
 		return fmt.Errorf("%s: %w", key, err)
+	}
+	if mtu := v.GetMtu(); mtu != 0 && (mtu < MinMTU || mtu > MaxMTU) {
+		return fmt.Errorf("%s: mtu %d out of range [%d, %d]", key, mtu, MinMTU, MaxMTU)
+	}
+	switch v.GetType() {
+	case ifmodel.Interface_MEMIF:
+		// Empty means VPP's default socket (socket id 0), which VPP chose.
+		if f := v.GetMemif().GetSocketFilename(); f != "" {
+			if err := p.sockPol.Check("memif socket_filename", f); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+		}
+	case ifmodel.Interface_VHOST_USER:
+		if err := p.sockPol.Check("vhost_user socket_filename", v.GetVhostUser().GetSocketFilename()); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
 	}
 	if v.GetType() == ifmodel.Interface_MEMIF {
 		mk := p.memifKeyOf(v.GetMemif())
@@ -102,7 +129,9 @@ func validateLink(v *ifmodel.Interface) error {
 			return fmt.Errorf("memif mode PUNT_INJECT is %w", ErrNotSupported)
 		case m.GetRingSize() != 0 && m.GetRingSize()&(m.GetRingSize()-1) != 0:
 			return fmt.Errorf("memif ring_size %d is not a power of two", m.GetRingSize())
-		case m.GetBufferSize() > 0xffff:
+		case m.GetRingSize() != 0 && (m.GetRingSize() < MinMemifRing || m.GetRingSize() > MaxMemifRing):
+			return fmt.Errorf("memif ring_size %d out of range [%d, %d]", m.GetRingSize(), MinMemifRing, MaxMemifRing)
+		case m.GetBufferSize() > maxMemifBufSize:
 			return fmt.Errorf("memif buffer_size %d exceeds 65535", m.GetBufferSize())
 		case m.GetRxQueues() > 255 || m.GetTxQueues() > 255:
 			return fmt.Errorf("memif rx_queues/tx_queues %d/%d exceed 255", m.GetRxQueues(), m.GetTxQueues())

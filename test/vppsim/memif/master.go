@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vppmesh/vppmesh/test/vppsim/internal/sockfile"
 )
 
 // masterHandshakeTimeout bounds HELLO..INIT, before the interface (and its own
@@ -43,12 +44,12 @@ func Listen(path string, logger *slog.Logger) (*Socket, error) {
 	addr := &net.UnixAddr{Name: path, Net: "unixpacket"}
 	ln, err := net.ListenUnix("unixpacket", addr)
 	if err != nil && errors.Is(err, unix.EADDRINUSE) && path[0] != '@' {
-		if c, derr := net.Dial("unixpacket", path); derr == nil {
-			c.Close()
-		} else if st, serr := os.Lstat(path); serr == nil && st.Mode()&os.ModeSocket != 0 {
-			_ = os.Remove(path)
-			ln, err = net.ListenUnix("unixpacket", addr)
+		// Only a socket whose listener is gone is replaced: a live one
+		// (another master, VPP's api.sock, docker.sock) stays untouched.
+		if rerr := sockfile.RemoveIfStale(path); rerr != nil {
+			return nil, fmt.Errorf("memif socket %s: listen: %w", path, rerr)
 		}
+		ln, err = net.ListenUnix("unixpacket", addr)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("memif socket %s: listen: %w", path, err)

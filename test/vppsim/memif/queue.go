@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,6 +137,25 @@ func (q *Queue) bad(format string, args ...any) error {
 	return fmt.Errorf("%w: queue %d: %s", ErrBadDescriptor, q.index, reason)
 }
 
+// survive runs deferred in every burst: shared memory is the peer's, and a
+// fault touching it (a file shrunk under us, a mapping gone) or a panic on
+// its data must cost this peer its connection, not the process. Faults
+// become panics through debug.SetPanicOnFault, set for the burst's
+// duration; oldFault is the goroutine's previous setting.
+func (q *Queue) survive(oldFault bool, n *int, err *error) {
+	debug.SetPanicOnFault(oldFault)
+	if r := recover(); r != nil {
+		what := "panic"
+		if _, ok := r.(interface{ Addr() uintptr }); ok {
+			what = "memory fault"
+		} else if onBurstPanic != nil {
+			onBurstPanic(r)
+		}
+		*n = 0
+		*err = q.bad("%s on the peer's shared memory: %v", what, r)
+	}
+}
+
 func (q *Queue) kick() {
 	if q.r.flags()&ringFlagMask == 0 {
 		// EAGAIN means the counter is already huge: the peer is awake anyway.
@@ -147,20 +167,17 @@ func (q *Queue) kick() {
 // space is checked per frame (a frame longer than one buffer takes several chained
 // descriptors), so a full ring yields n < len(pkts) with a nil error and nothing
 // unread is ever overwritten. Frames are copied; pkts may be reused on return.
-func (q *Queue) TxBurst(pkts [][]byte) (int, error) {
+func (q *Queue) TxBurst(pkts [][]byte) (n int, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	defer q.survive(debug.SetPanicOnFault(true), &n, &err)
 	if q.closed {
 		return 0, ErrDisconnected
 	}
 	if q.kind != slaveTx && q.kind != masterTx {
 		return 0, fmt.Errorf("memif queue %d: TxBurst on a receive queue", q.index)
 	}
-	var (
-		n   int
-		nb  uint64
-		err error
-	)
+	var nb uint64
 	if q.kind == slaveTx {
 		n, nb, err = q.txSlave(pkts)
 	} else {
@@ -285,9 +302,10 @@ func (q *Queue) publishMasterTx(cur uint16) {
 // count; bufs[i] is resliced to the frame's length within its capacity. Chained
 // descriptors are joined into one frame. A frame longer than cap(bufs[i]) is dropped
 // and counted in Stats().Drops.
-func (q *Queue) RxBurst(bufs [][]byte) (int, error) {
+func (q *Queue) RxBurst(bufs [][]byte) (n int, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	defer q.survive(debug.SetPanicOnFault(true), &n, &err)
 	if q.closed {
 		return 0, ErrDisconnected
 	}
@@ -310,9 +328,7 @@ func (q *Queue) RxBurst(bufs [][]byte) (int, error) {
 	if avail > r.size {
 		return 0, q.bad("producer index %d more than a ring ahead of %d", limit, cur)
 	}
-	n := 0
 	var nb uint64
-	var err error
 	for n < len(bufs) && avail > 0 {
 		dst := bufs[n][:cap(bufs[n])]
 		total, k, fits, complete := 0, uint16(0), true, false
@@ -465,3 +481,8 @@ func (q *Queue) PollWait(ctx context.Context, spins int) error {
 	}
 	return nil
 }
+
+// onBurstPanic, when set (fuzz targets and tests), sees every recovered
+// panic that was not a memory fault: a bug the recovery would otherwise
+// hide from them.
+var onBurstPanic func(r any)

@@ -1,6 +1,7 @@
 package memif
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -48,11 +49,34 @@ func mapRegion(fd int, size uint64) (*region, error) {
 	if size == 0 || size > 1<<32 || uint64(st.Size) < size {
 		return nil, fmt.Errorf("region size %d invalid (file holds %d bytes, limit 4 GiB)", size, st.Size)
 	}
+	// The size check above holds only while the peer cannot shrink the file:
+	// a peer that truncates it after we map it turns our next access into
+	// SIGBUS. Require the shrink seal, as libmemif, DPDK and VPP set it on
+	// their memfd regions (and createRegion does).
+	if err := checkSealed(fd); err != nil {
+		return nil, err
+	}
 	mem, err := unix.Mmap(fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("mmap region (%d bytes): %w", size, err)
 	}
 	return &region{mem: mem, fd: fd}, nil
+}
+
+// ErrNotSealed is the reason a peer's region is refused: its memfd lacks
+// F_SEAL_SHRINK.
+var ErrNotSealed = errors.New("region memory is not sealed against shrinking (F_SEAL_SHRINK)")
+
+func checkSealed(fd int) error {
+	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
+	if err != nil {
+		// EINVAL: not a memfd or shmem file at all (no seals possible).
+		return fmt.Errorf("%w: F_GET_SEALS: %v", ErrNotSealed, err)
+	}
+	if seals&unix.F_SEAL_SHRINK == 0 {
+		return fmt.Errorf("%w: seals %#x", ErrNotSealed, seals)
+	}
+	return nil
 }
 
 func (r *region) close() {

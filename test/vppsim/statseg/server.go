@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vppmesh/vppmesh/test/vppsim/internal/sockfile"
 )
 
 // sendTimeout bounds how long a client that never reads can hold the accept
@@ -23,10 +25,8 @@ func (s *Segment) listen() error {
 	}
 	// A socket file left by a previous run would make bind fail; VPP removes
 	// it too. Anything that is not a socket is left alone.
-	if fi, err := os.Lstat(s.path); err == nil && fi.Mode()&os.ModeSocket != 0 {
-		if err := os.Remove(s.path); err != nil {
-			return fmt.Errorf("statseg: remove stale socket %s: %w", s.path, err)
-		}
+	if err := sockfile.RemoveIfStale(s.path); err != nil {
+		return fmt.Errorf("statseg: %w", err)
 	}
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: s.path, Net: "unixpacket"})
 	if err != nil {

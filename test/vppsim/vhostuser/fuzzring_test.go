@@ -37,6 +37,16 @@ func FuzzRings(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mu.Lock()
 		defer mu.Unlock()
+		// The bursts recover panics (dropping the frontend); here a panic
+		// is a bug to report, not hide.
+		var caught any
+		onBurstPanic = func(r any) { caught = r }
+		defer func() {
+			onBurstPanic = nil
+			if caught != nil {
+				t.Fatalf("burst panicked on fuzzed rings: %v", caught)
+			}
+		}()
 		if _, err := unix.Pwrite(memfd, zero, 0); err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,16 +32,10 @@ const supportedProtoFeatures = 1<<protoMQ | 1<<protoReplyAck
 // handle applies one request. A returned error other than errUnsupported
 // drops the frontend.
 func (p *Port) handle(c *net.UnixConn, h header, pl []byte, fds []int) error {
-	p.mu.Lock()
-	reply, err := p.apply(h, pl, fds)
-	if rerr := p.refreshLocked(); err == nil || errors.Is(err, errUnsupported) {
-		if rerr != nil {
-			err = rerr
-		}
+	reply, up, ack, err := p.applyLocked(h, pl, fds)
+	if errors.Is(err, errFrontendFault) {
+		return err
 	}
-	up := len(p.rings) > 1 && p.rings[0].ready && p.rings[1].ready
-	ack := p.protoFeatures&(1<<protoReplyAck) != 0 && h.needReply()
-	p.mu.Unlock()
 	p.setLink(up)
 	if up {
 		// Frames may have been queued before the rings were complete.
@@ -64,6 +59,42 @@ func (p *Port) handle(c *net.UnixConn, h header, pl []byte, fds []int) error {
 		return p.send(c, h.Request, reply)
 	}
 	return nil
+}
+
+// errFrontendFault marks a request whose handling faulted on the frontend's
+// memory (or panicked on its data).
+var errFrontendFault = errors.New("fault on the frontend's memory")
+
+// applyLocked applies a request under the port lock. Applying touches
+// guest memory (ring indexes when a ring starts), so a frontend that shrank
+// its memory file must cost its connection, not the process: faults become
+// panics here, and the lock is released by defer whatever happens.
+func (p *Port) applyLocked(h header, pl []byte, fds []int) (reply []byte, up, ack bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	defer func(old bool) {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault && onBurstPanic != nil {
+				onBurstPanic(r)
+			}
+			p.clearRingViews()
+			for i := range p.rings {
+				p.rings[i].ready = false
+			}
+			reply, up, ack = nil, false, false
+			err = fmt.Errorf("%w: %s: %v", errFrontendFault, requestName(h.Request), r)
+		}
+	}(debug.SetPanicOnFault(true))
+	reply, err = p.apply(h, pl, fds)
+	if rerr := p.refreshLocked(); err == nil || errors.Is(err, errUnsupported) {
+		if rerr != nil {
+			err = rerr
+		}
+	}
+	up = len(p.rings) > 1 && p.rings[0].ready && p.rings[1].ready
+	ack = p.protoFeatures&(1<<protoReplyAck) != 0 && h.needReply()
+	return reply, up, ack, err
 }
 
 // ringState decodes a vring-state payload and finds the ring it names.
@@ -212,18 +243,26 @@ func (p *Port) setMemTable(pl []byte, fds []int) error {
 	for i := range fds {
 		fds[i] = -1
 	}
+	// Map the new table first: on failure the old one stays in effect.
 	mt, err := mapMemTable(descs, taken)
 	if err != nil {
 		return err
 	}
+	// No ring view may outlive the memory it points into: drop them all
+	// before the old table is unmapped, then redo them in the new one.
+	p.clearRingViews()
 	old := p.mem
 	p.mem = mt
 	old.unmap()
 	// Rings keep their addresses across a new table; their views are redone.
 	for i := range p.rings {
-		v := &p.rings[i]
-		v.desc, v.avail, v.used = nil, nil, nil
-		if err := v.translate(mt); err != nil {
+		if err := p.rings[i].translate(mt); err != nil {
+			// Nothing may run on a ring without its views: the data path
+			// would index nil slices (or, before, unmapped memory).
+			p.clearRingViews()
+			for j := range p.rings {
+				p.rings[j].ready = false
+			}
 			return fmt.Errorf("SET_MEM_TABLE: %w", err)
 		}
 	}
@@ -331,4 +370,12 @@ func (p *Port) refreshLocked() error {
 		v.ready = want
 	}
 	return nil
+}
+
+// clearRingViews forgets every ring's view of frontend memory.
+func (p *Port) clearRingViews() {
+	for i := range p.rings {
+		v := &p.rings[i]
+		v.desc, v.avail, v.used = nil, nil, nil
+	}
 }

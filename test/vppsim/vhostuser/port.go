@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/vppmesh/vppmesh/test/vppsim/internal/backoff"
+	"github.com/vppmesh/vppmesh/test/vppsim/internal/sockfile"
 )
 
 // Config describes one vhost-user interface.
@@ -106,9 +107,11 @@ func Open(ctx context.Context, cfg Config) (*Port, error) {
 		go p.dialLoop(ctx)
 		return p, nil
 	}
-	// A socket left by a previous run would make listen fail, as in VPP.
-	if st, err := os.Lstat(cfg.SocketPath); err == nil && st.Mode()&fs.ModeSocket != 0 {
-		os.Remove(cfg.SocketPath)
+	// A socket left by a previous run would make listen fail; it is
+	// removed only when nobody listens on it (never a live listener).
+	if err := sockfile.RemoveIfStale(cfg.SocketPath); err != nil {
+		p.cancel()
+		return nil, fmt.Errorf("vhost-user %s: listen: %w", cfg.SocketPath, err)
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: cfg.SocketPath, Net: "unix"})
 	if err != nil {
@@ -151,14 +154,25 @@ func (p *Port) acceptLoop(ctx context.Context) {
 	defer p.wg.Done()
 	var prev *net.UnixConn
 	var prevDone chan struct{}
+	var bo backoff.Accept
 	for {
 		c, err := p.ln.AcceptUnix()
 		if err != nil {
-			if ctx.Err() == nil {
-				p.log.Error("vhost-user accept failed", "err", err)
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			// EMFILE and friends: wait and accept again rather than
+			// leaving the port unreachable for good.
+			d := bo.Next()
+			p.log.Error("vhost-user accept failed; retrying", "err", err, "retry_in", d)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+			continue
 		}
+		bo.Reset()
 		if prevDone != nil {
 			select {
 			case <-prevDone:
