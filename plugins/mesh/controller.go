@@ -1,0 +1,895 @@
+package mesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vppmesh/vppmesh/models"
+	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
+	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+)
+
+// Scheduler is the part of the kvscheduler the controller uses.
+type Scheduler interface {
+	Commit(ctx context.Context, txn kvscheduler.Txn) (kvscheduler.TxnRecord, error)
+	Watch(w kvscheduler.Watcher) (cancel func())
+}
+
+// Options configure a Controller.
+type Options struct {
+	Client    *clientv3.Client // required
+	Label     string           // the agent's node label; required
+	Scheduler Scheduler        // required
+	Logger    *slog.Logger
+	// AgentTTL is the lease of the agent's presence key (default 10s).
+	AgentTTL time.Duration
+	// LinkGrace is how long an endpoint link that was up may stay down
+	// before its connection moves to another endpoint (default 1s).
+	LinkGrace time.Duration
+	// AvoidFor is how long an endpoint left for a link that stayed down is
+	// avoided by that connection, unless it registers again (default 30s).
+	AvoidFor time.Duration
+	// RetryMax caps the backoff after etcd errors (default 5s).
+	RetryMax time.Duration
+}
+
+// Controller runs the mesh for one agent. Create it with New, hand
+// WrapScheduler's result to the orchestrator (so that its full resyncs keep
+// the mesh's values), feed it interface states with OnInterfaceState, and
+// Run it.
+type Controller struct {
+	cli   *clientv3.Client
+	sched Scheduler
+	log   *slog.Logger
+	opts  Options
+	node  string
+
+	// renderMu serialises the controller's scheduler commits with the
+	// orchestrator's full resyncs, which must carry the mesh's values.
+	renderMu sync.Mutex
+	rendered map[string]*vppmeshv1.CrossConnect // connection id → value given to the scheduler
+	loaded   chan struct{}                      // closed after the first listing was rendered
+	loadOnce sync.Once
+	// synced is set once a full resync carried the mesh's values: before
+	// it, the scheduler does not know what VPP holds, so renderings wait
+	// for that resync instead of being committed as changes.
+	synced atomic.Bool
+
+	// Inputs from other goroutines (scheduler watcher, interface states),
+	// taken by the loop.
+	inMu     sync.Mutex
+	sched2   map[string]renderState // render key or derived key → state
+	links    map[string]bool        // interface name → oper up
+	wake     chan struct{}
+	snapMu   sync.RWMutex
+	snapshot []*vppmeshv1.ConnectionStatus // statuses this agent owns, for REST
+
+	// Loop-only state.
+	c         *cache
+	downSince map[string]time.Time            // connection → when its endpoint link went down (after being up)
+	wasUp     map[string]bool                 // connection → its endpoint link was up since the decision
+	avoid     map[string]map[string]avoidance // connection → endpoint → until
+	decidedAt map[string]time.Time            // connection → when it lost its endpoint (heal latency)
+	requested map[string]time.Time            // connection → first seen without a decision (selection latency)
+
+	stats Stats
+	obs   Observer
+}
+
+type avoidance struct {
+	until time.Time
+	rev   int64 // the endpoint's registration it applies to
+}
+
+type renderState struct {
+	state kvscheduler.State
+	err   string
+}
+
+// Stats are the controller's counters.
+type Stats struct {
+	Decisions    atomic.Uint64 // decision transactions committed
+	Conflicts    atomic.Uint64 // decision transactions refused by etcd (another writer won)
+	Heals        atomic.Uint64
+	StatusWrites atomic.Uint64
+	Relists      atomic.Uint64
+}
+
+// Observer receives latency observations (metrics); nil ignores them.
+type Observer interface {
+	// Selected: from first seeing a connection without an endpoint to its
+	// status UP.
+	Selected(d time.Duration)
+	// Healed: from a connection losing its endpoint to its status UP again.
+	Healed(d time.Duration)
+}
+
+// New checks the options and returns a controller.
+func New(o Options) (*Controller, error) {
+	if o.Client == nil || o.Scheduler == nil || o.Label == "" {
+		return nil, errors.New("mesh: Client, Scheduler and Label are required")
+	}
+	if err := ValidName("agent label", o.Label); err != nil {
+		return nil, fmt.Errorf("mesh: %w", err)
+	}
+	if o.AgentTTL <= 0 {
+		o.AgentTTL = 10 * time.Second
+	}
+	if o.LinkGrace <= 0 {
+		o.LinkGrace = time.Second
+	}
+	if o.AvoidFor <= 0 {
+		o.AvoidFor = 30 * time.Second
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 5 * time.Second
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Controller{
+		cli: o.Client, sched: o.Scheduler, opts: o, node: o.Label,
+		log:       log.With("component", "mesh", "label", o.Label),
+		rendered:  map[string]*vppmeshv1.CrossConnect{},
+		loaded:    make(chan struct{}),
+		sched2:    map[string]renderState{},
+		links:     map[string]bool{},
+		wake:      make(chan struct{}, 1),
+		downSince: map[string]time.Time{},
+		wasUp:     map[string]bool{},
+		avoid:     map[string]map[string]avoidance{},
+		decidedAt: map[string]time.Time{},
+		requested: map[string]time.Time{},
+	}, nil
+}
+
+// SetObserver sets the latency observer; call before Run.
+func (m *Controller) SetObserver(o Observer) { m.obs = o }
+
+// Stats returns the counters.
+func (m *Controller) Stats() *Stats { return &m.stats }
+
+// Statuses returns the statuses this agent owns, sorted by id.
+func (m *Controller) Statuses() []*vppmeshv1.ConnectionStatus {
+	m.snapMu.RLock()
+	defer m.snapMu.RUnlock()
+	return append([]*vppmeshv1.ConnectionStatus(nil), m.snapshot...)
+}
+
+func (m *Controller) kick() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// OnInterfaceState records an interface's oper state. It never blocks.
+func (m *Controller) OnInterfaceState(st *ifmodel.InterfaceState) {
+	name := st.GetName()
+	if !strings.HasPrefix(name, "mesh-") {
+		return
+	}
+	up := st.GetOperStatus() == ifmodel.InterfaceState_UP
+	m.inMu.Lock()
+	prev, known := m.links[name]
+	if st.GetOperStatus() == ifmodel.InterfaceState_DELETED {
+		delete(m.links, name)
+	} else {
+		m.links[name] = up
+	}
+	m.inMu.Unlock()
+	if !known || prev != up {
+		m.kick()
+	}
+}
+
+// onSchedStatus is the scheduler watcher: it records the states of the
+// mesh's values and of the values derived from them. It never blocks.
+func (m *Controller) onSchedStatus(changed []kvscheduler.ValueStatus) {
+	hit := false
+	m.inMu.Lock()
+	for _, vs := range changed {
+		key := vs.Key
+		if vs.Derived && strings.HasPrefix(vs.Parent, RenderPrefix) {
+			key = vs.Parent + "|" + vs.Key
+		} else if !strings.HasPrefix(key, RenderPrefix) {
+			continue
+		}
+		hit = true
+		if vs.State == kvscheduler.StateRemoved || vs.State == kvscheduler.StateNonexistent {
+			delete(m.sched2, key)
+		} else {
+			m.sched2[key] = renderState{state: vs.State, err: vs.Error}
+		}
+	}
+	m.inMu.Unlock()
+	if hit {
+		m.kick()
+	}
+}
+
+// WrapScheduler returns the scheduler the orchestrator should use: its full
+// resyncs wait for the mesh's first listing and carry the mesh's values, so
+// that a resync never removes (flaps) a mesh connection.
+func (m *Controller) WrapScheduler(s Scheduler) Scheduler { return &wrapped{Scheduler: s, m: m} }
+
+type wrapped struct {
+	Scheduler
+	m *Controller
+}
+
+func (w *wrapped) Commit(ctx context.Context, txn kvscheduler.Txn) (kvscheduler.TxnRecord, error) {
+	if txn.Kind != kvscheduler.TxnFullResync {
+		return w.Scheduler.Commit(ctx, txn)
+	}
+	select {
+	case <-w.m.loaded:
+	case <-ctx.Done():
+		return kvscheduler.TxnRecord{}, fmt.Errorf("waiting for the mesh's first listing: %w", ctx.Err())
+	}
+	w.m.renderMu.Lock()
+	defer w.m.renderMu.Unlock()
+	vals := append(make([]kvscheduler.KeyValue, 0, len(txn.Values)+len(w.m.rendered)), txn.Values...)
+	for id, v := range w.m.rendered {
+		vals = append(vals, kvscheduler.KeyValue{Key: RenderKey(id), Value: v})
+	}
+	txn.Values = vals
+	rec, err := w.Scheduler.Commit(ctx, txn)
+	if err == nil && !w.m.synced.Swap(true) {
+		w.m.kick() // states may be reported now
+	}
+	return rec, err
+}
+
+// Run lists and watches the mesh keys until ctx ends; it returns nil then.
+func (m *Controller) Run(ctx context.Context) error {
+	unwatch := m.sched.Watch(m.onSchedStatus)
+	defer unwatch()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { m.presence(ctx) })
+
+	delay := time.Duration(0)
+	for {
+		if delay > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(delay):
+			}
+		}
+		rev, err := m.load(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			delay = min(max(2*delay, 100*time.Millisecond), m.opts.RetryMax)
+			m.log.Warn("mesh listing failed, retrying", "error", err, "retry_in", delay)
+			continue
+		}
+		delay = 0
+		m.stats.Relists.Add(1)
+		m.reconcile(ctx)
+		m.loadOnce.Do(func() { close(m.loaded) })
+		err = m.follow(ctx, rev+1)
+		if ctx.Err() != nil {
+			return nil
+		}
+		m.log.Warn("mesh watch ended, re-listing", "error", err)
+		delay = 100 * time.Millisecond
+	}
+}
+
+// presence keeps /vppmesh/v1/agent/<label> under a lease while the agent
+// runs, so that others know which nodes are served.
+func (m *Controller) presence(ctx context.Context) {
+	ttl := int64(max(m.opts.AgentTTL/time.Second, 1))
+	delay := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := func() error {
+			lease, err := m.cli.Grant(ctx, ttl)
+			if err != nil {
+				return err
+			}
+			if _, err := m.cli.Put(ctx, models.MeshAgentPrefix+m.node, m.node, clientv3.WithLease(lease.ID)); err != nil {
+				return err
+			}
+			ka, err := m.cli.KeepAlive(ctx, lease.ID)
+			if err != nil {
+				return err
+			}
+			delay = 100 * time.Millisecond
+			for range ka {
+			}
+			return errors.New("lease keep-alive ended")
+		}()
+		if ctx.Err() != nil {
+			break
+		}
+		m.log.Warn("mesh presence lost, renewing", "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, m.opts.RetryMax)
+	}
+	// Best effort: tell the others at once rather than at lease expiry.
+	dctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _ = m.cli.Delete(dctx, models.MeshAgentPrefix+m.node)
+}
+
+// load lists every mesh key into a fresh cache.
+func (m *Controller) load(ctx context.Context) (int64, error) {
+	resp, err := m.cli.Get(ctx, models.MeshRoot, clientv3.WithPrefix())
+	if err != nil {
+		return 0, fmt.Errorf("list %s: %w", models.MeshRoot, err)
+	}
+	c := newCache()
+	for _, kv := range resp.Kvs {
+		c.apply(m.log, string(kv.Key), kv.Value, kv.ModRevision, false)
+	}
+	m.c = c
+	m.log.Info("mesh listed", "revision", resp.Header.Revision, "services", len(c.services),
+		"endpoints", len(c.endpoints), "connections", len(c.conns), "statuses", len(c.status), "agents", len(c.agents))
+	return resp.Header.Revision, nil
+}
+
+// follow watches the mesh keys from revision from and reconciles after
+// every batch of events or input change.
+func (m *Controller) follow(ctx context.Context, from int64) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := m.cli.Watch(wctx, models.MeshRoot, clientv3.WithPrefix(), clientv3.WithRev(from))
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case resp, ok := <-wch:
+			if !ok {
+				return errors.New("watch channel closed")
+			}
+			if err := resp.Err(); err != nil {
+				return err
+			}
+			m.applyEvents(resp.Events)
+			// Take whatever else is already there before reconciling.
+		drain:
+			for {
+				select {
+				case r, ok := <-wch:
+					if !ok {
+						return errors.New("watch channel closed")
+					}
+					if err := r.Err(); err != nil {
+						return err
+					}
+					m.applyEvents(r.Events)
+				default:
+					break drain
+				}
+			}
+		case <-m.wake:
+		case <-tick.C:
+			if !m.timersDue(time.Now()) {
+				continue
+			}
+		}
+		m.reconcile(ctx)
+	}
+}
+
+func (m *Controller) applyEvents(evs []*clientv3.Event) {
+	for _, ev := range evs {
+		if ev == nil || ev.Kv == nil {
+			continue
+		}
+		m.c.apply(m.log, string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Type == clientv3.EventTypeDelete)
+	}
+}
+
+// timersDue reports whether a link grace period or an avoidance ended.
+func (m *Controller) timersDue(now time.Time) bool {
+	for _, t := range m.downSince {
+		if now.Sub(t) >= m.opts.LinkGrace {
+			return true
+		}
+	}
+	for _, eps := range m.avoid {
+		for _, a := range eps {
+			if now.After(a.until) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ownsStatus reports whether this agent answers for connection id.
+func (m *Controller) owner(id string) string {
+	if conn := m.c.conns[id]; conn != nil && conn.GetNode() != "" {
+		if m.c.agents[conn.GetNode()] || conn.GetNode() == m.node {
+			return conn.GetNode()
+		}
+		// A node no agent serves: the leader answers unless the
+		// connection was decided by its node (which may be restarting).
+		if st := m.c.status[id]; st.GetClientNode() == conn.GetNode() && st.GetEndpoint() != "" {
+			return conn.GetNode()
+		}
+		return m.c.leader()
+	}
+	if _, bad := m.c.badConns[id]; bad {
+		return m.c.leader()
+	}
+	if conn := m.c.conns[id]; conn != nil { // no node
+		return m.c.leader()
+	}
+	// No connection: the status's writer cleans up, or the leader if it
+	// is gone.
+	st := m.c.status[id]
+	if st.GetClientNode() != "" && (m.c.agents[st.GetClientNode()] || st.GetClientNode() == m.node) {
+		return st.GetClientNode()
+	}
+	return m.c.leader()
+}
+
+// reconcile brings every connection this agent answers for to its desired
+// status and rendering.
+func (m *Controller) reconcile(ctx context.Context) {
+	now := time.Now()
+	m.inMu.Lock()
+	sched := make(map[string]renderState, len(m.sched2))
+	for k, v := range m.sched2 {
+		sched[k] = v
+	}
+	links := make(map[string]bool, len(m.links))
+	for k, v := range m.links {
+		links[k] = v
+	}
+	m.inMu.Unlock()
+
+	ids := map[string]bool{}
+	for id := range m.c.conns {
+		ids[id] = true
+	}
+	for id := range m.c.badConns {
+		ids[id] = true
+	}
+	for id := range m.c.status {
+		ids[id] = true
+	}
+	order := sortedKeys(ids)
+	render := map[string]*vppmeshv1.CrossConnect{}
+	var mine []*vppmeshv1.ConnectionStatus
+	for _, id := range order {
+		if m.owner(id) != m.node {
+			m.forget(id)
+			continue
+		}
+		st, r := m.reconcileOne(ctx, id, now, sched, links)
+		if r != nil {
+			render[id] = r
+		}
+		if st != nil {
+			mine = append(mine, st)
+		}
+	}
+	m.commitRender(ctx, render)
+	m.snapMu.Lock()
+	m.snapshot = mine
+	m.snapMu.Unlock()
+}
+
+func (m *Controller) forget(id string) {
+	delete(m.downSince, id)
+	delete(m.wasUp, id)
+	delete(m.avoid, id)
+	delete(m.decidedAt, id)
+	delete(m.requested, id)
+}
+
+// reconcileOne handles one connection this agent answers for: it returns
+// the status it stands at and its rendering (nil: none).
+func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time, sched map[string]renderState, links map[string]bool) (*vppmeshv1.ConnectionStatus, *vppmeshv1.CrossConnect) {
+	cur := m.c.status[id]
+	conn := m.c.conns[id]
+	if conn == nil {
+		if why, bad := m.c.badConns[id]; bad {
+			st := &vppmeshv1.ConnectionStatus{Id: id, State: vppmeshv1.ConnectionStatus_FAILED,
+				Error: "invalid connection value: " + why, Heals: cur.GetHeals(), Counters: cur.GetCounters()}
+			m.writeStatus(ctx, id, cur, st, nil, now)
+			return st, nil
+		}
+		// The connection is gone: remove its status and allocations (its
+		// rendering goes with it).
+		if cur != nil || len(m.c.allocsOf(id)) > 0 {
+			m.deleteStatus(ctx, id)
+		}
+		m.forget(id)
+		return nil, nil
+	}
+	if conn.GetNode() != m.node {
+		// Answered by the leader: a connection no live agent serves.
+		why := fmt.Sprintf("no agent serves node %q", conn.GetNode())
+		if conn.GetNode() == "" {
+			why = fmt.Sprintf("connection %q: node is empty", id)
+		}
+		st := &vppmeshv1.ConnectionStatus{Id: id, State: vppmeshv1.ConnectionStatus_FAILED, NetworkService: conn.GetNetworkService(),
+			Error: why, Heals: cur.GetHeals(), Counters: cur.GetCounters()}
+		m.writeStatus(ctx, id, cur, st, nil, now)
+		return st, nil
+	}
+
+	avoid := m.avoidSet(id, now)
+	d, ref := decide(m.c, m.node, conn, cur, avoid)
+	if ref != nil {
+		st := &vppmeshv1.ConnectionStatus{Id: id, NetworkService: conn.GetNetworkService(), ClientNode: m.node,
+			State: vppmeshv1.ConnectionStatus_PENDING, Error: ref.Reason, Heals: cur.GetHeals(),
+			Counters: proto.Clone(orEmpty(cur.GetCounters())).(*vppmeshv1.ConnectionCounters)}
+		if ref.Failed {
+			st.State = vppmeshv1.ConnectionStatus_FAILED
+		}
+		if cur.GetEndpoint() != "" && cur.GetNetworkService() == conn.GetNetworkService() {
+			st.Heals++ // its endpoint is lost: a heal starts
+			m.decidedAt[id] = now
+			m.stats.Heals.Add(1)
+		}
+		if _, ok := m.requested[id]; !ok {
+			m.requested[id] = now
+		}
+		m.resetLink(id)
+		m.writeStatus(ctx, id, cur, st, map[string]bool{}, now)
+		return st, nil
+	}
+	st := d.status
+	if !sameDecision(cur, st) {
+		// A new decision (first, or moved): heal bookkeeping and a fresh
+		// link history.
+		if cur.GetEndpoint() != "" && cur.GetEndpoint() != st.GetEndpoint() && cur.GetNetworkService() == st.GetNetworkService() {
+			st.Heals++
+			m.decidedAt[id] = now
+			m.stats.Heals.Add(1)
+		}
+		if cur.GetEndpoint() == "" {
+			if _, ok := m.requested[id]; !ok {
+				m.requested[id] = now
+			}
+		}
+		st.Counters.Selections++
+		m.resetLink(id)
+		st.State = vppmeshv1.ConnectionStatus_PENDING
+		st.Error = "wiring in VPP"
+		if d.render == nil {
+			st.Error = "endpoint is remote; cross-node wiring needs the VXLAN leg, not available in this agent"
+		}
+		if !m.writeStatus(ctx, id, cur, st, d.allocs, now) {
+			return cur, m.rendered[id] // lost the race: keep what was rendered until the next pass
+		}
+		return st, d.render
+	}
+	// Same decision: the state follows VPP, once the scheduler knows
+	// what VPP holds (before that, a restarted agent keeps the status).
+	if !m.synced.Load() && cur != nil {
+		return cur, d.render
+	}
+	m.setState(id, st, d.render != nil, sched, links, now)
+	m.writeStatus(ctx, id, cur, st, d.allocs, now)
+	return st, d.render
+}
+
+// resetLink forgets the link history of a connection that got a new
+// decision: the endpoint interface is recreated, and its old state must not
+// count.
+func (m *Controller) resetLink(id string) {
+	delete(m.downSince, id)
+	delete(m.wasUp, id)
+	_, epIf := InterfaceNames(id)
+	m.inMu.Lock()
+	delete(m.links, epIf)
+	m.inMu.Unlock()
+}
+
+// avoidSet returns the endpoints connection id avoids now.
+func (m *Controller) avoidSet(id string, now time.Time) map[string]bool {
+	out := map[string]bool{}
+	for ep, a := range m.avoid[id] {
+		if now.After(a.until) || m.c.endpointRev[ep] != a.rev {
+			delete(m.avoid[id], ep)
+			continue
+		}
+		out[ep] = true
+	}
+	if len(m.avoid[id]) == 0 {
+		delete(m.avoid, id)
+	}
+	return out
+}
+
+// setState fills state and error of a decided status from the scheduler's
+// states and the links, and starts a heal when the endpoint link stayed
+// down past the grace period.
+func (m *Controller) setState(id string, st *vppmeshv1.ConnectionStatus, local bool, sched map[string]renderState, links map[string]bool, now time.Time) {
+	if !local {
+		st.State = vppmeshv1.ConnectionStatus_PENDING
+		st.Error = "endpoint is remote; cross-node wiring needs the VXLAN leg, not available in this agent"
+		return
+	}
+	key := RenderKey(id)
+	var failed []string
+	pending := false
+	rs, ok := sched[key]
+	switch {
+	case !ok:
+		pending = true
+	case rs.state == kvscheduler.StateFailed || rs.state == kvscheduler.StateInvalid:
+		failed = append(failed, rs.err)
+	case rs.state != kvscheduler.StateConfigured:
+		pending = true
+	}
+	nDerived := 0
+	for k, v := range sched {
+		if !strings.HasPrefix(k, key+"|") {
+			continue
+		}
+		nDerived++
+		switch v.state {
+		case kvscheduler.StateFailed, kvscheduler.StateInvalid:
+			failed = append(failed, strings.TrimPrefix(k, key+"|")+": "+v.err)
+		case kvscheduler.StateConfigured:
+		default:
+			pending = true
+		}
+	}
+	if nDerived < 4 { // two interfaces, two xconnects
+		pending = true
+	}
+	clientIf, epIf := InterfaceNames(id)
+	cUp, eUp := links[clientIf], links[epIf]
+	st.GetClientLink().Up, st.GetEndpointLink().Up = cUp, eUp
+	switch {
+	case len(failed) > 0:
+		sort.Strings(failed)
+		st.State = vppmeshv1.ConnectionStatus_FAILED
+		st.Error = "VPP refused the wiring: " + strings.Join(failed, "; ")
+	case pending:
+		st.State = vppmeshv1.ConnectionStatus_PENDING
+		st.Error = "wiring in VPP"
+	case cUp && eUp:
+		st.State = vppmeshv1.ConnectionStatus_UP
+		st.Error = ""
+	default:
+		st.State = vppmeshv1.ConnectionStatus_DOWN
+		var down []string
+		if !cUp {
+			down = append(down, "client link "+clientIf+" down")
+		}
+		if !eUp {
+			down = append(down, "endpoint link "+epIf+" down")
+		}
+		st.Error = strings.Join(down, "; ")
+	}
+	if pending || len(failed) > 0 {
+		return
+	}
+	if eUp {
+		m.wasUp[id] = true
+		delete(m.downSince, id)
+		if st.State == vppmeshv1.ConnectionStatus_UP {
+			if t, ok := m.decidedAt[id]; ok {
+				if m.obs != nil {
+					m.obs.Healed(now.Sub(t))
+				}
+				delete(m.decidedAt, id)
+			}
+			if t, ok := m.requested[id]; ok {
+				if m.obs != nil {
+					m.obs.Selected(now.Sub(t))
+				}
+				delete(m.requested, id)
+			}
+		}
+		return
+	}
+	if !m.wasUp[id] {
+		return // never came up on this endpoint yet: the endpoint may still be connecting
+	}
+	t, ok := m.downSince[id]
+	if !ok {
+		m.downSince[id] = now
+		st.Counters.LinkDowns++
+		return
+	}
+	if now.Sub(t) >= m.opts.LinkGrace {
+		ep := st.GetEndpoint()
+		if m.avoid[id] == nil {
+			m.avoid[id] = map[string]avoidance{}
+		}
+		m.avoid[id][ep] = avoidance{until: now.Add(m.opts.AvoidFor), rev: m.c.endpointRev[ep]}
+		delete(m.downSince, id)
+		m.log.Info("mesh endpoint link stayed down, moving the connection", "connection", id, "endpoint", ep, "down_for", now.Sub(t).Round(time.Millisecond))
+		m.kick() // the next pass re-selects
+	}
+}
+
+// writeStatus writes st for id if it differs from cur, in one etcd
+// transaction with the allocations: the status key must still be at the
+// revision this agent saw, every new allocation key must not exist, and
+// allocations the connection no longer holds are released. allocs nil
+// leaves allocations alone. It reports whether the cache now holds st.
+func (m *Controller) writeStatus(ctx context.Context, id string, cur, st *vppmeshv1.ConnectionStatus, allocs map[string]bool, now time.Time) bool {
+	held := m.c.allocsOf(id)
+	var create, release []string
+	if allocs != nil {
+		for k := range allocs {
+			if !held[k] {
+				create = append(create, k)
+			}
+		}
+		for k := range held {
+			if !allocs[k] {
+				release = append(release, k)
+			}
+		}
+	}
+	if sameStatus(cur, st) && len(create) == 0 && len(release) == 0 {
+		st.LastChange = cur.GetLastChange()
+		return true
+	}
+	if cur == nil || cur.GetState() != st.GetState() {
+		if st.Counters == nil {
+			st.Counters = &vppmeshv1.ConnectionCounters{}
+		}
+		st.Counters.StateChanges++
+	}
+	st.LastChange = now.UTC().Format(time.RFC3339Nano)
+	data, err := models.Marshal(st)
+	if err != nil {
+		m.log.Error("mesh status encoding failed", "connection", id, "error", err)
+		return false
+	}
+	key := models.MeshKey(models.MeshStatus, id)
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", m.c.statusRev[id])}
+	ops := []clientv3.Op{clientv3.OpPut(key, string(data))}
+	sort.Strings(create)
+	for _, k := range create {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(models.MeshAllocPrefix+k), "=", 0))
+		ops = append(ops, clientv3.OpPut(models.MeshAllocPrefix+k, id))
+	}
+	for _, k := range release {
+		ops = append(ops, clientv3.OpDelete(models.MeshAllocPrefix+k))
+	}
+	resp, err := m.txn(ctx, cmps, ops)
+	if err != nil {
+		m.log.Warn("mesh status write failed", "connection", id, "error", err)
+		m.kickLater()
+		return false
+	}
+	if !resp.Succeeded {
+		m.stats.Conflicts.Add(1)
+		m.log.Info("mesh decision lost a race, re-reading", "connection", id)
+		m.refetch(ctx, id, create)
+		m.kick()
+		return false
+	}
+	rev := resp.Header.Revision
+	m.c.apply(m.log, key, data, rev, false)
+	for _, k := range create {
+		m.c.allocs[k] = id
+	}
+	for _, k := range release {
+		delete(m.c.allocs, k)
+	}
+	m.stats.StatusWrites.Add(1)
+	if !sameDecision(cur, st) {
+		m.stats.Decisions.Add(1)
+	}
+	if cur.GetState() != st.GetState() || cur.GetEndpoint() != st.GetEndpoint() {
+		m.log.Info("mesh connection", "connection", id, "state", st.GetState().String(), "endpoint", st.GetEndpoint(),
+			"heals", st.GetHeals(), "reason", st.GetError())
+	}
+	return true
+}
+
+// deleteStatus removes a gone connection's status and allocations.
+func (m *Controller) deleteStatus(ctx context.Context, id string) {
+	key := models.MeshKey(models.MeshStatus, id)
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", m.c.statusRev[id])}
+	ops := []clientv3.Op{clientv3.OpDelete(key)}
+	held := m.c.allocsOf(id)
+	for _, k := range sortedKeys(held) {
+		ops = append(ops, clientv3.OpDelete(models.MeshAllocPrefix+k))
+	}
+	resp, err := m.txn(ctx, cmps, ops)
+	if err != nil {
+		m.log.Warn("mesh status removal failed", "connection", id, "error", err)
+		m.kickLater()
+		return
+	}
+	if !resp.Succeeded {
+		m.refetch(ctx, id, nil)
+		m.kick()
+		return
+	}
+	m.c.apply(m.log, key, nil, 0, true)
+	for k := range held {
+		delete(m.c.allocs, k)
+	}
+	m.log.Info("mesh connection removed", "connection", id)
+}
+
+func (m *Controller) txn(ctx context.Context, cmps []clientv3.Cmp, ops []clientv3.Op) (*clientv3.TxnResponse, error) {
+	tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return m.cli.Txn(tctx).If(cmps...).Then(ops...).Commit()
+}
+
+// refetch re-reads a connection's status and the given alloc keys after a
+// refused transaction (the watch will bring them too, but the next pass
+// should not repeat the same refused write).
+func (m *Controller) refetch(ctx context.Context, id string, allocKeys []string) {
+	key := models.MeshKey(models.MeshStatus, id)
+	if resp, err := m.cli.Get(ctx, key); err == nil {
+		if len(resp.Kvs) == 0 {
+			m.c.apply(m.log, key, nil, 0, true)
+		} else {
+			m.c.apply(m.log, key, resp.Kvs[0].Value, resp.Kvs[0].ModRevision, false)
+		}
+	}
+	for _, k := range allocKeys {
+		if resp, err := m.cli.Get(ctx, models.MeshAllocPrefix+k); err == nil && len(resp.Kvs) > 0 {
+			m.c.allocs[k] = string(resp.Kvs[0].Value)
+		}
+	}
+}
+
+func (m *Controller) kickLater() {
+	time.AfterFunc(200*time.Millisecond, m.kick)
+}
+
+// commitRender gives the scheduler the renderings that changed, in one
+// transaction.
+func (m *Controller) commitRender(ctx context.Context, render map[string]*vppmeshv1.CrossConnect) {
+	m.renderMu.Lock()
+	defer m.renderMu.Unlock()
+	if !m.synced.Load() {
+		m.rendered = render // the first full resync carries them
+		return
+	}
+	var vals []kvscheduler.KeyValue
+	for id, v := range render {
+		if old, ok := m.rendered[id]; !ok || !proto.Equal(old, v) {
+			vals = append(vals, kvscheduler.KeyValue{Key: RenderKey(id), Value: v})
+		}
+	}
+	for id := range m.rendered {
+		if _, ok := render[id]; !ok {
+			vals = append(vals, kvscheduler.KeyValue{Key: RenderKey(id)})
+		}
+	}
+	if len(vals) == 0 {
+		return
+	}
+	sort.Slice(vals, func(i, j int) bool { return vals[i].Key < vals[j].Key })
+	if _, err := m.sched.Commit(ctx, kvscheduler.Txn{Kind: kvscheduler.TxnChange, Description: "mesh connections", Values: vals}); err != nil {
+		m.log.Warn("mesh render commit failed", "error", err)
+		m.kickLater()
+		return
+	}
+	m.rendered = render
+}
