@@ -14,6 +14,8 @@ import (
 
 	"github.com/vppmesh/vppmesh/plugins/govppmux"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+	"github.com/vppmesh/vppmesh/plugins/mesh"
+	meshrender "github.com/vppmesh/vppmesh/plugins/mesh/render"
 	"github.com/vppmesh/vppmesh/plugins/metrics"
 	"github.com/vppmesh/vppmesh/plugins/orchestrator"
 	"github.com/vppmesh/vppmesh/plugins/restapi"
@@ -35,6 +37,7 @@ type Agent struct {
 	sched *kvscheduler.Scheduler
 	ifp   *ifplugin.Plugin
 	orch  *orchestrator.Orchestrator
+	mesh  *mesh.Controller
 	rest  *restapi.Server
 	stats *ifstats.Collector
 	ctrs  *counters
@@ -101,19 +104,29 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := xconnect.New().Register(a.sched); err != nil {
 		return err
 	}
+	if err := meshrender.Register(a.sched); err != nil {
+		return err
+	}
 	a.mux.AddMessages(a.ifp.Messages()...)
 	a.mux.AddMessages(l2p.Messages()...)
 	a.mux.AddMessages(&vlib.CliInband{}, &vlib.CliInbandReply{})
 
+	// The mesh controller's values ride along the orchestrator's full
+	// resyncs (WrapScheduler), so a resync never removes a mesh connection.
+	a.mesh, err = mesh.New(mesh.Options{Client: a.cli, Label: o.Label, Scheduler: a.sched, Logger: a.log})
+	if err != nil {
+		return err
+	}
 	a.orch, err = orchestrator.New(orchestrator.Options{
 		Client:    a.cli,
 		Label:     o.Label,
-		Scheduler: a.sched,
+		Scheduler: a.mesh.WrapScheduler(a.sched),
 		Logger:    a.log,
 	})
 	if err != nil {
 		return err
 	}
+	a.ifp.WatchState(a.mesh.OnInterfaceState)
 	a.ctrs = newCounters(a, o.CountersPublishInterval)
 	a.ifp.WatchState(a.ctrs.onState)
 	a.stats = ifstats.New(ifstats.Options{
@@ -133,6 +146,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		CrossConnects: a.ctrs.metricsCrossConnects,
 		GoRuntime:     true,
 	})
+	m.Registry().MustRegister(mesh.NewMetrics(a.mesh).Collectors()...)
 	a.rest, err = restapi.New(restapi.Options{
 		Addr:         o.HTTPAddr,
 		Scheduler:    a.sched,
@@ -143,6 +157,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		Counters:     a.ctrs.report,
 		Version:      Version,
 		Metrics:      m.Handler(),
+		Mesh:         a.mesh.Handler(),
 		Logger:       a.log,
 	})
 	if err != nil {
@@ -158,7 +173,13 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.mux.Start(ctx); err != nil {
 		return err
 	}
-	a.wg.Add(3)
+	a.wg.Add(4)
+	go func() {
+		defer a.wg.Done()
+		if err := a.mesh.Run(ctx); err != nil {
+			a.log.Error("mesh controller stopped", "error", err)
+		}
+	}()
 	go func() {
 		defer a.wg.Done()
 		a.ifp.RunStateWatch(ctx, stateEvents)

@@ -182,6 +182,7 @@ func (m *Controller) OnInterfaceState(st *ifmodel.InterfaceState) {
 		return
 	}
 	up := st.GetOperStatus() == ifmodel.InterfaceState_UP
+	m.log.Debug("mesh interface state", "interface", name, "oper", st.GetOperStatus().String())
 	m.inMu.Lock()
 	prev, known := m.links[name]
 	if st.GetOperStatus() == ifmodel.InterfaceState_DELETED {

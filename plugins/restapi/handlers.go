@@ -105,6 +105,9 @@ func (s *Server) routes() http.Handler {
 	handle(PathVPPCommand, http.MethodPost, s.vppCommand)
 	handle(PathVPPCounters, http.MethodGet, s.counters)
 	handle(PathMetrics, http.MethodGet, s.metrics)
+	if s.opts.Mesh != nil {
+		mux.Handle("/mesh/", s.opts.Mesh)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, fmt.Errorf("no such endpoint: %s", r.URL.Path))
 	})

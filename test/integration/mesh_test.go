@@ -1,0 +1,249 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/vppmesh/vppmesh/models"
+	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
+	vmemif "github.com/vppmesh/vppmesh/test/vppsim/memif"
+)
+
+func (e *env) meshPut(key, val string, opts ...clientv3.OpOption) {
+	e.t.Helper()
+	if _, err := e.etcd.Put(context.Background(), key, val, opts...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) meshDel(key string) {
+	e.t.Helper()
+	if _, err := e.etcd.Delete(context.Background(), key); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// connStatus reads a connection's status from etcd.
+func (e *env) connStatus(id string) (*vppmeshv1.ConnectionStatus, bool) {
+	resp, err := e.etcd.Get(context.Background(), models.MeshStatusPrefix+id)
+	if err != nil || len(resp.Kvs) == 0 {
+		return nil, false
+	}
+	_, v, err := models.UnmarshalMesh(string(resp.Kvs[0].Key), resp.Kvs[0].Value)
+	if err != nil {
+		e.t.Fatalf("status of %s: %v", id, err)
+	}
+	return v.(*vppmeshv1.ConnectionStatus), true
+}
+
+func (e *env) waitConn(id, what string, cond func(*vppmeshv1.ConnectionStatus) bool) *vppmeshv1.ConnectionStatus {
+	e.t.Helper()
+	var last *vppmeshv1.ConnectionStatus
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, ok := e.connStatus(id)
+		if ok && cond(st) {
+			return st
+		}
+		last = st
+		if time.Now().After(deadline) {
+			var ifs []string
+			for _, i := range e.sim.Interfaces() {
+				if strings.HasPrefix(i.Tag, "mesh-") {
+					ifs = append(ifs, fmt.Sprintf("%s(%s admin=%v link=%v %s)", i.Tag, i.Name, i.AdminUp, i.LinkUp, i.L2))
+				}
+			}
+			e.t.Fatalf("connection %s: timed out waiting for %s; last status: %v; VPP: %v", id, what, last, ifs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (e *env) waitConnState(id string, state vppmeshv1.ConnectionStatus_State) *vppmeshv1.ConnectionStatus {
+	e.t.Helper()
+	return e.waitConn(id, state.String(), func(st *vppmeshv1.ConnectionStatus) bool { return st.GetState() == state })
+}
+
+// lease grants an etcd lease an endpoint lives under.
+func (e *env) lease(ttl int64) clientv3.LeaseID {
+	e.t.Helper()
+	l, err := e.etcd.Grant(context.Background(), ttl)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return l.ID
+}
+
+func endpointJSON(name, svc, node, sock string, labels string) string {
+	return fmt.Sprintf(`{"name":%q,"network_services":[%q],"labels":%s,"node":%q,"memif":{"socket_filename":%q}}`, name, svc, labels, node, sock)
+}
+
+func connectionJSON(id, svc, node, sock string, labels string) string {
+	return fmt.Sprintf(`{"id":%q,"network_service":%q,"labels":%s,"node":%q,"memif":{"socket_filename":%q,"id":0}}`, id, svc, labels, node, sock)
+}
+
+// slave opens the CNF side of a memif on VPP's socket.
+func slave(t *testing.T, sock string, id uint32) *vmemif.Interface {
+	t.Helper()
+	i, err := vmemif.NewSlave(sock, vmemif.Config{ID: id, RetryInterval: 50 * time.Millisecond, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := i.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = i.Close() })
+	return i
+}
+
+// sendReceive sends n frames into from and expects them all out of to.
+func sendReceive(t *testing.T, from, to *vmemif.Interface, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, i := range []*vmemif.Interface{from, to} {
+		if err := i.WaitUp(ctx); err != nil {
+			t.Fatalf("memif link: %v", err)
+		}
+	}
+	frame := make([]byte, 64)
+	copy(frame, []byte{0x02, 0xfe, 0, 0, 0, 2, 0x02, 0xfe, 0, 0, 0, 1, 0x08, 0x00})
+	got := 0
+	bufs := make([][]byte, 32)
+	for i := range bufs {
+		bufs[i] = make([]byte, 2048)
+	}
+	sent := 0
+	for got < n {
+		if sent < n {
+			k, err := from.TxQueues()[0].TxBurst([][]byte{frame})
+			if err != nil {
+				t.Fatalf("tx: %v", err)
+			}
+			sent += k
+		}
+		k, err := to.RxQueues()[0].RxBurst(bufs)
+		if err != nil {
+			t.Fatalf("rx: %v", err)
+		}
+		got += k
+		if k == 0 {
+			if ctx.Err() != nil {
+				t.Fatalf("received %d of %d frames (sent %d)", got, n, sent)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// A client asks for a service: the agent selects an endpoint by labels,
+// wires client and endpoint memifs with an xconnect, packets flow; the
+// endpoint's lease ends and the connection heals to another endpoint; the
+// connection's deletion removes the wiring, the status and the allocations.
+func TestMeshSelectWireHeal(t *testing.T) {
+	e := newEnv(t)
+	sock := func(n string) string { return filepath.Join(e.dir, n+".sock") }
+	e.meshPut(models.MeshServicePrefix+"fw", `{"name":"fw","matches":[
+		{"source_selector":{"tenant":"blue"},"routes":[{"destination_selector":{"color":"blue"}}]},
+		{"routes":[{"destination_selector":{"color":"red"}}]}]}`)
+	l1 := e.lease(30)
+	e.meshPut(models.MeshEndpointPrefix+"ep1", endpointJSON("ep1", "fw", label, sock("ep1"), `{"color":"blue"}`), clientv3.WithLease(l1))
+	e.meshPut(models.MeshEndpointPrefix+"ep2", endpointJSON("ep2", "fw", label, sock("ep2"), `{"color":"red"}`))
+	e.meshPut(models.MeshConnectionPrefix+"c1", connectionJSON("c1", "fw", label, sock("c1"), `{"tenant":"blue"}`))
+	e.meshPut(models.MeshConnectionPrefix+"c2", connectionJSON("c2", "fw", label, sock("c2"), `{"tenant":"green"}`))
+
+	st := e.waitConn("c1", "a decision", func(s *vppmeshv1.ConnectionStatus) bool { return s.GetEndpoint() != "" })
+	if st.GetEndpoint() != "ep1" {
+		t.Fatalf("c1 (tenant=blue) went to %s, want ep1 (color=blue)", st.GetEndpoint())
+	}
+	st2 := e.waitConn("c2", "a decision", func(s *vppmeshv1.ConnectionStatus) bool { return s.GetEndpoint() != "" })
+	if st2.GetEndpoint() != "ep2" {
+		t.Fatalf("c2 (tenant=green) went to %s, want ep2 (the catch-all match's red route)", st2.GetEndpoint())
+	}
+	// Links down (no CNF yet): rendered, DOWN.
+	e.waitConnState("c1", vppmeshv1.ConnectionStatus_DOWN)
+	if _, ok := e.vppIf("mesh-c1-a"); !ok {
+		t.Fatal("client interface mesh-c1-a not in VPP")
+	}
+	b, ok := e.vppIf("mesh-c1-b")
+	if !ok || b.L2 != "xconnect "+mustIf(t, e, "mesh-c1-a") {
+		t.Fatalf("endpoint interface not xconnected to the client's: %+v", b)
+	}
+
+	client := slave(t, sock("c1"), 0)
+	ep := slave(t, sock("ep1"), st.GetEndpointLink().GetMemif().GetId())
+	up := e.waitConnState("c1", vppmeshv1.ConnectionStatus_UP)
+	if !up.GetClientLink().GetUp() || !up.GetEndpointLink().GetUp() {
+		t.Fatalf("UP with a link down: %v", up)
+	}
+	sendReceive(t, client, ep, 100)
+	sendReceive(t, ep, client, 100)
+
+	// A second blue endpoint, then ep1's lease ends: c1 moves to ep3.
+	e.meshPut(models.MeshEndpointPrefix+"ep3", endpointJSON("ep3", "fw", label, sock("ep3"), `{"color":"blue"}`))
+	if _, err := e.etcd.Revoke(context.Background(), l1); err != nil {
+		t.Fatal(err)
+	}
+	healed := e.waitConn("c1", "moved to ep3", func(s *vppmeshv1.ConnectionStatus) bool { return s.GetEndpoint() == "ep3" })
+	if healed.GetHeals() != 1 {
+		t.Fatalf("heals = %d after one heal", healed.GetHeals())
+	}
+	ep3 := slave(t, sock("ep3"), healed.GetEndpointLink().GetMemif().GetId())
+	e.waitConnState("c1", vppmeshv1.ConnectionStatus_UP)
+	sendReceive(t, client, ep3, 100)
+	if got, _ := e.connStatus("c2"); got.GetEndpoint() != "ep2" || got.GetHeals() != 0 {
+		t.Fatalf("c2 was touched by c1's heal: %v", got)
+	}
+
+	// ep3 goes too: nothing blue is left, c1 goes PENDING with a reason.
+	e.meshDel(models.MeshEndpointPrefix + "ep3")
+	p := e.waitConnState("c1", vppmeshv1.ConnectionStatus_PENDING)
+	if p.GetEndpoint() != "" || !strings.Contains(p.GetError(), "no endpoint") {
+		t.Fatalf("pending status: %v", p)
+	}
+	e.eventually("c1's interfaces removed", func() bool {
+		_, a := e.vppIf("mesh-c1-a")
+		return !a
+	})
+	// An endpoint registers: it comes back by itself.
+	e.meshPut(models.MeshEndpointPrefix+"ep4", endpointJSON("ep4", "fw", label, sock("ep4"), `{"color":"blue"}`))
+	back := e.waitConn("c1", "on ep4", func(s *vppmeshv1.ConnectionStatus) bool { return s.GetEndpoint() == "ep4" })
+	slave(t, sock("ep4"), back.GetEndpointLink().GetMemif().GetId())
+	e.waitConnState("c1", vppmeshv1.ConnectionStatus_UP)
+
+	// The client's connection is deleted: wiring, status and allocations go.
+	e.meshDel(models.MeshConnectionPrefix + "c1")
+	e.eventually("c1's status removed", func() bool { _, ok := e.connStatus("c1"); return !ok })
+	e.eventually("c1's interfaces removed", func() bool {
+		_, a := e.vppIf("mesh-c1-a")
+		_, b := e.vppIf("mesh-c1-b")
+		return !a && !b
+	})
+	resp, err := e.etcd.Get(context.Background(), models.MeshAllocPrefix, clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range resp.Kvs {
+		if string(kv.Value) == "c1" {
+			t.Fatalf("allocation %s still held by the deleted c1", kv.Key)
+		}
+	}
+	if _, ok := e.vppIf("mesh-c2-a"); !ok {
+		t.Fatal("c2's wiring went with c1's")
+	}
+}
+
+func mustIf(t *testing.T, e *env, tag string) string {
+	t.Helper()
+	i, ok := e.vppIf(tag)
+	if !ok {
+		t.Fatalf("interface %s not in VPP", tag)
+	}
+	return i.Name
+}
