@@ -345,6 +345,22 @@ func (m *Controller) load(ctx context.Context) (int64, error) {
 		c.apply(m.log, string(kv.Key), kv.Value, kv.ModRevision, false)
 	}
 	m.c = c
+	// Link states VPP has not reported yet are taken from this agent's
+	// last statuses: after an agent restart VPP's interfaces are unchanged
+	// and send no event, and the interface plugin publishes states only
+	// for interfaces it knew when it subscribed. Any later event wins.
+	m.inMu.Lock()
+	for _, st := range c.status {
+		if st.GetClientNode() != m.node {
+			continue
+		}
+		for _, l := range []*vppmeshv1.LinkStatus{st.GetClientLink(), st.GetEndpointLink()} {
+			if _, known := m.links[l.GetInterface()]; l.GetInterface() != "" && !known {
+				m.links[l.GetInterface()] = l.GetUp()
+			}
+		}
+	}
+	m.inMu.Unlock()
 	m.log.Info("mesh listed", "revision", resp.Header.Revision, "services", len(c.services),
 		"endpoints", len(c.endpoints), "connections", len(c.conns), "statuses", len(c.status), "agents", len(c.agents))
 	return resp.Header.Revision, nil
