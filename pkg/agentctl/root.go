@@ -89,6 +89,7 @@ func NewRootCommand(getenv func(string) string) *cobra.Command {
 		newStatusCommand(c),
 		newVPPCommand(c),
 		newStatsCommand(c),
+		newMeshCommand(c),
 	)
 	return root
 }
