@@ -32,6 +32,9 @@ type Options struct {
 	LogLevel                slog.Level
 	// Parallelism bounds the scheduler's concurrent VPP operations.
 	Parallelism int
+	// MeshLinkGrace is how long a mesh endpoint link that was up may stay
+	// down before its connection moves to another endpoint.
+	MeshLinkGrace time.Duration
 	// HealthInterval is how often the VPP connection is probed.
 	HealthInterval time.Duration
 }
@@ -82,6 +85,7 @@ func ParseFlags(name string, args []string) (Options, error) {
 	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir(), "directory for the embedded etcd's data")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.HealthInterval, "vpp-health-interval", time.Second, "VPP health-check period")
+	fs.DurationVar(&o.MeshLinkGrace, "mesh-link-grace", 500*time.Millisecond, "network service mesh: an endpoint link down this long moves its connection to another endpoint")
 	fs.IntVar(&o.Parallelism, "parallelism", envInt("VPPMESH_PARALLELISM", 256), "independent VPP operations in flight at once (env VPPMESH_PARALLELISM)")
 	if err := fs.Parse(args); err != nil {
 		return o, err

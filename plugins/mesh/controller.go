@@ -35,7 +35,7 @@ type Options struct {
 	// AgentTTL is the lease of the agent's presence key (default 10s).
 	AgentTTL time.Duration
 	// LinkGrace is how long an endpoint link that was up may stay down
-	// before its connection moves to another endpoint (default 1s).
+	// before its connection moves to another endpoint (default 500ms).
 	LinkGrace time.Duration
 	// AvoidFor is how long an endpoint left for a link that stayed down is
 	// avoided by that connection, unless it registers again (default 30s).
@@ -127,7 +127,7 @@ func New(o Options) (*Controller, error) {
 		o.AgentTTL = 10 * time.Second
 	}
 	if o.LinkGrace <= 0 {
-		o.LinkGrace = time.Second
+		o.LinkGrace = 500 * time.Millisecond
 	}
 	if o.AvoidFor <= 0 {
 		o.AvoidFor = 30 * time.Second
