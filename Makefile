@@ -6,7 +6,7 @@ LDFLAGS  := -X github.com/vppmesh/vppmesh/agent.Version=$(VERSION)
 FUZZTIME ?= 10s
 PROTOS   := $(shell find models -name '*.proto')
 
-.PHONY: help build test race ci deps lint vet proto demo bench bench-agent bench-dataplane bench-quick fuzz clean
+.PHONY: help build test race ci deps lint vet proto demo bench bench-agent bench-dataplane bench-mesh bench-quick fuzz clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,9 +50,13 @@ bench-agent: build ## only the agent-at-scale benchmark (etcd → VPP; N = 100, 
 bench-dataplane: build ## only the packet-path benchmark (memif and vhost-user vs dpdk-testpmd)
 	./scripts/bench-dataplane.sh
 
+bench-mesh: ## network services: request → UP, endpoint removed/hung → UP elsewhere, p50/p99 at 10/100/500 connections (test/integration/mesh-bench-results.json)
+	VPPMESH_MESH_BENCH=full $(GO) test -count=1 -timeout 30m -run '^TestMeshBench$$' -v ./test/integration | grep -E 'mesh_bench_test|^(ok|FAIL)'
+
 bench-quick: build ## one quick pass of every benchmark (CI smoke: completes, numbers sane; writes nothing committed)
 	BENCH_QUICK=1 ./scripts/bench.sh
 	BENCH_QUICK=1 ./scripts/bench-dataplane.sh
+	VPPMESH_MESH_BENCH=quick $(GO) test -count=1 -timeout 5m -run '^TestMeshBench$$' ./test/integration
 
 fuzz: ## every fuzz target for FUZZTIME (default 10s)
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
