@@ -120,8 +120,8 @@ func New(o Options) (*Controller, error) {
 	if o.Client == nil || o.Scheduler == nil || o.Label == "" {
 		return nil, errors.New("mesh: Client, Scheduler and Label are required")
 	}
-	if err := ValidName("agent label", o.Label); err != nil {
-		return nil, fmt.Errorf("mesh: %w", err)
+	if strings.Contains(o.Label, "/") {
+		return nil, fmt.Errorf("mesh: agent label %q contains '/'", o.Label)
 	}
 	if o.AgentTTL <= 0 {
 		o.AgentTTL = 10 * time.Second

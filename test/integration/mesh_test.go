@@ -471,3 +471,21 @@ func TestMeshLinkDownHeals(t *testing.T) {
 	e.waitConnState("c1", vppmeshv1.ConnectionStatus_UP)
 	sendReceive(t, client, ep2, 50)
 }
+
+// A remote endpoint is skipped with a clear reason until the VXLAN leg
+// exists; a local one registering later serves the connection.
+func TestMeshRemoteEndpointPending(t *testing.T) {
+	e := newEnv(t)
+	sock := func(n string) string { return filepath.Join(e.dir, n+".sock") }
+	e.meshPut(models.MeshServicePrefix+"fw", `{"name":"fw"}`)
+	e.meshPut(models.MeshEndpointPrefix+"far", endpointJSON("far", "fw", "vpp2", sock("far"), `{}`))
+	e.meshPut(models.MeshConnectionPrefix+"c1", connectionJSON("c1", "fw", label, sock("c1"), `{}`))
+	st := e.waitConn("c1", "pending for the remote endpoint", func(s *vppmeshv1.ConnectionStatus) bool {
+		return s.GetState() == vppmeshv1.ConnectionStatus_PENDING && strings.Contains(s.GetError(), "far@vpp2") && strings.Contains(s.GetError(), "VXLAN")
+	})
+	if st.GetEndpoint() != "" {
+		t.Fatalf("remote endpoint chosen: %v", st)
+	}
+	e.meshPut(models.MeshEndpointPrefix+"near", endpointJSON("near", "fw", label, sock("near"), `{}`))
+	e.waitConn("c1", "on the local endpoint", func(s *vppmeshv1.ConnectionStatus) bool { return s.GetEndpoint() == "near" })
+}
