@@ -14,8 +14,8 @@ help: ## list targets
 build: ## build vppmesh-agent, agentctl, vppsim (and the CNF) into ./bin
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-test: build ## unit, integration and e2e tests (e2e parts that need root or DPDK say what is missing)
-	$(GO) test -count=1 -timeout 30m ./...
+test: build ## unit, integration and e2e tests, on vppsim and FD.io VPP when found (VPP_IMPL=vppsim|vpp|both); counts per implementation at the end
+	GO=$(GO) ./scripts/test.sh
 
 race: ## the unit and integration tests under the race detector
 	$(GO) test -race -count=1 -timeout 20m ./agent/... ./pkg/... ./plugins/... ./test/integration/ ./test/vppsim/... ./test/cnf/

@@ -93,7 +93,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		Logger:         a.log,
 	})
 	a.sched = kvscheduler.New(kvscheduler.Options{Logger: a.log, Parallelism: o.Parallelism})
-	a.ifp = ifplugin.New(ifplugin.Options{Conn: a.mux.Conn(), Logger: a.log})
+	a.ifp = ifplugin.New(ifplugin.Options{Conn: a.mux.Conn(), MaxMemifs: o.MaxMemifs, Logger: a.log})
 	l2p := l2plugin.New(l2plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
 	if err := a.ifp.Register(a.sched); err != nil {
 		return err

@@ -37,7 +37,15 @@ type Options struct {
 	MeshLinkGrace time.Duration
 	// HealthInterval is how often the VPP connection is probed.
 	HealthInterval time.Duration
+	// MaxMemifs caps the memifs the agent lets VPP hold (0: no cap); see
+	// DefaultMaxMemifs and the README's "Running against FD.io VPP".
+	MaxMemifs int
 }
+
+// DefaultMaxMemifs is --vpp-max-memifs' default: FD.io VPP 25.10 with its
+// default 32 MiB stats segment aborts creating its 6,150th memif (measured
+// with scripts/vpp-memif-limit.sh), so the agent stops short of it.
+const DefaultMaxMemifs = 6000
 
 // DefaultDataDir is /var/lib/vppmesh for root, else under XDG_STATE_HOME.
 func DefaultDataDir() string {
@@ -86,6 +94,7 @@ func ParseFlags(name string, args []string) (Options, error) {
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&o.HealthInterval, "vpp-health-interval", time.Second, "VPP health-check period")
 	fs.DurationVar(&o.MeshLinkGrace, "mesh-link-grace", 500*time.Millisecond, "network service mesh: an endpoint link down this long moves its connection to another endpoint")
+	fs.IntVar(&o.MaxMemifs, "vpp-max-memifs", DefaultMaxMemifs, "most memifs to create in VPP; more wait with a FAILED status until one is removed (0: no cap; raise with VPP's statseg size and main heap, see README)")
 	fs.IntVar(&o.Parallelism, "parallelism", envInt("VPPMESH_PARALLELISM", 256), "independent VPP operations in flight at once (env VPPMESH_PARALLELISM)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -100,6 +109,9 @@ func ParseFlags(name string, args []string) (Options, error) {
 	}
 	if err := o.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return o, fmt.Errorf("--log-level: %w", err)
+	}
+	if o.MaxMemifs < 0 {
+		return o, fmt.Errorf("--vpp-max-memifs %d: must be 0 (no cap) or more", o.MaxMemifs)
 	}
 	if o.Label == "" || strings.Contains(o.Label, "/") {
 		return o, fmt.Errorf("--label %q: must be non-empty and contain no '/'", o.Label)

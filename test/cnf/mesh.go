@@ -525,14 +525,15 @@ func runClient(ctx context.Context, cli *clientv3.Client, cfg MeshConfig, s *mes
 	}
 	frame := make([]byte, len(tmpl))
 	sending := true
-	var drainUntil time.Time
+	var stoppedAt time.Time
 	for {
 		now := time.Now()
 		if sending && ctx.Err() != nil {
-			sending = false
-			drainUntil = now.Add(200 * time.Millisecond) // late reflections still count
+			sending, stoppedAt = false, now
 		}
-		if !sending && now.After(drainUntil) {
+		// Late reflections still count: drain until 500ms pass without one
+		// (at most 5s), so that frames in flight are not counted as lost.
+		if !sending && (now.Sub(lastRx) > 500*time.Millisecond && now.Sub(stoppedAt) > 500*time.Millisecond || now.Sub(stoppedAt) > 5*time.Second) {
 			break
 		}
 		if sending && !now.Before(next) && iface.IsUp() {

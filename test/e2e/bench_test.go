@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vppmesh/vppmesh/test/lab"
+	"github.com/vppmesh/vppmesh/test/vpptarget"
 )
 
 // The dataplane benchmark: frames per second through one vppsim
@@ -123,7 +124,10 @@ func TestDataplaneBench(t *testing.T) {
 	if mode == "quick" {
 		runs, small, large = 1, 20000, 5000
 	}
-	e := newEnv(t)
+	// The dataplane benchmark measures vppsim against dpdk-testpmd (its
+	// report has one vppsim column); it is a benchmark, not part of the
+	// vppsim/VPP test matrix.
+	e := newEnv(t, vpptarget.Start(t, vpptarget.Sim, vpptarget.Options{SimBinary: bin("vppsim")}))
 	e.benchmark = true
 	ok, _ := e.lab.Netns()
 	b := &bencher{e: e, nsGen: e.ns("gen"), nsSink: e.ns("sink"), nsTP: e.ns("testpmd")}

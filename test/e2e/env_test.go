@@ -14,17 +14,19 @@ import (
 
 	"github.com/vppmesh/vppmesh/plugins/vpp/ifstats"
 	"github.com/vppmesh/vppmesh/test/lab"
+	"github.com/vppmesh/vppmesh/test/vpptarget"
 )
 
 const label = "e2e"
 
-// env is one lab: vppsim and the agent (embedded etcd) in the host namespace,
-// as on a node; CNFs and testpmd get namespaces of their own.
+// env is one lab: a VPP (vppsim or FD.io VPP, see vpptarget) and the agent
+// (embedded etcd) in the host namespace, as on a node; CNFs and testpmd get
+// namespaces of their own.
 type env struct {
 	t     *testing.T
 	ctx   context.Context
 	lab   *lab.Lab
-	sim   *lab.Proc
+	vpp   *vpptarget.Target
 	agent *lab.Proc
 	// agentSpec starts the agent again (restart tests).
 	agentSpec lab.ProcSpec
@@ -45,14 +47,14 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// vppsimHasStats reports whether this vppsim serves a stats segment
-// (--stats-socket); the agent's counters come from there.
-func vppsimHasStats(t *testing.T) bool {
-	out, _ := exec.Command(bin("vppsim"), "-h").CombinedOutput()
-	return strings.Contains(string(out), "stats-socket")
+// forEach runs body once per VPP implementation (VPP_IMPL; see vpptarget),
+// each in a lab of its own.
+func forEach(t *testing.T, body func(t *testing.T, e *env)) {
+	vpptarget.ForEach(t, vpptarget.Options{SimBinary: bin("vppsim")},
+		func(t *testing.T, tg *vpptarget.Target) { body(t, newEnv(t, tg)) })
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, tg *vpptarget.Target) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -60,12 +62,12 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, lab: l, memif: l.Path("memif.sock")}
+	e := &env{t: t, ctx: ctx, lab: l, vpp: tg, memif: l.Path("memif.sock")}
 	t.Cleanup(func() {
 		if t.Failed() {
 			var sb strings.Builder
 			l.LogTails(&sb, 20000)
-			t.Logf("process logs:\n%s", sb.String())
+			t.Logf("process logs:\n%s\n--- %s\n%s", sb.String(), tg.Name(), tg.LogTail(60))
 		}
 		if err := l.Close(); err != nil {
 			t.Errorf("lab cleanup: %v", err)
@@ -74,17 +76,7 @@ func newEnv(t *testing.T) *env {
 	if ok, why := l.Netns(); !ok {
 		t.Logf("NOTE: %s", why)
 	}
-	api, stats := l.Path("api.sock"), l.Path("stats.sock")
-	simArgs := []string{"--socket", api, "--control", "unix:" + l.Path("ctl.sock"), "--log-level", "info"}
-	if vppsimHasStats(t) {
-		simArgs = append(simArgs, "--stats-socket", stats)
-	} else {
-		t.Log("vppsim has no --stats-socket: the agent's counters will stay empty")
-	}
-	if e.sim, err = l.Start(ctx, lab.ProcSpec{Name: "vppsim", Path: bin("vppsim"), Args: simArgs}); err != nil {
-		t.Fatal(err)
-	}
-	e.waitFile(api, 10*time.Second)
+	api, stats := tg.APISocket, tg.StatsSocket
 	e.etcdAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	e.httpPort = freePort(t)
 	e.agentSpec = lab.ProcSpec{Name: "agent", Path: bin("vppmesh-agent"), Args: []string{
@@ -123,10 +115,11 @@ func (e *env) eventually(what string, timeout time.Duration, f func() error) {
 		if time.Now().After(deadline) {
 			e.t.Fatalf("%s: still not after %v: %v", what, timeout, err)
 		}
-		for _, p := range []*lab.Proc{e.sim, e.agent} {
-			if p != nil && p.Exited() {
-				e.t.Fatalf("%s: %s exited: %v", what, p.Name, p.ExitErr())
-			}
+		if e.agent != nil && e.agent.Exited() {
+			e.t.Fatalf("%s: %s exited: %v", what, e.agent.Name, e.agent.ExitErr())
+		}
+		if e.vpp.Exited() {
+			e.t.Fatalf("%s: %s exited:\n%s", what, e.vpp.Name(), e.vpp.LogTail(30))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -311,7 +304,7 @@ func (e *env) ns(label string) *lab.Namespace {
 	return ns
 }
 
-// showInterfaces is vppsim's `show interface` (counters and drop reasons),
+// showInterfaces is VPP's `show interface` (counters and drop reasons),
 // printed when counts disagree.
 func (e *env) showInterfaces() string {
 	out, err := e.ctl("vpp", "cli", "show", "interface")

@@ -17,18 +17,19 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vppmesh/vppmesh/agent"
-	"github.com/vppmesh/vppmesh/test/vppsim"
+	"github.com/vppmesh/vppmesh/test/vpptarget"
 )
 
 const label = "vpp1"
 
 func root(k string) string { return "/vnf-agent/" + label + "/" + k }
 
-// env is one test's world: a vppsim and an agent with its embedded etcd.
+// env is one test's world: a VPP (vppsim or FD.io VPP, see vpptarget) and
+// an agent with its embedded etcd.
 type env struct {
 	t     *testing.T
 	dir   string
-	sim   *vppsim.Sim
+	vpp   *vpptarget.Target
 	agent *agent.Agent
 	opts  agent.Options
 	etcd  *clientv3.Client
@@ -53,28 +54,33 @@ func logger(t *testing.T) *slog.Logger {
 
 var govppLogs sync.Once
 
-func newEnv(t *testing.T) *env {
+// forEach runs body once per VPP implementation (VPP_IMPL; see vpptarget),
+// each with a fresh VPP and agent.
+func forEach(t *testing.T, body func(t *testing.T, e *env)) {
+	vpptarget.ForEach(t, vpptarget.Options{Logger: logger(t)},
+		func(t *testing.T, tg *vpptarget.Target) { body(t, newEnv(t, tg)) })
+}
+
+// newEnv starts an agent on tg; mods adjust the agent's options first.
+func newEnv(t *testing.T, tg *vpptarget.Target, mods ...func(*agent.Options)) *env {
 	t.Helper()
 	govppLogs.Do(func() { agent.RouteGovppLogs(logger(t), slog.LevelInfo) })
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir}
-	var err error
-	e.sim, err = vppsim.Start(context.Background(), vppsim.Config{Socket: filepath.Join(dir, "api.sock"), Logger: logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.sim.Close() })
+	e := &env{t: t, dir: dir, vpp: tg}
 	e.opts = agent.Options{
 		Label:                   label,
-		VPPSocket:               filepath.Join(dir, "api.sock"),
+		VPPSocket:               tg.APISocket,
 		EtcdListen:              fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		EtcdPeer:                fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		HTTPAddr:                "127.0.0.1:0",
 		DataDir:                 filepath.Join(dir, "etcd"),
 		HealthInterval:          200 * time.Millisecond,
-		VPPStatsSocket:          filepath.Join(dir, "stats.sock"),
+		VPPStatsSocket:          tg.StatsSocket,
 		StatsInterval:           100 * time.Millisecond,
 		CountersPublishInterval: 200 * time.Millisecond,
+	}
+	for _, m := range mods {
+		m(&e.opts)
 	}
 	e.startAgent()
 	return e
@@ -156,14 +162,25 @@ func (e *env) waitState(configKey, state string) {
 	})
 }
 
-// vppIf finds an interface in vppsim by the tag the agent stores in it.
-func (e *env) vppIf(tag string) (vppsim.InterfaceInfo, bool) {
-	for _, i := range e.sim.Interfaces() {
-		if i.Tag == tag {
-			return i, true
-		}
+// vppIf finds an interface in VPP by the tag the agent stores in it, through
+// a govpp dump (the same on vppsim and FD.io VPP).
+func (e *env) vppIf(tag string) (vpptarget.Interface, bool) {
+	e.t.Helper()
+	i, ok, err := e.vpp.InterfaceByTag(context.Background(), tag)
+	if err != nil {
+		e.t.Fatalf("dump interfaces: %v", err)
 	}
-	return vppsim.InterfaceInfo{}, false
+	return i, ok
+}
+
+// vppIfs is VPP's interface table.
+func (e *env) vppIfs() []vpptarget.Interface {
+	e.t.Helper()
+	ifs, err := e.vpp.Interfaces(context.Background())
+	if err != nil {
+		e.t.Fatalf("dump interfaces: %v", err)
+	}
+	return ifs
 }
 
 func memif(name string, id int, sock string) string {

@@ -116,7 +116,12 @@ func TestMeshBench(t *testing.T) {
 	}
 	var results []latency
 	for _, n := range sizes {
-		results = append(results, meshBenchRun(t, n)...)
+		forEach(t, func(t *testing.T, e *env) {
+			for _, r := range meshBenchRun(t, e, n) {
+				r.Scenario = e.vpp.Name() + ": " + r.Scenario
+				results = append(results, r)
+			}
+		})
 	}
 	for _, r := range results {
 		t.Logf("| %-32s | %4d | p50 %8.1f ms | p99 %8.1f ms | max %8.1f ms |", r.Scenario, r.N, r.P50Ms, r.P99Ms, r.MaxMs)
@@ -129,9 +134,7 @@ func TestMeshBench(t *testing.T) {
 	}
 }
 
-func meshBenchRun(t *testing.T, n int) []latency {
-	e := newEnv(t)
-	defer e.stopAgent()
+func meshBenchRun(t *testing.T, e *env, n int) []latency {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := &meshWatcher{t: t, dir: e.dir, up: map[string]map[string]time.Time{}, open: map[string]*vmemif.Interface{}}

@@ -274,6 +274,7 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 	}
 
 	p.mu.Lock()
+	p.foreignMemifs = max(len(st.memifs)-len(owners), 0)
 	p.byName, p.byIdx, p.memifOwner = byName, make(map[uint32]string, len(byName)), owners
 	p.memifOf = make(map[string]memifKey, len(owners))
 	for k, n := range owners {
@@ -305,12 +306,12 @@ func fillUnreported(got, want *ifmodel.Interface) {
 		g, w := got.GetMemif(), want.GetMemif()
 		g.Secret = w.GetSecret()
 		g.RxQueues, g.TxQueues = w.GetRxQueues(), w.GetTxQueues()
-		if w.GetRingSize() == 0 && g.RingSize == defaultMemifRing {
-			g.RingSize = 0
-		}
-		if w.GetBufferSize() == 0 && g.BufferSize == defaultMemifBuffer {
-			g.BufferSize = 0
-		}
+		// FD.io VPP's memif_dump reports the ring and buffer size in use on
+		// the connection (1 << run.log2_ring_size, run.buffer_size): 1 and
+		// 0 while no peer is connected, and what the peer negotiated once
+		// one is. Neither is the configured value, so they are taken from
+		// the desired value like the secret.
+		g.RingSize, g.BufferSize = w.GetRingSize(), w.GetBufferSize()
 	case ifmodel.Interface_TAP:
 		g, w := got.GetTap(), want.GetTap()
 		g.Version = w.GetVersion()
