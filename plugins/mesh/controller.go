@@ -104,6 +104,10 @@ type Stats struct {
 	Heals        atomic.Uint64
 	StatusWrites atomic.Uint64
 	Relists      atomic.Uint64
+	Reconciles   atomic.Uint64
+	// LastReconcile is when the last pass ended (unix nanoseconds): a
+	// stuck controller shows here.
+	LastReconcile atomic.Int64
 }
 
 // Observer receives latency observations (metrics); nil ignores them.
@@ -511,6 +515,8 @@ func (m *Controller) reconcile(ctx context.Context) {
 	m.snapMu.Lock()
 	m.snapshot = mine
 	m.snapMu.Unlock()
+	m.stats.Reconciles.Add(1)
+	m.stats.LastReconcile.Store(time.Now().UnixNano())
 }
 
 func (m *Controller) forget(id string) {
@@ -860,6 +866,8 @@ func (m *Controller) txn(ctx context.Context, cmps []clientv3.Cmp, ops []clientv
 // refused transaction (the watch will bring them too, but the next pass
 // should not repeat the same refused write).
 func (m *Controller) refetch(ctx context.Context, id string, allocKeys []string) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
 	key := models.MeshKey(models.MeshStatus, id)
 	if resp, err := m.cli.Get(ctx, key); err == nil {
 		if len(resp.Kvs) == 0 {

@@ -3,6 +3,7 @@ package mesh
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/vppmesh/vppmesh/models"
 )
@@ -29,12 +30,18 @@ func (m *Controller) Handler() http.Handler {
 		writeJSON(w, out)
 	})
 	mux.HandleFunc("GET /mesh/stats", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, map[string]uint64{
-			"decisions":     m.stats.Decisions.Load(),
-			"conflicts":     m.stats.Conflicts.Load(),
-			"heals":         m.stats.Heals.Load(),
-			"status_writes": m.stats.StatusWrites.Load(),
-			"relists":       m.stats.Relists.Load(),
+		last := ""
+		if ns := m.stats.LastReconcile.Load(); ns > 0 {
+			last = time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+		}
+		writeJSON(w, map[string]any{
+			"decisions":      m.stats.Decisions.Load(),
+			"conflicts":      m.stats.Conflicts.Load(),
+			"heals":          m.stats.Heals.Load(),
+			"status_writes":  m.stats.StatusWrites.Load(),
+			"relists":        m.stats.Relists.Load(),
+			"reconciles":     m.stats.Reconciles.Load(),
+			"last_reconcile": last,
 		})
 	})
 	return mux

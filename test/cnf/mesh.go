@@ -227,8 +227,10 @@ func writeJSONFile(path string, v any) error {
 	return os.Rename(tmp, path)
 }
 
-// putLeased writes key under a lease kept alive until ctx ends; the lease is
-// revoked then so the key goes at once.
+// putLeased writes key under a lease kept alive until the returned func is
+// called (then the lease is revoked so the key goes at once). When the lease
+// is lost (etcd unreachable past the TTL), the key is written again under a
+// new lease, so a CNF outlives an etcd outage.
 func putLeased(ctx context.Context, cli *clientv3.Client, key string, data []byte, ttl time.Duration, log *slog.Logger) (func(), error) {
 	if ttl <= 0 {
 		if _, err := cli.Put(ctx, key, string(data)); err != nil {
@@ -236,31 +238,58 @@ func putLeased(ctx context.Context, cli *clientv3.Client, key string, data []byt
 		}
 		return func() {}, nil
 	}
-	l, err := cli.Grant(ctx, int64((ttl+time.Second-1)/time.Second))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := cli.Put(ctx, key, string(data), clientv3.WithLease(l.ID)); err != nil {
-		return nil, err
+	grant := func(ctx context.Context) (clientv3.LeaseID, <-chan *clientv3.LeaseKeepAliveResponse, error) {
+		l, err := cli.Grant(ctx, int64((ttl+time.Second-1)/time.Second))
+		if err != nil {
+			return 0, nil, err
+		}
+		if _, err := cli.Put(ctx, key, string(data), clientv3.WithLease(l.ID)); err != nil {
+			return 0, nil, err
+		}
+		ka, err := cli.KeepAlive(ctx, l.ID)
+		return l.ID, ka, err
 	}
 	kctx, cancel := context.WithCancel(context.Background())
-	ka, err := cli.KeepAlive(kctx, l.ID)
+	id, ka, err := grant(kctx)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
+	var mu sync.Mutex
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for range ka {
+		for {
+			for range ka {
+			}
+			if kctx.Err() != nil {
+				return
+			}
+			log.Warn("lease lost, registering again", "key", key)
+			for kctx.Err() == nil {
+				nid, nka, err := grant(kctx)
+				if err == nil {
+					mu.Lock()
+					id, ka = nid, nka
+					mu.Unlock()
+					break
+				}
+				select {
+				case <-kctx.Done():
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
 		}
 	}()
 	return func() {
 		cancel()
 		<-done
+		mu.Lock()
+		last := id
+		mu.Unlock()
 		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer rcancel()
-		if _, err := cli.Revoke(rctx, l.ID); err != nil {
+		if _, err := cli.Revoke(rctx, last); err != nil {
 			log.Warn("lease revoke failed; the key goes at its TTL", "key", key, "error", err)
 		}
 	}, nil
