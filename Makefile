@@ -2,7 +2,7 @@
 GO       ?= go
 BIN      := $(CURDIR)/bin
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -X github.com/vppmesh/vppmesh/agent.Version=$(VERSION)
+LDFLAGS  := -X github.com/vppmesh/vppmesh/agent.Version=$(VERSION) -X github.com/vppmesh/vppmesh/pkg/agentctl.Version=$(VERSION)
 FUZZTIME ?= 10s
 PROTOS   := $(shell find models -name '*.proto')
 

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.fd.io/govpp/binapi/vlib"
@@ -22,6 +21,7 @@ import (
 	"github.com/vppmesh/vppmesh/plugins/vpp/ifplugin"
 	"github.com/vppmesh/vppmesh/plugins/vpp/ifstats"
 	"github.com/vppmesh/vppmesh/plugins/vpp/l2plugin"
+	"github.com/vppmesh/vppmesh/plugins/vpp/l3plugin"
 	"github.com/vppmesh/vppmesh/plugins/xconnect"
 )
 
@@ -81,7 +81,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		}
 		endpoints = a.etcd.Endpoints()
 	}
-	a.cli, err = orchestrator.NewClient(ctx, endpoints, 5*time.Second)
+	a.cli, err = a.etcdClient(ctx, endpoints)
 	if err != nil {
 		return fmt.Errorf("etcd %v: %w", endpoints, err)
 	}
@@ -95,7 +95,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	a.sched = kvscheduler.New(kvscheduler.Options{Logger: a.log, Parallelism: o.Parallelism})
 	a.ifp = ifplugin.New(ifplugin.Options{Conn: a.mux.Conn(), MaxMemifs: o.MaxMemifs, Logger: a.log})
 	l2p := l2plugin.New(l2plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
+	l3p := l3plugin.New(l3plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
 	if err := a.ifp.Register(a.sched); err != nil {
+		return err
+	}
+	if err := l3p.Register(a.sched); err != nil {
 		return err
 	}
 	if err := l2p.Register(a.sched); err != nil {
@@ -109,6 +113,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	}
 	a.mux.AddMessages(a.ifp.Messages()...)
 	a.mux.AddMessages(l2p.Messages()...)
+	a.mux.AddMessages(l3p.Messages()...)
 	a.mux.AddMessages(&vlib.CliInband{}, &vlib.CliInbandReply{})
 
 	// The mesh controller's values ride along the orchestrator's full
@@ -159,6 +164,9 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		Metrics:      m.Handler(),
 		Mesh:         a.mesh.Handler(),
 		Logger:       a.log,
+		LogLevels:    a.logLevels,
+		SetLogLevel:  a.setLogLevel,
+		RecentLogs:   a.recentLogs(),
 	})
 	if err != nil {
 		return err

@@ -52,4 +52,5 @@ func RouteGovppLogs(log *slog.Logger, level slog.Level) {
 	}
 	core.SetLogger(l)
 	socketclient.SetLogger(l)
+	govppLogger.Store(l)
 }

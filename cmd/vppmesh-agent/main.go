@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -24,7 +25,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "vppmesh-agent:", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: opts.LogLevel}))
+	// The last lines also stay in memory for /log/recent and agentctl report.
+	opts.LogRing = agent.NewLogRing(2000)
+	log := slog.New(slog.NewJSONHandler(io.MultiWriter(os.Stderr, opts.LogRing), &slog.HandlerOptions{Level: opts.LogLevelVar}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

@@ -61,14 +61,17 @@ func newImportCommand(c *cli) *cobra.Command {
 		format string
 		force  bool
 		dryRun bool
+		file   string
 	)
 	cmd := &cobra.Command{
-		Use:   "import FILE",
+		Use:   "import [FILE | -f FILE]",
 		Short: "Import many key-value pairs into etcd from a file",
 		Long: `Import key-value pairs into etcd. FILE ("-" for stdin) is either
   - Ligato's line format: one "KEY VALUE-JSON" per line; empty lines and lines
     starting with '#' are ignored, or
-  - YAML or JSON: a map of key to value object, or a list of {key: ..., value: ...}.
+  - YAML or JSON: a map of key to value object, or a list of {key: ..., value: ...}, or
+  - Ligato's configurator YAML/JSON (vppConfig: {interfaces: [...], bridgeDomains: [...],
+    xconnectPairs: [...], ...}), as agentctl config update reads it.
 Keys are full (/vnf-agent/vpp1/config/...) or relative to --service-label's root.
 Every value is validated first; each bad entry is reported and the good ones are
 written in etcd transactions of at most --txops operations (etcd refuses bigger
@@ -77,28 +80,46 @@ ones by default). The exit code is non-zero when any entry was bad.`,
   config/vpp/v2/interfaces/loop1 {"name":"loop1","type":"SOFTWARE_LOOPBACK"}
   config/vpp/l2/v2/bridge-domain/bd1 {"name":"bd1"}
   $ agentctl import input.txt`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if txOps < 1 {
 				return fmt.Errorf("--txops %d: want at least 1", txOps)
 			}
-			data, err := readInput(cmd, args[0])
+			name, err := fileArg(args, file)
+			if err != nil {
+				return err
+			}
+			data, err := readInput(cmd, name)
 			if err != nil {
 				return err
 			}
 			entries, err := parseImport(data, format)
 			if err != nil {
-				return fmt.Errorf("import %s: %w", args[0], err)
+				return fmt.Errorf("import %s: %w", name, err)
 			}
 			return c.runImport(cmd, entries, txOps, force, dryRun)
 		},
 	}
 	f := cmd.Flags()
+	f.StringVarP(&file, "file", "f", "", "the file to import (\"-\" for stdin), as the FILE argument")
 	f.IntVar(&txOps, "txops", DefaultTxOps, "operations per etcd transaction")
 	f.StringVar(&format, "format", FormatAuto, "file format: auto, lines or yaml (JSON is YAML)")
 	f.BoolVar(&force, "force", false, "write values without validating them")
 	f.BoolVar(&dryRun, "dry-run", false, "validate only, write nothing")
 	return cmd
+}
+
+// fileArg takes the input file from the argument or -f, not both.
+func fileArg(args []string, flagFile string) (string, error) {
+	switch {
+	case len(args) == 1 && flagFile != "":
+		return "", fmt.Errorf("give the file once: as an argument (%s) or with -f (%s)", args[0], flagFile)
+	case len(args) == 1:
+		return args[0], nil
+	case flagFile != "":
+		return flagFile, nil
+	}
+	return "", errors.New("missing file: give FILE, -f FILE, or - for stdin")
 }
 
 func readInput(cmd *cobra.Command, name string) ([]byte, error) {
@@ -186,6 +207,9 @@ func parseYAML(data []byte) ([]importEntry, error) {
 	case nil:
 		return nil, nil
 	case map[string]any:
+		if isLigatoConfig(d) {
+			return parseLigatoConfig(d), nil
+		}
 		keys := make([]string, 0, len(d))
 		for k := range d {
 			keys = append(keys, k)

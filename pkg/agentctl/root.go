@@ -12,7 +12,12 @@ import (
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/vppmesh/vppmesh/pkg/etcdconf"
 )
+
+// Version is agentctl's version, set at build time (-ldflags -X).
+var Version = "dev"
 
 // Defaults match Ligato agentctl's.
 const (
@@ -33,6 +38,12 @@ type cli struct {
 	httpPort  int
 	output    string
 	timeout   time.Duration
+	// etcdConfig is Ligato's etcd.conf (--etcd-config, env ETCD_CONFIG):
+	// endpoints, TLS and user/password for etcd.
+	etcdConfig   string
+	endpointsSet bool
+	etcdConfEnv  string
+	envEndpoints bool
 
 	out, errOut io.Writer
 	etcd        *clientv3.Client
@@ -48,6 +59,7 @@ func NewRootCommand(getenv func(string) string) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "agentctl",
 		Short:         "Manage vppmesh agents: etcd config, status, resync",
+		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -59,6 +71,10 @@ func NewRootCommand(getenv func(string) string) *cobra.Command {
 			}
 			if c.label == "" || strings.Contains(c.label, "/") {
 				return fmt.Errorf("--service-label %q: want a non-empty label without '/'", c.label)
+			}
+			c.endpointsSet = cmd.Flags().Changed("etcd-endpoints")
+			if c.etcdConfig == "" {
+				c.etcdConfig = c.etcdConfEnv
 			}
 			return nil
 		},
@@ -79,6 +95,9 @@ func NewRootCommand(getenv func(string) string) *cobra.Command {
 	pf.IntVar(&c.httpPort, "http-port", port, "agent's REST API port (env AGENT_HTTP_PORT)")
 	pf.StringVarP(&c.output, "output", "o", "table", "output format: table, json or yaml")
 	pf.DurationVar(&c.timeout, "timeout", 30*time.Second, "timeout for one etcd or REST request")
+	pf.StringVar(&c.etcdConfig, "etcd-config", "", "Ligato etcd.conf: endpoints, TLS files, username/password (env ETCD_CONFIG)")
+	c.etcdConfEnv = getenv(etcdconf.EnvVar)
+	c.envEndpoints = getenv("ETCD_ENDPOINTS") != ""
 
 	root.AddCommand(
 		newKvdbCommand(c),
@@ -90,8 +109,39 @@ func NewRootCommand(getenv func(string) string) *cobra.Command {
 		newVPPCommand(c),
 		newStatsCommand(c),
 		newMeshCommand(c),
+		newModelCommand(c),
+		newLogCommand(c),
+		newMetricsCommand(c),
+		newReportCommand(c),
+		newVersionCommand(c),
 	)
+	root.InitDefaultCompletionCmd() // now, so that it too fails without a shell
+	requireSubcommand(root)
 	return root
+}
+
+// requireSubcommand makes every command that only groups others fail with
+// the list of its subcommands instead of printing help and exiting 0.
+func requireSubcommand(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		requireSubcommand(sub)
+	}
+	if cmd.Run != nil || cmd.RunE != nil || !cmd.HasSubCommands() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		names := []string{}
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		if len(args) > 0 {
+			return fmt.Errorf("%s: unknown command %q (want one of: %s)", cmd.CommandPath(), args[0], strings.Join(names, ", "))
+		}
+		return fmt.Errorf("%s: missing command (want one of: %s; see %s --help)", cmd.CommandPath(), strings.Join(names, ", "), cmd.CommandPath())
+	}
 }
 
 func orDefault(v, def string) string {
@@ -112,17 +162,33 @@ func splitList(s string) []string {
 }
 
 // etcdClient connects lazily: commands that only talk REST never dial etcd.
+// Endpoints come from --etcd-endpoints, else ETCD_ENDPOINTS, else the
+// etcd.conf (--etcd-config / ETCD_CONFIG), else the default; TLS and
+// user/password come from the etcd.conf.
 func (c *cli) etcdClient() (*clientv3.Client, error) {
 	if c.etcd != nil {
 		return c.etcd, nil
 	}
-	cl, err := clientv3.New(clientv3.Config{
-		Endpoints:   c.endpoints,
-		DialTimeout: 5 * time.Second,
-		// The client's own warnings would garble a command's output; every
-		// failure reaches the user as the command's error instead.
-		Logger: zap.NewNop(),
-	})
+	cfg := clientv3.Config{Endpoints: c.endpoints, DialTimeout: 5 * time.Second}
+	if c.etcdConfig != "" {
+		conf, err := etcdconf.Load(c.etcdConfig)
+		if err != nil {
+			return nil, err
+		}
+		fileCfg, err := conf.ClientConfig(5 * time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("etcd config %s: %w", c.etcdConfig, err)
+		}
+		if !c.endpointsSet && !c.envEndpoints && len(conf.Endpoints) > 0 {
+			c.endpoints = fileCfg.Endpoints
+		}
+		fileCfg.Endpoints = c.endpoints
+		cfg = fileCfg
+	}
+	// The client's own warnings would garble a command's output; every
+	// failure reaches the user as the command's error instead.
+	cfg.Logger = zap.NewNop()
+	cl, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to etcd %s: %w", strings.Join(c.endpoints, ","), err)
 	}

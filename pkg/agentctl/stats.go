@@ -1,6 +1,7 @@
 package agentctl
 
 import (
+	"errors"
 	"io"
 	"sort"
 	"strconv"
@@ -22,6 +23,9 @@ func newStatsCommand(c *cli) *cobra.Command {
 			var rep ifstats.Report
 			if err := c.restCall(cmd.Context(), "GET", restapi.PathVPPCounters, nil, &rep); err != nil {
 				return err
+			}
+			if !rep.Connected && len(rep.Interfaces) == 0 && len(rep.CrossConnects) == 0 {
+				return errors.New("stats: the agent has no counters: VPP's stats segment is not connected (see the agent's --vpp-stats-socket)")
 			}
 			return c.render(rep, func(w io.Writer) error {
 				u := func(v uint64) string { return strconv.FormatUint(v, 10) }

@@ -53,6 +53,7 @@ func newConfigCommand(c *cli) *cobra.Command {
 		RunE:  func(cmd *cobra.Command, _ []string) error { return c.configResync(cmd) },
 	}
 	cmd.AddCommand(get, history, resync)
+	c.addLigatoConfigCommands(cmd)
 	return cmd
 }
 
@@ -140,13 +141,23 @@ func (c *cli) configResync(cmd *cobra.Command) error {
 func newValuesCommand(c *cli) *cobra.Command {
 	var state, descriptor, prefix string
 	cmd := &cobra.Command{
-		Use:   "values [PREFIX]",
-		Short: "Show the state of every value the agent knows (REST)",
+		Use:   "values [MODEL | PREFIX]",
+		Short: "Show the state of every value the agent knows, of one model (vpp.interfaces, all, ...) or key prefix (REST)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := url.Values{}
 			if len(args) == 1 {
+				p, isModel, err := resolveModel(args[0])
+				if err != nil {
+					return err
+				}
 				prefix = args[0]
+				if isModel {
+					prefix = p
+					if args[0] == "all" {
+						prefix = ""
+					}
+				}
 			}
 			if prefix != "" {
 				q.Set("prefix", prefix)
@@ -158,7 +169,7 @@ func newValuesCommand(c *cli) *cobra.Command {
 				q.Set("descriptor", descriptor)
 			}
 			var vals []restapi.ValueJSON
-			if err := c.restCall(cmd.Context(), "GET", restapi.PathSchedulerStatus, q, &vals); err != nil {
+			if err := c.restCall(cmd.Context(), "GET", restapi.PathValues, q, &vals); err != nil {
 				return err
 			}
 			now := time.Now()
@@ -181,26 +192,109 @@ func newValuesCommand(c *cli) *cobra.Command {
 }
 
 func newDumpCommand(c *cli) *cobra.Command {
-	var descriptor string
+	var descriptor, view, origin, format string
 	cmd := &cobra.Command{
-		Use:   "dump [DESCRIPTOR]",
-		Short: "Show what VPP has now, as the agent retrieves it (REST)",
-		Args:  cobra.MaximumNArgs(1),
+		Use:   "dump [MODEL | DESCRIPTOR]...",
+		Short: "Show values as VPP has them now (view SB), as etcd asks (NB) or as the agent believes (cached) (REST)",
+		Long: `Show values of some models (Ligato's names: vpp.interfaces, vpp.l2.bridge-domain,
+vpp.l2.xconnect, ..., or all) or descriptors (vpp-interface, ...); none means all.
+--view SB (default) asks VPP now; NB shows the desired values; cached shows what the
+agent believes is applied.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				descriptor = args[0]
-			}
-			q := url.Values{}
 			if descriptor != "" {
-				q.Set("descriptor", descriptor)
+				args = append(args, descriptor)
+			}
+			switch strings.ToLower(format) {
+			case "":
+			case "json", "yaml":
+				c.output = strings.ToLower(format)
+			default:
+				return fmt.Errorf("--format %q: want json or yaml (or use -o)", format)
+			}
+			wantOrigin := ""
+			switch strings.ToUpper(origin) {
+			case "":
+			case "NB", "SB":
+				wantOrigin = "FROM_" + strings.ToUpper(origin)
+			default:
+				return fmt.Errorf("--origin %q: want NB or SB", origin)
+			}
+			type filter struct{ prefix, descriptor string }
+			var filters []filter
+			for _, a := range args {
+				p, isModel, err := resolveModel(a)
+				if err != nil {
+					return err
+				}
+				if isModel {
+					filters = append(filters, filter{prefix: p})
+				} else {
+					filters = append(filters, filter{descriptor: a})
+				}
+			}
+			if len(filters) == 0 {
+				filters = []filter{{prefix: ""}}
 			}
 			var vals []restapi.DumpJSON
-			if err := c.restCall(cmd.Context(), "GET", restapi.PathVPPDump, q, &vals); err != nil {
-				return err
+			switch strings.ToLower(view) {
+			case "sb", "":
+				var all []restapi.DumpJSON
+				if err := c.restCall(cmd.Context(), "GET", restapi.PathVPPDump, nil, &all); err != nil {
+					return err
+				}
+				for _, v := range all {
+					for _, f := range filters {
+						if (f.descriptor == "" || v.Descriptor == f.descriptor) && strings.HasPrefix(v.Key, f.prefix) {
+							vals = append(vals, v)
+							break
+						}
+					}
+				}
+			case "nb", "cached":
+				v := "NB"
+				if strings.ToLower(view) == "cached" {
+					v = "cached"
+				}
+				seen := map[string]bool{}
+				for _, f := range filters {
+					q := url.Values{"view": {v}}
+					if f.descriptor != "" {
+						q.Set("descriptor", f.descriptor)
+					} else {
+						q.Set("key-prefix", f.prefix)
+						if f.prefix == "" {
+							q.Set("key-prefix", models.ConfigDir)
+						}
+					}
+					var kvs []restapi.LigatoKVWithMetadata
+					if err := c.restCall(cmd.Context(), "GET", restapi.PathLigatoDump, q, &kvs); err != nil {
+						return err
+					}
+					for _, kv := range kvs {
+						if seen[kv.Key] {
+							continue
+						}
+						seen[kv.Key] = true
+						origin := "FROM_NB"
+						if kv.Origin == 2 {
+							origin = "FROM_SB"
+						}
+						vals = append(vals, restapi.DumpJSON{Key: kv.Key, Origin: origin, Value: kv.ProtoMsgDataOrNull(), Metadata: kv.Metadata})
+					}
+				}
+			default:
+				return fmt.Errorf("--view %q: want SB, NB or cached", view)
 			}
+			kept := []restapi.DumpJSON{}
+			for _, v := range vals {
+				if wantOrigin == "" || v.Origin == wantOrigin {
+					kept = append(kept, v)
+				}
+			}
+			vals = kept
 			rows := make([][]string, 0, len(vals))
 			for _, v := range vals {
-				rows = append(rows, []string{v.Key, v.Descriptor, v.Origin, compactJSON(v.Value), compactJSON(v.Metadata)})
+				rows = append(rows, []string{v.Key, orDash(v.Descriptor), v.Origin, compactJSON(v.Value), compactJSON(v.Metadata)})
 			}
 			return c.render(vals, func(w io.Writer) error {
 				return table(w, []string{"KEY", "DESCRIPTOR", "ORIGIN", "VALUE", "METADATA"}, rows)
@@ -208,6 +302,9 @@ func newDumpCommand(c *cli) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&descriptor, "descriptor", "", "only values of this descriptor")
+	cmd.Flags().StringVar(&view, "view", "SB", "SB (VPP now), NB (desired) or cached (believed applied)")
+	cmd.Flags().StringVar(&origin, "origin", "", "only values of this origin: NB (created by the agent) or SB (found in VPP)")
+	cmd.Flags().StringVarP(&format, "format", "f", "", "json or yaml (Ligato's spelling of -o)")
 	return cmd
 }
 

@@ -26,8 +26,13 @@ func newVPPCommand(c *cli) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := url.Values{"command": {strings.Join(args, " ")}}
 			var out restapi.VPPCommandJSON
-			if err := c.restCall(cmd.Context(), "POST", restapi.PathVPPCommand, q, &out); err != nil {
+			if err := c.restCall(cmd.Context(), "POST", restapi.PathVPPCLI, q, &out); err != nil {
 				return err
+			}
+			// VPP answers a command it cannot parse with success and the
+			// parse error as text.
+			if strings.HasPrefix(strings.TrimSpace(out.Output), "unknown input") {
+				return fmt.Errorf("vpp cli %q: %s", q.Get("command"), strings.TrimSpace(out.Output))
 			}
 			return c.render(out, func(w io.Writer) error {
 				_, err := fmt.Fprint(w, out.Output)
@@ -35,6 +40,25 @@ func newVPPCommand(c *cli) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(cliCmd)
+	info := &cobra.Command{
+		Use:   "info",
+		Short: "Show VPP's version, build and uptime (REST)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out restapi.VPPCommandJSON
+			q := url.Values{"command": {"show version verbose"}}
+			if err := c.restCall(cmd.Context(), "POST", restapi.PathVPPCLI, q, &out); err != nil {
+				return err
+			}
+			if strings.TrimSpace(out.Output) == "" {
+				return fmt.Errorf("vpp info: VPP answered %q with nothing", q.Get("command"))
+			}
+			return c.render(out, func(w io.Writer) error {
+				_, err := fmt.Fprint(w, out.Output)
+				return err
+			})
+		},
+	}
+	cmd.AddCommand(cliCmd, info)
 	return cmd
 }

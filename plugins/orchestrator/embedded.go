@@ -126,25 +126,30 @@ func (e *Embedded) Close() { e.closeOnce.Do(e.etcd.Close) }
 // that check, not the client's life. The client's warnings go to
 // slog.Default().
 func NewClient(ctx context.Context, endpoints []string, dialTimeout time.Duration) (*clientv3.Client, error) {
+	return NewClientConfig(ctx, clientv3.Config{Endpoints: endpoints, DialTimeout: dialTimeout})
+}
+
+// NewClientConfig is NewClient for an external cluster that needs more than
+// endpoints: TLS (with a client certificate) and user/password, as Ligato's
+// etcd.conf gives them. Logger and keepalive are set here.
+func NewClientConfig(ctx context.Context, cfg clientv3.Config) (*clientv3.Client, error) {
+	endpoints := cfg.Endpoints
 	if len(endpoints) == 0 {
 		return nil, errors.New("etcd client: no endpoints")
 	}
-	if dialTimeout <= 0 {
-		dialTimeout = 5 * time.Second
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   endpoints,
-		DialTimeout: dialTimeout,
-		Logger:      newZapLogger(slog.Default()),
-		// Keepalive makes a dead server visible to the connection state
-		// (and so to the orchestrator's resync trigger) without traffic.
-		DialKeepAliveTime:    5 * time.Second,
-		DialKeepAliveTimeout: 3 * time.Second,
-	})
+	cfg.Logger = newZapLogger(slog.Default())
+	// Keepalive makes a dead server visible to the connection state
+	// (and so to the orchestrator's resync trigger) without traffic.
+	cfg.DialKeepAliveTime = 5 * time.Second
+	cfg.DialKeepAliveTimeout = 3 * time.Second
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %v: %w", endpoints, err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	sctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	if _, err := cli.Status(sctx, endpoints[0]); err != nil {
 		cli.Close()

@@ -10,7 +10,7 @@ import (
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
 )
 
-// BenchmarkSchedulerStatus10k measures rendering /scheduler/status for an
+// BenchmarkSchedulerStatus10k measures rendering /values for an
 // agent with 10,000 values (protojson per value dominates).
 func BenchmarkSchedulerStatus10k(b *testing.B) {
 	f := &fakeScheduler{}
@@ -28,7 +28,7 @@ func BenchmarkSchedulerStatus10k(b *testing.B) {
 		b.Fatal(err)
 	}
 	h := s.Handler()
-	req := httptest.NewRequest(http.MethodGet, "/scheduler/status", nil)
+	req := httptest.NewRequest(http.MethodGet, "/values", nil)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -96,18 +96,18 @@ func (s *Server) routes() http.Handler {
 	handle(PathReadyz, http.MethodGet, s.readyz)
 	handle(PathVersion, http.MethodGet, s.version)
 	handle(PathStatus, http.MethodGet, s.agentStatus)
-	handle(PathSchedulerStatus, http.MethodGet, s.schedulerStatus)
+	handle(PathValues, http.MethodGet, s.schedulerStatus)
 	handle(PathTxnHistory, http.MethodGet, s.txnHistory)
 	handle(PathResync, http.MethodPost, s.resync)
 	handle(PathLigatoResync, http.MethodPost, s.resync)
 	handle(PathVPPDump, http.MethodGet, s.dump)
-	handle(PathLigatoDump, http.MethodGet, s.dump)
-	handle(PathVPPCommand, http.MethodPost, s.vppCommand)
+	handle(PathVPPCLI, http.MethodPost, s.vppCommand)
 	handle(PathVPPCounters, http.MethodGet, s.counters)
 	handle(PathMetrics, http.MethodGet, s.metrics)
 	if s.opts.Mesh != nil {
 		mux.Handle("/mesh/", s.opts.Mesh)
 	}
+	s.ligatoRoutes(mux, handle) // Ligato's paths and shapes: ligato.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, fmt.Errorf("no such endpoint: %s", r.URL.Path))
 	})

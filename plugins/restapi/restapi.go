@@ -56,6 +56,14 @@ type Options struct {
 	Logger *slog.Logger
 	// ResyncTimeout bounds one resync request (default 2 minutes).
 	ResyncTimeout time.Duration
+	// LogLevels lists the agent's loggers and their levels, and
+	// SetLogLevel changes one (Ligato's /log/list and /log/{logger}/{level});
+	// nil leaves them unwired.
+	LogLevels   func() map[string]string
+	SetLogLevel func(logger, level string) error
+	// RecentLogs returns up to n of the agent's last log lines (JSON
+	// records), oldest first, for GET /log/recent; nil leaves it unwired.
+	RecentLogs func(n int) [][]byte
 }
 
 // Server is the REST API server.
@@ -69,6 +77,7 @@ type Server struct {
 	ln       net.Listener
 	done     chan struct{}
 	resyncMu sync.Mutex // one resync at a time: they would only queue in the scheduler anyway
+	probe    probeClock
 }
 
 // New builds a server; Start makes it listen.

@@ -206,12 +206,12 @@ func TestVersionAndAgentStatus(t *testing.T) {
 func TestSchedulerStatus(t *testing.T) {
 	e := newEnv(t)
 	var all []map[string]any
-	e.call(t, "GET", "/scheduler/status", 200, &all)
+	e.call(t, "GET", "/values", 200, &all)
 	if len(all) != 3 {
 		t.Fatalf("%d values", len(all))
 	}
 	var one map[string]any
-	e.call(t, "GET", "/scheduler/status?key="+keyMemif, 200, &one)
+	e.call(t, "GET", "/values?key="+keyMemif, 200, &one)
 	if one["state"] != "CONFIGURED" || one["descriptor"] != "vpp-interface" {
 		t.Fatalf("one %v", one)
 	}
@@ -225,13 +225,13 @@ func TestSchedulerStatus(t *testing.T) {
 		t.Fatalf("metadata %v", one["metadata"])
 	}
 	var errBody errorJSON
-	e.call(t, "GET", "/scheduler/status?key=config/vpp/v2/interfaces/nope", 404, &errBody)
+	e.call(t, "GET", "/values?key=config/vpp/v2/interfaces/nope", 404, &errBody)
 	if !strings.Contains(errBody.Error, "nope") {
 		t.Fatalf("404 error %q", errBody.Error)
 	}
 
 	var list []ValueJSON
-	e.call(t, "GET", "/scheduler/status?prefix=config/vpp/v2/interfaces/", 200, &list)
+	e.call(t, "GET", "/values?prefix=config/vpp/v2/interfaces/", 200, &list)
 	if len(list) != 2 || list[0].Key != keyMemif || list[1].Key != keyBad {
 		t.Fatalf("prefix filter: %v", list)
 	}
@@ -239,15 +239,15 @@ func TestSchedulerStatus(t *testing.T) {
 	if len(list[1].Metadata) == 0 || list[1].Error == "" {
 		t.Fatalf("failed value: %+v", list[1])
 	}
-	e.call(t, "GET", "/scheduler/status?state=failed", 200, &list)
+	e.call(t, "GET", "/values?state=failed", 200, &list)
 	if len(list) != 1 || list[0].Key != keyBad {
 		t.Fatalf("state filter: %v", list)
 	}
-	e.call(t, "GET", "/scheduler/status?descriptor=vpp-xconnect", 200, &list)
+	e.call(t, "GET", "/values?descriptor=vpp-xconnect", 200, &list)
 	if len(list) != 1 || list[0].Key != keyXC || len(list[0].Missing) != 1 {
 		t.Fatalf("descriptor filter: %v", list)
 	}
-	e.call(t, "GET", "/scheduler/status?prefix=config/none/", 200, &list)
+	e.call(t, "GET", "/values?prefix=config/none/", 200, &list)
 	if list == nil || len(list) != 0 {
 		t.Fatalf("empty filter should give [], got %v", list)
 	}
@@ -315,7 +315,7 @@ func TestResync(t *testing.T) {
 
 func TestVPPDump(t *testing.T) {
 	e := newEnv(t)
-	for _, path := range []string{"/vpp/dump", "/scheduler/dump"} {
+	for _, path := range []string{"/vpp/dump"} {
 		var d []DumpJSON
 		e.call(t, "GET", path, 200, &d)
 		if len(d) != 3 || d[0].Key != keyXC || d[1].Key != "config/vpp/v2/interfaces/local0" || d[1].Origin != "FROM_SB" {

@@ -33,20 +33,20 @@ func TestVPPCommand(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := post(PathVPPCommand+"?command=show+interface", ""); code != 200 || !strings.Contains(body, `"output":"out of show interface\n"`) {
+	if code, body := post(PathVPPCLI+"?command=show+interface", ""); code != 200 || !strings.Contains(body, `"output":"out of show interface\n"`) {
 		t.Fatalf("query form: %d %s", code, body)
 	}
 	// Ligato's JSON body.
-	if code, body := post(PathVPPCommand, `{"vppclicommand":"show version"}`); code != 200 || !strings.Contains(body, "out of show version") {
+	if code, body := post(PathVPPCLI, `{"vppclicommand":"show version"}`); code != 200 || !strings.Contains(body, "out of show version") {
 		t.Fatalf("ligato form: %d %s", code, body)
 	}
-	if code, body := post(PathVPPCommand, `{"vppclicommand":"show bogus"}`); code != http.StatusBadGateway || !strings.Contains(body, "bogus") {
+	if code, body := post(PathVPPCLI, `{"vppclicommand":"show bogus"}`); code != http.StatusBadGateway || !strings.Contains(body, "bogus") {
 		t.Fatalf("vpp error: %d %s", code, body)
 	}
-	if code, _ := post(PathVPPCommand, `{"vppclicommand":"  "}`); code != http.StatusBadRequest {
+	if code, _ := post(PathVPPCLI, `{"vppclicommand":"  "}`); code != http.StatusBadRequest {
 		t.Fatalf("empty command: %d", code)
 	}
-	if code, _ := post(PathVPPCommand, `not json`); code != http.StatusBadRequest {
+	if code, _ := post(PathVPPCLI, `not json`); code != http.StatusBadRequest {
 		t.Fatalf("bad body: %d", code)
 	}
 	if len(got) != 3 {
@@ -56,7 +56,7 @@ func TestVPPCommand(t *testing.T) {
 	s2, _ := New(Options{Scheduler: newFake()})
 	srv2 := httptest.NewServer(s2.Handler())
 	defer srv2.Close()
-	resp, err := http.Post(srv2.URL+PathVPPCommand+"?command=x", "", nil)
+	resp, err := http.Post(srv2.URL+PathVPPCLI+"?command=x", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,10 @@ package vppsim
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"go.fd.io/govpp/api"
 	"go.fd.io/govpp/binapi/vlib"
@@ -14,8 +16,9 @@ func registerCLIHandlers(h map[string]handlerFunc) {
 		out, ok := st.cli(c.sim.cfg.Version, m.Cmd)
 		rep := &vlib.CliInbandReply{Reply: out}
 		if !ok {
-			// VPP answers an unknown command with retval 0 and the parse error as text.
+			// VPP answers an unknown command with retval -1 and the parse error as text.
 			c.log.Debug("unknown cli command", "cmd", m.Cmd)
+			rep.Retval = errUnspecified
 		}
 		return []api.Message{rep}
 	})
@@ -72,7 +75,13 @@ func (st *state) showInterface(args []string) string {
 	fmt.Fprintf(&b, "%-32s%s%s%s%s%s\n", center("Name", 32)[:32], center("Idx", 5), center("State", 10),
 		center("MTU (L3/IP4/IP6/MPLS)", 21), center("Counter", 16), center("Count", 16))
 	pad := strings.Repeat(" ", 32+5+10+21)
-	ifcs := st.all()
+	// VPP lists interfaces sorted by name.
+	var sorted []*iface
+	for ifc := range st.all() {
+		sorted = append(sorted, ifc)
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
+	ifcs := slices.Values(sorted)
 	if len(args) > 0 {
 		ifcs = func(yield func(*iface) bool) {
 			if ifc := st.tbl.byName[args[0]]; ifc != nil {
@@ -177,7 +186,12 @@ func (st *state) showVhost() string {
 		if ifc.vhost.Packed {
 			b.WriteString("  Packed ring\n")
 		}
-		fmt.Fprintf(&b, "  socket filename %s type %s errno \"Success\"\n", ifc.vhost.SocketFile, typ)
+		errno := "Success"
+		if !ifc.vhost.IsServer && !ifc.linkUp {
+			errno = syscall.Errno(vhostConnectErrno(ifc.vhost.SocketFile)).Error()
+			errno = strings.ToUpper(errno[:1]) + errno[1:]
+		}
+		fmt.Fprintf(&b, "  socket filename %s type %s errno \"%s\"\n", ifc.vhost.SocketFile, typ, errno)
 	}
 	return b.String()
 }
@@ -193,7 +207,11 @@ func (st *state) showMode() string {
 			}
 			fmt.Fprintf(&b, "l2 xconnect %s %s\n", ifc.name, tx)
 		case l2Bridge:
-			fmt.Fprintf(&b, "l2 bridge %s bd_id %d shg %d\n", ifc.name, ifc.bdID, ifc.shg)
+			bvi := ""
+			if ifc.portType == 1 {
+				bvi = " bvi"
+			}
+			fmt.Fprintf(&b, "l2 bridge %s bd_id %d%s shg %d\n", ifc.name, ifc.bdID, bvi, ifc.shg)
 		default:
 			fmt.Fprintf(&b, "l3 %s\n", ifc.name)
 		}
@@ -210,14 +228,15 @@ func onOff(v bool) string {
 
 func (st *state) showBridgeDomain() string {
 	var b strings.Builder
-	ids := make([]uint32, 0, len(st.bds))
-	for id := range st.bds {
-		ids = append(ids, id)
+	// rows in bd_index order, as VPP walks its bd vector
+	bds := make([]*bdState, 0, len(st.bds))
+	for _, bd := range st.bds {
+		bds = append(bds, bd)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	b.WriteString("  BD-ID   Index   BSN  Age(min)  Learning  U-Forwrd   UU-Flood   Flooding  ARP-Term  arp-ufwd   BVI-Intf\n")
-	for i, id := range ids {
-		bd := st.bds[id]
+	sort.Slice(bds, func(i, j int) bool { return bds[i].index < bds[j].index })
+	b.WriteString("  BD-ID   Index   BSN  Age(min)  Learning  U-Forwrd   UU-Flood   Flooding  ARP-Term  arp-ufwd Learn-co Learn-li   BVI-Intf\n")
+	for _, bd := range bds {
+		id := bd.id
 		age := "off"
 		if bd.macAge > 0 {
 			age = itoa(uint32(bd.macAge))
@@ -232,10 +251,12 @@ func (st *state) showBridgeDomain() string {
 				bvi = ifc.name
 			}
 		}
-		fmt.Fprintf(&b, "%s%s%s%s%s%s%s%s%s%s%s\n", center(itoa(id), 9), center(itoa(uint32(i+1)), 7),
+		// Learn-co(unt) and Learn-li(mit): vppsim does not limit learning; VPP's
+		// default limit is 16777216.
+		fmt.Fprintf(&b, "%s%s%s%s%s%s%s%s%s%s%s%s%s\n", center(itoa(id), 9), center(itoa(bd.index), 7),
 			center("0", 6), center(age, 10), center(onOff(bd.learn), 10), center(onOff(bd.forward), 10),
 			center(uu, 11), center(onOff(bd.flood), 10), center(onOff(bd.arpTerm), 10),
-			center(onOff(bd.arpUfwd), 10), center(bvi, 11))
+			center(onOff(bd.arpUfwd), 10), center("0", 9), center("16777216", 10), center(bvi, 11))
 	}
 	return b.String()
 }

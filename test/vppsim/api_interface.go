@@ -1,6 +1,7 @@
 package vppsim
 
 import (
+	"net/netip"
 	"strings"
 
 	"go.fd.io/govpp/api"
@@ -18,19 +19,23 @@ func registerAPIHandlers(h map[string]handlerFunc) {
 	registerMemifHandlers(h)
 	registerVhostTapAfpHandlers(h)
 	registerL2Handlers(h)
+	registerIPHandlers(h)
+	registerSubifHandlers(h)
+	registerL2FibDump(h)
 	registerCLIHandlers(h)
 }
 
 func registerInterfaceHandlers(h map[string]handlerFunc) {
 	on(h, func(st *state, c *client, m *vpe.ShowVersion) []api.Message {
 		return []api.Message{&vpe.ShowVersionReply{
-			Program: "vpe", Version: c.sim.cfg.Version, BuildDate: "vppsim", BuildDirectory: "/vppsim",
+			Program: "vpe", Version: c.sim.cfg.Version, BuildDate: "vppsim", // VPP leaves build_directory empty
 		}}
 	})
 	on(h, func(st *state, c *client, m *interfaces.SwInterfaceDump) []api.Message {
 		// VPP matches the name filter as a substring.
 		match := func(ifc *iface) bool { return !m.NameFilterValid || strings.Contains(ifc.name, m.NameFilter) }
-		if m.SwIfIndex != ^interface_types.InterfaceIndex(0) {
+		// A valid name filter wins over the index, as in VPP.
+		if m.SwIfIndex != ^interface_types.InterfaceIndex(0) && !m.NameFilterValid {
 			// VPP answers a dump by index from the pool directly.
 			if ifc := st.get(uint32(m.SwIfIndex)); ifc != nil && match(ifc) {
 				return []api.Message{ifaceDetails(ifc)}
@@ -76,7 +81,7 @@ func registerInterfaceHandlers(h map[string]handlerFunc) {
 		case ifc == nil:
 			rep.Retval = errInvalidSwIfIndex
 		case ifc.kind == kindLocal:
-			rep.Retval = errInvalidValue
+			rep.Retval = errUnimplemented // local0's device class cannot change its address
 		default:
 			ifc.mac = m.MacAddress
 		}
@@ -89,21 +94,11 @@ func registerInterfaceHandlers(h map[string]handlerFunc) {
 			rep.Retval = errInvalidSwIfIndex
 			return []api.Message{rep}
 		}
-		for i := 0; i < len(m.Mtu) && i < 4; i++ {
-			if m.Mtu[i] == 0 {
-				continue
-			}
-			if m.Mtu[i] > uint32(ifc.linkMtu) {
-				// VPP refuses an L3 MTU above what the hardware can carry.
-				rep.Retval = errInvalidValue
-				return []api.Message{rep}
-			}
-		}
-		for i := 0; i < len(m.Mtu) && i < 4; i++ {
-			if m.Mtu[i] != 0 {
-				ifc.mtu[i] = m.Mtu[i]
-			}
-		}
+		// VPP (vnet_sw_interface_set_protocol_mtu) takes all four values as they are,
+		// zeros included, and checks none of them against the link MTU.
+		var mtu [4]uint32
+		copy(mtu[:], m.Mtu)
+		ifc.mtu = mtu
 		return []api.Message{rep}
 	})
 	on(h, func(st *state, c *client, m *interfaces.SwInterfaceTagAddDel) []api.Message {
@@ -130,7 +125,8 @@ func registerInterfaceHandlers(h map[string]handlerFunc) {
 		inst := st.freeInstance(kindLoopback)
 		if m.IsSpecified {
 			if st.instanceUsed(kindLoopback, m.UserInstance) {
-				rep.Retval = errInvalidArgument
+				// vnet_create_loopback_interface: instance in use
+				rep.Retval, rep.SwIfIndex = errInvalidRegistration, ^interface_types.InterfaceIndex(0)
 				return []api.Message{rep}
 			}
 			inst = m.UserInstance
@@ -202,26 +198,61 @@ func (st *state) addDelAddress(m *interfaces.SwInterfaceAddDelAddress) int32 {
 		if _, used := st.addrOwner[m.Prefix.Address]; used {
 			return errAddressInUse
 		}
+		// VPP refuses a prefix overlapping an address of another interface in the same
+		// table (all interfaces are in table 0 here), or of the same interface with
+		// another length.
+		if st.overlaps(ifc, m.Prefix) {
+			return errAddressInUse
+		}
 		ifc.addrs = append(ifc.addrs, m.Prefix)
 		st.addrOwner[m.Prefix.Address] = ifc.idx
 		return 0
 	}
 	if idx < 0 {
-		return errAddressNotInUse
+		return errAddressNotFoundForInterface
 	}
 	ifc.addrs = append(ifc.addrs[:idx:idx], ifc.addrs[idx+1:]...)
 	delete(st.addrOwner, m.Prefix.Address)
 	return 0
 }
 
+// overlaps reports whether p overlaps an address of another interface, or one of
+// ifc's own with a different prefix length (ip4/ip6_add_del_interface_address).
+func (st *state) overlaps(ifc *iface, p ip_types.AddressWithPrefix) bool {
+	np, err := netip.ParsePrefix(p.String())
+	if err != nil {
+		return false
+	}
+	np = np.Masked()
+	for other := range st.all() {
+		for _, a := range other.addrs {
+			op, err := netip.ParsePrefix(a.String())
+			if err != nil || op.Addr().Is4() != np.Addr().Is4() {
+				continue
+			}
+			if !op.Masked().Overlaps(np) {
+				continue
+			}
+			if other == ifc && op.Bits() == np.Bits() {
+				continue // several addresses of one prefix on one interface are fine
+			}
+			return true
+		}
+	}
+	return false
+}
+
 func ifaceDetails(ifc *iface) *interfaces.SwInterfaceDetails {
+	if ifc.sub != nil {
+		return subDetails(ifc)
+	}
 	return &interfaces.SwInterfaceDetails{
-		SwIfIndex:        interface_types.InterfaceIndex(ifc.idx),
-		SupSwIfIndex:     ifc.idx,
-		L2Address:        ifc.mac,
-		Flags:            interface_types.IfStatusFlags(ifc.flags()),
-		Type:             interface_types.IF_API_TYPE_HARDWARE,
-		LinkDuplex:       interface_types.LINK_DUPLEX_API_FULL,
+		SwIfIndex:    interface_types.InterfaceIndex(ifc.idx),
+		SupSwIfIndex: ifc.idx,
+		L2Address:    ifc.mac,
+		Flags:        interface_types.IfStatusFlags(ifc.flags()),
+		Type:         interface_types.IF_API_TYPE_HARDWARE,
+		// VPP reports link_duplex unknown for every virtual interface.
 		LinkMtu:          ifc.linkMtu,
 		Mtu:              ifc.mtu[:],
 		InterfaceName:    ifc.name,

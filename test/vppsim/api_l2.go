@@ -22,7 +22,7 @@ func registerL2Handlers(h map[string]handlerFunc) {
 		}
 		tx := st.get(uint32(m.TxSwIfIndex))
 		if tx == nil {
-			rep.Retval = errInvalidSwIfIndex2
+			rep.Retval = errInvalidSwIfIndex // VPP 25.10 answers -2 for the tx side too
 			return []api.Message{rep}
 		}
 		// One direction only, rx -> tx; the reverse is a second call, as in VPP.
@@ -52,7 +52,7 @@ func registerL2Handlers(h map[string]handlerFunc) {
 			rep.BdID = id
 			switch {
 			case id == 0:
-				rep.Retval = errBDNotModifiable
+				rep.Retval = errBDAlreadyExists // bd 0 always exists in VPP
 			case id > bdIDMax:
 				rep.Retval = errBDIDExceedMax
 			case st.bds[id] != nil:
@@ -112,14 +112,19 @@ func registerL2Handlers(h map[string]handlerFunc) {
 		return []api.Message{rep}
 	})
 	on(h, func(st *state, c *client, m *l2.BridgeDomainDump) []api.Message {
-		ids := make([]uint32, 0, len(st.bds))
-		for id := range st.bds {
-			ids = append(ids, id)
+		// l2_api.c: a sw_if_index filter is unimplemented (no details), bd 0 is never
+		// dumped, and domains come in bd_index order, not bd_id order.
+		if m.SwIfIndex != ^interface_types.InterfaceIndex(0) || m.BdID == 0 {
+			return nil
 		}
-		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		bds := make([]*bdState, 0, len(st.bds))
+		for _, bd := range st.bds {
+			bds = append(bds, bd)
+		}
+		sort.Slice(bds, func(i, j int) bool { return bds[i].index < bds[j].index })
 		var out []api.Message
-		for _, id := range ids {
-			bd := st.bds[id]
+		for _, bd := range bds {
+			id := bd.id
 			if m.BdID != ^uint32(0) && m.BdID != id {
 				continue
 			}
@@ -128,13 +133,11 @@ func registerL2Handlers(h map[string]handlerFunc) {
 				ArpTerm: bd.arpTerm, ArpUfwd: bd.arpUfwd, MacAge: bd.macAge, BdTag: bd.tag,
 				BviSwIfIndex: ^interface_types.InterfaceIndex(0), UuFwdSwIfIndex: ^interface_types.InterfaceIndex(0),
 			}
-			member := false
 			for _, idx := range bd.members {
 				ifc := st.get(idx)
 				if ifc == nil {
 					continue
 				}
-				member = member || idx == uint32(m.SwIfIndex)
 				switch l2.L2PortType(ifc.portType) {
 				case l2.L2_API_PORT_TYPE_BVI:
 					d.BviSwIfIndex = interface_types.InterfaceIndex(idx)
@@ -142,9 +145,6 @@ func registerL2Handlers(h map[string]handlerFunc) {
 					d.UuFwdSwIfIndex = interface_types.InterfaceIndex(idx)
 				}
 				d.SwIfDetails = append(d.SwIfDetails, l2.BridgeDomainSwIf{SwIfIndex: interface_types.InterfaceIndex(idx), Shg: ifc.shg})
-			}
-			if m.SwIfIndex != ^interface_types.InterfaceIndex(0) && !member {
-				continue
 			}
 			d.NSwIfs = uint32(len(d.SwIfDetails))
 			out = append(out, d)
@@ -169,12 +169,23 @@ func newBDState(id uint32, flood, uuFlood, forward, learn, arpTerm, arpUfwd bool
 func (st *state) newBD(id uint32, flood, uuFlood, forward, learn, arpTerm, arpUfwd bool, macAge uint8, tag string) *bdState {
 	bd := newBDState(id, flood, uuFlood, forward, learn, arpTerm, arpUfwd, macAge, tag)
 	bd.fwd.clock = st.clock
+	// VPP's bd_index: the lowest free one, 0 being the placeholder bd 0.
+	used := make(map[uint32]bool, len(st.bds))
+	for _, o := range st.bds {
+		used[o.index] = true
+	}
+	for bd.index = 1; used[bd.index]; bd.index++ {
+	}
 	return bd
 }
 
+// unusedBDID is bd_get_unused_id: clib's random_u32 from seed 0, cut to 24 bits,
+// drawn again while taken.
 func (st *state) unusedBDID() uint32 {
-	for id := uint32(1); ; id++ {
-		if st.bds[id] == nil {
+	seed := uint32(0)
+	for {
+		id := lcgNext(&seed) & bdIDMax
+		if id != 0 && st.bds[id] == nil {
 			return id
 		}
 	}
@@ -198,6 +209,13 @@ func (st *state) l2fibAddDel(m *l2.L2fibAddDel) int32 {
 		delete(bd.fwd.fib, mac)
 		return 0
 	}
+	if m.FilterMac {
+		// A filter entry drops frames to the MAC; VPP takes any sw_if_index.
+		bd.fwd.mu.Lock()
+		bd.fwd.fib[mac] = fibEntry{static: true, filter: true}
+		bd.fwd.mu.Unlock()
+		return 0
+	}
 	ifc := st.get(uint32(m.SwIfIndex))
 	if ifc == nil || ifc.l2 != l2Bridge {
 		return errInvalidSwIfIndex
@@ -206,7 +224,7 @@ func (st *state) l2fibAddDel(m *l2.L2fibAddDel) int32 {
 		bd.static[mac] = ifc.idx
 	}
 	bd.fwd.mu.Lock()
-	bd.fwd.fib[mac] = fibEntry{port: ifc.port, static: m.StaticMac}
+	bd.fwd.fib[mac] = fibEntry{port: ifc.port, static: m.StaticMac, bvi: m.BviMac}
 	bd.fwd.mu.Unlock()
 	return 0
 }

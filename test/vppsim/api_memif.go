@@ -83,6 +83,13 @@ func registerMemifHandlers(h map[string]handlerFunc) {
 			if !ms.Master {
 				role = memif.MEMIF_ROLE_API_SLAVE
 			}
+			// VPP reports the running ring and buffer sizes, which only a slave
+			// sets (from the master's hello): 1 << 0 and 0 on a master and on a
+			// slave that is not connected.
+			ring, buf := uint32(1), uint16(0)
+			if ifc.linkUp && !ms.Master {
+				ring, buf = ms.RingSize, ms.BufferSize
+			}
 			out = append(out, &memif.MemifDetails{
 				SwIfIndex:  interface_types.InterfaceIndex(ifc.idx),
 				HwAddr:     ifc.mac,
@@ -91,8 +98,8 @@ func registerMemifHandlers(h map[string]handlerFunc) {
 				Mode:       memif.MemifMode(ms.Mode),
 				ZeroCopy:   ifc.memifZeroCopy,
 				SocketID:   ms.SocketID,
-				RingSize:   ms.RingSize,
-				BufferSize: ms.BufferSize,
+				RingSize:   ring,
+				BufferSize: buf,
 				Flags:      interface_types.IfStatusFlags(ifc.flags()),
 				IfName:     ifc.name,
 			})
@@ -101,12 +108,22 @@ func registerMemifHandlers(h map[string]handlerFunc) {
 	})
 }
 
+// unusedSocketID picks a free socket id as VPP does: clib's random_u32 (a linear
+// congruential generator) from seed 0, drawing again while the id is taken.
 func (st *state) unusedSocketID() uint32 {
-	for id := uint32(1); ; id++ {
-		if _, used := st.sockets[id]; !used {
+	seed := uint32(0)
+	for {
+		id := lcgNext(&seed)
+		if _, used := st.sockets[id]; !used && id != 0 && id != ^uint32(0) {
 			return id
 		}
 	}
+}
+
+// lcgNext is clib's random_u32: seed = seed*1664525 + 1013904223.
+func lcgNext(seed *uint32) uint32 {
+	*seed = *seed*1664525 + 1013904223
+	return *seed
 }
 
 // socketAddDel mirrors memif_socket_filename_add_del in VPP's memif.c.
@@ -148,7 +165,9 @@ func (st *state) createMemif(m *memif.MemifCreateV2) (*iface, int32) {
 	if m.RingSize != 0 && m.RingSize&(m.RingSize-1) != 0 {
 		return nil, errInvalidArgument
 	}
-	if m.Role > memif.MEMIF_ROLE_API_SLAVE || m.Mode > memif.MEMIF_MODE_API_PUNT_INJECT {
+	// VPP treats any role but master as slave. It crashes (SIGSEGV, 25.10) on a mode
+	// it does not know; vppsim refuses it instead.
+	if m.Mode > memif.MEMIF_MODE_API_PUNT_INJECT {
 		return nil, errInvalidArgument
 	}
 	master := m.Role == memif.MEMIF_ROLE_API_MASTER
@@ -182,7 +201,14 @@ func (st *state) createMemif(m *memif.MemifCreateV2) (*iface, int32) {
 	ifc := &iface{name: "memif" + itoa(m.SocketID) + "/" + itoa(m.ID), kind: kindMemif, instance: m.ID, memif: spec, mac: spec.MAC}
 	// Zero copy is a slave-side feature in VPP; masters always copy.
 	ifc.memifZeroCopy = !master && !m.NoZeroCopy
+	if m.Mode == memif.MEMIF_MODE_API_IP {
+		// An IP-mode memif is not an Ethernet interface in VPP: no MAC, no MTU.
+		ifc.mac = [6]byte{}
+	}
 	st.add(ifc)
+	if m.Mode == memif.MEMIF_MODE_API_IP {
+		ifc.mtu, ifc.linkMtu = [4]uint32{}, 0
+	}
 	st.attachDriver(ifc, PortInfo{Memif: spec})
 	return ifc, 0
 }

@@ -2,6 +2,8 @@ package vppsim
 
 import (
 	"net"
+	"os"
+	"syscall"
 
 	"go.fd.io/govpp/api"
 	"go.fd.io/govpp/binapi/af_packet"
@@ -14,17 +16,18 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 	on(h, func(st *state, c *client, m *vhost_user.CreateVhostUserIfV2) []api.Message {
 		rep := &vhost_user.CreateVhostUserIfV2Reply{}
 		if m.SockFilename == "" {
-			rep.Retval = errInvalidArgument
+			rep.Retval, rep.SwIfIndex = errInvalidArgument, ^interface_types.InterfaceIndex(0)
 			return []api.Message{rep}
 		}
-		if st.tbl.vhostSock[m.SockFilename] != nil {
-			rep.Retval = errIfAlreadyExists
+		if other := st.tbl.vhostSock[m.SockFilename]; other != nil {
+			// VPP answers with the interface that has the socket.
+			rep.Retval, rep.SwIfIndex = errIfAlreadyExists, interface_types.InterfaceIndex(other.idx)
 			return []api.Message{rep}
 		}
 		inst := st.freeInstance(kindVhostUser)
 		if m.Renumber {
 			if st.instanceUsed(kindVhostUser, m.CustomDevInstance) {
-				rep.Retval = errInstanceInUse
+				rep.Retval, rep.SwIfIndex = errInstanceInUse, ^interface_types.InterfaceIndex(0)
 				return []api.Message{rep}
 			}
 			inst = m.CustomDevInstance
@@ -87,13 +90,19 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 			if ifc.kind != kindVhostUser || (m.SwIfIndex != ^interface_types.InterfaceIndex(0) && uint32(m.SwIfIndex) != ifc.idx) {
 				continue
 			}
-			out = append(out, &vhost_user.SwInterfaceVhostUserDetails{
-				SwIfIndex:      interface_types.InterfaceIndex(ifc.idx),
-				InterfaceName:  ifc.name,
-				VirtioNetHdrSz: 12,
-				IsServer:       ifc.vhost.IsServer,
-				SockFilename:   ifc.vhost.SocketFile,
-			})
+			d := &vhost_user.SwInterfaceVhostUserDetails{
+				SwIfIndex:     interface_types.InterfaceIndex(ifc.idx),
+				InterfaceName: ifc.name,
+				IsServer:      ifc.vhost.IsServer,
+				SockFilename:  ifc.vhost.SocketFile,
+			}
+			if ifc.linkUp {
+				// negotiated with the frontend (mergeable rx buffers)
+				d.VirtioNetHdrSz = 12
+			} else if !ifc.vhost.IsServer {
+				d.SockErrno = vhostConnectErrno(ifc.vhost.SocketFile)
+			}
+			out = append(out, d)
 		}
 		return out
 	})
@@ -168,11 +177,12 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 	on(h, func(st *state, c *client, m *af_packet.AfPacketCreateV3) []api.Message {
 		rep := &af_packet.AfPacketCreateV3Reply{}
 		if m.HostIfName == "" {
-			rep.Retval = errInvalidArgument
+			rep.Retval, rep.SwIfIndex = errInvalidValue, ^interface_types.InterfaceIndex(0)
 			return []api.Message{rep}
 		}
-		if st.tbl.afpHost[m.HostIfName] != nil {
-			rep.Retval = errIfAlreadyExists
+		if other := st.tbl.afpHost[m.HostIfName]; other != nil {
+			// VPP answers with the interface already on that host interface.
+			rep.Retval, rep.SwIfIndex = errIfAlreadyExists, interface_types.InterfaceIndex(other.idx)
 			return []api.Message{rep}
 		}
 		// VPP opens a packet socket on the host interface and fails if it is missing.
@@ -209,3 +219,12 @@ func registerVhostTapAfpHandlers(h map[string]handlerFunc) {
 }
 
 func vhostName(inst uint32) string { return "VirtualEthernet0/0/" + itoa(inst) }
+
+// vhostConnectErrno is the errno VPP reports for a client socket it cannot connect:
+// ENOENT while the file is missing, ECONNREFUSED while nobody listens on it.
+func vhostConnectErrno(path string) int32 {
+	if _, err := os.Stat(path); err != nil {
+		return int32(syscall.ENOENT)
+	}
+	return int32(syscall.ECONNREFUSED)
+}

@@ -332,7 +332,7 @@ func handleSockclntDelete(c *client, hdr requestHeader, _ api.Message) error {
 }
 
 func handleControlPing(c *client, hdr requestHeader, _ api.Message) error {
-	return c.reply(hdr.context, &memclnt.ControlPingReply{ClientIndex: c.index, VpePID: vpePID})
+	return c.reply(hdr.context, &memclnt.ControlPingReply{VpePID: vpePID})
 }
 
 // vpePID is what VPP reports as its process id in control_ping_reply.

@@ -55,7 +55,8 @@ func TestShowVersionAndControlPing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.VpePID != vpePID || p.ClientIndex == 0 {
+	// VPP leaves client_index zero in control_ping_reply.
+	if p.VpePID != vpePID || p.ClientIndex != 0 {
 		t.Errorf("control_ping_reply = %+v", p)
 	}
 }
@@ -63,12 +64,12 @@ func TestShowVersionAndControlPing(t *testing.T) {
 func TestUnimplementedMessageAnswersUnimplemented(t *testing.T) {
 	sim := startSim(t)
 	conn := connect(t, sim)
-	_, err := interfaces.NewServiceClient(conn).SwInterfaceSetRxMode(context.Background(), &interfaces.SwInterfaceSetRxMode{})
+	_, err := interfaces.NewServiceClient(conn).SwInterfaceSetIPDirectedBroadcast(context.Background(), &interfaces.SwInterfaceSetIPDirectedBroadcast{})
 	if !errors.Is(err, api.UNIMPLEMENTED) {
 		t.Fatalf("err = %v, want %v", err, api.UNIMPLEMENTED)
 	}
 	// An unimplemented dump ends empty instead of hanging.
-	stream, err := interfaces.NewServiceClient(conn).SwInterfaceRxPlacementDump(context.Background(), &interfaces.SwInterfaceRxPlacementDump{})
+	stream, err := ip.NewServiceClient(conn).IPMtableDump(context.Background(), &ip.IPMtableDump{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,12 +100,17 @@ func TestMemifPairXconnectDumpAndShowInterface(t *testing.T) {
 	conn := connect(t, sim)
 	c := context.Background()
 	mc := memif.NewServiceClient(conn)
-	sock, err := mc.MemifSocketFilenameAddDelV2(c, &memif.MemifSocketFilenameAddDelV2{IsAdd: true, SocketID: ^uint32(0), SocketFilename: "/tmp/cnf1.sock"})
-	if err != nil {
-		t.Fatal(err)
+	// socket_id ~0: VPP draws the id from clib's random_u32 with seed 0.
+	auto, err := mc.MemifSocketFilenameAddDelV2(c, &memif.MemifSocketFilenameAddDelV2{IsAdd: true, SocketID: ^uint32(0), SocketFilename: "/tmp/cnf-auto.sock"})
+	if err != nil || auto.SocketID != 1013904223 {
+		t.Errorf("allocated socket id = %+v, %v, want 1013904223", auto, err)
 	}
-	if sock.SocketID != 1 {
-		t.Errorf("allocated socket id = %d, want 1", sock.SocketID)
+	if _, err := mc.MemifSocketFilenameAddDelV2(c, &memif.MemifSocketFilenameAddDelV2{IsAdd: false, SocketID: auto.SocketID}); err != nil {
+		t.Errorf("delete allocated socket: %v", err)
+	}
+	sock, err := mc.MemifSocketFilenameAddDelV2(c, &memif.MemifSocketFilenameAddDelV2{IsAdd: true, SocketID: 1, SocketFilename: "/tmp/cnf1.sock"})
+	if err != nil || sock.SocketID != 1 {
+		t.Fatalf("socket 1: %+v, %v", sock, err)
 	}
 	m1, err := mc.MemifCreateV2(c, &memif.MemifCreateV2{Role: memif.MEMIF_ROLE_API_MASTER, ID: 1, SocketID: 0, Secret: "s3cr3t"})
 	if err != nil {
@@ -171,7 +177,8 @@ func TestMemifPairXconnectDumpAndShowInterface(t *testing.T) {
 		t.Fatal(err)
 	}
 	mds := drain(t, md.Recv)
-	if len(mds) != 2 || mds[0].IfName != "memif0/1" || mds[0].RingSize != 1024 || mds[0].BufferSize != 2048 || mds[1].SocketID != 1 {
+	// No peer connected: VPP reports the running sizes, ring 1 << 0 and buffer 0.
+	if len(mds) != 2 || mds[0].IfName != "memif0/1" || mds[0].RingSize != 1 || mds[0].BufferSize != 0 || mds[1].SocketID != 1 {
 		t.Errorf("memif dump = %+v", mds)
 	}
 
@@ -234,4 +241,28 @@ func names(ifs []*interfaces.SwInterfaceDetails) []string {
 		out = append(out, d.InterfaceName)
 	}
 	return out
+}
+
+// TestMemifUnknownModeRefused pins README difference D8: VPP 25.10 crashes (SIGSEGV)
+// on memif_create_v2 with a mode it does not know; vppsim answers -73. A role other
+// than master is slave, as in VPP.
+func TestMemifUnknownModeRefused(t *testing.T) {
+	sim := startSim(t)
+	conn := connect(t, sim)
+	c := context.Background()
+	mc := memif.NewServiceClient(conn)
+	if _, err := mc.MemifCreateV2(c, &memif.MemifCreateV2{Mode: 9, ID: 1}); retval(err) != errInvalidArgument {
+		t.Errorf("mode 9: err = %v, want %d", err, errInvalidArgument)
+	}
+	r, err := mc.MemifCreateV2(c, &memif.MemifCreateV2{Role: 7, ID: 2})
+	if err != nil {
+		t.Fatalf("role 7: %v", err)
+	}
+	md, err := mc.MemifDump(c, &memif.MemifDump{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mds := drain(t, md.Recv); len(mds) != 1 || mds[0].SwIfIndex != r.SwIfIndex || mds[0].Role != memif.MEMIF_ROLE_API_SLAVE {
+		t.Errorf("memif dump = %+v", mds)
+	}
 }

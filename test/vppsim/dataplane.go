@@ -142,10 +142,10 @@ func (p *Port) totalDrops() uint64 {
 	return n
 }
 
-// txErrors counts frames the egress failed to send (VPP's /if/tx-error).
+// txErrors counts frames the egress device failed to send (VPP's /if/tx-error);
+// frames for a down egress are drops of the receiving interface instead.
 func (p *Port) txErrors() uint64 {
-	return p.drops[DropTxFull].Load() + p.drops[DropTxError].Load() +
-		p.drops[DropLinkDown].Load() + p.drops[DropNoDriver].Load()
+	return p.drops[DropTxFull].Load() + p.drops[DropTxError].Load()
 }
 
 func (p *Port) drop(r DropReason, n int) { p.drops[r].Add(uint64(n)) }
@@ -204,7 +204,7 @@ func (p *Port) ReceiveBurst(frames [][]byte) {
 	}
 	f := p.fwd.Load()
 	if f != nil && f.xconnect != nil && !runts {
-		f.xconnect.transmitBurst(frames)
+		f.xconnect.transmitBurst(p, frames)
 		return
 	}
 	for _, fr := range frames {
@@ -222,7 +222,7 @@ func (p *Port) forward(f *l2Forward, frame []byte) {
 		// Not in L2 mode: VPP would route or drop; vppsim has no L3 path.
 		p.drop(DropNotL2, 1)
 	case f.xconnect != nil:
-		f.xconnect.transmit(frame)
+		f.xconnect.transmit(p, frame)
 	case f.bridge != nil:
 		f.bridge.forward(p, f.shg, frame)
 	default:
@@ -230,35 +230,49 @@ func (p *Port) forward(f *l2Forward, frame []byte) {
 	}
 }
 
-func (p *Port) transmit(frame []byte) {
+// transmit sends one frame from the receiving port in. As in VPP, a frame the output
+// path drops because the egress is down (admin or link) or has no driver counts as a
+// drop of the receiving interface (error-drop counts on the rx sw_if_index); a frame
+// the egress device fails to send counts on the egress (/if/tx-error).
+func (p *Port) transmit(in *Port, frame []byte) {
 	b := p.driver.Load()
 	if b == nil {
-		p.drop(DropNoDriver, 1)
+		in.drop(DropNoDriver, 1)
 		return
 	}
 	if !p.adminUp.Load() {
-		p.drop(DropAdminDown, 1)
+		in.drop(DropAdminDown, 1)
 		return
 	}
 	if err := b.d.Transmit(frame); err != nil {
-		p.drop(reasonOf(err), 1)
+		p.txFailed(in, reasonOf(err), 1)
 		return
 	}
 	p.txPackets.Add(1)
 	p.txBytes.Add(uint64(len(frame)))
 }
 
-func (p *Port) transmitBurst(frames [][]byte) {
+// txFailed counts n frames the egress driver did not send: link down on the receiving
+// interface, the rest on the egress.
+func (p *Port) txFailed(in *Port, r DropReason, n int) {
+	if r == DropLinkDown {
+		in.drop(r, n)
+		return
+	}
+	p.drop(r, n)
+}
+
+func (p *Port) transmitBurst(in *Port, frames [][]byte) {
 	b := p.driver.Load()
 	bd, ok := b.burst()
 	if !ok {
 		for _, f := range frames {
-			p.transmit(f)
+			p.transmit(in, f)
 		}
 		return
 	}
 	if !p.adminUp.Load() {
-		p.drop(DropAdminDown, len(frames))
+		in.drop(DropAdminDown, len(frames))
 		return
 	}
 	n, reason := bd.TransmitBurst(frames)
@@ -269,7 +283,7 @@ func (p *Port) transmitBurst(frames [][]byte) {
 	p.txPackets.Add(uint64(n))
 	p.txBytes.Add(bytes)
 	if n < len(frames) {
-		p.drop(reason, len(frames)-n)
+		p.txFailed(in, reason, len(frames)-n)
 	}
 }
 
@@ -304,7 +318,10 @@ type bridge struct {
 type fibEntry struct {
 	port   *Port
 	static bool
-	seen   int64 // coarse clock reading when last learned or refreshed
+	// filter drops frames to the MAC (l2fib_add_del filter_mac); bvi marks
+	// a BVI's own MAC.
+	filter, bvi bool
+	seen        int64 // coarse clock reading when last learned or refreshed
 }
 
 type member struct {
@@ -341,14 +358,19 @@ func (b *bridge) forward(in *Port, shg uint8, frame []byte) {
 	}
 	if dst[0]&1 == 0 { // unicast
 		b.mu.RLock()
-		out := b.fib[dst].port
+		e := b.fib[dst]
 		b.mu.RUnlock()
+		if e.filter {
+			in.drop(DropBridgeFilter, 1)
+			return
+		}
+		out := e.port
 		if out != nil && b.forwardOn {
 			if out == in {
 				in.drop(DropReflect, 1)
 				return
 			}
-			out.transmit(frame)
+			out.transmit(in, frame)
 			return
 		}
 		if !b.uuFlood {
@@ -365,7 +387,7 @@ func (b *bridge) forward(in *Port, shg uint8, frame []byte) {
 		if m.port == in || (shg != 0 && m.shg == shg) {
 			continue
 		}
-		m.port.transmit(frame)
+		m.port.transmit(in, frame)
 		sent = true
 	}
 	if !sent {

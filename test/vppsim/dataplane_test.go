@@ -51,11 +51,14 @@ func TestXconnectForwardsOneWay(t *testing.T) {
 	if c0.RxPackets != 1 || c0.RxBytes != 60 || c1.TxPackets != 1 || c1.TxBytes != 60 || c1.Drops != 1 {
 		t.Errorf("counters %+v %+v", c0, c1)
 	}
-	// Admin down on the output drops.
+	// Admin down on the output drops; VPP counts the drop on the receiving interface.
 	st.setAdmin(ifs[1], false)
 	ifs[0].port.Receive(f)
-	if c := ifs[1].port.Counters(); c.Drops != 2 || c.TxPackets != 1 {
+	if c := ifs[1].port.Counters(); c.Drops != 1 || c.TxPackets != 1 {
 		t.Errorf("admin down tx: %+v", c)
+	}
+	if d := ifs[0].port.Drops()[DropAdminDown]; d != 1 {
+		t.Errorf("admin-down drops on the receiving interface: %v", ifs[0].port.Drops())
 	}
 }
 

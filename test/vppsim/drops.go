@@ -6,8 +6,9 @@ import "errors"
 // (VPP's error counters, shown by "show errors").
 type DropReason uint8
 
-// Drop reasons. Forwarding decisions count on the receiving interface, transmit
-// failures on the sending one, as VPP's error-drop and device tx nodes do.
+// Drop reasons. Forwarding decisions and frames for a down (admin or link) or
+// driverless egress count on the receiving interface, as VPP's error-drop does;
+// device transmit failures (ring full, error) on the sending one.
 const (
 	DropNotL2        DropReason = iota // interface not in xconnect or bridge mode
 	DropAdminDown                      // interface administratively down

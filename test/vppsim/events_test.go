@@ -25,6 +25,7 @@ func TestSubscriberBusyWithDumpKeepsConnectionAndEvents(t *testing.T) {
 	for i := 0; i < nIfaces; i++ {
 		idx = append(idx, interface_types.InterfaceIndex(sim.st.createLoopback(sim.st.freeInstance(kindLoopback), [6]byte{}).idx))
 	}
+	sim.st.takeEvents() // the creation events: nobody subscribed yet
 	sim.stMu.Unlock()
 
 	rc := dialRaw(t, sim)

@@ -90,6 +90,10 @@ func (s *Sim) publishStats(seg *statseg.Segment, rows []statseg.InterfaceCounter
 			TxError: ifc.port.txErrors(),
 		})
 	}
+	// VPP names a deleted interface's counters "deleted" until its index is reused.
+	for _, idx := range s.st.free {
+		rows = append(rows, statseg.InterfaceCounters{SwIfIndex: idx, Name: "deleted"})
+	}
 	s.stMu.Unlock()
 	if err := seg.Update(rows); err != nil {
 		s.log.Warn("stats segment update failed", "socket", seg.Path(), "err", err)

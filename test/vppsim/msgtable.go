@@ -8,8 +8,10 @@ import (
 
 	"go.fd.io/govpp/api"
 	"go.fd.io/govpp/binapi/af_packet"
+	"go.fd.io/govpp/binapi/arp"
 	interfaces "go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/ip"
+	"go.fd.io/govpp/binapi/ip_neighbor"
 	"go.fd.io/govpp/binapi/l2"
 	"go.fd.io/govpp/binapi/memclnt"
 	"go.fd.io/govpp/binapi/memif"
@@ -81,7 +83,7 @@ func newMsgTable() (*msgTable, error) {
 		return nil, fmt.Errorf("sockclnt_create got id %d, want %d", t.byName["sockclnt_create"].id, sockclntCreateID)
 	}
 	for _, all := range [][]api.Message{
-		vpe.AllMessages(), vlib.AllMessages(), interfaces.AllMessages(), ip.AllMessages(),
+		vpe.AllMessages(), vlib.AllMessages(), interfaces.AllMessages(), ip.AllMessages(), ip_neighbor.AllMessages(), arp.AllMessages(),
 		l2.AllMessages(), memif.AllMessages(), vhost_user.AllMessages(), tapv2.AllMessages(),
 		af_packet.AllMessages(),
 	} {

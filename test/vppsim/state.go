@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"sort"
 
 	"go.fd.io/govpp/binapi/ip_types"
 )
@@ -17,14 +18,16 @@ const (
 	kindVhostUser
 	kindTap
 	kindAfPacket
+	kindSub
 )
 
-var kindNames = [...]string{"local", "loopback", "memif", "vhost-user", "tap", "af-packet"}
+var kindNames = [...]string{"local", "loopback", "memif", "vhost-user", "tap", "af-packet", "sub"}
 
 func (k ifKind) String() string { return kindNames[k] }
 
 // devTypes are the device class names VPP reports in interface_dev_type.
-var devTypes = [...]string{"local", "Loopback", "memif", "vhost-user", "virtio", "af_packet"}
+// A sub-interface reports its parent's (api_l3_subif.go).
+var devTypes = [...]string{"local", "Loopback", "memif", "vhost-user", "virtio", "af-packet", ""}
 
 type l2Mode int
 
@@ -47,6 +50,11 @@ type iface struct {
 	linkMtu  uint16
 	tag      string
 	addrs    []ip_types.AddressWithPrefix
+	table    [2]uint32 // IPv4, IPv6 table id (api_l3_ip.go)
+	sub      *subSpec  // dot1q sub-interface (api_l3_subif.go)
+	vtr      vtrSpec   // VLAN tag rewrite
+	subs     []uint32  // sub-interfaces of this one
+	rxModes  rxModeSet // sw_interface_set_rx_mode (api_l3_ip.go)
 
 	l2       l2Mode
 	xcTx     uint32
@@ -94,6 +102,7 @@ type afpSpec struct {
 
 type bdState struct {
 	id                                      uint32
+	index                                   uint32 // VPP's bd_index: dump order
 	flood, uuFlood, forward, learn, arpTerm bool
 	arpUfwd                                 bool
 	macAge                                  uint8
@@ -103,7 +112,9 @@ type bdState struct {
 	fwd                                     *bridge
 }
 
-// ifEvent is an interface change subscribers must hear about.
+// ifEvent is an interface change subscribers must hear about. As in VPP's
+// vpe-link-state-process, flags hold the "up" events seen (admin up, link up), not
+// the interface's state: a link-up event on an admin-up memif says LINK_UP only.
 type ifEvent struct {
 	idx     uint32
 	flags   uint32
@@ -125,6 +136,7 @@ type state struct {
 	// addrOwner finds the interface holding an address without scanning them all.
 	addrOwner map[ip_types.Address]uint32
 	bds       map[uint32]*bdState
+	ipt       *ipTables // IP tables, routes, neighbors, unnumbered (api_l3_ip.go)
 	macSeq    uint32
 	events    []ifEvent
 	clock     *coarseClock
@@ -144,6 +156,7 @@ func newState(onLink func(*Port, bool), drivers DriverFactory, log *slog.Logger)
 		sockets:   map[uint32]string{0: memifDefaultSocket},
 		bds:       map[uint32]*bdState{},
 		addrOwner: map[ip_types.Address]uint32{},
+		ipt:       newIPTables(),
 	}
 	st.add(&iface{name: "local0", kind: kindLocal})
 	return st
@@ -165,12 +178,31 @@ func (st *state) add(ifc *iface) *iface {
 	ifc.port = newPort(ifc.idx, ifc.name, st.onLink)
 	st.tbl.insert(ifc)
 	st.ifChanged = true
+	if ifc.kind != kindLocal {
+		// VPP tells subscribers about every new interface; a link that is up from
+		// creation (tap, af_packet) adds its link-up event to the same batch.
+		st.events = append(st.events, ifEvent{idx: ifc.idx, flags: ifc.flags() & 2})
+	}
 	return ifc
 }
 
 // remove deletes an interface with everything hanging on it (L2 config, addresses,
 // xconnects pointing at it), as VPP does when an interface is deleted.
 func (st *state) remove(ifc *iface) {
+	// VPP deletes a hardware interface's sub-interfaces with it.
+	for len(ifc.subs) > 0 {
+		if s := st.get(ifc.subs[0]); s != nil && s.sub != nil && s.sub.parent == ifc.idx {
+			st.remove(s)
+		} else {
+			ifc.subs = ifc.subs[1:]
+		}
+	}
+	if ifc.sub != nil {
+		if p := st.get(ifc.sub.parent); p != nil {
+			p.dropSub(ifc.idx)
+		}
+	}
+	st.ipt.forget(ifc)
 	st.clearL2(ifc)
 	for len(ifc.xcIn) > 0 {
 		if other := st.get(ifc.xcIn[0]); other != nil && other.l2 == l2Xconnect && other.xcTx == ifc.idx {
@@ -249,7 +281,11 @@ func (st *state) setAdmin(ifc *iface, up bool) {
 		ifc.linkUp = up
 	}
 	if ifc.flags() != before {
-		st.events = append(st.events, ifEvent{idx: ifc.idx, flags: ifc.flags()})
+		// an admin event, plus a link event where the link followed
+		st.events = append(st.events, ifEvent{idx: ifc.idx, flags: ifc.flags() & 1})
+		if (ifc.flags()^before)&2 != 0 {
+			st.events = append(st.events, ifEvent{idx: ifc.idx, flags: ifc.flags() & 2})
+		}
 	}
 }
 
@@ -258,7 +294,7 @@ func (st *state) setLink(ifc *iface, up bool) {
 		return
 	}
 	ifc.linkUp = up
-	st.events = append(st.events, ifEvent{idx: ifc.idx, flags: ifc.flags()})
+	st.events = append(st.events, ifEvent{idx: ifc.idx, flags: ifc.flags() & 2})
 }
 
 // clearL2 returns the interface to L3 mode, leaving any bridge domain.
@@ -294,7 +330,11 @@ func (st *state) setXconnect(rx, tx *iface) {
 func (st *state) joinBridge(ifc *iface, bd *bdState, shg uint8, portType uint32) {
 	st.clearL2(ifc)
 	ifc.l2, ifc.bdID, ifc.shg, ifc.portType = l2Bridge, bd.id, shg, portType
-	bd.members = append(bd.members, ifc.idx)
+	if portType == 1 { // BVI: VPP keeps it first in the member list (bd_add_member)
+		bd.members = append([]uint32{ifc.idx}, bd.members...)
+	} else {
+		bd.members = append(bd.members, ifc.idx)
+	}
 	st.syncBridge(bd)
 	ifc.port.fwd.Store(&l2Forward{bridge: bd.fwd, shg: shg})
 }
@@ -310,10 +350,28 @@ func (st *state) syncBridge(bd *bdState) {
 	bd.fwd.setMembers(ms)
 }
 
+// takeEvents returns the events of one batch (one API call, one driver link change)
+// the way VPP's vpe-link-state-process sends them: one event per interface, in
+// sw_if_index order, its flags the OR of the up events seen, deleted if it went.
 func (st *state) takeEvents() []ifEvent {
 	ev := st.events
 	st.events = nil
-	return ev
+	if len(ev) < 2 {
+		return ev
+	}
+	byIdx := make(map[uint32]int, len(ev))
+	out := ev[:0:0]
+	for _, e := range ev {
+		if i, ok := byIdx[e.idx]; ok {
+			out[i].flags |= e.flags
+			out[i].deleted = out[i].deleted || e.deleted
+			continue
+		}
+		byIdx[e.idx] = len(out)
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
+	return out
 }
 
 func macString(m [6]byte) string {

@@ -172,6 +172,73 @@ func (Interface_RxMode_Type) EnumDescriptor() ([]byte, []int) {
 	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{0, 1, 0}
 }
 
+type SubInterface_TagRewriteOptions int32
+
+const (
+	SubInterface_DISABLED    SubInterface_TagRewriteOptions = 0
+	SubInterface_PUSH1       SubInterface_TagRewriteOptions = 1
+	SubInterface_PUSH2       SubInterface_TagRewriteOptions = 2
+	SubInterface_POP1        SubInterface_TagRewriteOptions = 3
+	SubInterface_POP2        SubInterface_TagRewriteOptions = 4
+	SubInterface_TRANSLATE11 SubInterface_TagRewriteOptions = 5
+	SubInterface_TRANSLATE12 SubInterface_TagRewriteOptions = 6
+	SubInterface_TRANSLATE21 SubInterface_TagRewriteOptions = 7
+	SubInterface_TRANSLATE22 SubInterface_TagRewriteOptions = 8
+)
+
+// Enum value maps for SubInterface_TagRewriteOptions.
+var (
+	SubInterface_TagRewriteOptions_name = map[int32]string{
+		0: "DISABLED",
+		1: "PUSH1",
+		2: "PUSH2",
+		3: "POP1",
+		4: "POP2",
+		5: "TRANSLATE11",
+		6: "TRANSLATE12",
+		7: "TRANSLATE21",
+		8: "TRANSLATE22",
+	}
+	SubInterface_TagRewriteOptions_value = map[string]int32{
+		"DISABLED":    0,
+		"PUSH1":       1,
+		"PUSH2":       2,
+		"POP1":        3,
+		"POP2":        4,
+		"TRANSLATE11": 5,
+		"TRANSLATE12": 6,
+		"TRANSLATE21": 7,
+		"TRANSLATE22": 8,
+	}
+)
+
+func (x SubInterface_TagRewriteOptions) Enum() *SubInterface_TagRewriteOptions {
+	p := new(SubInterface_TagRewriteOptions)
+	*p = x
+	return p
+}
+
+func (x SubInterface_TagRewriteOptions) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SubInterface_TagRewriteOptions) Descriptor() protoreflect.EnumDescriptor {
+	return file_vpp_interfaces_interface_proto_enumTypes[2].Descriptor()
+}
+
+func (SubInterface_TagRewriteOptions) Type() protoreflect.EnumType {
+	return &file_vpp_interfaces_interface_proto_enumTypes[2]
+}
+
+func (x SubInterface_TagRewriteOptions) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SubInterface_TagRewriteOptions.Descriptor instead.
+func (SubInterface_TagRewriteOptions) EnumDescriptor() ([]byte, []int) {
+	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{1, 0}
+}
+
 type MemifLink_MemifMode int32
 
 const (
@@ -205,11 +272,11 @@ func (x MemifLink_MemifMode) String() string {
 }
 
 func (MemifLink_MemifMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_vpp_interfaces_interface_proto_enumTypes[2].Descriptor()
+	return file_vpp_interfaces_interface_proto_enumTypes[3].Descriptor()
 }
 
 func (MemifLink_MemifMode) Type() protoreflect.EnumType {
-	return &file_vpp_interfaces_interface_proto_enumTypes[2]
+	return &file_vpp_interfaces_interface_proto_enumTypes[3]
 }
 
 func (x MemifLink_MemifMode) Number() protoreflect.EnumNumber {
@@ -218,7 +285,7 @@ func (x MemifLink_MemifMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MemifLink_MemifMode.Descriptor instead.
 func (MemifLink_MemifMode) EnumDescriptor() ([]byte, []int) {
-	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{1, 0}
+	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{2, 0}
 }
 
 // Interface is one VPP interface, keyed by its logical name.
@@ -238,6 +305,7 @@ type Interface struct {
 	Ip6Nd         *Interface_IP6ND         `protobuf:"bytes,14,opt,name=ip6_nd,json=ip6Nd,proto3" json:"ip6_nd,omitempty"`
 	// Types that are valid to be assigned to Link:
 	//
+	//	*Interface_Sub
 	//	*Interface_Memif
 	//	*Interface_Afpacket
 	//	*Interface_Tap
@@ -368,6 +436,15 @@ func (x *Interface) GetLink() isInterface_Link {
 	return nil
 }
 
+func (x *Interface) GetSub() *SubInterface {
+	if x != nil {
+		if x, ok := x.Link.(*Interface_Sub); ok {
+			return x.Sub
+		}
+	}
+	return nil
+}
+
 func (x *Interface) GetMemif() *MemifLink {
 	if x != nil {
 		if x, ok := x.Link.(*Interface_Memif); ok {
@@ -408,6 +485,10 @@ type isInterface_Link interface {
 	isInterface_Link()
 }
 
+type Interface_Sub struct {
+	Sub *SubInterface `protobuf:"bytes,100,opt,name=sub,proto3,oneof"`
+}
+
 type Interface_Memif struct {
 	Memif *MemifLink `protobuf:"bytes,101,opt,name=memif,proto3,oneof"`
 }
@@ -424,6 +505,8 @@ type Interface_VhostUser struct {
 	VhostUser *VhostUserLink `protobuf:"bytes,150,opt,name=vhost_user,json=vhostUser,proto3,oneof"`
 }
 
+func (*Interface_Sub) isInterface_Link() {}
+
 func (*Interface_Memif) isInterface_Link() {}
 
 func (*Interface_Afpacket) isInterface_Link() {}
@@ -431,6 +514,93 @@ func (*Interface_Afpacket) isInterface_Link() {}
 func (*Interface_Tap) isInterface_Link() {}
 
 func (*Interface_VhostUser) isInterface_Link() {}
+
+// SubInterface configures a SUB_INTERFACE: a dot1q VLAN on parent_name
+// (sub_id is also the VLAN id), with an optional VLAN tag rewrite.
+type SubInterface struct {
+	state       protoimpl.MessageState         `protogen:"open.v1"`
+	ParentName  string                         `protobuf:"bytes,1,opt,name=parent_name,json=parentName,proto3" json:"parent_name,omitempty"`
+	SubId       uint32                         `protobuf:"varint,2,opt,name=sub_id,json=subId,proto3" json:"sub_id,omitempty"`
+	TagRwOption SubInterface_TagRewriteOptions `protobuf:"varint,3,opt,name=tag_rw_option,json=tagRwOption,proto3,enum=vppmesh.vpp.interfaces.SubInterface_TagRewriteOptions" json:"tag_rw_option,omitempty"`
+	// push_dot1q: the first pushed tag is dot1q (0x8100), otherwise dot1ad.
+	PushDot1Q     bool   `protobuf:"varint,4,opt,name=push_dot1q,json=pushDot1q,proto3" json:"push_dot1q,omitempty"`
+	Tag1          uint32 `protobuf:"varint,5,opt,name=tag1,proto3" json:"tag1,omitempty"`
+	Tag2          uint32 `protobuf:"varint,6,opt,name=tag2,proto3" json:"tag2,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubInterface) Reset() {
+	*x = SubInterface{}
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubInterface) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubInterface) ProtoMessage() {}
+
+func (x *SubInterface) ProtoReflect() protoreflect.Message {
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubInterface.ProtoReflect.Descriptor instead.
+func (*SubInterface) Descriptor() ([]byte, []int) {
+	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SubInterface) GetParentName() string {
+	if x != nil {
+		return x.ParentName
+	}
+	return ""
+}
+
+func (x *SubInterface) GetSubId() uint32 {
+	if x != nil {
+		return x.SubId
+	}
+	return 0
+}
+
+func (x *SubInterface) GetTagRwOption() SubInterface_TagRewriteOptions {
+	if x != nil {
+		return x.TagRwOption
+	}
+	return SubInterface_DISABLED
+}
+
+func (x *SubInterface) GetPushDot1Q() bool {
+	if x != nil {
+		return x.PushDot1Q
+	}
+	return false
+}
+
+func (x *SubInterface) GetTag1() uint32 {
+	if x != nil {
+		return x.Tag1
+	}
+	return 0
+}
+
+func (x *SubInterface) GetTag2() uint32 {
+	if x != nil {
+		return x.Tag2
+	}
+	return 0
+}
 
 // MemifLink configures a MEMIF interface (Ligato's fields).
 type MemifLink struct {
@@ -450,7 +620,7 @@ type MemifLink struct {
 
 func (x *MemifLink) Reset() {
 	*x = MemifLink{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[1]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +632,7 @@ func (x *MemifLink) String() string {
 func (*MemifLink) ProtoMessage() {}
 
 func (x *MemifLink) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[1]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +645,7 @@ func (x *MemifLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemifLink.ProtoReflect.Descriptor instead.
 func (*MemifLink) Descriptor() ([]byte, []int) {
-	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{1}
+	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *MemifLink) GetMode() MemifLink_MemifMode {
@@ -552,7 +722,7 @@ type AfpacketLink struct {
 
 func (x *AfpacketLink) Reset() {
 	*x = AfpacketLink{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[2]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +734,7 @@ func (x *AfpacketLink) String() string {
 func (*AfpacketLink) ProtoMessage() {}
 
 func (x *AfpacketLink) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[2]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +747,7 @@ func (x *AfpacketLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AfpacketLink.ProtoReflect.Descriptor instead.
 func (*AfpacketLink) Descriptor() ([]byte, []int) {
-	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{2}
+	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *AfpacketLink) GetHostIfName() string {
@@ -610,7 +780,7 @@ type TapLink struct {
 
 func (x *TapLink) Reset() {
 	*x = TapLink{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[3]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +792,7 @@ func (x *TapLink) String() string {
 func (*TapLink) ProtoMessage() {}
 
 func (x *TapLink) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[3]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +805,7 @@ func (x *TapLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TapLink.ProtoReflect.Descriptor instead.
 func (*TapLink) Descriptor() ([]byte, []int) {
-	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{3}
+	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TapLink) GetVersion() uint32 {
@@ -704,7 +874,7 @@ type VhostUserLink struct {
 
 func (x *VhostUserLink) Reset() {
 	*x = VhostUserLink{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[4]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +886,7 @@ func (x *VhostUserLink) String() string {
 func (*VhostUserLink) ProtoMessage() {}
 
 func (x *VhostUserLink) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[4]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +899,7 @@ func (x *VhostUserLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VhostUserLink.ProtoReflect.Descriptor instead.
 func (*VhostUserLink) Descriptor() ([]byte, []int) {
-	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{4}
+	return file_vpp_interfaces_interface_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *VhostUserLink) GetSocketFilename() string {
@@ -790,7 +960,7 @@ type Interface_Unnumbered struct {
 
 func (x *Interface_Unnumbered) Reset() {
 	*x = Interface_Unnumbered{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[5]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +972,7 @@ func (x *Interface_Unnumbered) String() string {
 func (*Interface_Unnumbered) ProtoMessage() {}
 
 func (x *Interface_Unnumbered) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[5]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +1006,7 @@ type Interface_RxMode struct {
 
 func (x *Interface_RxMode) Reset() {
 	*x = Interface_RxMode{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[6]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +1018,7 @@ func (x *Interface_RxMode) String() string {
 func (*Interface_RxMode) ProtoMessage() {}
 
 func (x *Interface_RxMode) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[6]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1066,7 @@ type Interface_RxPlacement struct {
 
 func (x *Interface_RxPlacement) Reset() {
 	*x = Interface_RxPlacement{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[7]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1078,7 @@ func (x *Interface_RxPlacement) String() string {
 func (*Interface_RxPlacement) ProtoMessage() {}
 
 func (x *Interface_RxPlacement) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[7]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1125,7 @@ type Interface_IP6ND struct {
 
 func (x *Interface_IP6ND) Reset() {
 	*x = Interface_IP6ND{}
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[8]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1137,7 @@ func (x *Interface_IP6ND) String() string {
 func (*Interface_IP6ND) ProtoMessage() {}
 
 func (x *Interface_IP6ND) ProtoReflect() protoreflect.Message {
-	mi := &file_vpp_interfaces_interface_proto_msgTypes[8]
+	mi := &file_vpp_interfaces_interface_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1171,7 @@ var File_vpp_interfaces_interface_proto protoreflect.FileDescriptor
 
 const file_vpp_interfaces_interface_proto_rawDesc = "" +
 	"\n" +
-	"\x1evpp/interfaces/interface.proto\x12\x16vppmesh.vpp.interfaces\"\xb1\f\n" +
+	"\x1evpp/interfaces/interface.proto\x12\x16vppmesh.vpp.interfaces\"\xeb\f\n" +
 	"\tInterface\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12:\n" +
 	"\x04type\x18\x02 \x01(\x0e2&.vppmesh.vpp.interfaces.Interface.TypeR\x04type\x12\x18\n" +
@@ -1016,7 +1186,8 @@ const file_vpp_interfaces_interface_proto_rawDesc = "" +
 	"unnumbered\x12C\n" +
 	"\brx_modes\x18\f \x03(\v2(.vppmesh.vpp.interfaces.Interface.RxModeR\arxModes\x12R\n" +
 	"\rrx_placements\x18\r \x03(\v2-.vppmesh.vpp.interfaces.Interface.RxPlacementR\frxPlacements\x12>\n" +
-	"\x06ip6_nd\x18\x0e \x01(\v2'.vppmesh.vpp.interfaces.Interface.IP6NDR\x05ip6Nd\x129\n" +
+	"\x06ip6_nd\x18\x0e \x01(\v2'.vppmesh.vpp.interfaces.Interface.IP6NDR\x05ip6Nd\x128\n" +
+	"\x03sub\x18d \x01(\v2$.vppmesh.vpp.interfaces.SubInterfaceH\x00R\x03sub\x129\n" +
 	"\x05memif\x18e \x01(\v2!.vppmesh.vpp.interfaces.MemifLinkH\x00R\x05memif\x12B\n" +
 	"\bafpacket\x18f \x01(\v2$.vppmesh.vpp.interfaces.AfpacketLinkH\x00R\bafpacket\x123\n" +
 	"\x03tap\x18g \x01(\v2\x1f.vppmesh.vpp.interfaces.TapLinkH\x00R\x03tap\x12G\n" +
@@ -1064,7 +1235,26 @@ const file_vpp_interfaces_interface_proto_rawDesc = "" +
 	"\x04RDMA\x10\x0f\x12\x0e\n" +
 	"\n" +
 	"VHOST_USER\x10dB\x06\n" +
-	"\x04link\"\xe1\x02\n" +
+	"\x04link\"\xfb\x02\n" +
+	"\fSubInterface\x12\x1f\n" +
+	"\vparent_name\x18\x01 \x01(\tR\n" +
+	"parentName\x12\x15\n" +
+	"\x06sub_id\x18\x02 \x01(\rR\x05subId\x12Z\n" +
+	"\rtag_rw_option\x18\x03 \x01(\x0e26.vppmesh.vpp.interfaces.SubInterface.TagRewriteOptionsR\vtagRwOption\x12\x1d\n" +
+	"\n" +
+	"push_dot1q\x18\x04 \x01(\bR\tpushDot1q\x12\x12\n" +
+	"\x04tag1\x18\x05 \x01(\rR\x04tag1\x12\x12\n" +
+	"\x04tag2\x18\x06 \x01(\rR\x04tag2\"\x8f\x01\n" +
+	"\x11TagRewriteOptions\x12\f\n" +
+	"\bDISABLED\x10\x00\x12\t\n" +
+	"\x05PUSH1\x10\x01\x12\t\n" +
+	"\x05PUSH2\x10\x02\x12\b\n" +
+	"\x04POP1\x10\x03\x12\b\n" +
+	"\x04POP2\x10\x04\x12\x0f\n" +
+	"\vTRANSLATE11\x10\x05\x12\x0f\n" +
+	"\vTRANSLATE12\x10\x06\x12\x0f\n" +
+	"\vTRANSLATE21\x10\a\x12\x0f\n" +
+	"\vTRANSLATE22\x10\b\"\xe1\x02\n" +
 	"\tMemifLink\x12?\n" +
 	"\x04mode\x18\x01 \x01(\x0e2+.vppmesh.vpp.interfaces.MemifLink.MemifModeR\x04mode\x12\x16\n" +
 	"\x06master\x18\x02 \x01(\bR\x06master\x12\x0e\n" +
@@ -1118,39 +1308,43 @@ func file_vpp_interfaces_interface_proto_rawDescGZIP() []byte {
 	return file_vpp_interfaces_interface_proto_rawDescData
 }
 
-var file_vpp_interfaces_interface_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_vpp_interfaces_interface_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_vpp_interfaces_interface_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_vpp_interfaces_interface_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_vpp_interfaces_interface_proto_goTypes = []any{
-	(Interface_Type)(0),           // 0: vppmesh.vpp.interfaces.Interface.Type
-	(Interface_RxMode_Type)(0),    // 1: vppmesh.vpp.interfaces.Interface.RxMode.Type
-	(MemifLink_MemifMode)(0),      // 2: vppmesh.vpp.interfaces.MemifLink.MemifMode
-	(*Interface)(nil),             // 3: vppmesh.vpp.interfaces.Interface
-	(*MemifLink)(nil),             // 4: vppmesh.vpp.interfaces.MemifLink
-	(*AfpacketLink)(nil),          // 5: vppmesh.vpp.interfaces.AfpacketLink
-	(*TapLink)(nil),               // 6: vppmesh.vpp.interfaces.TapLink
-	(*VhostUserLink)(nil),         // 7: vppmesh.vpp.interfaces.VhostUserLink
-	(*Interface_Unnumbered)(nil),  // 8: vppmesh.vpp.interfaces.Interface.Unnumbered
-	(*Interface_RxMode)(nil),      // 9: vppmesh.vpp.interfaces.Interface.RxMode
-	(*Interface_RxPlacement)(nil), // 10: vppmesh.vpp.interfaces.Interface.RxPlacement
-	(*Interface_IP6ND)(nil),       // 11: vppmesh.vpp.interfaces.Interface.IP6ND
+	(Interface_Type)(0),                 // 0: vppmesh.vpp.interfaces.Interface.Type
+	(Interface_RxMode_Type)(0),          // 1: vppmesh.vpp.interfaces.Interface.RxMode.Type
+	(SubInterface_TagRewriteOptions)(0), // 2: vppmesh.vpp.interfaces.SubInterface.TagRewriteOptions
+	(MemifLink_MemifMode)(0),            // 3: vppmesh.vpp.interfaces.MemifLink.MemifMode
+	(*Interface)(nil),                   // 4: vppmesh.vpp.interfaces.Interface
+	(*SubInterface)(nil),                // 5: vppmesh.vpp.interfaces.SubInterface
+	(*MemifLink)(nil),                   // 6: vppmesh.vpp.interfaces.MemifLink
+	(*AfpacketLink)(nil),                // 7: vppmesh.vpp.interfaces.AfpacketLink
+	(*TapLink)(nil),                     // 8: vppmesh.vpp.interfaces.TapLink
+	(*VhostUserLink)(nil),               // 9: vppmesh.vpp.interfaces.VhostUserLink
+	(*Interface_Unnumbered)(nil),        // 10: vppmesh.vpp.interfaces.Interface.Unnumbered
+	(*Interface_RxMode)(nil),            // 11: vppmesh.vpp.interfaces.Interface.RxMode
+	(*Interface_RxPlacement)(nil),       // 12: vppmesh.vpp.interfaces.Interface.RxPlacement
+	(*Interface_IP6ND)(nil),             // 13: vppmesh.vpp.interfaces.Interface.IP6ND
 }
 var file_vpp_interfaces_interface_proto_depIdxs = []int32{
 	0,  // 0: vppmesh.vpp.interfaces.Interface.type:type_name -> vppmesh.vpp.interfaces.Interface.Type
-	8,  // 1: vppmesh.vpp.interfaces.Interface.unnumbered:type_name -> vppmesh.vpp.interfaces.Interface.Unnumbered
-	9,  // 2: vppmesh.vpp.interfaces.Interface.rx_modes:type_name -> vppmesh.vpp.interfaces.Interface.RxMode
-	10, // 3: vppmesh.vpp.interfaces.Interface.rx_placements:type_name -> vppmesh.vpp.interfaces.Interface.RxPlacement
-	11, // 4: vppmesh.vpp.interfaces.Interface.ip6_nd:type_name -> vppmesh.vpp.interfaces.Interface.IP6ND
-	4,  // 5: vppmesh.vpp.interfaces.Interface.memif:type_name -> vppmesh.vpp.interfaces.MemifLink
-	5,  // 6: vppmesh.vpp.interfaces.Interface.afpacket:type_name -> vppmesh.vpp.interfaces.AfpacketLink
-	6,  // 7: vppmesh.vpp.interfaces.Interface.tap:type_name -> vppmesh.vpp.interfaces.TapLink
-	7,  // 8: vppmesh.vpp.interfaces.Interface.vhost_user:type_name -> vppmesh.vpp.interfaces.VhostUserLink
-	2,  // 9: vppmesh.vpp.interfaces.MemifLink.mode:type_name -> vppmesh.vpp.interfaces.MemifLink.MemifMode
-	1,  // 10: vppmesh.vpp.interfaces.Interface.RxMode.mode:type_name -> vppmesh.vpp.interfaces.Interface.RxMode.Type
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	10, // 1: vppmesh.vpp.interfaces.Interface.unnumbered:type_name -> vppmesh.vpp.interfaces.Interface.Unnumbered
+	11, // 2: vppmesh.vpp.interfaces.Interface.rx_modes:type_name -> vppmesh.vpp.interfaces.Interface.RxMode
+	12, // 3: vppmesh.vpp.interfaces.Interface.rx_placements:type_name -> vppmesh.vpp.interfaces.Interface.RxPlacement
+	13, // 4: vppmesh.vpp.interfaces.Interface.ip6_nd:type_name -> vppmesh.vpp.interfaces.Interface.IP6ND
+	5,  // 5: vppmesh.vpp.interfaces.Interface.sub:type_name -> vppmesh.vpp.interfaces.SubInterface
+	6,  // 6: vppmesh.vpp.interfaces.Interface.memif:type_name -> vppmesh.vpp.interfaces.MemifLink
+	7,  // 7: vppmesh.vpp.interfaces.Interface.afpacket:type_name -> vppmesh.vpp.interfaces.AfpacketLink
+	8,  // 8: vppmesh.vpp.interfaces.Interface.tap:type_name -> vppmesh.vpp.interfaces.TapLink
+	9,  // 9: vppmesh.vpp.interfaces.Interface.vhost_user:type_name -> vppmesh.vpp.interfaces.VhostUserLink
+	2,  // 10: vppmesh.vpp.interfaces.SubInterface.tag_rw_option:type_name -> vppmesh.vpp.interfaces.SubInterface.TagRewriteOptions
+	3,  // 11: vppmesh.vpp.interfaces.MemifLink.mode:type_name -> vppmesh.vpp.interfaces.MemifLink.MemifMode
+	1,  // 12: vppmesh.vpp.interfaces.Interface.RxMode.mode:type_name -> vppmesh.vpp.interfaces.Interface.RxMode.Type
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_vpp_interfaces_interface_proto_init() }
@@ -1159,6 +1353,7 @@ func file_vpp_interfaces_interface_proto_init() {
 		return
 	}
 	file_vpp_interfaces_interface_proto_msgTypes[0].OneofWrappers = []any{
+		(*Interface_Sub)(nil),
 		(*Interface_Memif)(nil),
 		(*Interface_Afpacket)(nil),
 		(*Interface_Tap)(nil),
@@ -1169,8 +1364,8 @@ func file_vpp_interfaces_interface_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vpp_interfaces_interface_proto_rawDesc), len(file_vpp_interfaces_interface_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   9,
+			NumEnums:      4,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

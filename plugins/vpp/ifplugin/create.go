@@ -10,6 +10,7 @@ import (
 	interfaces "go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/binapi/ip_types"
+	"go.fd.io/govpp/binapi/l2"
 	"go.fd.io/govpp/binapi/memif"
 	"go.fd.io/govpp/binapi/tapv2"
 	"go.fd.io/govpp/binapi/vhost_user"
@@ -58,6 +59,12 @@ func (p *Plugin) create(ctx context.Context, key string, v *ifmodel.Interface) (
 // a new interface) are not sent.
 func (p *Plugin) configure(ctx context.Context, key string, idx interface_types.InterfaceIndex, v *ifmodel.Interface) error {
 	reqs := []api.Message{&interfaces.SwInterfaceTagAddDel{IsAdd: true, SwIfIndex: idx, Tag: v.GetName()}}
+	if v.GetType() == ifmodel.Interface_SUB_INTERFACE {
+		if r := tagRewriteRequest(idx, v.GetSub()); r != nil {
+			reqs = append(reqs, r)
+		}
+	}
+	reqs = append(reqs, tableRequests(idx, v)...) // before any address
 	if v.GetMtu() != 0 {
 		reqs = append(reqs, mtuRequest(idx, v.GetMtu()))
 	}
@@ -126,6 +133,12 @@ func retvalOf(m api.Message) int32 {
 		return r.Retval
 	case *interfaces.SwInterfaceSetMacAddressReply:
 		return r.Retval
+	case *interfaces.SwInterfaceSetTableReply:
+		return r.Retval
+	case *interfaces.SwInterfaceSetRxModeReply:
+		return r.Retval
+	case *l2.L2InterfaceVlanTagRewriteReply:
+		return r.Retval
 	}
 	return -1
 }
@@ -145,6 +158,17 @@ func (p *Plugin) createLink(ctx context.Context, key string, v *ifmodel.Interfac
 		r, err := p.ifs.CreateLoopback(ctx, &interfaces.CreateLoopback{MacAddress: mac})
 		if err != nil {
 			return nil, fmt.Errorf("%s: create_loopback: %w", key, err)
+		}
+		meta.SwIfIndex = uint32(r.SwIfIndex)
+	case ifmodel.Interface_SUB_INTERFACE:
+		s := v.GetSub()
+		parent, ok := p.SwIfIndex(s.GetParentName())
+		if !ok {
+			return nil, fmt.Errorf("%s: parent interface %q has no sw_if_index", key, s.GetParentName())
+		}
+		r, err := p.ifs.CreateVlanSubif(ctx, &interfaces.CreateVlanSubif{SwIfIndex: interface_types.InterfaceIndex(parent), VlanID: s.GetSubId()})
+		if err != nil {
+			return nil, fmt.Errorf("%s: create_vlan_subif parent %d vlan %d: %w", key, parent, s.GetSubId(), err)
 		}
 		meta.SwIfIndex = uint32(r.SwIfIndex)
 	case ifmodel.Interface_MEMIF:
@@ -194,6 +218,11 @@ func (p *Plugin) createLink(ctx context.Context, key string, v *ifmodel.Interfac
 		meta.SwIfIndex, meta.MemifSocketID = uint32(r.SwIfIndex), sock
 	case ifmodel.Interface_TAP:
 		t := v.GetTap()
+		if t.GetToMicroservice() != "" {
+			// Ligato's Linux plugin would move the host side into the
+			// microservice's namespace; vppmesh has no Linux plugin.
+			p.log.Warn("tap to_microservice accepted; the host side stays in VPP's namespace", "key", key, "to_microservice", t.GetToMicroservice())
+		}
 		req := &tapv2.TapCreateV3{
 			ID:           ^uint32(0),
 			UseRandomMac: !hasMAC,
@@ -290,6 +319,10 @@ func (p *Plugin) deleteLink(ctx context.Context, key string, v *ifmodel.Interfac
 	case ifmodel.Interface_SOFTWARE_LOOPBACK:
 		if _, err := p.ifs.DeleteLoopback(ctx, &interfaces.DeleteLoopback{SwIfIndex: idx}); err != nil {
 			return fmt.Errorf("%s: delete_loopback %d: %w", key, idx, err)
+		}
+	case ifmodel.Interface_SUB_INTERFACE:
+		if _, err := p.ifs.DeleteSubif(ctx, &interfaces.DeleteSubif{SwIfIndex: idx}); err != nil {
+			return fmt.Errorf("%s: delete_subif %d: %w", key, idx, err)
 		}
 	case ifmodel.Interface_MEMIF:
 		if _, err := p.mem.MemifDelete(ctx, &memif.MemifDelete{SwIfIndex: idx}); err != nil {

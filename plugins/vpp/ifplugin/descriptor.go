@@ -11,6 +11,7 @@ func (p *Plugin) Descriptor() *kvscheduler.Descriptor[*ifmodel.Interface, *Metad
 	return &kvscheduler.Descriptor[*ifmodel.Interface, *Metadata]{
 		Name:               DescriptorName,
 		KeyPrefix:          KeyPrefix,
+		DerivedValues:      p.derived,
 		Validate:           p.validate,
 		Equivalent:         p.equivalent,
 		Create:             p.create,
@@ -18,10 +19,17 @@ func (p *Plugin) Descriptor() *kvscheduler.Descriptor[*ifmodel.Interface, *Metad
 		UpdateWithRecreate: p.updateWithRecreate,
 		Delete:             p.delete,
 		Retrieve:           p.retrieve,
+		Dependencies:       p.dependencies,
 	}
 }
 
 // Register adds the interface descriptor to the scheduler.
 func (p *Plugin) Register(s *kvscheduler.Scheduler) error {
-	return kvscheduler.RegisterDescriptor(s, p.Descriptor())
+	if err := kvscheduler.RegisterDescriptor(s, p.Descriptor()); err != nil {
+		return err
+	}
+	if err := kvscheduler.RegisterDescriptor(s, p.UnnumberedDescriptor()); err != nil {
+		return err
+	}
+	return kvscheduler.RegisterDescriptor(s, p.RxModesDescriptor())
 }

@@ -13,6 +13,7 @@ import (
 	interfaces "go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/binapi/ip"
+	"go.fd.io/govpp/binapi/l2"
 	"go.fd.io/govpp/binapi/memif"
 	"go.fd.io/govpp/binapi/tapv2"
 	"go.fd.io/govpp/binapi/vhost_user"
@@ -67,9 +68,12 @@ type Plugin struct {
 
 	sockets *memifSockets
 
-	mu     sync.RWMutex
-	byName map[string]*entry
-	byIdx  map[uint32]string
+	mu sync.RWMutex
+	// inherited holds the tables (IPv4, IPv6) an unnumbered interface had
+	// before it took those of the interface it borrows from.
+	inherited map[string][2]uint32
+	byName    map[string]*entry
+	byIdx     map[uint32]string
 	// memifOwner maps an applied memif's socket+id to its logical name, so
 	// a second memif on the same pair is rejected naming the first.
 	memifOwner map[memifKey]string
@@ -134,6 +138,7 @@ func New(opts Options) *Plugin {
 		byIdx:      make(map[uint32]string),
 		memifOwner: make(map[memifKey]string),
 		memifOf:    make(map[string]memifKey),
+		inherited:  make(map[string][2]uint32),
 		watchers:   make(map[int]func(*ifmodel.InterfaceState)),
 		details:    make(map[uint32]ifDetails),
 	}
@@ -243,6 +248,15 @@ func (p *Plugin) Messages() []api.Message {
 		&interfaces.WantInterfaceEvents{}, &interfaces.WantInterfaceEventsReply{},
 		&interfaces.SwInterfaceEvent{},
 		&ip.IPAddressDump{}, &ip.IPAddressDetails{},
+		&interfaces.CreateVlanSubif{}, &interfaces.CreateVlanSubifReply{},
+		&interfaces.DeleteSubif{}, &interfaces.DeleteSubifReply{},
+		&l2.L2InterfaceVlanTagRewrite{}, &l2.L2InterfaceVlanTagRewriteReply{},
+		&interfaces.SwInterfaceSetTable{}, &interfaces.SwInterfaceSetTableReply{},
+		&interfaces.SwInterfaceGetTable{}, &interfaces.SwInterfaceGetTableReply{},
+		&interfaces.SwInterfaceSetRxMode{}, &interfaces.SwInterfaceSetRxModeReply{},
+		&interfaces.SwInterfaceRxPlacementDump{}, &interfaces.SwInterfaceRxPlacementDetails{},
+		&interfaces.SwInterfaceSetUnnumbered{}, &interfaces.SwInterfaceSetUnnumberedReply{},
+		&ip.IPUnnumberedDump{}, &ip.IPUnnumberedDetails{},
 		&memif.MemifCreateV2{}, &memif.MemifCreateV2Reply{},
 		&memif.MemifDelete{}, &memif.MemifDeleteReply{},
 		&memif.MemifDump{}, &memif.MemifDetails{},

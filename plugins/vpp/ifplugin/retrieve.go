@@ -195,6 +195,14 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 	for _, kv := range desired {
 		want[kv.Value.GetName()] = kv.Value
 	}
+	nameOf := make(map[uint32]string, len(st.ifs)) // a sub-interface's parent may come later
+	for _, d := range st.ifs {
+		if d.Tag != "" {
+			nameOf[uint32(d.SwIfIndex)] = d.Tag
+		} else {
+			nameOf[uint32(d.SwIfIndex)] = d.InterfaceName
+		}
+	}
 	if f, ok := st.sockets[0]; ok {
 		p.sockets.def = f
 	}
@@ -225,6 +233,13 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 			v.Mtu = d.Mtu[0]
 		}
 		switch {
+		case d.Type == interface_types.IF_API_TYPE_SUB:
+			v.Type = ifmodel.Interface_SUB_INTERFACE
+			v.Link = &ifmodel.Interface_Sub{Sub: &ifmodel.SubInterface{
+				ParentName: nameOf[uint32(d.SupSwIfIndex)], SubId: d.SubID,
+				TagRwOption: ifmodel.SubInterface_TagRewriteOptions(d.VtrOp),
+				PushDot1Q:   d.VtrPushDot1q != 0, Tag1: d.VtrTag1, Tag2: d.VtrTag2,
+			}}
 		case st.memifs[idx] != nil:
 			m := st.memifs[idx]
 			v.Type = ifmodel.Interface_MEMIF
@@ -269,6 +284,10 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 		out = append(out, kvscheduler.Retrieved[*ifmodel.Interface, *Metadata]{Key: Key(name), Value: v, Metadata: meta, Origin: origin})
 	}
 
+	if err := p.readVrfs(ctx, ours, want); err != nil {
+		return nil, err
+	}
+
 	if err := p.readAddresses(ctx, ours); err != nil {
 		return nil, err
 	}
@@ -301,6 +320,10 @@ func fillUnreported(got, want *ifmodel.Interface) {
 	if want.GetMtu() == 0 {
 		got.Mtu = 0
 	}
+	// Not read back (VPP reports them per queue, or not at all): rx modes,
+	// and the unnumbered setting, which is checked by its derived value.
+	got.RxModes = want.GetRxModes()
+	got.Unnumbered = want.GetUnnumbered()
 	switch got.GetType() {
 	case ifmodel.Interface_MEMIF:
 		g, w := got.GetMemif(), want.GetMemif()

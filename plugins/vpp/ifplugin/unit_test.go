@@ -162,6 +162,11 @@ func TestValidate(t *testing.T) {
 		{Name: "af", Type: ifmodel.Interface_AF_PACKET, Link: &ifmodel.Interface_Afpacket{Afpacket: &ifmodel.AfpacketLink{HostIfName: "veth1"}}},
 		{Name: "vh", Type: ifmodel.Interface_VHOST_USER, Link: &ifmodel.Interface_VhostUser{VhostUser: &ifmodel.VhostUserLink{SocketFilename: "/run/vm.sock", Server: true}}},
 		{Name: strings.Repeat("n", 63), Type: ifmodel.Interface_SOFTWARE_LOOPBACK},
+		{Name: "vrf", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Vrf: 2, IpAddresses: []string{"198.51.100.1/24"}},
+		{Name: "un", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Unnumbered: &ifmodel.Interface_Unnumbered{InterfaceWithIp: "lo"}},
+		{Name: "rx", Type: ifmodel.Interface_MEMIF, RxModes: []*ifmodel.Interface_RxMode{{Mode: ifmodel.Interface_RxMode_POLLING}, {Queue: 1, Mode: ifmodel.Interface_RxMode_INTERRUPT}, {DefaultMode: true, Mode: ifmodel.Interface_RxMode_ADAPTIVE}}},
+		{Name: "sub", Type: ifmodel.Interface_SUB_INTERFACE, Link: &ifmodel.Interface_Sub{Sub: &ifmodel.SubInterface{ParentName: "p", SubId: 4094, TagRwOption: ifmodel.SubInterface_POP1}}},
+		{Name: "tap-ms", Type: ifmodel.Interface_TAP, Link: &ifmodel.Interface_Tap{Tap: &ifmodel.TapLink{Version: 2, ToMicroservice: "cnf1"}}},
 	}
 	for _, v := range good {
 		if err := p.validate(Key(v.Name), v); err != nil {
@@ -171,10 +176,19 @@ func TestValidate(t *testing.T) {
 	bad := map[string]*ifmodel.Interface{
 		"empty name":      {Type: ifmodel.Interface_SOFTWARE_LOOPBACK},
 		"64-byte name":    {Name: strings.Repeat("n", 64), Type: ifmodel.Interface_SOFTWARE_LOOPBACK},
-		"vrf":             {Name: "x", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Vrf: 2},
 		"dhcp":            {Name: "x", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, SetDhcpClient: true},
-		"unnumbered":      {Name: "x", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Unnumbered: &ifmodel.Interface_Unnumbered{InterfaceWithIp: "lo"}},
-		"rx modes":        {Name: "x", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, RxModes: []*ifmodel.Interface_RxMode{{Mode: ifmodel.Interface_RxMode_POLLING}}},
+		"unnumbered self": {Name: "x", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Unnumbered: &ifmodel.Interface_Unnumbered{InterfaceWithIp: "x"}},
+		"unnumbered none": {Name: "x", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Unnumbered: &ifmodel.Interface_Unnumbered{}},
+		"unnumbered+ip":   {Name: "x", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, IpAddresses: []string{"198.51.100.1/24"}, Unnumbered: &ifmodel.Interface_Unnumbered{InterfaceWithIp: "lo"}},
+		"rx mode unknown": {Name: "x", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, RxModes: []*ifmodel.Interface_RxMode{{Queue: 0}}},
+		"rx mode twice":   {Name: "x", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, RxModes: []*ifmodel.Interface_RxMode{{Mode: ifmodel.Interface_RxMode_POLLING}, {Mode: ifmodel.Interface_RxMode_INTERRUPT}}},
+		"sub no link":     {Name: "x", Type: ifmodel.Interface_SUB_INTERFACE},
+		"sub no parent":   {Name: "x", Type: ifmodel.Interface_SUB_INTERFACE, Link: &ifmodel.Interface_Sub{Sub: &ifmodel.SubInterface{SubId: 10}}},
+		"sub own parent":  {Name: "x", Type: ifmodel.Interface_SUB_INTERFACE, Link: &ifmodel.Interface_Sub{Sub: &ifmodel.SubInterface{ParentName: "x", SubId: 10}}},
+		"sub id 0":        {Name: "x", Type: ifmodel.Interface_SUB_INTERFACE, Link: &ifmodel.Interface_Sub{Sub: &ifmodel.SubInterface{ParentName: "p"}}},
+		"sub id 4095":     {Name: "x", Type: ifmodel.Interface_SUB_INTERFACE, Link: &ifmodel.Interface_Sub{Sub: &ifmodel.SubInterface{ParentName: "p", SubId: 4095}}},
+		"sub push no tag": {Name: "x", Type: ifmodel.Interface_SUB_INTERFACE, Link: &ifmodel.Interface_Sub{Sub: &ifmodel.SubInterface{ParentName: "p", SubId: 10, TagRwOption: ifmodel.SubInterface_PUSH1}}},
+		"sub with mac":    {Name: "x", Type: ifmodel.Interface_SUB_INTERFACE, PhysAddress: "02:00:00:00:00:01", Link: &ifmodel.Interface_Sub{Sub: &ifmodel.SubInterface{ParentName: "p", SubId: 10}}},
 		"dpdk":            {Name: "x", Type: ifmodel.Interface_DPDK},
 		"type/link":       {Name: "x", Type: ifmodel.Interface_MEMIF, Link: &ifmodel.Interface_Tap{Tap: &ifmodel.TapLink{}}},
 		"loop with link":  {Name: "x", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Link: &ifmodel.Interface_Memif{Memif: &ifmodel.MemifLink{}}},
@@ -192,9 +206,9 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: accepted, want an error", what)
 		}
 	}
-	err := p.validate("k", &ifmodel.Interface{Name: "x", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, Vrf: 3})
+	err := p.validate("k", &ifmodel.Interface{Name: "x", Type: ifmodel.Interface_SOFTWARE_LOOPBACK, SetDhcpClient: true})
 	if !errors.Is(err, ErrNotSupported) {
-		t.Errorf("vrf error %v does not wrap ErrNotSupported", err)
+		t.Errorf("set_dhcp_client error %v does not wrap ErrNotSupported", err)
 	}
 }
 

@@ -23,6 +23,16 @@ func (p *Plugin) updateWithRecreate(_ string, old, new *ifmodel.Interface, _ *Me
 	if old.GetType() != new.GetType() {
 		return true
 	}
+	// A VRF change moves every address; VPP takes set_table only on an
+	// interface without addresses, so the interface is rebuilt.
+	if old.GetVrf() != new.GetVrf() {
+		return true
+	}
+	if o4, o6 := vrfFamilies(old); new.GetVrf() != 0 {
+		if n4, n6 := vrfFamilies(new); o4 != n4 || o6 != n6 {
+			return true
+		}
+	}
 	o, n := p.normalize(old), p.normalize(new)
 	if new.GetType() == ifmodel.Interface_VHOST_USER {
 		ol, nl := o.GetVhostUser(), n.GetVhostUser()
@@ -30,6 +40,8 @@ func (p *Plugin) updateWithRecreate(_ string, old, new *ifmodel.Interface, _ *Me
 	}
 	var ol, nl proto.Message
 	switch new.GetType() {
+	case ifmodel.Interface_SUB_INTERFACE:
+		ol, nl = o.GetSub(), n.GetSub()
 	case ifmodel.Interface_MEMIF:
 		ol, nl = o.GetMemif(), n.GetMemif()
 	case ifmodel.Interface_TAP:

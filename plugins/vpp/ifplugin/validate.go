@@ -27,6 +27,9 @@ func (p *Plugin) validate(key string, v *ifmodel.Interface) error {
 	if err := unsupported(v); err != nil {
 		return fmt.Errorf("%s: %w", key, err)
 	}
+	if err := validateRxModes(v.GetRxModes()); err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
 	if mac := v.GetPhysAddress(); mac != "" {
 		if _, err := ethernet_types.ParseMacAddress(mac); err != nil {
 			return fmt.Errorf("%s: phys_address %q: %w", key, mac, err)
@@ -54,14 +57,15 @@ func (p *Plugin) validate(key string, v *ifmodel.Interface) error {
 
 func unsupported(v *ifmodel.Interface) error {
 	switch {
-	case v.GetVrf() != 0:
-		return fmt.Errorf("vrf %d: non-default VRF is %w", v.GetVrf(), ErrNotSupported)
 	case v.GetSetDhcpClient():
-		return fmt.Errorf("set_dhcp_client is %w", ErrNotSupported)
-	case v.GetUnnumbered() != nil:
-		return fmt.Errorf("unnumbered is %w", ErrNotSupported)
-	case len(v.GetRxModes()) > 0:
-		return fmt.Errorf("rx_modes is %w", ErrNotSupported)
+		// The VPP build vppmesh runs against has no dhcp plugin.
+		return fmt.Errorf("set_dhcp_client is %w (vppmesh does not drive VPP's dhcp plugin; give ip_addresses)", ErrNotSupported)
+	case v.GetUnnumbered() != nil && v.GetUnnumbered().GetInterfaceWithIp() == "":
+		return fmt.Errorf("unnumbered.interface_with_ip is empty")
+	case v.GetUnnumbered() != nil && v.GetUnnumbered().GetInterfaceWithIp() == v.GetName():
+		return fmt.Errorf("unnumbered: interface cannot borrow its own address")
+	case v.GetUnnumbered() != nil && len(v.GetIpAddresses()) > 0:
+		return fmt.Errorf("unnumbered interface must not have ip_addresses of its own")
 	case len(v.GetRxPlacements()) > 0:
 		return fmt.Errorf("rx_placements is %w", ErrNotSupported)
 	case v.GetIp6Nd() != nil:
@@ -81,6 +85,11 @@ func validateLink(v *ifmodel.Interface) error {
 	switch t {
 	case ifmodel.Interface_SOFTWARE_LOOPBACK:
 		return linkOK(false)
+	case ifmodel.Interface_SUB_INTERFACE:
+		if err := linkOK(v.GetSub() != nil); err != nil {
+			return err
+		}
+		return validateSub(v)
 	case ifmodel.Interface_MEMIF:
 		if err := linkOK(v.GetMemif() != nil); err != nil {
 			return err
@@ -108,8 +117,6 @@ func validateLink(v *ifmodel.Interface) error {
 		switch {
 		case tp.GetVersion() == 1:
 			return fmt.Errorf("tap version 1 is %w (VPP removed it; use 2)", ErrNotSupported)
-		case tp.GetToMicroservice() != "":
-			return fmt.Errorf("tap to_microservice is %w", ErrNotSupported)
 		case tp.GetRxRingSize() > 0xffff || tp.GetTxRingSize() > 0xffff:
 			return fmt.Errorf("tap ring sizes exceed 65535")
 		case len(tp.GetHostIfName()) > 63:

@@ -85,10 +85,12 @@ func (p *Plugin) Messages() []api.Message {
 		&l2.BridgeDomainAddDelV2{}, &l2.BridgeDomainAddDelV2Reply{},
 		&l2.BridgeDomainDump{}, &l2.BridgeDomainDetails{},
 		&l2.SwInterfaceSetL2Bridge{}, &l2.SwInterfaceSetL2BridgeReply{},
+		&l2.L2fibAddDel{}, &l2.L2fibAddDelReply{},
+		&l2.L2FibTableDump{}, &l2.L2FibTableDetails{},
 	}
 }
 
-// Register adds the xconnect, bridge-domain and member descriptors.
+// Register adds the xconnect, bridge-domain, member and FIB descriptors.
 func (p *Plugin) Register(s *kvscheduler.Scheduler) error {
 	if err := kvscheduler.RegisterDescriptor(s, p.XConnectDescriptor()); err != nil {
 		return err
@@ -96,5 +98,8 @@ func (p *Plugin) Register(s *kvscheduler.Scheduler) error {
 	if err := kvscheduler.RegisterDescriptor(s, p.BridgeDomainDescriptor()); err != nil {
 		return err
 	}
-	return kvscheduler.RegisterDescriptor(s, p.BDMemberDescriptor())
+	if err := kvscheduler.RegisterDescriptor(s, p.BDMemberDescriptor()); err != nil {
+		return err
+	}
+	return kvscheduler.RegisterDescriptor(s, p.FIBDescriptor())
 }
