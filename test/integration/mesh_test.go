@@ -339,6 +339,7 @@ func TestMeshIPPool(t *testing.T) {
 		if c3.GetIpContext().GetClientIp() != "198.51.100.2/31" || c3.GetIpContext().GetEndpointIp() != "198.51.100.3/31" {
 			t.Fatalf("c3's context %v, want the freed 198.51.100.2/31 pair", c3.GetIpContext())
 		}
+		e.waitConnState("c3", vppmeshv1.ConnectionStatus_DOWN) // wired before the test ends
 		resp, err := e.etcd.Get(context.Background(), models.MeshAllocPrefix+"ip/sec/", clientv3.WithPrefix())
 		if err != nil {
 			t.Fatal(err)
