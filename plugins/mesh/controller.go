@@ -496,6 +496,11 @@ func (m *Controller) reconcile(ctx context.Context) {
 		ids[id] = true
 	}
 	order := sortedKeys(ids)
+	// Links still rendered here are not handed out again until they are
+	// gone from VPP (see decide).
+	m.renderMu.Lock()
+	busy := busyCounts(m.rendered)
+	m.renderMu.Unlock()
 	render := map[string]*vppmeshv1.CrossConnect{}
 	var mine []*vppmeshv1.ConnectionStatus
 	for _, id := range order {
@@ -503,7 +508,7 @@ func (m *Controller) reconcile(ctx context.Context) {
 			m.forget(id)
 			continue
 		}
-		st, r := m.reconcileOne(ctx, id, now, sched, links)
+		st, r := m.reconcileOne(ctx, id, now, sched, links, busy)
 		if r != nil {
 			render[id] = r
 		}
@@ -529,7 +534,7 @@ func (m *Controller) forget(id string) {
 
 // reconcileOne handles one connection this agent answers for: it returns
 // the status it stands at and its rendering (nil: none).
-func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time, sched map[string]renderState, links map[string]bool) (*vppmeshv1.ConnectionStatus, *vppmeshv1.CrossConnect) {
+func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time, sched map[string]renderState, links map[string]bool, busy map[string]int) (*vppmeshv1.ConnectionStatus, *vppmeshv1.CrossConnect) {
 	cur := m.c.status[id]
 	conn := m.c.conns[id]
 	if conn == nil {
@@ -560,7 +565,7 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 	}
 
 	avoid := m.avoidSet(id, now)
-	d, ref := decide(m.c, m.node, conn, cur, avoid)
+	d, ref := decide(m.c, m.node, conn, cur, avoid, busyFor(busy, m.renderedOf(id)))
 	if ref != nil {
 		st := &vppmeshv1.ConnectionStatus{Id: id, NetworkService: conn.GetNetworkService(), ClientNode: m.node,
 			State: vppmeshv1.ConnectionStatus_PENDING, Error: ref.Reason, Heals: cur.GetHeals(),
@@ -614,6 +619,13 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 	m.setState(id, st, d.render != nil, sched, links, now)
 	m.writeStatus(ctx, id, cur, st, d.allocs, now)
 	return st, d.render
+}
+
+// renderedOf is what the scheduler was given for connection id (nil: none).
+func (m *Controller) renderedOf(id string) *vppmeshv1.CrossConnect {
+	m.renderMu.Lock()
+	defer m.renderMu.Unlock()
+	return m.rendered[id]
 }
 
 // resetLink forgets the link history of a connection that got a new

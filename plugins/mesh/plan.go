@@ -47,7 +47,12 @@ type decision struct {
 // decide computes the decision for a connection this agent owns. cur is the
 // current status (nil if none). It keeps a current decision while it stays
 // usable, so untouched connections never change.
-func decide(c *cache, node string, conn *vppmeshv1.Connection, cur *vppmeshv1.ConnectionStatus, avoid map[string]bool) (*decision, *Refusal) {
+//
+// busy lists the memif ids ("<socket>#<id>") and vhost-user sockets still
+// rendered here for other connections: an id freed in etcd is not reused
+// until its interface is gone from VPP (VPP and the interface descriptor
+// refuse a second memif with the same socket and id).
+func decide(c *cache, node string, conn *vppmeshv1.Connection, cur *vppmeshv1.ConnectionStatus, avoid map[string]bool, busy func(string) bool) (*decision, *Refusal) {
 	id := conn.GetId()
 	if err := ValidateConnection(conn); err != nil {
 		return nil, &Refusal{Failed: true, Reason: err.Error()}
@@ -107,7 +112,13 @@ func decide(c *cache, node string, conn *vppmeshv1.Connection, cur *vppmeshv1.Co
 			ok = held[memifAllocKey(ep.GetName(), mid)] && cur.GetEndpointLink().GetMemif().GetSocketFilename() == m.GetSocketFilename()
 		}
 		if !ok {
-			mid = NextID(usedIDs(c, "memif/"+ep.GetName()+"/", id))
+			used := usedIDs(c, "memif/"+ep.GetName()+"/", id)
+			for {
+				if mid = NextID(used); !busy(MemifBusyKey(m.GetSocketFilename(), mid)) {
+					break
+				}
+				used[mid] = true
+			}
 		}
 		m.Id = mid
 		allocs[memifAllocKey(ep.GetName(), mid)] = true
@@ -124,7 +135,13 @@ func decide(c *cache, node string, conn *vppmeshv1.Connection, cur *vppmeshv1.Co
 			}
 		}
 		if !ok {
-			n = NextID(usedIDs(c, "vhost/"+ep.GetName()+"/", id))
+			used := usedIDs(c, "vhost/"+ep.GetName()+"/", id)
+			for {
+				if n = NextID(used); !busy(base + "-" + strconv.FormatUint(uint64(n), 10)) {
+					break
+				}
+				used[n] = true
+			}
 		}
 		v.SocketFilename = base + "-" + strconv.FormatUint(uint64(n), 10)
 		allocs[vhostAllocKey(ep.GetName(), n)] = true
@@ -188,6 +205,45 @@ func decide(c *cache, node string, conn *vppmeshv1.Connection, cur *vppmeshv1.Co
 		d.render = &vppmeshv1.CrossConnect{Name: "mesh-" + id, A: clientLink, B: epLink}
 	}
 	return d, nil
+}
+
+// MemifBusyKey names a memif id on a socket in decide's busy set.
+func MemifBusyKey(socket string, id uint32) string {
+	return socket + "#" + strconv.FormatUint(uint64(id), 10)
+}
+
+// linkKeys lists the links of a rendering as busy-set keys.
+func linkKeys(v *vppmeshv1.CrossConnect) []string {
+	var out []string
+	for _, ep := range []*vppmeshv1.Endpoint{v.GetA(), v.GetB()} {
+		if m := ep.GetMemif(); m != nil {
+			out = append(out, MemifBusyKey(m.GetSocketFilename(), m.GetId()))
+		}
+		if vh := ep.GetVhostUser(); vh != nil {
+			out = append(out, vh.GetSocketFilename())
+		}
+	}
+	return out
+}
+
+// busyCounts counts the renderings using each link.
+func busyCounts(rendered map[string]*vppmeshv1.CrossConnect) map[string]int {
+	out := map[string]int{}
+	for _, v := range rendered {
+		for _, k := range linkKeys(v) {
+			out[k]++
+		}
+	}
+	return out
+}
+
+// busyFor reports a link as busy when a rendering other than own uses it.
+func busyFor(counts map[string]int, own *vppmeshv1.CrossConnect) func(string) bool {
+	mine := map[string]int{}
+	for _, k := range linkKeys(own) {
+		mine[k]++
+	}
+	return func(k string) bool { return counts[k]-mine[k] > 0 }
 }
 
 // usedIDs lists the ids taken below an alloc prefix by other connections.
