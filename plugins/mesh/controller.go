@@ -83,8 +83,21 @@ type Controller struct {
 	decidedAt map[string]time.Time            // connection → when it lost its endpoint (heal latency)
 	requested map[string]time.Time            // connection → first seen without a decision (selection latency)
 
+	// deferred holds the status writes of a reconcile pass, written
+	// together at its end (see flushStatus).
+	deferred []pendingWrite
+
 	stats Stats
 	obs   Observer
+}
+
+// pendingWrite is one status write with its allocation changes.
+type pendingWrite struct {
+	id, key         string
+	data            []byte
+	rev             int64 // the status revision it was computed from
+	cur, st         *vppmeshv1.ConnectionStatus
+	create, release []string // allocation keys (below MeshAllocPrefix)
 }
 
 type avoidance struct {
@@ -516,6 +529,15 @@ func (m *Controller) reconcile(ctx context.Context) {
 			mine = append(mine, st)
 		}
 	}
+	// A decision whose write did not land keeps its previous rendering;
+	// the next pass decides again from what etcd holds.
+	for id := range m.flushStatus(ctx) {
+		if old := m.renderedOf(id); old != nil {
+			render[id] = old
+		} else {
+			delete(render, id)
+		}
+	}
 	m.commitRender(ctx, render)
 	m.snapMu.Lock()
 	m.snapshot = mine
@@ -541,7 +563,7 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 		if why, bad := m.c.badConns[id]; bad {
 			st := &vppmeshv1.ConnectionStatus{Id: id, State: vppmeshv1.ConnectionStatus_FAILED,
 				Error: "invalid connection value: " + why, Heals: cur.GetHeals(), Counters: cur.GetCounters()}
-			m.writeStatus(ctx, id, cur, st, nil, now)
+			m.writeStatus(ctx, id, cur, st, nil, now, false)
 			return st, nil
 		}
 		// The connection is gone: remove its status and allocations (its
@@ -560,7 +582,7 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 		}
 		st := &vppmeshv1.ConnectionStatus{Id: id, State: vppmeshv1.ConnectionStatus_FAILED, NetworkService: conn.GetNetworkService(),
 			Error: why, Heals: cur.GetHeals(), Counters: cur.GetCounters()}
-		m.writeStatus(ctx, id, cur, st, nil, now)
+		m.writeStatus(ctx, id, cur, st, nil, now, false)
 		return st, nil
 	}
 
@@ -582,7 +604,7 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 			m.requested[id] = now
 		}
 		m.resetLink(id)
-		m.writeStatus(ctx, id, cur, st, map[string]bool{}, now)
+		m.writeStatus(ctx, id, cur, st, map[string]bool{}, now, false)
 		return st, nil
 	}
 	st := d.status
@@ -606,9 +628,7 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 		if d.render == nil {
 			st.Error = "endpoint is remote; cross-node wiring needs the VXLAN leg, not available in this agent"
 		}
-		if !m.writeStatus(ctx, id, cur, st, d.allocs, now) {
-			return cur, m.rendered[id] // lost the race: keep what was rendered until the next pass
-		}
+		m.writeStatus(ctx, id, cur, st, d.allocs, now, true) // flushStatus reverts the rendering if it does not land
 		return st, d.render
 	}
 	// Same decision: the state follows VPP, once the scheduler knows
@@ -616,8 +636,13 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 	if !m.synced.Load() && cur != nil {
 		return cur, d.render
 	}
+	// Nor before the scheduler has reported the rendering (its watcher runs
+	// after the transaction): a status is never downgraded for want of news.
+	if _, reported := sched[RenderKey(id)]; !reported && cur != nil && d.render != nil {
+		return cur, d.render
+	}
 	m.setState(id, st, d.render != nil, sched, links, now)
-	m.writeStatus(ctx, id, cur, st, d.allocs, now)
+	m.writeStatus(ctx, id, cur, st, d.allocs, now, true)
 	return st, d.render
 }
 
@@ -767,7 +792,13 @@ func (m *Controller) setState(id string, st *vppmeshv1.ConnectionStatus, local b
 // revision this agent saw, every new allocation key must not exist, and
 // allocations the connection no longer holds are released. allocs nil
 // leaves allocations alone. It reports whether the cache now holds st.
-func (m *Controller) writeStatus(ctx context.Context, id string, cur, st *vppmeshv1.ConnectionStatus, allocs map[string]bool, now time.Time) bool {
+//
+// With deferable, the write is queued instead and flushStatus writes the
+// pass's queued writes together, many per etcd transaction with every
+// guard kept (a mass heal is then a few transactions, not one per
+// connection). The allocations it creates are reserved in the cache at once
+// so that later decisions of the same pass do not take them.
+func (m *Controller) writeStatus(ctx context.Context, id string, cur, st *vppmeshv1.ConnectionStatus, allocs map[string]bool, now time.Time, deferable bool) bool {
 	held := m.c.allocsOf(id)
 	var create, release []string
 	if allocs != nil {
@@ -798,47 +829,143 @@ func (m *Controller) writeStatus(ctx context.Context, id string, cur, st *vppmes
 		m.log.Error("mesh status encoding failed", "connection", id, "error", err)
 		return false
 	}
-	key := models.MeshKey(models.MeshStatus, id)
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", m.c.statusRev[id])}
-	ops := []clientv3.Op{clientv3.OpPut(key, string(data))}
 	sort.Strings(create)
-	for _, k := range create {
-		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(models.MeshAllocPrefix+k), "=", 0))
-		ops = append(ops, clientv3.OpPut(models.MeshAllocPrefix+k, id))
+	sort.Strings(release)
+	w := pendingWrite{id: id, key: models.MeshKey(models.MeshStatus, id), data: data, rev: m.c.statusRev[id],
+		cur: cur, st: st, create: create, release: release}
+	if deferable {
+		// Reserved in the cache so that later decisions of this pass see
+		// the allocations and the endpoint's load; flushStatus confirms
+		// or restores them.
+		for _, k := range create {
+			m.c.allocs[k] = id
+		}
+		m.c.status[id] = st
+		m.deferred = append(m.deferred, w)
+		return true
 	}
-	for _, k := range release {
+	return m.execWrites(ctx, []pendingWrite{w}) == nil
+}
+
+func (w *pendingWrite) ops() ([]clientv3.Cmp, []clientv3.Op) {
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(w.key), "=", w.rev)}
+	ops := []clientv3.Op{clientv3.OpPut(w.key, string(w.data))}
+	for _, k := range w.create {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(models.MeshAllocPrefix+k), "=", 0))
+		ops = append(ops, clientv3.OpPut(models.MeshAllocPrefix+k, w.id))
+	}
+	for _, k := range w.release {
 		ops = append(ops, clientv3.OpDelete(models.MeshAllocPrefix+k))
+	}
+	return cmps, ops
+}
+
+// execWrites writes ws in one etcd transaction. On success the cache holds
+// them; otherwise it returns the ids not written (all of them), after
+// re-reading what the refusal concerned.
+func (m *Controller) execWrites(ctx context.Context, ws []pendingWrite) map[string]bool {
+	var cmps []clientv3.Cmp
+	var ops []clientv3.Op
+	for i := range ws {
+		c, o := ws[i].ops()
+		cmps, ops = append(cmps, c...), append(ops, o...)
+	}
+	failed := func() map[string]bool {
+		out := map[string]bool{}
+		for _, w := range ws {
+			out[w.id] = true
+			// Undo the reservation; refetch then reads what etcd holds.
+			if w.cur == nil {
+				delete(m.c.status, w.id)
+			} else {
+				m.c.status[w.id] = w.cur
+			}
+			for _, k := range w.create {
+				if m.c.allocs[k] == w.id {
+					delete(m.c.allocs, k)
+				}
+			}
+		}
+		return out
 	}
 	resp, err := m.txn(ctx, cmps, ops)
 	if err != nil {
-		m.log.Warn("mesh status write failed", "connection", id, "error", err)
+		m.log.Warn("mesh status write failed", "connections", len(ws), "error", err)
+		out := failed()
+		for _, w := range ws {
+			m.refetch(ctx, w.id, w.create)
+		}
 		m.kickLater()
-		return false
+		return out
 	}
 	if !resp.Succeeded {
 		m.stats.Conflicts.Add(1)
-		m.log.Info("mesh decision lost a race, re-reading", "connection", id)
-		m.refetch(ctx, id, create)
-		m.kick()
-		return false
+		out := failed()
+		if len(ws) == 1 {
+			m.log.Info("mesh decision lost a race, re-reading", "connection", ws[0].id)
+			m.refetch(ctx, ws[0].id, ws[0].create)
+			m.kick()
+		}
+		return out
 	}
 	rev := resp.Header.Revision
-	m.c.apply(m.log, key, data, rev, false)
-	for _, k := range create {
-		m.c.allocs[k] = id
+	for _, w := range ws {
+		m.c.apply(m.log, w.key, w.data, rev, false)
+		for _, k := range w.create {
+			m.c.allocs[k] = w.id
+		}
+		for _, k := range w.release {
+			delete(m.c.allocs, k)
+		}
+		m.stats.StatusWrites.Add(1)
+		if !sameDecision(w.cur, w.st) {
+			m.stats.Decisions.Add(1)
+		}
+		if w.cur.GetState() != w.st.GetState() || w.cur.GetEndpoint() != w.st.GetEndpoint() {
+			m.log.Info("mesh connection", "connection", w.id, "state", w.st.GetState().String(), "endpoint", w.st.GetEndpoint(),
+				"heals", w.st.GetHeals(), "reason", w.st.GetError())
+		}
 	}
-	for _, k := range release {
-		delete(m.c.allocs, k)
+	return nil
+}
+
+// txnOps bounds the operations of one flushStatus transaction (etcd's
+// default --max-txn-ops is 128).
+const txnOps = 120
+
+// flushStatus writes the pass's deferred writes, many per etcd
+// transaction. A refused batch is retried one write per transaction, so one
+// conflict does not hold the others back. It returns the connections whose
+// write did not land (their rendering must stay as it was).
+func (m *Controller) flushStatus(ctx context.Context) map[string]bool {
+	failed := map[string]bool{}
+	for len(m.deferred) > 0 {
+		n, size := 0, 0
+		for n < len(m.deferred) {
+			k := 1 + len(m.deferred[n].create) + len(m.deferred[n].release)
+			if n > 0 && size+k > txnOps {
+				break
+			}
+			size += k
+			n++
+		}
+		chunk := m.deferred[:n]
+		m.deferred = m.deferred[n:]
+		if m.execWrites(ctx, chunk) == nil {
+			continue
+		}
+		if len(chunk) == 1 {
+			failed[chunk[0].id] = true
+			continue
+		}
+		for _, w := range chunk {
+			if m.execWrites(ctx, []pendingWrite{w}) != nil {
+				failed[w.id] = true
+			}
+		}
 	}
-	m.stats.StatusWrites.Add(1)
-	if !sameDecision(cur, st) {
-		m.stats.Decisions.Add(1)
-	}
-	if cur.GetState() != st.GetState() || cur.GetEndpoint() != st.GetEndpoint() {
-		m.log.Info("mesh connection", "connection", id, "state", st.GetState().String(), "endpoint", st.GetEndpoint(),
-			"heals", st.GetHeals(), "reason", st.GetError())
-	}
-	return true
+	m.deferred = nil
+	return failed
 }
 
 // deleteStatus removes a gone connection's status and allocations.
@@ -889,8 +1016,13 @@ func (m *Controller) refetch(ctx context.Context, id string, allocKeys []string)
 		}
 	}
 	for _, k := range allocKeys {
-		if resp, err := m.cli.Get(ctx, models.MeshAllocPrefix+k); err == nil && len(resp.Kvs) > 0 {
+		resp, err := m.cli.Get(ctx, models.MeshAllocPrefix+k)
+		switch {
+		case err != nil:
+		case len(resp.Kvs) > 0:
 			m.c.allocs[k] = string(resp.Kvs[0].Value)
+		default:
+			delete(m.c.allocs, k) // a reservation that did not land
 		}
 	}
 }

@@ -187,3 +187,63 @@ func TestTwoAgentsNeverShareAnAllocation(t *testing.T) {
 		t.Fatalf("%d allocation keys, want %d (one /31 and one memif id each)", resp.Count, 2*n)
 	}
 }
+
+// The decision transaction's guards: an allocation key another agent
+// created first, or a status rewritten since it was read, refuses the
+// write, the cache is corrected from etcd, and a batch with one refused
+// write still lands the others.
+func TestDecisionGuards(t *testing.T) {
+	cli := startEtcd(t)
+	m, err := New(Options{Client: cli, Label: "n1", Scheduler: &fakeSched{desired: map[string]*vppmeshv1.CrossConnect{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.c = newCache()
+	ctx := context.Background()
+	now := time.Now()
+	st := func(id string) *vppmeshv1.ConnectionStatus {
+		return &vppmeshv1.ConnectionStatus{Id: id, ClientNode: "n1", Endpoint: "ep", State: vppmeshv1.ConnectionStatus_PENDING}
+	}
+	// Another agent took ip/s/198.51.100.0 after this one last looked.
+	put(t, cli, models.MeshAllocPrefix+"ip/s/198.51.100.0", "theirs")
+	if m.writeStatus(ctx, "c1", nil, st("c1"), map[string]bool{"ip/s/198.51.100.0": true}, now, false) {
+		t.Fatal("write with a taken allocation succeeded")
+	}
+	if m.c.allocs["ip/s/198.51.100.0"] != "theirs" || m.stats.Conflicts.Load() != 1 {
+		t.Fatalf("after the refusal: allocs %v, conflicts %d", m.c.allocs, m.stats.Conflicts.Load())
+	}
+	// A batch: c2 reserves a free key, c3 the taken one; c2 lands, c3
+	// does not, and its reservation is dropped from the cache.
+	m.c.allocs = map[string]string{}
+	m.writeStatus(ctx, "c2", nil, st("c2"), map[string]bool{"ip/s/198.51.100.2": true}, now, true)
+	m.writeStatus(ctx, "c3", nil, st("c3"), map[string]bool{"ip/s/198.51.100.0": true}, now, true)
+	failed := m.flushStatus(ctx)
+	if !failed["c3"] || failed["c2"] || len(failed) != 1 {
+		t.Fatalf("failed writes %v, want only c3", failed)
+	}
+	resp, err := cli.Get(ctx, models.MeshAllocPrefix, clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := map[string]string{}
+	for _, kv := range resp.Kvs {
+		owners[string(kv.Key)] = string(kv.Value)
+	}
+	if owners[models.MeshAllocPrefix+"ip/s/198.51.100.2"] != "c2" || owners[models.MeshAllocPrefix+"ip/s/198.51.100.0"] != "theirs" || len(owners) != 2 {
+		t.Fatalf("allocations in etcd: %v", owners)
+	}
+	if m.c.allocs["ip/s/198.51.100.0"] != "theirs" {
+		t.Fatalf("c3's failed reservation still in the cache: %v", m.c.allocs)
+	}
+	if _, ok := m.c.status["c2"]; !ok {
+		t.Fatal("c2's status not in the cache after it landed")
+	}
+	// A status rewritten by someone else since it was read: refused.
+	put(t, cli, models.MeshStatusPrefix+"c2", `{"id":"c2","client_node":"elsewhere"}`)
+	if m.writeStatus(ctx, "c2", m.c.status["c2"], st("c2-changed"), nil, now, false) {
+		t.Fatal("write over a status changed since it was read succeeded")
+	}
+	if m.c.status["c2"].GetClientNode() != "elsewhere" {
+		t.Fatalf("cache not refreshed: %v", m.c.status["c2"])
+	}
+}

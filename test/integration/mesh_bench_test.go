@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,6 +115,16 @@ func TestMeshBench(t *testing.T) {
 	sizes := []int{10, 100, 500}
 	if mode == "quick" {
 		sizes = []int{10}
+	}
+	if v := os.Getenv(meshBenchEnv + "_SIZES"); v != "" { // e.g. "100" for one size
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				t.Fatalf("%s_SIZES=%q: want a comma-separated list of counts", meshBenchEnv, v)
+			}
+			sizes = append(sizes, n)
+		}
 	}
 	var results []latency
 	for _, n := range sizes {
