@@ -247,3 +247,57 @@ func TestDecisionGuards(t *testing.T) {
 		t.Fatalf("cache not refreshed: %v", m.c.status["c2"])
 	}
 }
+
+// Connections that arrive together are decided in one pass and still
+// spread by fewest connections: the pass's own decisions count.
+func TestOnePassSpreads(t *testing.T) {
+	cli := startEtcd(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fakeSched{desired: map[string]*vppmeshv1.CrossConnect{}}
+	m, err := New(Options{Client: cli, Label: "n1", Scheduler: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { _ = m.Run(ctx) })
+	put(t, cli, models.MeshServicePrefix+"s", `{"name":"s"}`)
+	for _, ep := range []string{"ep1", "ep2"} {
+		put(t, cli, models.MeshEndpointPrefix+ep, fmt.Sprintf(`{"name":%q,"network_services":["s"],"node":"n1","memif":{"socket_filename":"/run/%s.sock"}}`, ep, ep))
+	}
+	time.Sleep(200 * time.Millisecond)
+	var ops []clientv3.Op
+	for i := 0; i < 8; i++ {
+		ops = append(ops, clientv3.OpPut(models.MeshConnectionPrefix+fmt.Sprintf("c%d", i),
+			fmt.Sprintf(`{"id":"c%d","network_service":"s","node":"n1","memif":{"socket_filename":"/run/c%d.sock"}}`, i, i)))
+	}
+	if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := cli.Get(ctx, models.MeshStatusPrefix, clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		per := map[string]int{}
+		for _, kv := range resp.Kvs {
+			_, v, err := models.UnmarshalMesh(string(kv.Key), kv.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			per[v.(*vppmeshv1.ConnectionStatus).GetEndpoint()]++
+		}
+		if per["ep1"]+per["ep2"] == 8 {
+			if per["ep1"] != 4 {
+				t.Fatalf("spread %v, want 4 and 4", per)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("decided %v of 8", per)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
