@@ -6,7 +6,7 @@ LDFLAGS  := -X github.com/vppmesh/vppmesh/agent.Version=$(VERSION) -X github.com
 FUZZTIME ?= 10s
 PROTOS   := $(shell find models -name '*.proto')
 
-.PHONY: help build test race ci deps lint vet proto demo demo-vxlan bench bench-agent bench-dataplane bench-quick fuzz clean images lab lab-docker lab-docker-all
+.PHONY: help build test race ci deps lint vet proto demo demo-vxlan bench bench-agent bench-dataplane bench-mesh bench-quick fuzz clean images lab lab-docker lab-docker-all
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -14,8 +14,8 @@ help: ## list targets
 build: ## build vppmesh-agent, agentctl, vppsim (and the CNF) into ./bin
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-test: build ## unit, integration and e2e tests (e2e parts that need root or DPDK say what is missing)
-	$(GO) test -count=1 -timeout 30m ./...
+test: build ## unit, integration and e2e tests, on vppsim and FD.io VPP when found (VPP_IMPL=vppsim|vpp|both); counts per implementation at the end
+	GO=$(GO) ./scripts/test.sh
 
 race: ## the unit and integration tests under the race detector
 	$(GO) test -race -count=1 -timeout 20m ./agent/... ./pkg/... ./plugins/... ./test/integration/ ./test/vppsim/... ./test/cnf/
@@ -54,9 +54,13 @@ bench-agent: build ## only the agent-at-scale benchmark (etcd → VPP; N = 100, 
 bench-dataplane: build ## only the packet-path benchmark (memif and vhost-user vs dpdk-testpmd)
 	./scripts/bench-dataplane.sh
 
+bench-mesh: ## network services: request → UP, endpoint removed/hung → UP elsewhere, p50/p99 at 10/100/500 connections (test/integration/mesh-bench-results.json)
+	VPPMESH_MESH_BENCH=full $(GO) test -count=1 -timeout 30m -run '^TestMeshBench$$' -v ./test/integration | grep -E 'mesh_bench_test|^(ok|FAIL)'
+
 bench-quick: build ## one quick pass of every benchmark (CI smoke: completes, numbers sane; writes nothing committed)
 	BENCH_QUICK=1 ./scripts/bench.sh
 	BENCH_QUICK=1 ./scripts/bench-dataplane.sh
+	VPPMESH_MESH_BENCH=quick $(GO) test -count=1 -timeout 5m -run '^TestMeshBench$$' ./test/integration
 
 fuzz: ## every fuzz target for FUZZTIME (default 10s)
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh

@@ -14,6 +14,8 @@ import (
 
 	"github.com/vppmesh/vppmesh/plugins/govppmux"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+	"github.com/vppmesh/vppmesh/plugins/mesh"
+	meshrender "github.com/vppmesh/vppmesh/plugins/mesh/render"
 	"github.com/vppmesh/vppmesh/plugins/metrics"
 	"github.com/vppmesh/vppmesh/plugins/orchestrator"
 	"github.com/vppmesh/vppmesh/plugins/restapi"
@@ -36,6 +38,7 @@ type Agent struct {
 	sched *kvscheduler.Scheduler
 	ifp   *ifplugin.Plugin
 	orch  *orchestrator.Orchestrator
+	mesh  *mesh.Controller
 	rest  *restapi.Server
 	stats *ifstats.Collector
 	ctrs  *counters
@@ -99,7 +102,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	a.ifp = ifplugin.New(ifplugin.Options{Conn: a.mux.Conn(), Logger: a.log, SocketPolicy: sockPol})
+	a.ifp = ifplugin.New(ifplugin.Options{Conn: a.mux.Conn(), MaxMemifs: o.MaxMemifs, Logger: a.log, SocketPolicy: sockPol})
 	l2p := l2plugin.New(l2plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
 	l3p := l3plugin.New(l3plugin.Options{Conn: a.mux.Conn(), IfIndex: a.ifp, Logger: a.log})
 	if err := a.ifp.Register(a.sched); err != nil {
@@ -114,15 +117,24 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := xconnect.NewWith(xconnect.Options{SocketPolicy: sockPol}).Register(a.sched); err != nil {
 		return err
 	}
+	if err := meshrender.Register(a.sched); err != nil {
+		return err
+	}
 	a.mux.AddMessages(a.ifp.Messages()...)
 	a.mux.AddMessages(l2p.Messages()...)
 	a.mux.AddMessages(l3p.Messages()...)
 	a.mux.AddMessages(&vlib.CliInband{}, &vlib.CliInbandReply{})
 
+	// The mesh controller's values ride along the orchestrator's full
+	// resyncs (WrapScheduler), so a resync never removes a mesh connection.
+	a.mesh, err = mesh.New(mesh.Options{Client: a.cli, Label: o.Label, Scheduler: a.sched, Logger: a.log, LinkGrace: o.MeshLinkGrace})
+	if err != nil {
+		return err
+	}
 	a.orch, err = orchestrator.New(orchestrator.Options{
 		Client:           a.cli,
 		Label:            o.Label,
-		Scheduler:        a.sched,
+		Scheduler:        a.mesh.WrapScheduler(a.sched),
 		Logger:           a.log,
 		MaxValueBytes:    o.Security.MaxValueBytes,
 		MaxKeysPerPrefix: o.Security.MaxKeysPerPrefix,
@@ -130,6 +142,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	a.ifp.WatchState(a.mesh.OnInterfaceState)
 	a.ctrs = newCounters(a, o.CountersPublishInterval)
 	a.ifp.WatchState(a.ctrs.onState)
 	a.stats = ifstats.New(ifstats.Options{
@@ -149,6 +162,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		CrossConnects: a.ctrs.metricsCrossConnects,
 		GoRuntime:     true,
 	})
+	m.Registry().MustRegister(mesh.NewMetrics(a.mesh).Collectors()...)
 	a.rest, err = restapi.New(restapi.Options{
 		Addr:         o.HTTPAddr,
 		Scheduler:    a.sched,
@@ -159,6 +173,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		Counters:     a.ctrs.report,
 		Version:      Version,
 		Metrics:      m.Handler(),
+		Mesh:         a.mesh.Handler(),
 		Logger:       a.log,
 		LogLevels:    a.logLevels,
 		SetLogLevel:  a.setLogLevel,
@@ -178,7 +193,13 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	if err := a.mux.Start(ctx); err != nil {
 		return err
 	}
-	a.wg.Add(3)
+	a.wg.Add(4)
+	go func() {
+		defer a.wg.Done()
+		if err := a.mesh.Run(ctx); err != nil {
+			a.log.Error("mesh controller stopped", "error", err)
+		}
+	}()
 	go func() {
 		defer a.wg.Done()
 		a.ifp.RunStateWatch(ctx, stateEvents)

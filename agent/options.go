@@ -40,8 +40,14 @@ type Options struct {
 	LogRing *LogRing
 	// Parallelism bounds the scheduler's concurrent VPP operations.
 	Parallelism int
+	// MeshLinkGrace is how long a mesh endpoint link that was up may stay
+	// down before its connection moves to another endpoint.
+	MeshLinkGrace time.Duration
 	// HealthInterval is how often the VPP connection is probed.
 	HealthInterval time.Duration
+	// MaxMemifs caps the memifs the agent lets VPP hold (0: no cap); see
+	// DefaultMaxMemifs and the README's "Running against FD.io VPP".
+	MaxMemifs int
 	// Etcd is Ligato's etcd.conf when one was given (ETCD_CONFIG,
 	// --etcd-config or --config-dir): TLS, user/password and dial timeout
 	// of the external etcd. EtcdEndpoints is already resolved.
@@ -53,6 +59,11 @@ type Options struct {
 	// (security_options.go).
 	Security SecurityOptions
 }
+
+// DefaultMaxMemifs is --vpp-max-memifs' default: FD.io VPP 25.10 with its
+// default 32 MiB stats segment aborts creating its 6,150th memif (measured
+// with scripts/vpp-memif-limit.sh), so the agent stops short of it.
+const DefaultMaxMemifs = 6000
 
 // DefaultDataDir is /var/lib/vppmesh for root, else under XDG_STATE_HOME
 // or ~/.local/state. Without either it is "" and the agent asks for
@@ -109,6 +120,8 @@ func parseFlags(name string, args []string, getenv func(string) string) (Options
 	fs.StringVar(&o.DataDir, "data-dir", DefaultDataDir(), "directory for the embedded etcd's data")
 	fs.StringVar(&level, "log-level", "", "debug, info, warn or error (env VPPMESH_LOG_LEVEL; logs.conf default-level; default info)")
 	fs.DurationVar(&o.HealthInterval, "vpp-health-interval", time.Second, "VPP health-check period")
+	fs.DurationVar(&o.MeshLinkGrace, "mesh-link-grace", 500*time.Millisecond, "network service mesh: an endpoint link down this long moves its connection to another endpoint")
+	fs.IntVar(&o.MaxMemifs, "vpp-max-memifs", DefaultMaxMemifs, "most memifs to create in VPP; more wait with a FAILED status until one is removed (0: no cap; raise with VPP's statseg size and main heap, see README)")
 	fs.IntVar(&parallelism, "parallelism", 0, "independent VPP operations in flight at once (env VPPMESH_PARALLELISM; default 256)")
 	addSecurityFlags(fs, &o.Security)
 	if err := fs.Parse(args); err != nil {
@@ -206,6 +219,9 @@ func parseFlags(name string, args []string, getenv func(string) string) (Options
 	}
 	if o.DataDir == "" && len(o.EtcdEndpoints) == 0 {
 		return o, fmt.Errorf("--data-dir: no default (no HOME or XDG_STATE_HOME); give one for the embedded etcd")
+	}
+	if o.MaxMemifs < 0 {
+		return o, fmt.Errorf("--vpp-max-memifs %d: must be 0 (no cap) or more", o.MaxMemifs)
 	}
 	if o.Label == "" || strings.Contains(o.Label, "/") {
 		return o, fmt.Errorf("--label %q: must be non-empty and contain no '/'", o.Label)

@@ -35,9 +35,21 @@ func TestParseFlagsRejects(t *testing.T) {
 		{"--log-level", "loud"},
 		{"stray"},
 		{"--no-such-flag"},
+		{"--vpp-max-memifs", "-1"},
 	} {
 		if _, err := ParseFlags("test", args); err == nil {
 			t.Errorf("%s: accepted", strings.Join(args, " "))
 		}
+	}
+}
+
+func TestParseFlagsMemifCap(t *testing.T) {
+	o, err := ParseFlags("test", nil)
+	if err != nil || o.MaxMemifs != DefaultMaxMemifs {
+		t.Fatalf("default memif cap %d (%v), want %d", o.MaxMemifs, err, DefaultMaxMemifs)
+	}
+	o, err = ParseFlags("test", []string{"--vpp-max-memifs", "0"})
+	if err != nil || o.MaxMemifs != 0 {
+		t.Fatalf("--vpp-max-memifs 0: %d %v", o.MaxMemifs, err)
 	}
 }

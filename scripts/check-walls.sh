@@ -20,4 +20,6 @@ deny "./plugins/kvscheduler" "^$mod/models|go.etcd.io|go.fd.io" "kvscheduler imp
 deny "./models/..." "^$mod/plugins" "models import a plugin"
 deny "./plugins/vpp/... ./plugins/xconnect" "go.etcd.io" "a descriptor imports etcd"
 deny "./plugins/orchestrator" "go.fd.io/govpp" "the orchestrator imports govpp"
+deny "./plugins/mesh/render" "go.etcd.io" "a descriptor imports etcd"
+deny "./plugins/mesh" "go.fd.io/govpp" "the mesh controller (orchestrator side) imports govpp"
 exit $fail

@@ -58,7 +58,7 @@ for i in 0 1; do
 	for _ in $(seq 100); do [ -S "$api" ] && break; sleep 0.1; done
 	etcd=(--etcd-endpoints "http://127.0.0.1:$ETCD_PORT")
 	[ $i = 0 ] && etcd=(--etcd-endpoints= --etcd-listen "http://127.0.0.1:$ETCD_PORT" --etcd-peer "http://127.0.0.1:$((ETCD_PORT + 1))")
-	"$BIN/vppmesh-agent" --label "node$node" --vpp-socket "$api" --vpp-stats-socket "$stats" --data-dir "$RUN/$node-data" \
+	"$BIN/vppmesh-agent" --label "node$node" --vpp-socket "$api" --vpp-stats-socket "$stats" --data-dir "$RUN/$node-data" --socket-dir "$RUN" \
 		"${etcd[@]}" --http "127.0.0.1:$([ $i = 0 ] && echo "$HTTP_A" || echo "$HTTP_B")" \
 		--stats-interval 200ms --counters-publish-interval 1s >"$RUN/$node-agent.log" 2>&1 &
 	pids+=($!)

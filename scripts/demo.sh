@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # vppmesh demo: embedded etcd + vppsim + the agent; two CNFs joined by one
 # cross-connect put through agentctl; traffic for a few seconds; then the
-# counts from both CNFs, vppsim and the agent. Runs as any user: everything
+# counts from both CNFs, VPP and the agent. Runs as any user: everything
 # lives in a private runtime directory that is removed at the end.
+# VPP=vpp runs FD.io VPP (VPP_BIN, or vpp on PATH; as root) instead of vppsim,
+# with vpp-config/startup-lab.conf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-$PWD/bin}
@@ -27,9 +29,34 @@ trap cleanup EXIT INT TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "starting vppsim (VPP stand-in) and the agent with an embedded etcd in $RUN"
-"$BIN/vppsim" --socket "$RUN/api.sock" --stats-socket "$RUN/stats.sock" --log-level warn >"$RUN/vppsim.log" 2>&1 &
-pids+=($!)
+IMPL=${VPP:-vppsim}
+case $IMPL in
+vppsim)
+	step "starting vppsim (VPP stand-in) and the agent with an embedded etcd in $RUN"
+	"$BIN/vppsim" --socket "$RUN/api.sock" --stats-socket "$RUN/stats.sock" --log-level warn >"$RUN/vppsim.log" 2>&1 &
+	pids+=($!)
+	;;
+vpp)
+	vpp=${VPP_BIN:-$(command -v vpp || true)}
+	if [ -z "$vpp" ]; then
+		echo "demo: VPP=vpp but no FD.io VPP found: set VPP_BIN=/path/to/vpp or put vpp on PATH (../shared/vpp/install.sh)" >&2
+		exit 1
+	fi
+	[ "$(id -u)" = 0 ] || { echo "demo: FD.io VPP runs as root here (no hugepages, 4k pages)" >&2; exit 1; }
+	step "starting FD.io VPP ($vpp, vpp-config/startup-lab.conf) and the agent with an embedded etcd in $RUN"
+	plugins=$(dirname "$(readlink -f "$vpp")")/../lib/x86_64-linux-gnu/vpp_plugins
+	sed -e "s#RUN#$RUN#g" -e "s#PREFIX#vppmesh-demo-$$#g" vpp-config/startup-lab.conf >"$RUN/startup.conf"
+	[ -d "$plugins" ] && sed -i "s#^plugins {#plugins {\n  path $(readlink -f "$plugins")#" "$RUN/startup.conf"
+	"$vpp" -c "$RUN/startup.conf" >"$RUN/vpp.out" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 100); do [ -S "$RUN/api.sock" ] && [ -S "$RUN/stats.sock" ] && break; sleep 0.1; done
+	[ -S "$RUN/api.sock" ] || { echo "demo: VPP did not start:" >&2; tail -20 "$RUN/vpp.out" >&2; exit 1; }
+	;;
+*)
+	echo "demo: VPP=$IMPL: want vppsim or vpp" >&2
+	exit 1
+	;;
+esac
 "$BIN/vppmesh-agent" --label demo --etcd-endpoints= --vpp-socket "$RUN/api.sock" --vpp-stats-socket "$RUN/stats.sock" --stats-interval 200ms --counters-publish-interval 1s --data-dir "$RUN/etcd" \
 	--etcd-listen "http://127.0.0.1:$ETCD_PORT" --etcd-peer "http://127.0.0.1:$((ETCD_PORT + 1))" \
 	--http "127.0.0.1:$HTTP_PORT" --socket-dir "$RUN" >"$RUN/agent.log" 2>&1 &
@@ -67,7 +94,7 @@ step "what the CNFs counted"
 echo "sender:   $(cat "$RUN/gen.json")"
 echo "receiver: $(cat "$RUN/sink.json")"
 
-step "vppsim's counters (agentctl vpp cli show interface)"
+step "$IMPL's counters (agentctl vpp cli show interface)"
 "$BIN/agentctl" vpp cli show interface
 
 sleep 1.2 # one counters period, so the agent has read the last ones

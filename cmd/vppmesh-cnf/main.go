@@ -25,6 +25,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && cnf.IsMeshMode(args[0]) {
+		return runMesh(args, stdout, stderr)
+	}
 	cfg, err := cnf.ParseArgs(args, stderr)
 	if err != nil {
 		return err

@@ -110,6 +110,7 @@ func NewRootCommand(getenv func(string) string) *cobra.Command {
 		newStatusCommand(c),
 		newVPPCommand(c),
 		newStatsCommand(c),
+		newMeshCommand(c),
 		newModelCommand(c),
 		newLogCommand(c),
 		newMetricsCommand(c),

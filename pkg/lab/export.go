@@ -62,7 +62,8 @@ func (n *PlanNode) ConfigLines() string {
 // etcd is the external etcd's host:port, or "" for the agent's embedded one.
 func (p *Plan) AgentArgs(n *PlanNode, runDir, dataDir, etcd string) []string {
 	args := []string{"--label", n.Name, "--vpp-socket", filepath.Join(runDir, "api.sock"),
-		"--vpp-stats-socket", filepath.Join(runDir, "stats.sock"), "--data-dir", dataDir}
+		"--vpp-stats-socket", filepath.Join(runDir, "stats.sock"), "--data-dir", dataDir,
+		"--socket-dir", p.SockDir()}
 	if etcd != "" {
 		args = append(args, "--etcd-endpoints", "http://"+etcd)
 	} else {

@@ -40,7 +40,13 @@ const (
 )
 
 func (s *Server) graph(w http.ResponseWriter, r *http.Request) {
-	g, ok := s.opts.Scheduler.(Grapher)
+	// The graph carries keys, states and errors, never values, so it is
+	// read from the scheduler under the redacting wrapper.
+	sch := s.opts.Scheduler
+	if r, isRedacting := sch.(redactingScheduler); isRedacting {
+		sch = r.Scheduler
+	}
+	g, ok := sch.(Grapher)
 	if !ok {
 		s.writeError(w, r, http.StatusNotImplemented, errors.New("the scheduler offers no graph"))
 		return

@@ -105,7 +105,10 @@ func (s *Server) routes() http.Handler {
 	handle(PathVPPCounters, http.MethodGet, s.counters)
 	handle(PathMetrics, http.MethodGet, s.metrics)
 	handle(PathGraph, http.MethodGet, s.graph) // graph.go
-	s.ligatoRoutes(mux, handle)                // Ligato's paths and shapes: ligato.go
+	if s.opts.Mesh != nil {
+		mux.Handle("/mesh/", s.opts.Mesh)
+	}
+	s.ligatoRoutes(mux, handle) // Ligato's paths and shapes: ligato.go
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, http.StatusNotFound, fmt.Errorf("no such endpoint: %s", r.URL.Path))
 	})

@@ -138,6 +138,10 @@ func (le *ligatoEnv) do(t *testing.T, method, path, body string) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if method != http.MethodGet {
+		// The agent refuses state-changing calls without it (SECURITY.md).
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -51,7 +51,10 @@ type Options struct {
 	Version      string
 	// Metrics serves /metrics (the metrics plugin's Handler).
 	Metrics http.Handler
-	Logger  *slog.Logger
+	// Mesh serves /mesh/ (the mesh controller's Handler); nil leaves it
+	// unwired.
+	Mesh   http.Handler
+	Logger *slog.Logger
 	// ResyncTimeout bounds one resync request (default 2 minutes).
 	ResyncTimeout time.Duration
 	// LogLevels lists the agent's loggers and their levels, and

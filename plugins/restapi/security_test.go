@@ -255,7 +255,7 @@ func TestSecretsRedactedForEveryReader(t *testing.T) {
 	}
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
-	for _, path := range []string{PathSchedulerStatus, PathSchedulerStatus + "?key=" + keyMemif, PathVPPDump, PathLigatoDump} {
+	for _, path := range []string{PathValues, PathValues + "?key=" + keyMemif, PathVPPDump, PathLigatoDump + "?key-prefix=config/vpp/v2/interfaces/&view=NB"} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)

@@ -174,7 +174,7 @@ func NewAgent(bin, dir, vppSock string) (*Agent, error) {
 	a := &Agent{bin: bin, logPath: filepath.Join(dir, "agent.log"),
 		HTTP: fmt.Sprintf("127.0.0.1:%d", ports[0]), Etcd: fmt.Sprintf("127.0.0.1:%d", ports[1]),
 		httpClient: &http.Client{Timeout: 30 * time.Second}}
-	a.args = []string{"--vpp-socket", vppSock, "--data-dir", filepath.Join(dir, "etcd"),
+	a.args = []string{"--vpp-socket", vppSock, "--data-dir", filepath.Join(dir, "etcd"), "--socket-dir", dir,
 		"--etcd-listen", "http://" + a.Etcd, "--etcd-peer", fmt.Sprintf("http://127.0.0.1:%d", ports[2]),
 		"--http", a.HTTP, "--log-level", "warn", "--label", Label, "--etcd-endpoints", ""}
 	return a, nil

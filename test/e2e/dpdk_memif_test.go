@@ -6,7 +6,7 @@ import (
 )
 
 // TestDPDKMemifInterop puts DPDK's memif PMD (dpdk-testpmd, io forwarding, a
-// memif client of vppsim) in the path: the Go CNF generates on one side of a
+// memif client of VPP) in the path: the Go CNF generates on one side of a
 // cross-connect, testpmd forwards between two cross-connects, the Go CNF sinks.
 // Every count along the path must be equal. Then with a second testpmd, so one
 // cross-connect has testpmd on both sides.
@@ -57,7 +57,7 @@ func TestDPDKMemifInterop(t *testing.T) {
 			gen := e.startCNF(e.ns("gen"), "gen", "gen", 1, "--count", strconv.Itoa(n), "--rate", "5000")
 			g := gen.finish(false)
 			got := sink.settle()
-			t.Logf("vppsim:\n%s", e.showInterfaces())
+			t.Logf("%s:\n%s", e.vpp.Name(), e.showInterfaces())
 			a, b := tpA.stop(), tpB.stop()
 			s := sink.finish(true)
 			t.Logf("gen sent %d, testpmd-a %+v, testpmd-b %+v, sink received %d", g.Sent, a, b, got)

@@ -23,14 +23,16 @@ const label = "e2e"
 // (embedded etcd) in the host namespace, as on a node; CNFs and testpmd get
 // namespaces of their own.
 type env struct {
-	t        *testing.T
-	ctx      context.Context
-	lab      *lab.Lab
-	vpp      *vpptarget.Target
-	agent    *lab.Proc
-	memif    string // the memif socket every test's interfaces share
-	etcdAddr string
-	httpPort int
+	t     *testing.T
+	ctx   context.Context
+	lab   *lab.Lab
+	vpp   *vpptarget.Target
+	agent *lab.Proc
+	// agentSpec starts the agent again (restart tests).
+	agentSpec lab.ProcSpec
+	memif     string // the memif socket every test's interfaces share
+	etcdAddr  string
+	httpPort  int
 	// benchmark runs testpmd at normal priority (tests lower it; see startTestpmd).
 	benchmark bool
 
@@ -81,13 +83,14 @@ func newEnv(t *testing.T, tg *vpptarget.Target) *env {
 	api, stats := tg.APISocket, tg.StatsSocket
 	e.etcdAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	e.httpPort = freePort(t)
-	if e.agent, err = l.Start(ctx, lab.ProcSpec{Name: "agent", Path: bin("vppmesh-agent"), Args: []string{
+	e.agentSpec = lab.ProcSpec{Name: "agent", Path: bin("vppmesh-agent"), Args: []string{
 		"--label", label, "--vpp-socket", api, "--vpp-stats-socket", stats,
 		"--data-dir", l.Path("etcd"), "--etcd-endpoints", "",
 		"--etcd-listen", "http://" + e.etcdAddr, "--etcd-peer", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		"--http", fmt.Sprintf("127.0.0.1:%d", e.httpPort), "--socket-dir", l.Dir(),
 		"--stats-interval", "200ms", "--counters-publish-interval", "300ms", "--log-level", "info",
-	}}); err != nil {
+	}}
+	if e.agent, err = l.Start(ctx, e.agentSpec); err != nil {
 		t.Fatal(err)
 	}
 	e.eventually("agent ready", 30*time.Second, func() error {

@@ -121,7 +121,7 @@ func (tn *twoNodes) node(i int, impl string) *env {
 	}
 	e.httpPort = freePort(t)
 	args := []string{"--label", label, "--vpp-socket", api, "--vpp-stats-socket", stats,
-		"--data-dir", tn.lab.Path(label + "-data"), "--http", fmt.Sprintf("127.0.0.1:%d", e.httpPort),
+		"--data-dir", tn.lab.Path(label + "-data"), "--socket-dir", tn.lab.Dir(), "--http", fmt.Sprintf("127.0.0.1:%d", e.httpPort),
 		"--stats-interval", "200ms", "--counters-publish-interval", "300ms", "--log-level", "info"}
 	if tn.etcdAddr == "" {
 		tn.etcdAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))

@@ -10,7 +10,7 @@ import (
 // vhostPath runs n frames from a memif CNF through xc1 (memif → vhost-user)
 // into dpdk-testpmd's virtio-user port 0, forwarded to its port 1, through xc2
 // (vhost-user → memif) into a memif sink, and checks the counts at both ends
-// and in testpmd. vppServer chooses the socket role of vppsim's vhost-user
+// and in testpmd. vppServer chooses the socket role of VPP's vhost-user
 // interfaces; testpmd takes the other (server=1 when VPP is the client).
 func vhostPath(t *testing.T, vppServer bool) {
 	forEach(t, func(t *testing.T, e *env) {
@@ -44,7 +44,7 @@ func vhostPath(t *testing.T, vppServer bool) {
 		s := sink.finish(true)
 		t.Logf("gen sent %d, testpmd %+v, sink received %d", g.Sent, ps, got)
 		if g.Sent != n || got != n || s.clean() != nil || ps[0].RX != n || ps[1].TX != n {
-			t.Fatalf("sent %d, testpmd rx %d tx %d, sink received %d (%v)\nvppsim:\n%s", g.Sent, ps[0].RX, ps[1].TX, got, s.clean(), vpp)
+			t.Fatalf("sent %d, testpmd rx %d tx %d, sink received %d (%v)\n%s:\n%s", g.Sent, ps[0].RX, ps[1].TX, got, s.clean(), e.vpp.Name(), vpp)
 		}
 	})
 }
@@ -86,7 +86,7 @@ func TestVhostUserBothEnds(t *testing.T) {
 		s := sink.finish(true)
 		t.Logf("gen sent %d, testpmd-a %+v, testpmd-b %+v, sink received %d", g.Sent, a, b, got)
 		if g.Sent != n || got != n || s.clean() != nil || a[1].TX != n || b[0].RX != n {
-			t.Fatalf("sent %d, across xc2 %d → %d, sink received %d (%v)\nvppsim:\n%s", g.Sent, a[1].TX, b[0].RX, got, s.clean(), vpp)
+			t.Fatalf("sent %d, across xc2 %d → %d, sink received %d (%v)\n%s:\n%s", g.Sent, a[1].TX, b[0].RX, got, s.clean(), e.vpp.Name(), vpp)
 		}
 	})
 }

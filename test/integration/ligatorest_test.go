@@ -15,6 +15,10 @@ func getJSON(t *testing.T, method, url, body string, wantCode int, out any) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if method != http.MethodGet {
+		// The agent refuses state-changing calls without it (SECURITY.md).
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -71,7 +71,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // a counters publish period
 
 	outputs := map[string]string{}
-	for _, path := range []string{"/scheduler/status", "/vpp/dump", "/scheduler/dump", "/scheduler/txn-history", "/status", "/vpp/counters", "/metrics"} {
+	for _, path := range []string{"/scheduler/status", "/values", "/vpp/dump", "/scheduler/dump", "/scheduler/txn-history", "/status", "/vpp/counters", "/metrics"} {
 		resp, err := http.Get("http://" + e.agent.HTTPAddr() + path)
 		if err != nil {
 			t.Fatal(err)
@@ -103,8 +103,8 @@ func TestSecretsNeverShown(t *testing.T) {
 		}
 	}
 	// The checks saw the real thing: values are rendered, redacted.
-	if !strings.Contains(outputs["GET /scheduler/status"], `"secret":"(redacted)"`) {
-		t.Errorf("/scheduler/status does not show the redacted secret field")
+	if !strings.Contains(outputs["GET /values"], `"secret":"(redacted)"`) {
+		t.Errorf("/values does not show the redacted secret field")
 	}
 	if !strings.Contains(outputs["logs"], "memif_create") {
 		t.Errorf("debug logs do not show govpp's memif_create, so they were not checked")

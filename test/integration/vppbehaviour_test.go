@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,6 +139,46 @@ func TestSlowVPP(t *testing.T) {
 		for i := 0; i < n; i++ {
 			k := fmt.Sprintf("config/vppmesh/v1/xconnect/s%d", i)
 			e.eventually(k+" status removed", func() bool { _, ok := e.status(k); return !ok })
+		}
+	})
+}
+
+// TestMemifCap: with a cap of 3 memifs, a fourth waits FAILED with a status
+// naming the cap (VPP never gets it), and is created once a memif is removed.
+func TestMemifCap(t *testing.T) {
+	vpptarget.ForEach(t, vpptarget.Options{Logger: logger(t)}, func(t *testing.T, tg *vpptarget.Target) {
+		e := newEnv(t, tg, func(o *agent.Options) { o.MaxMemifs = 3 })
+		sock := filepath.Join(e.dir, "memif.sock")
+		for i := 1; i <= 3; i++ {
+			e.put(fmt.Sprintf("config/vpp/v2/interfaces/m%d", i), memif(fmt.Sprintf("m%d", i), i, sock))
+		}
+		for i := 1; i <= 3; i++ {
+			e.waitState(fmt.Sprintf("config/vpp/v2/interfaces/m%d", i), "CONFIGURED")
+		}
+		e.put("config/vpp/v2/interfaces/m4", memif("m4", 4, sock))
+		e.eventually("m4 refused by the cap", func() bool {
+			st, ok := e.status("config/vpp/v2/interfaces/m4")
+			return ok && st.State == "FAILED" && strings.Contains(st.Error, "memif cap reached") && strings.Contains(st.Error, "--vpp-max-memifs")
+		})
+		if _, ok := e.vppIf("m4"); ok {
+			t.Fatal("m4 is in VPP despite the cap")
+		}
+		// A loopback is not a memif: the cap does not apply.
+		e.put("config/vpp/v2/interfaces/lo", `{"name":"lo","type":"SOFTWARE_LOOPBACK"}`)
+		e.waitState("config/vpp/v2/interfaces/lo", "CONFIGURED")
+		e.del("config/vpp/v2/interfaces/m1")
+		e.waitState("config/vpp/v2/interfaces/m4", "CONFIGURED")
+		if _, ok := e.vppIf("m4"); !ok {
+			t.Fatal("m4 not in VPP after room was made")
+		}
+		n := 0
+		for _, i := range e.vppIfs() {
+			if i.DevType == "memif" || strings.HasPrefix(i.Name, "memif") {
+				n++
+			}
+		}
+		if n != 3 {
+			t.Fatalf("%d memifs in VPP, cap 3", n)
 		}
 	})
 }

@@ -57,6 +57,9 @@ type Config struct {
 	Plugins []string
 	// Buffers per NUMA node (default 16384).
 	Buffers int
+	// StatsSize is the stats segment size, e.g. "512M"; empty keeps VPP's
+	// default (32M), which runs out at a few thousand interfaces.
+	StatsSize string
 	// Netns, when set, runs VPP inside that network namespace (ip netns exec).
 	Netns string
 	// Bin is the vpp binary; empty means Find().
@@ -122,6 +125,9 @@ func (c *Config) withDefaults() error {
 	if !regexp.MustCompile(`^[0-9]+[KMGkmg]?$`).MatchString(c.MainHeap) {
 		return fmt.Errorf("vpprun: main heap %q: want e.g. 1G or 512M", c.MainHeap)
 	}
+	if c.StatsSize != "" && !regexp.MustCompile(`^[0-9]+[KMGkmg]?$`).MatchString(c.StatsSize) {
+		return fmt.Errorf("vpprun: stats size %q: want e.g. 512M", c.StatsSize)
+	}
 	if len(c.Plugins) == 0 {
 		c.Plugins = DefaultPlugins
 	}
@@ -181,7 +187,11 @@ func StartupConf(c Config) string {
 	fmt.Fprintf(&b, "socksvr { socket-name %s }\n", filepath.Join(c.Dir, "api.sock"))
 	fmt.Fprintf(&b, "memory { main-heap-size %s main-heap-page-size 4k }\n", c.MainHeap)
 	fmt.Fprintf(&b, "buffers { buffers-per-numa %d page-size 4k }\n", c.Buffers)
-	fmt.Fprintf(&b, "statseg { socket-name %s page-size 4k }\n", filepath.Join(c.Dir, "stats.sock"))
+	if c.StatsSize != "" {
+		fmt.Fprintf(&b, "statseg { socket-name %s page-size 4k size %s }\n", filepath.Join(c.Dir, "stats.sock"), c.StatsSize)
+	} else {
+		fmt.Fprintf(&b, "statseg { socket-name %s page-size 4k }\n", filepath.Join(c.Dir, "stats.sock"))
+	}
 	b.WriteString("cpu { main-core 0 }\n")
 	b.WriteString("plugins {\n")
 	if d := pluginDir(c.Bin); d != "" {

@@ -19,6 +19,13 @@ import (
 )
 
 func (p *Plugin) create(ctx context.Context, key string, v *ifmodel.Interface) (*Metadata, error) {
+	if v.GetType() == ifmodel.Interface_MEMIF {
+		release, err := p.reserveMemif(key)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	meta, err := p.createLink(ctx, key, v)
 	if err != nil {
 		return nil, err

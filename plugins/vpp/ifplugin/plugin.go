@@ -1,6 +1,8 @@
 package ifplugin
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -48,7 +50,12 @@ type Options struct {
 	// DefaultMemifSocket is the file VPP uses for memif socket id 0
 	// (default /run/vpp/memif.sock); Retrieve learns VPP's actual one.
 	DefaultMemifSocket string
-	Logger             *slog.Logger
+	// MaxMemifs caps the memifs in VPP (0: no cap). A memif create that
+	// would cross it fails with a status that says so, and is retried
+	// (with the scheduler's backoff) until a delete makes room: FD.io VPP
+	// 25.10 crashes when its stats segment or heap runs out (see README).
+	MaxMemifs int
+	Logger    *slog.Logger
 	// SocketPolicy restricts memif and vhost-user socket files to allowed
 	// directories; the zero policy only requires absolute, clean paths.
 	SocketPolicy sockdir.Policy
@@ -85,6 +92,10 @@ type Plugin struct {
 	// vxlanOwner and vxlanOf do the same for VXLAN tunnels' keys.
 	vxlanOwner map[vxlanKey]string
 	vxlanOf    map[string]vxlanKey
+	// maxMemifs is Options.MaxMemifs; memifPending counts creates in
+	// flight and foreignMemifs the untagged memifs the last retrieve found,
+	// so that len(memifOf)+memifPending+foreignMemifs is what VPP will hold.
+	maxMemifs, memifPending, foreignMemifs int
 
 	// details caches what VPP last reported per agent interface, so an
 	// interface event becomes a full state without a dump.
@@ -140,6 +151,7 @@ func New(opts Options) *Plugin {
 		vx:         vxlan.NewServiceClient(opts.Conn),
 		vxlanOwner: make(map[vxlanKey]string),
 		vxlanOf:    make(map[string]vxlanKey),
+		maxMemifs:  opts.MaxMemifs,
 		byName:     make(map[string]*entry),
 		byIdx:      make(map[uint32]string),
 		memifOwner: make(map[memifKey]string),
@@ -213,6 +225,37 @@ func (p *Plugin) setMemifOwner(name string, k memifKey) {
 	}
 	p.memifOwner[k] = name
 	p.memifOf[name] = k
+}
+
+// ErrMemifCap marks a create refused by Options.MaxMemifs.
+var ErrMemifCap = errors.New("memif cap reached")
+
+// reserveMemif counts one memif create in; release must be called when the
+// create is over (the memif is then in memifOf, or was not created).
+func (p *Plugin) reserveMemif(key string) (release func(), err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.maxMemifs > 0 {
+		if n := len(p.memifOf) + p.memifPending + p.foreignMemifs; n >= p.maxMemifs {
+			return nil, fmt.Errorf("%s: %w: VPP has (or is getting) %d memifs and the cap is %d "+
+				"(--vpp-max-memifs; FD.io VPP 25.10 aborts past its stats segment's room, see README); "+
+				"retried when a memif is removed", key, ErrMemifCap, n, p.maxMemifs)
+		}
+	}
+	p.memifPending++
+	return func() {
+		p.mu.Lock()
+		p.memifPending--
+		p.mu.Unlock()
+	}, nil
+}
+
+// MemifCount is how many memifs VPP holds or is getting, as far as the
+// agent knows (its own, creates in flight, and untagged ones it found).
+func (p *Plugin) MemifCount() int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return len(p.memifOf) + p.memifPending + p.foreignMemifs
 }
 
 // Messages lists every VPP message the plugin sends, for govppmux's

@@ -311,6 +311,7 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 	}
 
 	p.mu.Lock()
+	p.foreignMemifs = max(len(st.memifs)-len(owners), 0)
 	p.byName, p.byIdx, p.memifOwner = byName, make(map[uint32]string, len(byName)), owners
 	p.memifOf = make(map[string]memifKey, len(owners))
 	for k, n := range owners {

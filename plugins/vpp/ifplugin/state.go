@@ -2,12 +2,14 @@ package ifplugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"go.fd.io/govpp/api"
 	"go.fd.io/govpp/binapi/ethernet_types"
 	interfaces "go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/interface_types"
@@ -214,7 +216,10 @@ func (p *Plugin) subscribe(ctx context.Context) (<-chan any, func(), error) {
 		cancel()
 		return nil, nil, fmt.Errorf("watch sw_interface_event: %w", err)
 	}
-	if _, err := p.ifs.WantInterfaceEvents(ctx, &interfaces.WantInterfaceEvents{EnableDisable: 1, PID: uint32(os.Getpid())}); err != nil {
+	// INVALID_REGISTRATION (-31) is VPP's answer to enabling twice on one
+	// session: the first connect event can arrive after a subscription
+	// made on the already connected session, and events do flow then.
+	if _, err := p.ifs.WantInterfaceEvents(ctx, &interfaces.WantInterfaceEvents{EnableDisable: 1, PID: uint32(os.Getpid())}); err != nil && !errors.Is(err, api.INVALID_REGISTRATION) {
 		cancel()
 		for range w.Events() { // closed once govpp unsubscribed
 		}

@@ -1,0 +1,181 @@
+package mesh
+
+import (
+	"log/slog"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vppmesh/vppmesh/models"
+	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
+)
+
+// cache is the controller's view of the global mesh keys. Only the
+// controller's loop goroutine touches it.
+type cache struct {
+	services    map[string]*vppmeshv1.NetworkService
+	badServices map[string]string // name → why the value is refused
+	endpoints   map[string]*vppmeshv1.NetworkServiceEndpoint
+	endpointRev map[string]int64 // mod revision: a re-registration clears avoidance
+	conns       map[string]*vppmeshv1.Connection
+	badConns    map[string]string // id → why the value is refused (parse error)
+	status      map[string]*vppmeshv1.ConnectionStatus
+	statusRev   map[string]int64  // mod revision of each status key
+	allocs      map[string]string // alloc key (below MeshAllocPrefix) → connection id
+	agents      map[string]bool   // live agent labels
+}
+
+func newCache() *cache {
+	return &cache{
+		services:    map[string]*vppmeshv1.NetworkService{},
+		badServices: map[string]string{},
+		endpoints:   map[string]*vppmeshv1.NetworkServiceEndpoint{},
+		endpointRev: map[string]int64{},
+		conns:       map[string]*vppmeshv1.Connection{},
+		badConns:    map[string]string{},
+		status:      map[string]*vppmeshv1.ConnectionStatus{},
+		statusRev:   map[string]int64{},
+		allocs:      map[string]string{},
+		agents:      map[string]bool{},
+	}
+}
+
+// apply records one key's value (nil data with del deletes it). It never
+// fails: a value that does not parse is remembered as refused.
+func (c *cache) apply(log *slog.Logger, key string, data []byte, modRev int64, del bool) {
+	switch {
+	case strings.HasPrefix(key, models.MeshAllocPrefix):
+		rel := strings.TrimPrefix(key, models.MeshAllocPrefix)
+		if del {
+			delete(c.allocs, rel)
+		} else {
+			c.allocs[rel] = string(data)
+		}
+		return
+	case strings.HasPrefix(key, models.MeshAgentPrefix):
+		label := strings.TrimPrefix(key, models.MeshAgentPrefix)
+		if del {
+			delete(c.agents, label)
+		} else {
+			c.agents[label] = true
+		}
+		return
+	}
+	kind, name, ok := models.ParseMeshKey(key)
+	if !ok {
+		log.Debug("mesh key ignored", "key", key)
+		return
+	}
+	if del {
+		switch kind {
+		case models.MeshService:
+			delete(c.services, name)
+			delete(c.badServices, name)
+		case models.MeshEndpoint:
+			delete(c.endpoints, name)
+			delete(c.endpointRev, name)
+		case models.MeshConnection:
+			delete(c.conns, name)
+			delete(c.badConns, name)
+		case models.MeshStatus:
+			delete(c.status, name)
+			delete(c.statusRev, name)
+		}
+		return
+	}
+	_, v, err := models.UnmarshalMesh(key, data)
+	if err != nil {
+		log.Warn("mesh value refused", "key", key, "error", redact(err.Error()))
+	}
+	switch kind {
+	case models.MeshService:
+		delete(c.services, name)
+		delete(c.badServices, name)
+		if err == nil {
+			err = ValidateService(v.(*vppmeshv1.NetworkService))
+		}
+		if err != nil {
+			c.badServices[name] = redact(err.Error())
+		} else {
+			c.services[name] = v.(*vppmeshv1.NetworkService)
+		}
+	case models.MeshEndpoint:
+		delete(c.endpoints, name)
+		if err == nil {
+			ep := v.(*vppmeshv1.NetworkServiceEndpoint)
+			if verr := ValidateEndpoint(ep); verr != nil {
+				log.Warn("mesh endpoint refused", "key", key, "error", verr)
+			} else {
+				c.endpoints[name] = ep
+				c.endpointRev[name] = modRev
+			}
+		}
+	case models.MeshConnection:
+		delete(c.conns, name)
+		delete(c.badConns, name)
+		if err != nil {
+			c.badConns[name] = redact(err.Error())
+		} else {
+			c.conns[name] = v.(*vppmeshv1.Connection)
+		}
+	case models.MeshStatus:
+		if err != nil {
+			// A status nobody can read is as good as none; its owner
+			// rewrites it (the revision guard still applies).
+			delete(c.status, name)
+		} else {
+			c.status[name] = v.(*vppmeshv1.ConnectionStatus)
+		}
+		c.statusRev[name] = modRev
+	}
+}
+
+// allocsOf returns the allocation keys held by a connection.
+func (c *cache) allocsOf(id string) map[string]bool {
+	out := map[string]bool{}
+	for k, owner := range c.allocs {
+		if owner == id {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+// load counts the connections each endpoint serves, by status.
+func (c *cache) load() map[string]int {
+	out := map[string]int{}
+	for _, st := range c.status {
+		if st.GetEndpoint() != "" {
+			out[st.GetEndpoint()]++
+		}
+	}
+	return out
+}
+
+// leader is the live agent with the lowest label: it answers for
+// connections no live agent owns.
+func (c *cache) leader() string {
+	best := ""
+	for a := range c.agents {
+		if best == "" || a < best {
+			best = a
+		}
+	}
+	return best
+}
+
+func cloneStatus(s *vppmeshv1.ConnectionStatus) *vppmeshv1.ConnectionStatus {
+	if s == nil {
+		return nil
+	}
+	return proto.Clone(s).(*vppmeshv1.ConnectionStatus)
+}
+
+// redact removes a memif secret from a parse error that quotes the value.
+func redact(msg string) string {
+	i := strings.Index(msg, "secret")
+	if i < 0 {
+		return msg
+	}
+	return msg[:i] + "secret: (redacted)"
+}

@@ -1,0 +1,1064 @@
+package mesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vppmesh/vppmesh/models"
+	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
+	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+)
+
+// Scheduler is the part of the kvscheduler the controller uses.
+type Scheduler interface {
+	Commit(ctx context.Context, txn kvscheduler.Txn) (kvscheduler.TxnRecord, error)
+	Watch(w kvscheduler.Watcher) (cancel func())
+}
+
+// Options configure a Controller.
+type Options struct {
+	Client    *clientv3.Client // required
+	Label     string           // the agent's node label; required
+	Scheduler Scheduler        // required
+	Logger    *slog.Logger
+	// AgentTTL is the lease of the agent's presence key (default 10s).
+	AgentTTL time.Duration
+	// LinkGrace is how long an endpoint link that was up may stay down
+	// before its connection moves to another endpoint (default 500ms).
+	LinkGrace time.Duration
+	// AvoidFor is how long an endpoint left for a link that stayed down is
+	// avoided by that connection, unless it registers again (default 30s).
+	AvoidFor time.Duration
+	// RetryMax caps the backoff after etcd errors (default 5s).
+	RetryMax time.Duration
+}
+
+// Controller runs the mesh for one agent. Create it with New, hand
+// WrapScheduler's result to the orchestrator (so that its full resyncs keep
+// the mesh's values), feed it interface states with OnInterfaceState, and
+// Run it.
+type Controller struct {
+	cli   *clientv3.Client
+	sched Scheduler
+	log   *slog.Logger
+	opts  Options
+	node  string
+
+	// renderMu serialises the controller's scheduler commits with the
+	// orchestrator's full resyncs, which must carry the mesh's values.
+	renderMu sync.Mutex
+	rendered map[string]*vppmeshv1.CrossConnect // connection id → value given to the scheduler
+	loaded   chan struct{}                      // closed after the first listing was rendered
+	loadOnce sync.Once
+	// synced is set once a full resync carried the mesh's values: before
+	// it, the scheduler does not know what VPP holds, so renderings wait
+	// for that resync instead of being committed as changes.
+	synced atomic.Bool
+
+	// Inputs from other goroutines (scheduler watcher, interface states),
+	// taken by the loop.
+	inMu     sync.Mutex
+	sched2   map[string]renderState // render key or derived key → state
+	links    map[string]bool        // interface name → oper up
+	wake     chan struct{}
+	snapMu   sync.RWMutex
+	snapshot []*vppmeshv1.ConnectionStatus // statuses this agent owns, for REST
+
+	// Loop-only state.
+	c         *cache
+	downSince map[string]time.Time            // connection → when its endpoint link went down (after being up)
+	wasUp     map[string]bool                 // connection → its endpoint link was up since the decision
+	avoid     map[string]map[string]avoidance // connection → endpoint → until
+	decidedAt map[string]time.Time            // connection → when it lost its endpoint (heal latency)
+	requested map[string]time.Time            // connection → first seen without a decision (selection latency)
+
+	// deferred holds the status writes of a reconcile pass, written
+	// together at its end (see flushStatus).
+	deferred []pendingWrite
+
+	stats Stats
+	obs   Observer
+}
+
+// pendingWrite is one status write with its allocation changes.
+type pendingWrite struct {
+	id, key         string
+	data            []byte
+	rev             int64 // the status revision it was computed from
+	cur, st         *vppmeshv1.ConnectionStatus
+	create, release []string // allocation keys (below MeshAllocPrefix)
+}
+
+type avoidance struct {
+	until time.Time
+	rev   int64 // the endpoint's registration it applies to
+}
+
+type renderState struct {
+	state kvscheduler.State
+	err   string
+}
+
+// Stats are the controller's counters.
+type Stats struct {
+	Decisions    atomic.Uint64 // decision transactions committed
+	Conflicts    atomic.Uint64 // decision transactions refused by etcd (another writer won)
+	Heals        atomic.Uint64
+	StatusWrites atomic.Uint64
+	Relists      atomic.Uint64
+	Reconciles   atomic.Uint64
+	// LastReconcile is when the last pass ended (unix nanoseconds): a
+	// stuck controller shows here.
+	LastReconcile atomic.Int64
+}
+
+// Observer receives latency observations (metrics); nil ignores them.
+type Observer interface {
+	// Selected: from first seeing a connection without an endpoint to its
+	// status UP.
+	Selected(d time.Duration)
+	// Healed: from a connection losing its endpoint to its status UP again.
+	Healed(d time.Duration)
+}
+
+// New checks the options and returns a controller.
+func New(o Options) (*Controller, error) {
+	if o.Client == nil || o.Scheduler == nil || o.Label == "" {
+		return nil, errors.New("mesh: Client, Scheduler and Label are required")
+	}
+	if strings.Contains(o.Label, "/") {
+		return nil, fmt.Errorf("mesh: agent label %q contains '/'", o.Label)
+	}
+	if o.AgentTTL <= 0 {
+		o.AgentTTL = 10 * time.Second
+	}
+	if o.LinkGrace <= 0 {
+		o.LinkGrace = 500 * time.Millisecond
+	}
+	if o.AvoidFor <= 0 {
+		o.AvoidFor = 30 * time.Second
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 5 * time.Second
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Controller{
+		cli: o.Client, sched: o.Scheduler, opts: o, node: o.Label,
+		log:       log.With("component", "mesh", "label", o.Label),
+		rendered:  map[string]*vppmeshv1.CrossConnect{},
+		loaded:    make(chan struct{}),
+		sched2:    map[string]renderState{},
+		links:     map[string]bool{},
+		wake:      make(chan struct{}, 1),
+		downSince: map[string]time.Time{},
+		wasUp:     map[string]bool{},
+		avoid:     map[string]map[string]avoidance{},
+		decidedAt: map[string]time.Time{},
+		requested: map[string]time.Time{},
+	}, nil
+}
+
+// SetObserver sets the latency observer; call before Run.
+func (m *Controller) SetObserver(o Observer) { m.obs = o }
+
+// Stats returns the counters.
+func (m *Controller) Stats() *Stats { return &m.stats }
+
+// Statuses returns the statuses this agent owns, sorted by id.
+func (m *Controller) Statuses() []*vppmeshv1.ConnectionStatus {
+	m.snapMu.RLock()
+	defer m.snapMu.RUnlock()
+	return append([]*vppmeshv1.ConnectionStatus(nil), m.snapshot...)
+}
+
+func (m *Controller) kick() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// OnInterfaceState records an interface's oper state. It never blocks.
+func (m *Controller) OnInterfaceState(st *ifmodel.InterfaceState) {
+	name := st.GetName()
+	if !strings.HasPrefix(name, "mesh-") {
+		return
+	}
+	up := st.GetOperStatus() == ifmodel.InterfaceState_UP
+	m.log.Debug("mesh interface state", "interface", name, "oper", st.GetOperStatus().String())
+	m.inMu.Lock()
+	prev, known := m.links[name]
+	if st.GetOperStatus() == ifmodel.InterfaceState_DELETED {
+		delete(m.links, name)
+	} else {
+		m.links[name] = up
+	}
+	m.inMu.Unlock()
+	if !known || prev != up {
+		m.kick()
+	}
+}
+
+// onSchedStatus is the scheduler watcher: it records the states of the
+// mesh's values and of the values derived from them. It never blocks.
+func (m *Controller) onSchedStatus(changed []kvscheduler.ValueStatus) {
+	hit := false
+	m.inMu.Lock()
+	for _, vs := range changed {
+		key := vs.Key
+		if vs.Derived && strings.HasPrefix(vs.Parent, RenderPrefix) {
+			key = vs.Parent + "|" + vs.Key
+		} else if !strings.HasPrefix(key, RenderPrefix) {
+			continue
+		}
+		hit = true
+		if vs.State == kvscheduler.StateRemoved || vs.State == kvscheduler.StateNonexistent {
+			delete(m.sched2, key)
+		} else {
+			m.sched2[key] = renderState{state: vs.State, err: vs.Error}
+		}
+	}
+	m.inMu.Unlock()
+	if hit {
+		m.kick()
+	}
+}
+
+// WrapScheduler returns the scheduler the orchestrator should use: its full
+// resyncs wait for the mesh's first listing and carry the mesh's values, so
+// that a resync never removes (flaps) a mesh connection.
+func (m *Controller) WrapScheduler(s Scheduler) Scheduler { return &wrapped{Scheduler: s, m: m} }
+
+type wrapped struct {
+	Scheduler
+	m *Controller
+}
+
+func (w *wrapped) Commit(ctx context.Context, txn kvscheduler.Txn) (kvscheduler.TxnRecord, error) {
+	if txn.Kind != kvscheduler.TxnFullResync {
+		return w.Scheduler.Commit(ctx, txn)
+	}
+	select {
+	case <-w.m.loaded:
+	case <-ctx.Done():
+		return kvscheduler.TxnRecord{}, fmt.Errorf("waiting for the mesh's first listing: %w", ctx.Err())
+	}
+	w.m.renderMu.Lock()
+	defer w.m.renderMu.Unlock()
+	vals := append(make([]kvscheduler.KeyValue, 0, len(txn.Values)+len(w.m.rendered)), txn.Values...)
+	for id, v := range w.m.rendered {
+		vals = append(vals, kvscheduler.KeyValue{Key: RenderKey(id), Value: v})
+	}
+	txn.Values = vals
+	rec, err := w.Scheduler.Commit(ctx, txn)
+	if err == nil && !w.m.synced.Swap(true) {
+		w.m.kick() // states may be reported now
+	}
+	return rec, err
+}
+
+// Run lists and watches the mesh keys until ctx ends; it returns nil then.
+func (m *Controller) Run(ctx context.Context) error {
+	unwatch := m.sched.Watch(m.onSchedStatus)
+	defer unwatch()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { m.presence(ctx) })
+
+	delay := time.Duration(0)
+	for {
+		if delay > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(delay):
+			}
+		}
+		rev, err := m.load(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			delay = min(max(2*delay, 100*time.Millisecond), m.opts.RetryMax)
+			m.log.Warn("mesh listing failed, retrying", "error", err, "retry_in", delay)
+			continue
+		}
+		delay = 0
+		m.stats.Relists.Add(1)
+		m.reconcile(ctx)
+		m.loadOnce.Do(func() { close(m.loaded) })
+		err = m.follow(ctx, rev+1)
+		if ctx.Err() != nil {
+			return nil
+		}
+		m.log.Warn("mesh watch ended, re-listing", "error", err)
+		delay = 100 * time.Millisecond
+	}
+}
+
+// presence keeps /vppmesh/v1/agent/<label> under a lease while the agent
+// runs, so that others know which nodes are served.
+func (m *Controller) presence(ctx context.Context) {
+	ttl := int64(max(m.opts.AgentTTL/time.Second, 1))
+	delay := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := func() error {
+			lease, err := m.cli.Grant(ctx, ttl)
+			if err != nil {
+				return err
+			}
+			if _, err := m.cli.Put(ctx, models.MeshAgentPrefix+m.node, m.node, clientv3.WithLease(lease.ID)); err != nil {
+				return err
+			}
+			ka, err := m.cli.KeepAlive(ctx, lease.ID)
+			if err != nil {
+				return err
+			}
+			delay = 100 * time.Millisecond
+			for range ka {
+			}
+			return errors.New("lease keep-alive ended")
+		}()
+		if ctx.Err() != nil {
+			break
+		}
+		m.log.Warn("mesh presence lost, renewing", "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, m.opts.RetryMax)
+	}
+	// Best effort: tell the others at once rather than at lease expiry.
+	dctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _ = m.cli.Delete(dctx, models.MeshAgentPrefix+m.node)
+}
+
+// load lists every mesh key into a fresh cache.
+func (m *Controller) load(ctx context.Context) (int64, error) {
+	resp, err := m.cli.Get(ctx, models.MeshRoot, clientv3.WithPrefix())
+	if err != nil {
+		return 0, fmt.Errorf("list %s: %w", models.MeshRoot, err)
+	}
+	c := newCache()
+	for _, kv := range resp.Kvs {
+		c.apply(m.log, string(kv.Key), kv.Value, kv.ModRevision, false)
+	}
+	m.c = c
+	// Link states VPP has not reported yet are taken from this agent's
+	// last statuses: after an agent restart VPP's interfaces are unchanged
+	// and send no event, and the interface plugin publishes states only
+	// for interfaces it knew when it subscribed. Any later event wins.
+	m.inMu.Lock()
+	for _, st := range c.status {
+		if st.GetClientNode() != m.node {
+			continue
+		}
+		for _, l := range []*vppmeshv1.LinkStatus{st.GetClientLink(), st.GetEndpointLink()} {
+			if _, known := m.links[l.GetInterface()]; l.GetInterface() != "" && !known {
+				m.links[l.GetInterface()] = l.GetUp()
+			}
+		}
+	}
+	m.inMu.Unlock()
+	m.log.Info("mesh listed", "revision", resp.Header.Revision, "services", len(c.services),
+		"endpoints", len(c.endpoints), "connections", len(c.conns), "statuses", len(c.status), "agents", len(c.agents))
+	return resp.Header.Revision, nil
+}
+
+// follow watches the mesh keys from revision from and reconciles after
+// every batch of events or input change.
+func (m *Controller) follow(ctx context.Context, from int64) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := m.cli.Watch(wctx, models.MeshRoot, clientv3.WithPrefix(), clientv3.WithRev(from))
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case resp, ok := <-wch:
+			if !ok {
+				return errors.New("watch channel closed")
+			}
+			if err := resp.Err(); err != nil {
+				return err
+			}
+			m.applyEvents(resp.Events)
+			// Take whatever else is already there before reconciling.
+		drain:
+			for {
+				select {
+				case r, ok := <-wch:
+					if !ok {
+						return errors.New("watch channel closed")
+					}
+					if err := r.Err(); err != nil {
+						return err
+					}
+					m.applyEvents(r.Events)
+				default:
+					break drain
+				}
+			}
+		case <-m.wake:
+		case <-tick.C:
+			if !m.timersDue(time.Now()) {
+				continue
+			}
+		}
+		m.reconcile(ctx)
+	}
+}
+
+func (m *Controller) applyEvents(evs []*clientv3.Event) {
+	for _, ev := range evs {
+		if ev == nil || ev.Kv == nil {
+			continue
+		}
+		m.c.apply(m.log, string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Type == clientv3.EventTypeDelete)
+	}
+}
+
+// timersDue reports whether a link grace period or an avoidance ended.
+func (m *Controller) timersDue(now time.Time) bool {
+	for _, t := range m.downSince {
+		if now.Sub(t) >= m.opts.LinkGrace {
+			return true
+		}
+	}
+	for _, eps := range m.avoid {
+		for _, a := range eps {
+			if now.After(a.until) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ownsStatus reports whether this agent answers for connection id.
+func (m *Controller) owner(id string) string {
+	if conn := m.c.conns[id]; conn != nil && conn.GetNode() != "" {
+		if m.c.agents[conn.GetNode()] || conn.GetNode() == m.node {
+			return conn.GetNode()
+		}
+		// A node no agent serves: the leader answers unless the
+		// connection was decided by its node (which may be restarting).
+		if st := m.c.status[id]; st.GetClientNode() == conn.GetNode() && st.GetEndpoint() != "" {
+			return conn.GetNode()
+		}
+		return m.c.leader()
+	}
+	if _, bad := m.c.badConns[id]; bad {
+		return m.c.leader()
+	}
+	if conn := m.c.conns[id]; conn != nil { // no node
+		return m.c.leader()
+	}
+	// No connection: the status's writer cleans up, or the leader if it
+	// is gone.
+	st := m.c.status[id]
+	if st.GetClientNode() != "" && (m.c.agents[st.GetClientNode()] || st.GetClientNode() == m.node) {
+		return st.GetClientNode()
+	}
+	return m.c.leader()
+}
+
+// reconcile brings every connection this agent answers for to its desired
+// status and rendering.
+func (m *Controller) reconcile(ctx context.Context) {
+	now := time.Now()
+	m.inMu.Lock()
+	sched := make(map[string]renderState, len(m.sched2))
+	for k, v := range m.sched2 {
+		sched[k] = v
+	}
+	links := make(map[string]bool, len(m.links))
+	for k, v := range m.links {
+		links[k] = v
+	}
+	m.inMu.Unlock()
+
+	ids := map[string]bool{}
+	for id := range m.c.conns {
+		ids[id] = true
+	}
+	for id := range m.c.badConns {
+		ids[id] = true
+	}
+	for id := range m.c.status {
+		ids[id] = true
+	}
+	order := sortedKeys(ids)
+	// Links still rendered here are not handed out again until they are
+	// gone from VPP (see decide).
+	m.renderMu.Lock()
+	busy := busyCounts(m.rendered)
+	m.renderMu.Unlock()
+	render := map[string]*vppmeshv1.CrossConnect{}
+	var mine []*vppmeshv1.ConnectionStatus
+	for _, id := range order {
+		if m.owner(id) != m.node {
+			m.forget(id)
+			continue
+		}
+		st, r := m.reconcileOne(ctx, id, now, sched, links, busy)
+		if r != nil {
+			render[id] = r
+		}
+		if st != nil {
+			mine = append(mine, st)
+		}
+	}
+	// A decision whose write did not land keeps its previous rendering;
+	// the next pass decides again from what etcd holds.
+	for id := range m.flushStatus(ctx) {
+		if old := m.renderedOf(id); old != nil {
+			render[id] = old
+		} else {
+			delete(render, id)
+		}
+	}
+	m.commitRender(ctx, render)
+	m.snapMu.Lock()
+	m.snapshot = mine
+	m.snapMu.Unlock()
+	m.stats.Reconciles.Add(1)
+	m.stats.LastReconcile.Store(time.Now().UnixNano())
+}
+
+func (m *Controller) forget(id string) {
+	delete(m.downSince, id)
+	delete(m.wasUp, id)
+	delete(m.avoid, id)
+	delete(m.decidedAt, id)
+	delete(m.requested, id)
+}
+
+// reconcileOne handles one connection this agent answers for: it returns
+// the status it stands at and its rendering (nil: none).
+func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time, sched map[string]renderState, links map[string]bool, busy map[string]int) (*vppmeshv1.ConnectionStatus, *vppmeshv1.CrossConnect) {
+	cur := m.c.status[id]
+	conn := m.c.conns[id]
+	if conn == nil {
+		if why, bad := m.c.badConns[id]; bad {
+			st := &vppmeshv1.ConnectionStatus{Id: id, State: vppmeshv1.ConnectionStatus_FAILED,
+				Error: "invalid connection value: " + why, Heals: cur.GetHeals(), Counters: cur.GetCounters()}
+			m.writeStatus(ctx, id, cur, st, nil, now, false)
+			return st, nil
+		}
+		// The connection is gone: remove its status and allocations (its
+		// rendering goes with it).
+		if cur != nil || len(m.c.allocsOf(id)) > 0 {
+			m.deleteStatus(ctx, id)
+		}
+		m.forget(id)
+		return nil, nil
+	}
+	if conn.GetNode() != m.node {
+		// Answered by the leader: a connection no live agent serves.
+		why := fmt.Sprintf("no agent serves node %q", conn.GetNode())
+		if conn.GetNode() == "" {
+			why = fmt.Sprintf("connection %q: node is empty", id)
+		}
+		st := &vppmeshv1.ConnectionStatus{Id: id, State: vppmeshv1.ConnectionStatus_FAILED, NetworkService: conn.GetNetworkService(),
+			Error: why, Heals: cur.GetHeals(), Counters: cur.GetCounters()}
+		m.writeStatus(ctx, id, cur, st, nil, now, false)
+		return st, nil
+	}
+
+	avoid := m.avoidSet(id, now)
+	d, ref := decide(m.c, m.node, conn, cur, avoid, busyFor(busy, m.renderedOf(id)))
+	if ref != nil {
+		st := &vppmeshv1.ConnectionStatus{Id: id, NetworkService: conn.GetNetworkService(), ClientNode: m.node,
+			State: vppmeshv1.ConnectionStatus_PENDING, Error: ref.Reason, Heals: cur.GetHeals(),
+			Counters: proto.Clone(orEmpty(cur.GetCounters())).(*vppmeshv1.ConnectionCounters)}
+		if ref.Failed {
+			st.State = vppmeshv1.ConnectionStatus_FAILED
+		}
+		if cur.GetEndpoint() != "" && cur.GetNetworkService() == conn.GetNetworkService() {
+			st.Heals++ // its endpoint is lost: a heal starts
+			m.decidedAt[id] = now
+			m.stats.Heals.Add(1)
+		}
+		if _, ok := m.requested[id]; !ok {
+			m.requested[id] = now
+		}
+		m.resetLink(id)
+		m.writeStatus(ctx, id, cur, st, map[string]bool{}, now, false)
+		return st, nil
+	}
+	st := d.status
+	if !sameDecision(cur, st) {
+		// A new decision (first, or moved): heal bookkeeping and a fresh
+		// link history.
+		if cur.GetEndpoint() != "" && cur.GetEndpoint() != st.GetEndpoint() && cur.GetNetworkService() == st.GetNetworkService() {
+			st.Heals++
+			m.decidedAt[id] = now
+			m.stats.Heals.Add(1)
+		}
+		if cur.GetEndpoint() == "" {
+			if _, ok := m.requested[id]; !ok {
+				m.requested[id] = now
+			}
+		}
+		st.Counters.Selections++
+		m.resetLink(id)
+		st.State = vppmeshv1.ConnectionStatus_PENDING
+		st.Error = "wiring in VPP"
+		if d.render == nil {
+			st.Error = "endpoint is remote; cross-node wiring needs the VXLAN leg, not available in this agent"
+		}
+		m.writeStatus(ctx, id, cur, st, d.allocs, now, true) // flushStatus reverts the rendering if it does not land
+		return st, d.render
+	}
+	// Same decision: the state follows VPP, once the scheduler knows
+	// what VPP holds (before that, a restarted agent keeps the status).
+	if !m.synced.Load() && cur != nil {
+		return cur, d.render
+	}
+	// Nor before the scheduler has reported the rendering (its watcher runs
+	// after the transaction): a status is never downgraded for want of news.
+	if _, reported := sched[RenderKey(id)]; !reported && cur != nil && d.render != nil {
+		return cur, d.render
+	}
+	m.setState(id, st, d.render != nil, sched, links, now)
+	m.writeStatus(ctx, id, cur, st, d.allocs, now, true)
+	return st, d.render
+}
+
+// renderedOf is what the scheduler was given for connection id (nil: none).
+func (m *Controller) renderedOf(id string) *vppmeshv1.CrossConnect {
+	m.renderMu.Lock()
+	defer m.renderMu.Unlock()
+	return m.rendered[id]
+}
+
+// resetLink forgets the link history of a connection that got a new
+// decision: the endpoint interface is recreated, and its old state must not
+// count.
+func (m *Controller) resetLink(id string) {
+	delete(m.downSince, id)
+	delete(m.wasUp, id)
+	_, epIf := InterfaceNames(id)
+	m.inMu.Lock()
+	delete(m.links, epIf)
+	m.inMu.Unlock()
+}
+
+// avoidSet returns the endpoints connection id avoids now.
+func (m *Controller) avoidSet(id string, now time.Time) map[string]bool {
+	out := map[string]bool{}
+	for ep, a := range m.avoid[id] {
+		if now.After(a.until) || m.c.endpointRev[ep] != a.rev {
+			delete(m.avoid[id], ep)
+			continue
+		}
+		out[ep] = true
+	}
+	if len(m.avoid[id]) == 0 {
+		delete(m.avoid, id)
+	}
+	return out
+}
+
+// setState fills state and error of a decided status from the scheduler's
+// states and the links, and starts a heal when the endpoint link stayed
+// down past the grace period.
+func (m *Controller) setState(id string, st *vppmeshv1.ConnectionStatus, local bool, sched map[string]renderState, links map[string]bool, now time.Time) {
+	if !local {
+		st.State = vppmeshv1.ConnectionStatus_PENDING
+		st.Error = "endpoint is remote; cross-node wiring needs the VXLAN leg, not available in this agent"
+		return
+	}
+	key := RenderKey(id)
+	var failed []string
+	pending := false
+	rs, ok := sched[key]
+	switch {
+	case !ok:
+		pending = true
+	case rs.state == kvscheduler.StateFailed || rs.state == kvscheduler.StateInvalid:
+		failed = append(failed, rs.err)
+	case rs.state != kvscheduler.StateConfigured:
+		pending = true
+	}
+	nDerived := 0
+	for k, v := range sched {
+		if !strings.HasPrefix(k, key+"|") {
+			continue
+		}
+		nDerived++
+		switch v.state {
+		case kvscheduler.StateFailed, kvscheduler.StateInvalid:
+			failed = append(failed, strings.TrimPrefix(k, key+"|")+": "+v.err)
+		case kvscheduler.StateConfigured:
+		default:
+			pending = true
+		}
+	}
+	if nDerived < 4 { // two interfaces, two xconnects
+		pending = true
+	}
+	clientIf, epIf := InterfaceNames(id)
+	cUp, eUp := links[clientIf], links[epIf]
+	st.GetClientLink().Up, st.GetEndpointLink().Up = cUp, eUp
+	switch {
+	case len(failed) > 0:
+		sort.Strings(failed)
+		st.State = vppmeshv1.ConnectionStatus_FAILED
+		st.Error = "VPP refused the wiring: " + strings.Join(failed, "; ")
+	case pending:
+		st.State = vppmeshv1.ConnectionStatus_PENDING
+		st.Error = "wiring in VPP"
+	case cUp && eUp:
+		st.State = vppmeshv1.ConnectionStatus_UP
+		st.Error = ""
+	default:
+		st.State = vppmeshv1.ConnectionStatus_DOWN
+		var down []string
+		if !cUp {
+			down = append(down, "client link "+clientIf+" down")
+		}
+		if !eUp {
+			down = append(down, "endpoint link "+epIf+" down")
+		}
+		st.Error = strings.Join(down, "; ")
+	}
+	if pending || len(failed) > 0 {
+		return
+	}
+	if eUp {
+		m.wasUp[id] = true
+		delete(m.downSince, id)
+		if st.State == vppmeshv1.ConnectionStatus_UP {
+			if t, ok := m.decidedAt[id]; ok {
+				if m.obs != nil {
+					m.obs.Healed(now.Sub(t))
+				}
+				delete(m.decidedAt, id)
+			}
+			if t, ok := m.requested[id]; ok {
+				if m.obs != nil {
+					m.obs.Selected(now.Sub(t))
+				}
+				delete(m.requested, id)
+			}
+		}
+		return
+	}
+	if !m.wasUp[id] {
+		return // never came up on this endpoint yet: the endpoint may still be connecting
+	}
+	t, ok := m.downSince[id]
+	if !ok {
+		m.downSince[id] = now
+		st.Counters.LinkDowns++
+		return
+	}
+	if now.Sub(t) >= m.opts.LinkGrace {
+		ep := st.GetEndpoint()
+		if m.avoid[id] == nil {
+			m.avoid[id] = map[string]avoidance{}
+		}
+		m.avoid[id][ep] = avoidance{until: now.Add(m.opts.AvoidFor), rev: m.c.endpointRev[ep]}
+		delete(m.downSince, id)
+		m.log.Info("mesh endpoint link stayed down, moving the connection", "connection", id, "endpoint", ep, "down_for", now.Sub(t).Round(time.Millisecond))
+		m.kick() // the next pass re-selects
+	}
+}
+
+// writeStatus writes st for id if it differs from cur, in one etcd
+// transaction with the allocations: the status key must still be at the
+// revision this agent saw, every new allocation key must not exist, and
+// allocations the connection no longer holds are released. allocs nil
+// leaves allocations alone. It reports whether the cache now holds st.
+//
+// With deferable, the write is queued instead and flushStatus writes the
+// pass's queued writes together, many per etcd transaction with every
+// guard kept (a mass heal is then a few transactions, not one per
+// connection). The allocations it creates are reserved in the cache at once
+// so that later decisions of the same pass do not take them.
+func (m *Controller) writeStatus(ctx context.Context, id string, cur, st *vppmeshv1.ConnectionStatus, allocs map[string]bool, now time.Time, deferable bool) bool {
+	held := m.c.allocsOf(id)
+	var create, release []string
+	if allocs != nil {
+		for k := range allocs {
+			if !held[k] {
+				create = append(create, k)
+			}
+		}
+		for k := range held {
+			if !allocs[k] {
+				release = append(release, k)
+			}
+		}
+	}
+	if sameStatus(cur, st) && len(create) == 0 && len(release) == 0 {
+		st.LastChange = cur.GetLastChange()
+		return true
+	}
+	if cur == nil || cur.GetState() != st.GetState() {
+		if st.Counters == nil {
+			st.Counters = &vppmeshv1.ConnectionCounters{}
+		}
+		st.Counters.StateChanges++
+	}
+	st.LastChange = now.UTC().Format(time.RFC3339Nano)
+	data, err := models.Marshal(st)
+	if err != nil {
+		m.log.Error("mesh status encoding failed", "connection", id, "error", err)
+		return false
+	}
+	sort.Strings(create)
+	sort.Strings(release)
+	w := pendingWrite{id: id, key: models.MeshKey(models.MeshStatus, id), data: data, rev: m.c.statusRev[id],
+		cur: cur, st: st, create: create, release: release}
+	if deferable {
+		// Reserved in the cache so that later decisions of this pass see
+		// the allocations and the endpoint's load; flushStatus confirms
+		// or restores them.
+		for _, k := range create {
+			m.c.allocs[k] = id
+		}
+		m.c.status[id] = st
+		m.deferred = append(m.deferred, w)
+		return true
+	}
+	return m.execWrites(ctx, []pendingWrite{w}) == nil
+}
+
+func (w *pendingWrite) ops() ([]clientv3.Cmp, []clientv3.Op) {
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(w.key), "=", w.rev)}
+	ops := []clientv3.Op{clientv3.OpPut(w.key, string(w.data))}
+	for _, k := range w.create {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(models.MeshAllocPrefix+k), "=", 0))
+		ops = append(ops, clientv3.OpPut(models.MeshAllocPrefix+k, w.id))
+	}
+	for _, k := range w.release {
+		ops = append(ops, clientv3.OpDelete(models.MeshAllocPrefix+k))
+	}
+	return cmps, ops
+}
+
+// execWrites writes ws in one etcd transaction. On success the cache holds
+// them; otherwise it returns the ids not written (all of them), after
+// re-reading what the refusal concerned.
+func (m *Controller) execWrites(ctx context.Context, ws []pendingWrite) map[string]bool {
+	var cmps []clientv3.Cmp
+	var ops []clientv3.Op
+	for i := range ws {
+		c, o := ws[i].ops()
+		cmps, ops = append(cmps, c...), append(ops, o...)
+	}
+	failed := func() map[string]bool {
+		out := map[string]bool{}
+		for _, w := range ws {
+			out[w.id] = true
+			// Undo the reservation; refetch then reads what etcd holds.
+			if w.cur == nil {
+				delete(m.c.status, w.id)
+			} else {
+				m.c.status[w.id] = w.cur
+			}
+			for _, k := range w.create {
+				if m.c.allocs[k] == w.id {
+					delete(m.c.allocs, k)
+				}
+			}
+		}
+		return out
+	}
+	resp, err := m.txn(ctx, cmps, ops)
+	if err != nil {
+		m.log.Warn("mesh status write failed", "connections", len(ws), "error", err)
+		out := failed()
+		for _, w := range ws {
+			m.refetch(ctx, w.id, w.create)
+		}
+		m.kickLater()
+		return out
+	}
+	if !resp.Succeeded {
+		m.stats.Conflicts.Add(1)
+		out := failed()
+		if len(ws) == 1 {
+			m.log.Info("mesh decision lost a race, re-reading", "connection", ws[0].id)
+			m.refetch(ctx, ws[0].id, ws[0].create)
+			m.kick()
+		}
+		return out
+	}
+	rev := resp.Header.Revision
+	for _, w := range ws {
+		m.c.apply(m.log, w.key, w.data, rev, false)
+		for _, k := range w.create {
+			m.c.allocs[k] = w.id
+		}
+		for _, k := range w.release {
+			delete(m.c.allocs, k)
+		}
+		m.stats.StatusWrites.Add(1)
+		if !sameDecision(w.cur, w.st) {
+			m.stats.Decisions.Add(1)
+		}
+		if w.cur.GetState() != w.st.GetState() || w.cur.GetEndpoint() != w.st.GetEndpoint() {
+			m.log.Info("mesh connection", "connection", w.id, "state", w.st.GetState().String(), "endpoint", w.st.GetEndpoint(),
+				"heals", w.st.GetHeals(), "reason", w.st.GetError())
+		}
+	}
+	return nil
+}
+
+// txnOps bounds the operations of one flushStatus transaction (etcd's
+// default --max-txn-ops is 128).
+const txnOps = 120
+
+// flushStatus writes the pass's deferred writes, many per etcd
+// transaction. A refused batch is retried one write per transaction, so one
+// conflict does not hold the others back. It returns the connections whose
+// write did not land (their rendering must stay as it was).
+func (m *Controller) flushStatus(ctx context.Context) map[string]bool {
+	failed := map[string]bool{}
+	for len(m.deferred) > 0 {
+		n, size := 0, 0
+		for n < len(m.deferred) {
+			k := 1 + len(m.deferred[n].create) + len(m.deferred[n].release)
+			if n > 0 && size+k > txnOps {
+				break
+			}
+			size += k
+			n++
+		}
+		chunk := m.deferred[:n]
+		m.deferred = m.deferred[n:]
+		if m.execWrites(ctx, chunk) == nil {
+			continue
+		}
+		if len(chunk) == 1 {
+			failed[chunk[0].id] = true
+			continue
+		}
+		for _, w := range chunk {
+			if m.execWrites(ctx, []pendingWrite{w}) != nil {
+				failed[w.id] = true
+			}
+		}
+	}
+	m.deferred = nil
+	return failed
+}
+
+// deleteStatus removes a gone connection's status and allocations.
+func (m *Controller) deleteStatus(ctx context.Context, id string) {
+	key := models.MeshKey(models.MeshStatus, id)
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", m.c.statusRev[id])}
+	ops := []clientv3.Op{clientv3.OpDelete(key)}
+	held := m.c.allocsOf(id)
+	for _, k := range sortedKeys(held) {
+		ops = append(ops, clientv3.OpDelete(models.MeshAllocPrefix+k))
+	}
+	resp, err := m.txn(ctx, cmps, ops)
+	if err != nil {
+		m.log.Warn("mesh status removal failed", "connection", id, "error", err)
+		m.kickLater()
+		return
+	}
+	if !resp.Succeeded {
+		m.refetch(ctx, id, nil)
+		m.kick()
+		return
+	}
+	m.c.apply(m.log, key, nil, 0, true)
+	for k := range held {
+		delete(m.c.allocs, k)
+	}
+	m.log.Info("mesh connection removed", "connection", id)
+}
+
+func (m *Controller) txn(ctx context.Context, cmps []clientv3.Cmp, ops []clientv3.Op) (*clientv3.TxnResponse, error) {
+	tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return m.cli.Txn(tctx).If(cmps...).Then(ops...).Commit()
+}
+
+// refetch re-reads a connection's status and the given alloc keys after a
+// refused transaction (the watch will bring them too, but the next pass
+// should not repeat the same refused write).
+func (m *Controller) refetch(ctx context.Context, id string, allocKeys []string) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	key := models.MeshKey(models.MeshStatus, id)
+	if resp, err := m.cli.Get(ctx, key); err == nil {
+		if len(resp.Kvs) == 0 {
+			m.c.apply(m.log, key, nil, 0, true)
+		} else {
+			m.c.apply(m.log, key, resp.Kvs[0].Value, resp.Kvs[0].ModRevision, false)
+		}
+	}
+	for _, k := range allocKeys {
+		resp, err := m.cli.Get(ctx, models.MeshAllocPrefix+k)
+		switch {
+		case err != nil:
+		case len(resp.Kvs) > 0:
+			m.c.allocs[k] = string(resp.Kvs[0].Value)
+		default:
+			delete(m.c.allocs, k) // a reservation that did not land
+		}
+	}
+}
+
+func (m *Controller) kickLater() {
+	time.AfterFunc(200*time.Millisecond, m.kick)
+}
+
+// commitRender gives the scheduler the renderings that changed, in one
+// transaction.
+func (m *Controller) commitRender(ctx context.Context, render map[string]*vppmeshv1.CrossConnect) {
+	m.renderMu.Lock()
+	defer m.renderMu.Unlock()
+	if !m.synced.Load() {
+		m.rendered = render // the first full resync carries them
+		return
+	}
+	var vals []kvscheduler.KeyValue
+	for id, v := range render {
+		if old, ok := m.rendered[id]; !ok || !proto.Equal(old, v) {
+			vals = append(vals, kvscheduler.KeyValue{Key: RenderKey(id), Value: v})
+		}
+	}
+	for id := range m.rendered {
+		if _, ok := render[id]; !ok {
+			vals = append(vals, kvscheduler.KeyValue{Key: RenderKey(id)})
+		}
+	}
+	if len(vals) == 0 {
+		return
+	}
+	sort.Slice(vals, func(i, j int) bool { return vals[i].Key < vals[j].Key })
+	if _, err := m.sched.Commit(ctx, kvscheduler.Txn{Kind: kvscheduler.TxnChange, Description: "mesh connections", Values: vals}); err != nil {
+		m.log.Warn("mesh render commit failed", "error", err)
+		m.kickLater()
+		return
+	}
+	m.rendered = render
+}

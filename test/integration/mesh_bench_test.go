@@ -1,0 +1,267 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/vppmesh/vppmesh/models"
+	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
+	vmemif "github.com/vppmesh/vppmesh/test/vppsim/memif"
+)
+
+const meshBenchEnv = "VPPMESH_MESH_BENCH"
+
+// meshWatcher follows the statuses: it opens the endpoint side of every
+// decided connection (as an endpoint CNF does) and records when each
+// connection was first seen UP on each endpoint.
+type meshWatcher struct {
+	t    *testing.T
+	dir  string
+	mu   sync.Mutex
+	up   map[string]map[string]time.Time // id → endpoint → first UP
+	open map[string]*vmemif.Interface    // id/endpoint/memif id → slave
+}
+
+func (w *meshWatcher) run(ctx context.Context, cli *clientv3.Client) {
+	for wr := range cli.Watch(ctx, models.MeshStatusPrefix, clientv3.WithPrefix()) {
+		now := time.Now()
+		for _, ev := range wr.Events {
+			if ev.Type != clientv3.EventTypePut {
+				continue
+			}
+			_, v, err := models.UnmarshalMesh(string(ev.Kv.Key), ev.Kv.Value)
+			if err != nil {
+				continue
+			}
+			st := v.(*vppmeshv1.ConnectionStatus)
+			m := st.GetEndpointLink().GetMemif()
+			if m == nil {
+				continue
+			}
+			k := fmt.Sprintf("%s/%s/%d", st.GetId(), st.GetEndpoint(), m.GetId())
+			w.mu.Lock()
+			if _, ok := w.open[k]; !ok {
+				i, err := vmemif.NewSlave(m.GetSocketFilename(), vmemif.Config{ID: m.GetId(), RetryInterval: 5 * time.Millisecond, Logger: logger(w.t)})
+				if err == nil && i.Connect() == nil {
+					w.open[k] = i
+				}
+			}
+			if st.GetState() == vppmeshv1.ConnectionStatus_UP {
+				if w.up[st.GetId()] == nil {
+					w.up[st.GetId()] = map[string]time.Time{}
+				}
+				if _, seen := w.up[st.GetId()][st.GetEndpoint()]; !seen {
+					w.up[st.GetId()][st.GetEndpoint()] = now
+				}
+			}
+			w.mu.Unlock()
+		}
+	}
+}
+
+func (w *meshWatcher) upAt(id, ep string) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, ok := w.up[id][ep]
+	return t, ok
+}
+
+func (w *meshWatcher) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, i := range w.open {
+		_ = i.Close()
+	}
+}
+
+type latency struct {
+	N        int     `json:"n"`
+	P50Ms    float64 `json:"p50_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	MaxMs    float64 `json:"max_ms"`
+	Scenario string  `json:"scenario"`
+}
+
+func percentiles(scenario string, d []time.Duration) latency {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	at := func(q float64) float64 {
+		i := int(q*float64(len(d)-1) + 0.5)
+		return float64(d[i].Microseconds()) / 1000
+	}
+	return latency{N: len(d), P50Ms: at(0.5), P99Ms: at(0.99), MaxMs: at(1), Scenario: scenario}
+}
+
+// TestMeshBench measures request → UP (both links up), endpoint removal →
+// UP on another endpoint, and an endpoint that hangs (lease no longer kept
+// alive, sockets open) → UP elsewhere, at 10, 100 and 500 connections.
+// Figures need a quiet machine; `make bench-mesh` runs it.
+func TestMeshBench(t *testing.T) {
+	mode := os.Getenv(meshBenchEnv)
+	if mode == "" {
+		t.Skipf("the mesh benchmark runs only with %s=quick|full (make bench-mesh)", meshBenchEnv)
+	}
+	sizes := []int{10, 100, 500}
+	if mode == "quick" {
+		sizes = []int{10}
+	}
+	if v := os.Getenv(meshBenchEnv + "_SIZES"); v != "" { // e.g. "100" for one size
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				t.Fatalf("%s_SIZES=%q: want a comma-separated list of counts", meshBenchEnv, v)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	var results []latency
+	for _, n := range sizes {
+		forEach(t, func(t *testing.T, e *env) {
+			for _, r := range meshBenchRun(t, e, n) {
+				r.Scenario = e.vpp.Name() + ": " + r.Scenario
+				results = append(results, r)
+			}
+		})
+	}
+	for _, r := range results {
+		t.Logf("| %-32s | %4d | p50 %8.1f ms | p99 %8.1f ms | max %8.1f ms |", r.Scenario, r.N, r.P50Ms, r.P99Ms, r.MaxMs)
+	}
+	if mode == "full" {
+		b, _ := json.MarshalIndent(map[string]any{"generated": time.Now().UTC().Format(time.RFC3339), "cpus": runtime.NumCPU(), "results": results}, "", "  ")
+		if err := os.WriteFile("mesh-bench-results.json", append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func meshBenchRun(t *testing.T, e *env, n int) []latency {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &meshWatcher{t: t, dir: e.dir, up: map[string]map[string]time.Time{}, open: map[string]*vmemif.Interface{}}
+	defer w.close()
+	go w.run(ctx, e.etcd)
+	time.Sleep(100 * time.Millisecond) // the watch is established
+
+	sock := func(s string) string { return filepath.Join(e.dir, s+".sock") }
+	e.meshPut(models.MeshServicePrefix+"fw", `{"name":"fw"}`)
+	lease := e.lease(1)
+	// ep-hang keeps its sockets but stops renewing its lease; ep-a is
+	// removed; ep-b is where everything ends up.
+	kaCtx, stopKA := context.WithCancel(ctx)
+	ka, err := e.etcd.KeepAlive(kaCtx, lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			select {
+			case <-kaCtx.Done():
+				return
+			case _, ok := <-ka:
+				if !ok {
+					return
+				}
+			}
+		}
+	}()
+	e.meshPut(models.MeshEndpointPrefix+"ep-a", endpointJSON("ep-a", "fw", label, sock("ep-a"), `{}`))
+	e.meshPut(models.MeshEndpointPrefix+"ep-hang", endpointJSON("ep-hang", "fw", label, sock("ep-hang"), `{}`), clientv3.WithLease(lease))
+
+	clients := make([]*vmemif.Interface, n)
+	for i := range clients {
+		id := fmt.Sprintf("c%d", i)
+		c, err := vmemif.NewSlave(sock(id), vmemif.Config{ID: 0, RetryInterval: 5 * time.Millisecond, Logger: logger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Connect(); err != nil {
+			t.Fatal(err)
+		}
+		clients[i] = c
+		defer c.Close()
+	}
+	put := make([]time.Time, n)
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("c%d", i)
+		put[i] = time.Now()
+		e.meshPut(models.MeshConnectionPrefix+id, connectionJSON(id, "fw", label, sock(id), `{}`))
+	}
+	firstEP := map[string]string{}
+	var req []time.Duration
+	deadline := time.Now().Add(time.Duration(n)*200*time.Millisecond + 30*time.Second)
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("c%d", i)
+		for {
+			st, _ := e.connStatus(id)
+			if at, ok := w.upAt(id, st.GetEndpoint()); ok && st.GetEndpoint() != "" {
+				req = append(req, at.Sub(put[i]))
+				firstEP[id] = st.GetEndpoint()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not UP: %v", id, st)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	out := []latency{percentiles(fmt.Sprintf("request → UP (%d connections)", n), req)}
+
+	// The second endpoint appears; nothing moves. Then ep-a is removed.
+	e.meshPut(models.MeshEndpointPrefix+"ep-b", endpointJSON("ep-b", "fw", label, sock("ep-b"), `{}`))
+	time.Sleep(200 * time.Millisecond)
+	removed := time.Now()
+	e.meshDel(models.MeshEndpointPrefix + "ep-a")
+	var heal []time.Duration
+	waitMoved := func(from string, since time.Time) []time.Duration {
+		var d []time.Duration
+		deadline := time.Now().Add(time.Duration(n)*100*time.Millisecond + 30*time.Second)
+		for id, ep := range firstEP {
+			if ep != from {
+				continue
+			}
+			for {
+				if at, ok := w.upAt(id, "ep-b"); ok {
+					d = append(d, at.Sub(since))
+					break
+				}
+				if time.Now().After(deadline) {
+					st, _ := e.connStatus(id)
+					t.Fatalf("%s not healed off %s: %v", id, from, st)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		return d
+	}
+	heal = waitMoved("ep-a", removed)
+	if len(heal) > 0 {
+		out = append(out, percentiles(fmt.Sprintf("endpoint removed → UP elsewhere (%d)", n), heal))
+	}
+	// ep-hang stops renewing: its connections are healed when the lease
+	// ends (TTL 1 s), its memifs still open.
+	ttl, err := e.etcd.TimeToLive(ctx, lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopKA()
+	hung := time.Now()
+	hang := waitMoved("ep-hang", hung)
+	if len(hang) > 0 {
+		// etcd raises a lease's TTL to its minimum (1.5 s with the default
+		// election timeout): the granted TTL is what the target refers to.
+		out = append(out, percentiles(fmt.Sprintf("endpoint hung (lease TTL %ds) → UP elsewhere (%d)", ttl.GrantedTTL, n), hang))
+	}
+	return out
+}
