@@ -137,11 +137,14 @@ type benchCell struct {
 }
 
 type benchReport struct {
-	Generated string        `json:"generated"`
-	CPUs      int           `json:"cpus"`
-	Netns     bool          `json:"netns"`
-	Settings  benchSettings `json:"settings"`
-	Cells     []benchCell   `json:"cells"`
+	Generated string `json:"generated"`
+	CPUs      int    `json:"cpus"`
+	Netns     bool   `json:"netns"`
+	// LoadAvg is /proc/loadavg's 1-minute figure at the start and the end:
+	// the pinning means little if other work shares the CPUs.
+	LoadAvg  [2]float64    `json:"loadavg"`
+	Settings benchSettings `json:"settings"`
+	Cells    []benchCell   `json:"cells"`
 	// VPPRxPlacement is VPP's "show interface rx-placement" (input modes).
 	VPPRxPlacement string   `json:"vpp_rx_placement,omitempty"`
 	Notes          []string `json:"notes"`
@@ -249,6 +252,7 @@ func TestDataplaneBench(t *testing.T) {
 	testpmdPath(t)
 	b := &bench{t: t, set: benchConfig(t, mode)}
 	b.rep = &benchReport{Generated: time.Now().UTC().Format(time.RFC3339), CPUs: runtime.NumCPU(), Settings: b.set}
+	b.rep.LoadAvg[0] = loadAvg()
 	rows := envList("VPPMESH_BENCH_ROWS", nil)
 	for _, name := range envList("VPPMESH_BENCH_HOPS", benchHops) {
 		if !slices.Contains(benchHops, name) {
@@ -272,6 +276,7 @@ func TestDataplaneBench(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	b.rep.LoadAvg[1] = loadAvg()
 	b.rep.Notes = benchNotes(b.rep)
 	writeBenchReport(t, b.rep, mode)
 }
@@ -755,6 +760,20 @@ func writeBenchReport(t *testing.T, rep *benchReport, mode string) {
 	t.Logf("wrote %s/bench-results.{json,md}\n%s", dir, md)
 }
 
+// loadAvg is the 1-minute load average (0 when unknown).
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
 // benchNotes says how to read the figures, including whether the generator
 // and sink outran every middle hop (the direct row against the others).
 func benchNotes(rep *benchReport) []string {
@@ -776,6 +795,13 @@ func benchNotes(rep *benchReport) []string {
 			"vppsim and VPP encapsulate in VXLAN over AF_PACKET; testpmd forwards memif ↔ net_af_packet without encapsulation (50 bytes less per frame), so its figure is a reference for the link, not the same work.",
 		"vhost row: every frame crosses the middle hop twice; the virtio-user testpmd busy-polls the peers' CPU, so this row shares that CPU three ways; " +
 			"a full ring at the middle hop's transmit there may be the virtio-user peer's, not the sink's.",
+	}
+	// The benchmark itself keeps about two CPUs busy at the top rates; much
+	// more load means other work shared the pinned CPUs, and busy-polling
+	// hops (testpmd, VPP) lose most from that.
+	if l := max(rep.LoadAvg[0], rep.LoadAvg[1]); l > float64(rep.CPUs)+1 {
+		notes = append([]string{fmt.Sprintf("WARNING: load average %.1f on %d CPUs during the run: other work shared the CPUs, the figures are not the middle hops'. Measure on a quiet machine.",
+			l, rep.CPUs)}, notes...)
 	}
 	// Calibration: the generator and sink back to back against the best middle hop.
 	for _, size := range []int{64, 1500} {
@@ -807,8 +833,8 @@ func benchNotes(rep *benchReport) []string {
 func benchMarkdown(rep *benchReport) string {
 	var sb strings.Builder
 	s := rep.Settings
-	fmt.Fprintf(&sb, "Dataplane NDR/PDR (%s: trials of %gs × %d repeats, %d search(es), resolution %g %%, PDR ≤ %g %% loss; %d CPUs, netns %v, %s)\n\n",
-		s.Mode, s.TrialS, s.Repeats, s.Searches, 100*s.Resolution, s.PDRLossPct, rep.CPUs, rep.Netns, rep.Generated)
+	fmt.Fprintf(&sb, "Dataplane NDR/PDR (%s: trials of %gs × %d repeats, %d search(es), resolution %g %%, PDR ≤ %g %% loss; %d CPUs, load %.1f → %.1f, netns %v, %s)\n\n",
+		s.Mode, s.TrialS, s.Repeats, s.Searches, 100*s.Resolution, s.PDRLossPct, rep.CPUs, rep.LoadAvg[0], rep.LoadAvg[1], rep.Netns, rep.Generated)
 	fmt.Fprintf(&sb, "Core layout: %s.\n\n", s.Layout)
 	vppNDR := map[string]float64{}
 	for _, c := range rep.Cells {
