@@ -153,3 +153,36 @@ func TestParseProcStatCPU(t *testing.T) {
 		t.Fatal("short line accepted")
 	}
 }
+
+func TestBenchNotesAndMarkdown(t *testing.T) {
+	rep := &benchReport{CPUs: 2, LoadAvg: [2]float64{1.9, 2.1}, Settings: benchSettings{PDRLossPct: 0.5, Layout: "L"}, Cells: []benchCell{
+		{Row: "memif-xc-64B", FrameSize: 64, Hop: hopDirect, NDR: benchFigure{PPS: 2e6, MinPPS: 2e6, MaxPPS: 2e6, FirstFail: 2.1e6}},
+		{Row: "memif-xc-64B", FrameSize: 64, Hop: hopVPPSim, NDR: benchFigure{PPS: 1e6, MinPPS: 0.9e6, MaxPPS: 1.1e6, FirstFail: 1.05e6, Limit: "middle hop: x"}},
+		{Row: "memif-xc-64B", FrameSize: 64, Hop: hopVPP, NDR: benchFigure{PPS: 3e6, MinPPS: 3e6, MaxPPS: 3e6}},
+		{Row: "memif-bd2-64B", FrameSize: 64, Hop: hopVPPSim, NDR: benchFigure{FirstFail: 1e4}},
+		{Row: "memif-xc-1500B", FrameSize: 1500, Hop: hopVPP, Skipped: "no VPP"},
+	}}
+	rep.Notes = benchNotes(rep)
+	all := strings.Join(rep.Notes, "\n")
+	if !strings.Contains(all, "NOT faster than vpp") || strings.Contains(all, "WARNING") {
+		t.Errorf("notes: %s", all)
+	}
+	md := benchMarkdown(rep)
+	for _, want := range []string{
+		"| memif-xc-64B | vppsim | 1.000 [0.900–1.100] |", // figure with spread
+		"| 0.33 |",                             // ÷ VPP
+		"≥ 3.000",                              // VPP's ceiling passed
+		"| memif-bd2-64B | vppsim | < 0.010 |", // nothing passed
+		"skipped: no VPP",
+		"load 1.9 → 2.1",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// A loaded machine is called out first.
+	rep.LoadAvg = [2]float64{7, 6}
+	if n := benchNotes(rep); !strings.HasPrefix(n[0], "WARNING: load average 7.0") {
+		t.Errorf("first note %q", n[0])
+	}
+}
