@@ -51,7 +51,7 @@ bench: build ## benchmarks: agent at scale (test/bench/results.*) and packet pat
 bench-agent: build ## only the agent-at-scale benchmark (etcd → VPP; N = 100, 1k, 10k)
 	./scripts/bench.sh
 
-bench-dataplane: build ## only the packet-path benchmark (memif and vhost-user vs dpdk-testpmd)
+bench-dataplane: build ## only the packet-path NDR/PDR search (vppsim, dpdk-testpmd, FD.io VPP; quiet machine)
 	./scripts/bench-dataplane.sh
 
 bench-mesh: ## network services: request → UP, endpoint removed/hung → UP elsewhere, p50/p99 at 10/100/500 connections (test/integration/mesh-bench-results.json)
