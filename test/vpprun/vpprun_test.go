@@ -94,8 +94,14 @@ func TestRealVPPLifecycle(t *testing.T) {
 	if err := v.CLIErr(ctx, "create loopback interface"); err != nil {
 		t.Fatal(err)
 	}
+	if err := v.APITraceReset(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if n := countInterfaces(t, v.APISocket); n != 2 { // local0 + loop0
 		t.Fatalf("%d interfaces after creating a loopback, want 2", n)
+	}
+	if calls, err := v.APITraceCounts(ctx); err != nil || calls["sw_interface_dump"] != 1 {
+		t.Fatalf("api trace after one dump: %v %v", calls, err)
 	}
 	if _, err := os.Stat(v.StatsSocket); err != nil {
 		t.Fatal(err)
@@ -152,5 +158,12 @@ func countInterfaces(t *testing.T, socket string) int {
 			return n
 		}
 		n++
+	}
+}
+
+func TestParseAPITrace(t *testing.T) {
+	got := ParseAPITrace("vl_api_create_loopback_t:\n  mac_address: 0000.0000.0000\nvl_api_sw_interface_dump_t:\n  sw_if_index: 4294967295\nvl_api_control_ping_t:\nvl_api_control_ping_t:\n  not vl_api_x_t: here\n")
+	if len(got) != 3 || got["create_loopback"] != 1 || got["control_ping"] != 2 || got["sw_interface_dump"] != 1 {
+		t.Fatalf("%v", got)
 	}
 }
