@@ -54,8 +54,12 @@ type Mux struct {
 	log   *slog.Logger
 	proxy *conn
 
-	mu        sync.RWMutex
-	cur       *core.Connection // nil while disconnected
+	mu  sync.RWMutex
+	cur *core.Connection // nil while disconnected
+	// curCtx ends with the current session: calls in flight on a session
+	// that is gone fail at once instead of waiting out CallTimeout (govpp
+	// leaves them waiting for replies that will never come).
+	curCtx    context.Context
 	msgs      []api.Message
 	subs      []chan Event
 	compatErr error
@@ -163,6 +167,13 @@ func (m *Mux) replied() { m.lastReply.Store(time.Now().UnixNano()) }
 // repliedSince tells whether any reply arrived from VPP at or after t.
 func (m *Mux) repliedSince(t time.Time) bool { return m.lastReply.Load() >= t.UnixNano() }
 
+// currentCtx is the context of the current session (nil while disconnected).
+func (m *Mux) currentCtx() context.Context {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.curCtx
+}
+
 func (m *Mux) current() *core.Connection {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -241,8 +252,10 @@ func (m *Mux) session(ctx context.Context, attempt int) (up bool, err error) {
 		cerr = fmt.Errorf("VPP lacks %d message(s) the agent uses: %v", len(bad), bad)
 		m.log.Error("VPP is missing messages the agent uses", "socket", m.opts.Socket, "messages", bad)
 	}
+	sctx, endSession := context.WithCancel(ctx)
+	defer endSession()
 	m.mu.Lock()
-	m.cur, m.compatErr = c, cerr
+	m.cur, m.curCtx, m.compatErr = c, sctx, cerr
 	m.mu.Unlock()
 	m.log.Info("VPP connected", "socket", m.opts.Socket, "attempt", attempt)
 	m.emit(Event{Kind: EventConnected, Time: time.Now(), Incompatible: bad})
@@ -250,8 +263,9 @@ func (m *Mux) session(ctx context.Context, attempt int) (up bool, err error) {
 	lost := m.watch(ctx, c, events)
 
 	m.mu.Lock()
-	m.cur = nil
+	m.cur, m.curCtx = nil, nil
 	m.mu.Unlock()
+	endSession()
 	if ctx.Err() != nil {
 		return true, nil
 	}

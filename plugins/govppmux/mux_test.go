@@ -298,3 +298,57 @@ func (a *atomicCount) get() int {
 	defer a.mu.Unlock()
 	return a.n
 }
+
+// A call in flight when its session ends (VPP hung and declared gone, or
+// Close) fails at once, not after CallTimeout: govpp by itself leaves it
+// waiting for a reply that cannot come.
+func TestCallsInFlightEndWithTheSession(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	sim, err := vppsim.Start(ctx, vppsim.Config{Socket: sock, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	opts := fastOpts(sock)
+	opts.CallTimeout = 30 * time.Second
+	m := govppmux.New(opts)
+	events := m.Events()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, events); ev.Kind != govppmux.EventConnected {
+		t.Fatalf("event %+v, want connected", ev)
+	}
+	sim.Hang()
+	defer sim.Resume()
+	ifs := interfaces.NewServiceClient(m.Conn())
+	done := make(chan error, 2)
+	start := time.Now()
+	go func() {
+		_, err := ifs.SwInterfaceSetFlags(ctx, &interfaces.SwInterfaceSetFlags{SwIfIndex: 0, Flags: interface_types.IF_STATUS_API_FLAG_ADMIN_UP})
+		done <- err
+	}()
+	go func() {
+		st, err := m.Conn().NewStream(ctx)
+		if err == nil {
+			defer st.Close()
+			if err = st.SendMsg(&interfaces.SwInterfaceDump{SwIfIndex: ^interface_types.InterfaceIndex(0)}); err == nil {
+				_, err = st.RecvMsg()
+			}
+		}
+		done <- err
+	}()
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("a call to a hung VPP succeeded")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("call still waiting %v after the session ended (CallTimeout is 30 s)", time.Since(start))
+		}
+	}
+	m.Close()
+}
