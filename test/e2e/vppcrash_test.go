@@ -43,6 +43,20 @@ func TestVPPCrashTrafficResumes(t *testing.T) {
 		}
 		e.waitOper("xc1-a", "UP")
 		e.waitOper("xc1-b", "UP")
+		for _, name := range []string{"xc1-a", "xc1-b"} {
+			e.eventually(name+" admin UP in etcd", 20*time.Second, func() error {
+				var st map[string]any
+				if ok, err := e.get("vpp/status/v2/interface/"+name, &st); err != nil || !ok {
+					return fmt.Errorf("no status (%v)", err)
+				}
+				for _, k := range []string{"admin_status", "adminStatus"} {
+					if st[k] == "UP" {
+						return nil
+					}
+				}
+				return fmt.Errorf("status %v", st)
+			})
+		}
 		sink.waitReceived(stalled.Received + 2000)
 		e.eventually("counters read from the restarted VPP", 20*time.Second, func() error {
 			r, err := e.counters()
