@@ -163,7 +163,7 @@ func TestBadInputIsolated(t *testing.T) {
 		} else {
 			// FD.io VPP: a second IPv4 address in a subnet another
 			// interface already has is refused (sw_interface_add_del_address
-			// retval -119 on 25.10) until that interface lets go of it.
+			// retval -105 "Address in use" on 25.10) until that interface lets go of it.
 			e.put("config/vpp/v2/interfaces/holder", `{"name":"holder","type":"SOFTWARE_LOOPBACK","ip_addresses":["198.51.100.1/24"]}`)
 			e.waitState("config/vpp/v2/interfaces/holder", "CONFIGURED")
 			e.put("config/vpp/v2/interfaces/flaky", `{"name":"flaky","type":"SOFTWARE_LOOPBACK","ip_addresses":["198.51.100.2/24"]}`)
@@ -173,6 +173,9 @@ func TestBadInputIsolated(t *testing.T) {
 			return ok && st.State == "FAILED" && st.Error != ""
 		})
 		if e.vpp.Sim == nil {
+			if st, _ := e.status("config/vpp/v2/interfaces/flaky"); !strings.Contains(st.Error, "Address in use") {
+				t.Errorf("flaky's error does not carry VPP's: %q", st.Error)
+			}
 			e.put("config/vpp/v2/interfaces/holder", `{"name":"holder","type":"SOFTWARE_LOOPBACK"}`)
 		}
 		e.waitState("config/vpp/v2/interfaces/flaky", "CONFIGURED")
