@@ -76,12 +76,27 @@ type Mux struct {
 
 // New returns a Mux; nothing happens until Start.
 func New(opts Options) *Mux {
+	relaxGovppHealthCheck.Do(func() {
+		// govpp runs a health probe of its own on every async connection
+		// and drops the session after 3 replies slower than 250 ms, which
+		// a busy VPP easily is (an API call behind a large dump). The
+		// mux's watch decides when VPP is gone (and tells busy from hung);
+		// govpp's probe stays only as a backstop for a silent socket.
+		// These are package variables, set once before any connection.
+		core.HealthCheckReplyTimeout = govppProbeTimeout
+	})
 	opts = opts.withDefaults()
 	m := &Mux{opts: opts, log: opts.Logger.With("component", "govppmux"), msgs: append([]api.Message(nil), opts.Messages...)}
 	m.counts.m = make(map[string]uint64)
 	m.proxy = &conn{m: m}
 	return m
 }
+
+// govppProbeTimeout replaces govpp's 250 ms health-probe timeout: as long as
+// the mux's own longest probe timeout by default (4 × 1 s).
+const govppProbeTimeout = 4 * time.Second
+
+var relaxGovppHealthCheck sync.Once
 
 // AddMessages adds messages to the compatibility check of every later
 // connect (and checks them now if connected, logging what is missing).

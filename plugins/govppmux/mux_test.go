@@ -21,6 +21,7 @@ import (
 
 	"github.com/vppmesh/vppmesh/plugins/govppmux"
 	"github.com/vppmesh/vppmesh/test/vppsim"
+	"github.com/vppmesh/vppmesh/test/vpptarget"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -351,4 +352,38 @@ func TestCallsInFlightEndWithTheSession(t *testing.T) {
 		}
 	}
 	m.Close()
+}
+
+// A VPP whose every reply takes 400 ms (a busy main thread) is slow, not
+// gone: with the default health settings the session stays up. govpp's own
+// health probe gives up after 3 replies slower than 250 ms, so the mux
+// must not leave that decision to it.
+func TestSlowVPPStaysConnected(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "api.sock")
+	sim, err := vppsim.Start(ctx, vppsim.Config{Socket: sock, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	proxy := vpptarget.NewSlowProxy(t, dir, sock, 400*time.Millisecond)
+	m := govppmux.New(govppmux.Options{Socket: proxy.Path, Logger: quiet})
+	events := m.Events()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if ev := nextEvent(t, events); ev.Kind != govppmux.EventConnected {
+		t.Fatalf("event %+v, want connected", ev)
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("a slow but answering VPP was dropped: %+v", ev)
+	case <-time.After(6 * time.Second):
+	}
+	if !m.Connected() {
+		t.Fatal("not connected")
+	}
 }
