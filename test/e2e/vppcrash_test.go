@@ -44,6 +44,13 @@ func TestVPPCrashTrafficResumes(t *testing.T) {
 		e.waitOper("xc1-a", "UP")
 		e.waitOper("xc1-b", "UP")
 		for _, name := range []string{"xc1-a", "xc1-b"} {
+			e.eventually(name+" admin up in VPP", 20*time.Second, func() error {
+				i, ok, err := e.vpp.InterfaceByTag(ctx, name)
+				if err != nil || !ok || !i.AdminUp || !i.LinkUp {
+					return fmt.Errorf("in VPP: %+v %v %v", i, ok, err)
+				}
+				return nil
+			})
 			e.eventually(name+" admin UP in etcd", 20*time.Second, func() error {
 				var st map[string]any
 				if ok, err := e.get("vpp/status/v2/interface/"+name, &st); err != nil || !ok {
