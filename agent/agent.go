@@ -254,6 +254,9 @@ func (a *Agent) followVPP(ctx context.Context, events <-chan govppmux.Event) {
 				continue
 			}
 			a.log.Info("resynced after VPP reconnect", "seq", rec.Seq, "ops", len(rec.Ops), "errors", len(rec.Errors))
+			// Interface states seen while the resync raced with VPP's
+			// events are replaced by what VPP reports once it is done.
+			a.ifp.RefreshStates()
 		}
 	}
 }

@@ -43,8 +43,10 @@ func (c *counters) onState(st *interfaces.InterfaceState) {
 		}
 		c.states[st.GetName()] = st
 	}
-	c.mu.Unlock()
+	// Published under the lock (it only queues), so that onUpdate cannot
+	// publish an older state with fresh statistics after this one.
 	c.a.orch.PublishInterfaceState(st)
+	c.mu.Unlock()
 }
 
 // onUpdate runs for every counter snapshot; etcd gets one every interval,
@@ -78,12 +80,12 @@ func (c *counters) onUpdate(snap map[string]ifstats.Counters) {
 		c.states[name] = st
 		states = append(states, st)
 	}
-	c.mu.Unlock()
-
 	o := c.a.orch
+	// Under the lock, in the same order as onState's (see there).
 	for _, st := range states {
 		o.PublishInterfaceState(st)
 	}
+	c.mu.Unlock()
 	for name, v := range snap {
 		o.PublishCounters(ifplugin.Key(name), v) // ignored for derived interfaces
 	}

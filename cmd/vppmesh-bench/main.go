@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vppmesh/vppmesh/test/bench"
+	"github.com/vppmesh/vppmesh/test/vpprun"
 )
 
 func main() {
@@ -47,7 +48,13 @@ func run(args []string) error {
 	lat := fs.Int("latency-puts", 100, "single puts per run in the latency scenario")
 	churn := fs.Duration("churn", 10*time.Second, "churn phase per run")
 	sockets := fs.Int("sockets", 4, "memif socket files the cross-connects spread over")
-	vppSock := fs.String("vpp-socket", os.Getenv("VPP_SOCKET"), "use this VPP instead of starting vppsim (env VPP_SOCKET)")
+	vppSock := fs.String("vpp-socket", os.Getenv("VPP_SOCKET"), "use this running VPP instead of starting vppsim and FD.io VPP (env VPP_SOCKET)")
+	implDef := "vppsim"
+	if ok, _ := vpprun.Available(); ok {
+		implDef = "vppsim,vpp"
+	}
+	impls := fs.String("impl", envOr("BENCH_IMPL", implDef), "VPP implementations, each measured in its own column: vppsim, vpp (FD.io VPP started per run; default when found) (env BENCH_IMPL)")
+	vppSizes := fs.String("vpp-sizes", "100,1000", "sizes measured on FD.io VPP (VPP 25.10 does not survive 10,000 cross-connects: see README)")
 	only := fs.String("only", "", "comma-separated scenarios to run (default all): "+strings.Join(bench.Scenarios, ","))
 	work := fs.String("work", "", "scratch directory (default: a new temporary one, removed at the end)")
 	if err := fs.Parse(args); err != nil {
@@ -55,12 +62,28 @@ func run(args []string) error {
 	}
 	cfg := bench.Config{BinDir: *binDir, VPPSocket: *vppSock, Runs: *runs, Latency: *lat, Churn: *churn, Sockets: *sockets,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
-	for _, f := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("--sizes %q: %q is not a positive number", *sizes, f)
+	var err error
+	if cfg.Sizes, err = parseSizes("--sizes", *sizes); err != nil {
+		return err
+	}
+	if cfg.VPPSizes, err = parseSizes("--vpp-sizes", *vppSizes); err != nil {
+		return err
+	}
+	for _, f := range strings.Split(*impls, ",") {
+		switch f = strings.TrimSpace(f); f {
+		case "vppsim", "vpp":
+			cfg.Impls = append(cfg.Impls, f)
+		case "":
+		default:
+			return fmt.Errorf("--impl: unknown implementation %q (vppsim, vpp)", f)
 		}
-		cfg.Sizes = append(cfg.Sizes, n)
+	}
+	if slices.Contains(cfg.Impls, "vpp") && *vppSock == "" {
+		if ok, why := vpprun.Available(); !ok {
+			return fmt.Errorf("--impl vpp: %s", why)
+		}
+	} else if *vppSock == "" {
+		fmt.Fprintln(os.Stderr, "vppmesh-bench: measuring vppsim only ("+vpprun.HowToGet+")")
 	}
 	for _, f := range strings.Split(*only, ",") {
 		if f = strings.TrimSpace(f); f == "" {
@@ -72,7 +95,7 @@ func run(args []string) error {
 		cfg.Only = append(cfg.Only, f)
 	}
 	if *quick {
-		cfg.Sizes, cfg.Runs, cfg.Latency, cfg.Churn = []int{100}, 1, 20, 2*time.Second
+		cfg.Sizes, cfg.VPPSizes, cfg.Runs, cfg.Latency, cfg.Churn = []int{100}, []int{100}, 1, 20, 2*time.Second
 	}
 	if cfg.Runs < 1 || cfg.Latency < 1 || cfg.Sockets < 1 {
 		return errors.New("--runs, --latency-puts and --sockets must be at least 1")
@@ -119,4 +142,23 @@ func run(args []string) error {
 		return fmt.Errorf("%d problem(s) make the figures unusable; see results.md", len(rep.Problems))
 	}
 	return nil
+}
+
+func parseSizes(flagName, v string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%s %q: %q is not a positive number", flagName, v, f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }

@@ -26,11 +26,22 @@ func (c *conn) session(name string) (*core.Connection, error) {
 	return cur, nil
 }
 
+// withTimeout bounds a call by CallTimeout (unless ctx has a deadline) and
+// by the session it runs on: when the session ends (VPP gone, Close) the
+// call fails at once.
 func (c *conn) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	var cancel context.CancelFunc
 	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
+		ctx, cancel = context.WithCancel(ctx)
+	} else {
+		ctx, cancel = context.WithTimeout(ctx, c.m.opts.CallTimeout)
 	}
-	return context.WithTimeout(ctx, c.m.opts.CallTimeout)
+	sess := c.m.currentCtx()
+	if sess == nil {
+		return ctx, cancel
+	}
+	stop := context.AfterFunc(sess, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 func (c *conn) Invoke(ctx context.Context, req, reply api.Message) error {
@@ -57,11 +68,19 @@ func (c *conn) NewStream(ctx context.Context, options ...api.StreamOption) (api.
 		return nil, err
 	}
 	opts := append([]api.StreamOption{core.WithReplyTimeout(c.m.opts.CallTimeout)}, options...)
-	s, err := cur.NewStream(ctx, opts...)
+	// The stream ends with its session too (see withTimeout).
+	sctx, cancel := context.WithCancel(ctx)
+	stop := func() bool { return false }
+	if sess := c.m.currentCtx(); sess != nil {
+		stop = context.AfterFunc(sess, cancel)
+	}
+	s, err := cur.NewStream(sctx, opts...)
 	if err != nil {
+		stop()
+		cancel()
 		return nil, err
 	}
-	return &stream{Stream: s, m: c.m}, nil
+	return &stream{Stream: s, m: c.m, release: func() { stop(); cancel() }}, nil
 }
 
 // WatchEvent subscribes with buffers sized by Options.EventBuffer: govpp's
@@ -87,9 +106,10 @@ func isVPPReply(err error) bool {
 // that generated dump clients append as a terminator.
 type stream struct {
 	api.Stream
-	m     *Mux
-	name  string
-	start time.Time
+	m       *Mux
+	name    string
+	start   time.Time
+	release func()
 }
 
 func (s *stream) SendMsg(msg api.Message) error {
@@ -115,7 +135,11 @@ func (s *stream) Close() error {
 	if s.name != "" {
 		s.m.log.Debug("vpp call", "msg", s.name, "duration", time.Since(s.start))
 	}
-	return s.Stream.Close()
+	err := s.Stream.Close()
+	if s.release != nil {
+		s.release()
+	}
+	return err
 }
 
 type callCounter struct {

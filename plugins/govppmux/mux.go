@@ -54,8 +54,12 @@ type Mux struct {
 	log   *slog.Logger
 	proxy *conn
 
-	mu        sync.RWMutex
-	cur       *core.Connection // nil while disconnected
+	mu  sync.RWMutex
+	cur *core.Connection // nil while disconnected
+	// curCtx ends with the current session: calls in flight on a session
+	// that is gone fail at once instead of waiting out CallTimeout (govpp
+	// leaves them waiting for replies that will never come).
+	curCtx    context.Context
 	msgs      []api.Message
 	subs      []chan Event
 	compatErr error
@@ -72,12 +76,27 @@ type Mux struct {
 
 // New returns a Mux; nothing happens until Start.
 func New(opts Options) *Mux {
+	relaxGovppHealthCheck.Do(func() {
+		// govpp runs a health probe of its own on every async connection
+		// and drops the session after 3 replies slower than 250 ms, which
+		// a busy VPP easily is (an API call behind a large dump). The
+		// mux's watch decides when VPP is gone (and tells busy from hung);
+		// govpp's probe stays only as a backstop for a silent socket.
+		// These are package variables, set once before any connection.
+		core.HealthCheckReplyTimeout = govppProbeTimeout
+	})
 	opts = opts.withDefaults()
 	m := &Mux{opts: opts, log: opts.Logger.With("component", "govppmux"), msgs: append([]api.Message(nil), opts.Messages...)}
 	m.counts.m = make(map[string]uint64)
 	m.proxy = &conn{m: m}
 	return m
 }
+
+// govppProbeTimeout replaces govpp's 250 ms health-probe timeout: as long as
+// the mux's own longest probe timeout by default (4 × 1 s).
+const govppProbeTimeout = 4 * time.Second
+
+var relaxGovppHealthCheck sync.Once
 
 // AddMessages adds messages to the compatibility check of every later
 // connect (and checks them now if connected, logging what is missing).
@@ -163,6 +182,13 @@ func (m *Mux) replied() { m.lastReply.Store(time.Now().UnixNano()) }
 // repliedSince tells whether any reply arrived from VPP at or after t.
 func (m *Mux) repliedSince(t time.Time) bool { return m.lastReply.Load() >= t.UnixNano() }
 
+// currentCtx is the context of the current session (nil while disconnected).
+func (m *Mux) currentCtx() context.Context {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.curCtx
+}
+
 func (m *Mux) current() *core.Connection {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -241,8 +267,10 @@ func (m *Mux) session(ctx context.Context, attempt int) (up bool, err error) {
 		cerr = fmt.Errorf("VPP lacks %d message(s) the agent uses: %v", len(bad), bad)
 		m.log.Error("VPP is missing messages the agent uses", "socket", m.opts.Socket, "messages", bad)
 	}
+	sctx, endSession := context.WithCancel(ctx)
+	defer endSession()
 	m.mu.Lock()
-	m.cur, m.compatErr = c, cerr
+	m.cur, m.curCtx, m.compatErr = c, sctx, cerr
 	m.mu.Unlock()
 	m.log.Info("VPP connected", "socket", m.opts.Socket, "attempt", attempt)
 	m.emit(Event{Kind: EventConnected, Time: time.Now(), Incompatible: bad})
@@ -250,8 +278,9 @@ func (m *Mux) session(ctx context.Context, attempt int) (up bool, err error) {
 	lost := m.watch(ctx, c, events)
 
 	m.mu.Lock()
-	m.cur = nil
+	m.cur, m.curCtx = nil, nil
 	m.mu.Unlock()
+	endSession()
 	if ctx.Err() != nil {
 		return true, nil
 	}

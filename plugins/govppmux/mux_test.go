@@ -21,6 +21,7 @@ import (
 
 	"github.com/vppmesh/vppmesh/plugins/govppmux"
 	"github.com/vppmesh/vppmesh/test/vppsim"
+	"github.com/vppmesh/vppmesh/test/vpptarget"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -301,4 +302,92 @@ func (a *atomicCount) get() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.n
+}
+
+// A call in flight when its session ends (VPP hung and declared gone, or
+// Close) fails at once, not after CallTimeout: govpp by itself leaves it
+// waiting for a reply that cannot come.
+func TestCallsInFlightEndWithTheSession(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	sim, err := vppsim.Start(ctx, vppsim.Config{Socket: sock, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	opts := fastOpts(sock)
+	opts.CallTimeout = 30 * time.Second
+	m := govppmux.New(opts)
+	events := m.Events()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, events); ev.Kind != govppmux.EventConnected {
+		t.Fatalf("event %+v, want connected", ev)
+	}
+	sim.Hang()
+	defer sim.Resume()
+	ifs := interfaces.NewServiceClient(m.Conn())
+	done := make(chan error, 2)
+	start := time.Now()
+	go func() {
+		_, err := ifs.SwInterfaceSetFlags(ctx, &interfaces.SwInterfaceSetFlags{SwIfIndex: 0, Flags: interface_types.IF_STATUS_API_FLAG_ADMIN_UP})
+		done <- err
+	}()
+	go func() {
+		st, err := m.Conn().NewStream(ctx)
+		if err == nil {
+			defer st.Close()
+			if err = st.SendMsg(&interfaces.SwInterfaceDump{SwIfIndex: ^interface_types.InterfaceIndex(0)}); err == nil {
+				_, err = st.RecvMsg()
+			}
+		}
+		done <- err
+	}()
+	for i := 0; i < 2; i++ {
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("a call to a hung VPP succeeded")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("call still waiting %v after the session ended (CallTimeout is 30 s)", time.Since(start))
+		}
+	}
+	m.Close()
+}
+
+// A VPP whose every reply takes 400 ms (a busy main thread) is slow, not
+// gone: with the default health settings the session stays up. govpp's own
+// health probe gives up after 3 replies slower than 250 ms, so the mux
+// must not leave that decision to it.
+func TestSlowVPPStaysConnected(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "api.sock")
+	sim, err := vppsim.Start(ctx, vppsim.Config{Socket: sock, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	proxy := vpptarget.NewSlowProxy(t, dir, sock, 400*time.Millisecond)
+	m := govppmux.New(govppmux.Options{Socket: proxy.Path, Logger: quiet})
+	events := m.Events()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if ev := nextEvent(t, events); ev.Kind != govppmux.EventConnected {
+		t.Fatalf("event %+v, want connected", ev)
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("a slow but answering VPP was dropped: %+v", ev)
+	case <-time.After(6 * time.Second):
+	}
+	if !m.Connected() {
+		t.Fatal("not connected")
+	}
 }

@@ -161,8 +161,8 @@ type Agent struct {
 }
 
 // NewAgent prepares (does not start) an agent on VPP socket vppSock with its
-// data in dir and free ports.
-func NewAgent(bin, dir, vppSock string) (*Agent, error) {
+// data in dir and free ports; extra flags are appended.
+func NewAgent(bin, dir, vppSock string, extra ...string) (*Agent, error) {
 	var ports [3]int
 	for i := range ports {
 		p, err := freePort()
@@ -177,6 +177,7 @@ func NewAgent(bin, dir, vppSock string) (*Agent, error) {
 	a.args = []string{"--vpp-socket", vppSock, "--data-dir", filepath.Join(dir, "etcd"), "--socket-dir", dir,
 		"--etcd-listen", "http://" + a.Etcd, "--etcd-peer", fmt.Sprintf("http://127.0.0.1:%d", ports[2]),
 		"--http", a.HTTP, "--log-level", "warn", "--label", Label, "--etcd-endpoints", ""}
+	a.args = append(a.args, extra...)
 	return a, nil
 }
 

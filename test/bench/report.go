@@ -19,7 +19,7 @@ type Report struct {
 	Machine  Machine           `json:"machine"`
 	Quick    bool              `json:"quick"`
 	Runs     int               `json:"runs"`
-	VPP      string            `json:"vpp"` // "vppsim" or the external socket
+	VPP      string            `json:"vpp"` // the implementations measured ("vppsim", "vppsim+vpp") or the external socket
 	Sizes    []SizeResult      `json:"sizes"`
 	Targets  []TargetResult    `json:"targets"`
 	Problems []string          `json:"problems,omitempty"`
@@ -36,6 +36,9 @@ type Machine struct {
 
 // SizeResult is every metric's summary at one number of cross-connects.
 type SizeResult struct {
+	// Impl is the VPP the size was measured on: "vppsim", "vpp" (FD.io
+	// VPP) or "external".
+	Impl    string             `json:"impl"`
 	N       int                `json:"n"`
 	Metrics map[string]Summary `json:"metrics"`
 	Errors  []string           `json:"errors,omitempty"`
@@ -90,35 +93,60 @@ func MachineInfo() Machine {
 	return m
 }
 
-// Run runs every size cfg.Runs times and returns the report. A failed run is
-// recorded in the report and the session goes on.
+// Run runs every size cfg.Runs times on every implementation and returns the
+// report. A failed run is recorded in the report and the session goes on.
 func Run(ctx context.Context, cfg Config) *Report {
-	r := &Report{Started: time.Now().UTC(), Machine: MachineInfo(), Runs: cfg.Runs, VPP: "vppsim", Units: metricUnits}
+	r := &Report{Started: time.Now().UTC(), Machine: MachineInfo(), Runs: cfg.Runs, Units: metricUnits}
+	impls := cfg.Impls
+	if len(impls) == 0 {
+		impls = []string{"vppsim"}
+	}
+	if cfg.VPPSocket != "" {
+		impls = []string{"external"}
+	}
+	r.VPP = strings.Join(impls, "+")
 	if cfg.VPPSocket != "" {
 		r.VPP = cfg.VPPSocket
 	}
-	for _, n := range cfg.Sizes {
-		sr := SizeResult{N: n, Metrics: map[string]Summary{}}
-		samples := map[string][]float64{}
-		for run := 1; run <= cfg.Runs && ctx.Err() == nil; run++ {
-			cfg.Log.Info("run start", "n", n, "run", run)
-			res, err := RunOnce(ctx, cfg, n, run)
-			if err != nil {
-				cfg.Log.Error("run failed", "n", n, "run", run, "error", err)
-				sr.Errors = append(sr.Errors, err.Error())
-			}
-			for k, v := range res {
-				samples[k] = append(samples[k], v)
-			}
-			cfg.Log.Info("run done", "n", n, "run", run, "results", res)
+	for _, impl := range impls {
+		sizes := cfg.Sizes
+		if impl == "vpp" && len(cfg.VPPSizes) > 0 {
+			sizes = cfg.VPPSizes
 		}
-		for k, v := range samples {
-			sr.Metrics[k] = Summarize(v)
+		for _, n := range sizes {
+			sr := SizeResult{Impl: impl, N: n, Metrics: map[string]Summary{}}
+			samples := map[string][]float64{}
+			for run := 1; run <= cfg.Runs && ctx.Err() == nil; run++ {
+				cfg.Log.Info("run start", "impl", impl, "n", n, "run", run)
+				res, err := RunOnce(ctx, cfg, impl, n, run)
+				if err != nil {
+					cfg.Log.Error("run failed", "impl", impl, "n", n, "run", run, "error", err)
+					sr.Errors = append(sr.Errors, err.Error())
+				}
+				for k, v := range res {
+					samples[k] = append(samples[k], v)
+				}
+				cfg.Log.Info("run done", "impl", impl, "n", n, "run", run, "results", res)
+			}
+			for k, v := range samples {
+				sr.Metrics[k] = Summarize(v)
+			}
+			r.Sizes = append(r.Sizes, sr)
 		}
-		r.Sizes = append(r.Sizes, sr)
 	}
 	r.Targets = checkTargets(r)
-	r.Problems = Sanity(r, cfg.VPPSocket == "", cfg.Only)
+	for _, impl := range impls {
+		sub := &Report{Runs: r.Runs}
+		for _, s := range r.Sizes {
+			if s.Impl == impl {
+				sub.Sizes = append(sub.Sizes, s)
+			}
+		}
+		// Call counts and the VPP-loss resync need a VPP this session started.
+		for _, p := range Sanity(sub, impl != "external", cfg.Only) {
+			r.Problems = append(r.Problems, impl+": "+p)
+		}
+	}
 	return r
 }
 
@@ -127,6 +155,11 @@ func checkTargets(r *Report) []TargetResult {
 	for _, t := range Targets {
 		tr := TargetResult{Name: t.Name, Metric: t.Metric, N: t.N, Limit: t.Limit, Unit: t.Unit}
 		for _, s := range r.Sizes {
+			// Issue 6's targets are about the agent on vppsim (or the
+			// external VPP it was pointed at).
+			if s.Impl == "vpp" {
+				continue
+			}
 			if m, ok := s.Metrics[t.Metric]; ok && s.N == t.N {
 				tr.Measured, tr.Value = true, m.Median
 				tr.Met = m.Median <= t.Limit
@@ -191,7 +224,11 @@ func (r *Report) Markdown() string {
 		map[bool]string{true: ", quick mode", false: ""}[r.Quick])
 	b.WriteString("| metric | unit |")
 	for _, s := range r.Sizes {
-		fmt.Fprintf(&b, " N=%d |", s.N)
+		if s.Impl != "" {
+			fmt.Fprintf(&b, " %s N=%d |", s.Impl, s.N)
+		} else {
+			fmt.Fprintf(&b, " N=%d |", s.N)
+		}
 	}
 	b.WriteString("\n|---|---|")
 	for range r.Sizes {
@@ -226,7 +263,7 @@ func (r *Report) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\n## Targets (issue 6, medians at N=10,000)\n\n| target | limit | measured | verdict |\n|---|---|---|---|\n")
+	b.WriteString("\n## Targets (issue 6, medians at N=10,000, vppsim)\n\n| target | limit | measured | verdict |\n|---|---|---|---|\n")
 	for _, t := range r.Targets {
 		verdict := "not measured"
 		switch {

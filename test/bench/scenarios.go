@@ -15,6 +15,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/vppmesh/vppmesh/test/vpprun"
 )
 
 // Label is the microservice label of the benchmarked agent.
@@ -28,16 +30,23 @@ func XCKey(name string) string { return "/vnf-agent/" + Label + "/config/vppmesh
 
 // Config is one benchmark session.
 type Config struct {
-	BinDir    string        // vppmesh-agent, agentctl, vppsim
-	WorkDir   string        // scratch space, one subdirectory per run
-	VPPSocket string        // external VPP; empty starts vppsim per run
-	Sizes     []int         // numbers of cross-connects
-	Runs      int           // repetitions per size
-	Latency   int           // single puts per run
-	Churn     time.Duration // churn phase length per run
-	Sockets   int           // memif socket files the cross-connects spread over
-	Only      []string      // scenarios to run (empty: all); bulk always runs
-	Log       *slog.Logger
+	BinDir    string // vppmesh-agent, agentctl, vppsim
+	WorkDir   string // scratch space, one subdirectory per run
+	VPPSocket string // external VPP; empty starts vppsim (or FD.io VPP, see Impls) per run
+	// Impls are the VPP implementations measured in one session, each
+	// with its own column: "vppsim" and "vpp" (FD.io VPP started per run by
+	// test/vpprun). Empty means vppsim only; ignored with VPPSocket.
+	Impls []string
+	// VPPSizes are the sizes measured on FD.io VPP (empty: Sizes): VPP
+	// 25.10 does not survive the largest (see README, memif limit).
+	VPPSizes []int
+	Sizes    []int         // numbers of cross-connects
+	Runs     int           // repetitions per size
+	Latency  int           // single puts per run
+	Churn    time.Duration // churn phase length per run
+	Sockets  int           // memif socket files the cross-connects spread over
+	Only     []string      // scenarios to run (empty: all); bulk always runs
+	Log      *slog.Logger
 }
 
 // RunResult is every figure one run at one size produced; names are the
@@ -92,9 +101,11 @@ func scenarioOf(metric string) string {
 // own govpp observer.
 type session struct {
 	cfg   Config
+	impl  string // "vppsim", "vpp" or "external"
 	log   *slog.Logger
 	dir   string
-	sim   *Sim // nil with an external VPP
+	sim   *Sim        // vppsim, when impl is vppsim
+	real  *vpprun.VPP // FD.io VPP, when impl is vpp
 	sock  string
 	agent *Agent
 	vpp   *VPP
@@ -114,6 +125,9 @@ func (s *session) close() {
 	}
 	if s.sim != nil {
 		s.sim.Stop()
+	}
+	if s.real != nil {
+		s.real.Stop()
 	}
 }
 
@@ -150,15 +164,16 @@ func names(prefix string, n int) []string {
 	return out
 }
 
-// RunOnce runs every scenario once at n cross-connects.
-func RunOnce(ctx context.Context, cfg Config, n, run int) (RunResult, error) {
-	dir, err := os.MkdirTemp(cfg.WorkDir, fmt.Sprintf("n%d-r%d-", n, run))
+// RunOnce runs every scenario once at n cross-connects on impl ("vppsim",
+// "vpp", or "external" for cfg.VPPSocket).
+func RunOnce(ctx context.Context, cfg Config, impl string, n, run int) (RunResult, error) {
+	dir, err := os.MkdirTemp(cfg.WorkDir, fmt.Sprintf("%s-n%d-r%d-", impl, n, run))
 	if err != nil {
 		return nil, fmt.Errorf("run dir: %w", err)
 	}
-	s := &session{cfg: cfg, log: cfg.Log.With("n", n, "run", run), dir: dir, res: RunResult{}}
+	s := &session{cfg: cfg, impl: impl, log: cfg.Log.With("impl", impl, "n", n, "run", run), dir: dir, res: RunResult{}}
 	defer s.close()
-	if err := s.setup(ctx); err != nil {
+	if err := s.setup(ctx, n); err != nil {
 		return s.res, err
 	}
 	steps := []struct {
@@ -192,16 +207,34 @@ func (s *session) wanted(name string) bool {
 // Scenarios are the names Config.Only accepts, in the order they run.
 var Scenarios = []string{"floor", "bulk", "latency", "resync-unchanged", "resync-vpp-lost", "churn"}
 
-func (s *session) setup(ctx context.Context) error {
-	s.sock = s.cfg.VPPSocket
-	if s.sock == "" {
+func (s *session) setup(ctx context.Context, n int) error {
+	var agentArgs []string
+	switch s.impl {
+	case "external":
+		s.sock = s.cfg.VPPSocket
+	case "vpp":
+		// 4k pages; a heap and stats segment with room for 2n memifs
+		// (the default 32 MiB stats segment aborts at ~6,150 interfaces).
+		heap := "1G"
+		if n > 1000 {
+			heap = "4G"
+		}
+		v, err := vpprun.Start(ctx, vpprun.Config{Dir: filepath.Join(s.dir, "vpp"), Name: fmt.Sprintf("vppmesh-bench-%d-%d", os.Getpid(), n),
+			MainHeap: heap, StatsSize: "512M", Logger: s.log})
+		if err != nil {
+			return err
+		}
+		s.real, s.sock = v, v.APISocket
+	default:
 		sim, err := StartSim(ctx, filepath.Join(s.cfg.BinDir, "vppsim"), s.dir)
 		if err != nil {
 			return err
 		}
 		s.sim, s.sock = sim, sim.Socket
+		// vppsim has no memif limit; the agent's cap guards FD.io VPP.
+		agentArgs = append(agentArgs, "--vpp-max-memifs", "0")
 	}
-	a, err := NewAgent(filepath.Join(s.cfg.BinDir, "vppmesh-agent"), s.dir, s.sock)
+	a, err := NewAgent(filepath.Join(s.cfg.BinDir, "vppmesh-agent"), s.dir, s.sock, agentArgs...)
 	if err != nil {
 		return err
 	}
@@ -283,11 +316,26 @@ func (s *session) snapshot(ctx context.Context) (*Snapshot, error) {
 	return s.vpp.Snapshot(ctx)
 }
 
+// calls returns the VPP calls since resetCalls: vppsim's counters, or FD.io
+// VPP's API trace; nil for an external VPP.
 func (s *session) calls(ctx context.Context) (map[string]uint64, error) {
-	if s.sim == nil {
-		return nil, nil
+	switch {
+	case s.sim != nil:
+		return s.sim.Calls(ctx)
+	case s.real != nil:
+		return s.real.APITraceCounts(ctx)
 	}
-	return s.sim.Calls(ctx)
+	return nil, nil
+}
+
+func (s *session) resetCalls(ctx context.Context) error {
+	switch {
+	case s.sim != nil:
+		return s.sim.ResetCalls(ctx)
+	case s.real != nil:
+		return s.real.APITraceReset(ctx)
+	}
+	return nil
 }
 
 func (s *session) bulk(ctx context.Context, n int) error {
@@ -301,10 +349,8 @@ func (s *session) bulk(ctx context.Context, n int) error {
 	if err := os.WriteFile(file, []byte(sb.String()), 0o644); err != nil {
 		return fmt.Errorf("write import file: %w", err)
 	}
-	if s.sim != nil {
-		if err := s.sim.ResetCalls(ctx); err != nil {
-			return err
-		}
+	if err := s.resetCalls(ctx); err != nil {
+		return err
 	}
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, filepath.Join(s.cfg.BinDir, "agentctl"), "-e", s.agent.Etcd,
@@ -464,10 +510,8 @@ func newPair(base, cur map[uint32]uint32) bool {
 
 func (s *session) resyncUnchanged(ctx context.Context, n int) error {
 	s.agent.Stop()
-	if s.sim != nil {
-		if err := s.sim.ResetCalls(ctx); err != nil {
-			return err
-		}
+	if err := s.resetCalls(ctx); err != nil {
+		return err
 	}
 	start := time.Now()
 	if err := s.agent.Start(); err != nil {
@@ -505,15 +549,23 @@ func (s *session) resyncUnchanged(ctx context.Context, n int) error {
 }
 
 func (s *session) resyncVPPLost(ctx context.Context, n int) error {
-	if s.sim == nil {
-		s.log.Info("resync after VPP loss needs vppsim's control endpoint; skipped with an external VPP")
+	if s.sim == nil && s.real == nil {
+		s.log.Info("resync after VPP loss needs a VPP this run started; skipped with an external VPP")
 		return nil
 	}
 	s.agent.Stop()
 	s.vpp.Close()
 	s.vpp = nil
-	if err := s.sim.Restart(ctx); err != nil {
-		return err
+	if s.sim != nil {
+		if err := s.sim.Restart(ctx); err != nil {
+			return err
+		}
+	} else {
+		// kill -9 and a fresh start on the same sockets: everything lost.
+		s.real.Kill()
+		if err := s.real.Restart(ctx); err != nil {
+			return err
+		}
 	}
 	var err error
 	if s.vpp, err = DialVPP(ctx, s.sock); err != nil {

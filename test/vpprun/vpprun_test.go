@@ -2,7 +2,9 @@ package vpprun
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -105,8 +107,14 @@ func TestRealVPPLifecycle(t *testing.T) {
 	if err := v.CLIErr(ctx, "create loopback interface"); err != nil {
 		t.Fatal(err)
 	}
+	if err := v.APITraceReset(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if n := countInterfaces(t, v.APISocket); n != 2 { // local0 + loop0
 		t.Fatalf("%d interfaces after creating a loopback, want 2", n)
+	}
+	if calls, err := v.APITraceCounts(ctx); err != nil || calls["sw_interface_dump"] != 1 {
+		t.Fatalf("api trace after one dump: %v %v", calls, err)
 	}
 	if _, err := os.Stat(v.StatsSocket); err != nil {
 		t.Fatal(err)
@@ -163,5 +171,44 @@ func countInterfaces(t *testing.T, socket string) int {
 			return n
 		}
 		n++
+	}
+}
+
+func TestParseAPITrace(t *testing.T) {
+	got := ParseAPITrace("vl_api_create_loopback_t:\n  mac_address: 0000.0000.0000\nvl_api_sw_interface_dump_t:\n  sw_if_index: 4294967295\nvl_api_control_ping_t:\nvl_api_control_ping_t:\n  not vl_api_x_t: here\n")
+	if len(got) != 3 || got["create_loopback"] != 1 || got["control_ping"] != 2 || got["sw_interface_dump"] != 1 {
+		t.Fatalf("%v", got)
+	}
+}
+
+// TestRealVPPInNetns runs VPP inside a network namespace of its own (as a
+// multi-node test does): its API socket is still reachable by path, and
+// its host interfaces are those of the namespace.
+func TestRealVPPInNetns(t *testing.T) {
+	if ok, why := Available(); !ok {
+		t.Skip(why)
+	}
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		t.Skip("no ip(8) to make a network namespace")
+	}
+	ns := fmt.Sprintf("vpprun-%d", os.Getpid())
+	if out, err := exec.Command(ip, "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a network namespace: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command(ip, "netns", "del", ns).Run() })
+	v := StartT(t, Config{Netns: ns, Plugins: []string{"af_packet"}})
+	// The namespace's own loopback is there for an af_packet interface.
+	out, err := v.CLI(context.Background(), "create host-interface name lo")
+	if err != nil || !strings.Contains(out, "host-lo") {
+		t.Fatalf("af_packet on the namespace's lo: %q %v", out, err)
+	}
+	target, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", v.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Readlink("/proc/self/ns/net")
+	if target == self {
+		t.Fatalf("VPP runs in the test's own network namespace %s", self)
 	}
 }

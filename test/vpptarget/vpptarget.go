@@ -25,7 +25,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -572,6 +571,9 @@ func (tg *Target) ResetCalls(ctx context.Context) error {
 	case tg.simProc != nil:
 		return tg.simControl(ctx, http.MethodPost, "/calls/reset", nil)
 	}
+	if tg.vpp != nil {
+		return tg.vpp.APITraceReset(ctx)
+	}
 	for _, cmd := range []string{"api trace off", "api trace free", "api trace on"} {
 		if _, err := tg.CLI(ctx, cmd); err != nil {
 			return err
@@ -579,8 +581,6 @@ func (tg *Target) ResetCalls(ctx context.Context) error {
 	}
 	return nil
 }
-
-var traceLine = regexp.MustCompile(`(?m)^vl_api_([a-z0-9_]+)_t:`)
 
 // Calls returns per-message counts since ResetCalls. On VPP they come from
 // `api trace dump`, which lists each received message as "vl_api_<name>_t:".
@@ -596,10 +596,7 @@ func (tg *Target) Calls(ctx context.Context) (map[string]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range traceLine.FindAllStringSubmatch(dump, -1) {
-		out[m[1]]++
-	}
-	return out, nil
+	return vpprun.ParseAPITrace(dump), nil
 }
 
 func (tg *Target) simControl(ctx context.Context, method, path string, v any) error {

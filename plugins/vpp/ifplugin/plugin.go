@@ -105,6 +105,7 @@ type Plugin struct {
 	watchMu  sync.Mutex
 	watchers map[int]func(*ifmodel.InterfaceState)
 	watchSeq int
+	stateQ   *eventQueue // the running state watch's queue (RefreshStates)
 }
 
 type entry struct {

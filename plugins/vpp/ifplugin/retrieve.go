@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"go.fd.io/govpp/adapter"
 	"go.fd.io/govpp/binapi/af_packet"
 	interfaces "go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/interface_types"
@@ -47,6 +48,14 @@ type dumpState struct {
 	vxlans  map[uint32]*vxlan.VxlanTunnelV2Details
 }
 
+// missingPlugin reports whether err says VPP does not know a message: its
+// plugin is not loaded (govpp's adapter.UnknownMsgError).
+func missingPlugin(err error) bool {
+	var u *adapter.UnknownMsgError
+	// Some govpp paths flatten the error to its text.
+	return errors.As(err, &u) || strings.Contains(err.Error(), "unknown message: ")
+}
+
 func (p *Plugin) dump(ctx context.Context) (*dumpState, error) {
 	st := &dumpState{
 		memifs: map[uint32]*memif.MemifDetails{}, sockets: map[uint32]string{},
@@ -83,35 +92,43 @@ func (p *Plugin) dump(ctx context.Context) (*dumpState, error) {
 	for _, s := range socks {
 		st.sockets[s.SocketID] = s.SocketFilename
 	}
+	// tap, af_packet and vhost-user live in VPP plugins a deployment may
+	// leave out; a VPP without one simply has none of those interfaces.
 	td, err := p.tap.SwInterfaceTapV2Dump(ctx, &tapv2.SwInterfaceTapV2Dump{SwIfIndex: ^interface_types.InterfaceIndex(0)})
-	if err != nil {
+	if err != nil && !missingPlugin(err) {
 		return nil, fmt.Errorf("sw_interface_tap_v2_dump: %w", err)
 	}
-	taps, err := recv("sw_interface_tap_v2_dump", td.Recv)
-	if err != nil {
-		return nil, err
+	var taps []*tapv2.SwInterfaceTapV2Details
+	if err == nil {
+		if taps, err = recv("sw_interface_tap_v2_dump", td.Recv); err != nil && !missingPlugin(err) {
+			return nil, err
+		}
 	}
 	for _, t := range taps {
 		st.taps[t.SwIfIndex] = t
 	}
 	ad, err := p.afp.AfPacketDump(ctx, &af_packet.AfPacketDump{})
-	if err != nil {
+	if err != nil && !missingPlugin(err) {
 		return nil, fmt.Errorf("af_packet_dump: %w", err)
 	}
-	afps, err := recv("af_packet_dump", ad.Recv)
-	if err != nil {
-		return nil, err
+	var afps []*af_packet.AfPacketDetails
+	if err == nil {
+		if afps, err = recv("af_packet_dump", ad.Recv); err != nil && !missingPlugin(err) {
+			return nil, err
+		}
 	}
 	for _, a := range afps {
 		st.afp[uint32(a.SwIfIndex)] = a
 	}
 	vd, err := p.vhost.SwInterfaceVhostUserDump(ctx, &vhost_user.SwInterfaceVhostUserDump{SwIfIndex: ^interface_types.InterfaceIndex(0)})
-	if err != nil {
+	if err != nil && !missingPlugin(err) {
 		return nil, fmt.Errorf("sw_interface_vhost_user_dump: %w", err)
 	}
-	vhs, err := recv("sw_interface_vhost_user_dump", vd.Recv)
-	if err != nil {
-		return nil, err
+	var vhs []*vhost_user.SwInterfaceVhostUserDetails
+	if err == nil {
+		if vhs, err = recv("sw_interface_vhost_user_dump", vd.Recv); err != nil && !missingPlugin(err) {
+			return nil, err
+		}
 	}
 	for _, v := range vhs {
 		st.vhosts[uint32(v.SwIfIndex)] = v

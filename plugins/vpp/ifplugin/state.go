@@ -60,6 +60,9 @@ func (p *Plugin) publish(st *ifmodel.InterfaceState) {
 // publication, so govpp's buffers do not overflow during a bulk change.
 func (p *Plugin) RunStateWatch(ctx context.Context, conn <-chan govppmux.Event) {
 	q := newEventQueue()
+	p.watchMu.Lock()
+	p.stateQ = q
+	p.watchMu.Unlock()
 	pubDone := make(chan struct{})
 	go func() {
 		defer close(pubDone)
@@ -112,6 +115,19 @@ func (p *Plugin) RunStateWatch(ctx context.Context, conn <-chan govppmux.Event) 
 				}
 			}
 		}
+	}
+}
+
+// RefreshStates has the state watch read every interface again and publish
+// what VPP reports now (no-op before RunStateWatch). The agent calls it after
+// a resync that followed a VPP restart: states published while that resync
+// raced with VPP's events are then replaced by VPP's settled view.
+func (p *Plugin) RefreshStates() {
+	p.watchMu.Lock()
+	q := p.stateQ
+	p.watchMu.Unlock()
+	if q != nil {
+		q.requestSnapshot()
 	}
 }
 
@@ -269,13 +285,36 @@ func (p *Plugin) publishEvents(evs []*interfaces.SwInterfaceEvent) (missing []ui
 		d, ok := p.detailsOf(idx)
 		if !ok {
 			missing = append(missing, idx)
+		} else if d.flags&^e.Flags != 0 {
+			// FD.io VPP ORs the events it batched for an interface into
+			// the flags: ADMIN_UP / LINK_UP are set when that kind went up
+			// in the batch and clear otherwise (a link-up event alone
+			// carries LINK_UP only, though the interface is admin up). A
+			// bit the interface had that the event lacks may or may not
+			// have gone down: re-read the interface instead of guessing.
+			p.forgetDetails(idx)
+			missing = append(missing, idx)
+			continue
 		}
 		d.flags = e.Flags
+		if ok {
+			p.setCachedFlags(idx, e.Flags)
+		}
 		if st := p.toState(idx, d); st != nil {
 			p.publish(st)
 		}
 	}
 	return missing
+}
+
+// setCachedFlags records flags an event made certain.
+func (p *Plugin) setCachedFlags(idx uint32, flags interface_types.IfStatusFlags) {
+	p.detMu.Lock()
+	defer p.detMu.Unlock()
+	if d, ok := p.details[idx]; ok {
+		d.flags = flags
+		p.details[idx] = d
+	}
 }
 
 // detailDumpsInFlight bounds the per-interface dumps that fill the details

@@ -61,6 +61,11 @@ func runWhy(r io.Reader, w io.Writer) (map[string]*Counts, string, bool, error) 
 		}
 		key := ev.Package + " " + ev.Test
 		switch ev.Action {
+		case "build-output":
+			// Compiler errors (go 1.24+ reports them as events too).
+			fmt.Fprint(w, ev.Output)
+		case "build-fail":
+			failed = true
 		case "output":
 			if ev.Test == "" {
 				if !strings.HasPrefix(ev.Output, "=== ") && !strings.HasPrefix(ev.Output, "PASS\n") {

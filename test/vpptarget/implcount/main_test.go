@@ -20,6 +20,8 @@ func TestRunCountsPerImplementation(t *testing.T) {
 		`{"Action":"output","Package":"p","Output":"FAIL\tp\t1.0s\n"}`,
 		`{"Action":"fail","Package":"p"}`,
 		`# build error line`,
+		`{"ImportPath":"q","Action":"build-output","Output":"q/x.go:1:1: syntax error\n"}`,
+		`{"ImportPath":"q","Action":"build-fail"}`,
 	}, "\n")
 	var out strings.Builder
 	counts, why, failed, err := runWhy(strings.NewReader(in), &out)
@@ -39,7 +41,7 @@ func TestRunCountsPerImplementation(t *testing.T) {
 		t.Errorf("vpp %+v", c)
 	}
 	s := out.String()
-	if !strings.Contains(s, "vpp broke") || strings.Contains(s, "fine") || !strings.Contains(s, "FAIL\tp") || !strings.Contains(s, "# build error line") {
+	if !strings.Contains(s, "vpp broke") || strings.Contains(s, "fine") || !strings.Contains(s, "FAIL\tp") || !strings.Contains(s, "# build error line") || !strings.Contains(s, "syntax error") {
 		t.Errorf("output:\n%s", s)
 	}
 }
