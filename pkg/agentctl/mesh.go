@@ -153,7 +153,7 @@ func newMeshRequestCommand(c *cli) *cobra.Command {
 	lf.add(cmd, true)
 	waitFlag(cmd, &wait)
 	f.Lookup("wait").Usage = "after writing, wait until the connection's status is UP (exit 0), FAILED (exit 1), " +
-		"or --timeout passes while PENDING or DOWN (exit 2); with --ttl, before the keep-alive starts"
+		"or --timeout passes while PENDING or DOWN (exit 2); with --ttl the lease is revoked if the wait fails"
 	return cmd
 }
 
