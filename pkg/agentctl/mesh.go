@@ -106,7 +106,7 @@ func newMeshServiceCommand(c *cli) *cobra.Command {
 				return fmt.Errorf("--payload %q: want ETHERNET or IP", payload)
 			}
 			svc := &vppmeshv1.NetworkService{Name: args[0], Payload: vppmeshv1.NetworkService_Payload(p), IpPool: pool}
-			return c.meshPut(cmd, models.MeshService, svc, 0)
+			return c.meshPut(cmd, models.MeshService, svc, 0, false)
 		},
 	}
 	cmd.Flags().StringVar(&payload, "payload", "ETHERNET", "ETHERNET or IP")
@@ -119,6 +119,7 @@ func newMeshRequestCommand(c *cli) *cobra.Command {
 	var labels []string
 	var lf linkFlags
 	var ttl time.Duration
+	var wait bool
 	cmd := &cobra.Command{
 		Use:   "request SERVICE --id ID --memif-socket PATH",
 		Short: "Request a network service: write a connection; with --ttl keep it under a lease while this runs",
@@ -141,7 +142,7 @@ func newMeshRequestCommand(c *cli) *cobra.Command {
 			} else {
 				conn.Link = &vppmeshv1.Connection_VhostUser{VhostUser: v}
 			}
-			return c.meshPut(cmd, models.MeshConnection, conn, ttl)
+			return c.meshPut(cmd, models.MeshConnection, conn, ttl, wait)
 		},
 	}
 	f := cmd.Flags()
@@ -150,6 +151,9 @@ func newMeshRequestCommand(c *cli) *cobra.Command {
 	f.StringArrayVar(&labels, "label", nil, "client label key=value (repeatable)")
 	f.DurationVar(&ttl, "ttl", 0, "put the connection under a lease of this TTL and keep it alive until interrupted")
 	lf.add(cmd, true)
+	waitFlag(cmd, &wait)
+	f.Lookup("wait").Usage = "after writing, wait until the connection's status is UP (exit 0), FAILED (exit 1), " +
+		"or --timeout passes while PENDING or DOWN (exit 2); with --ttl the lease is revoked if the wait fails"
 	return cmd
 }
 
@@ -183,7 +187,7 @@ func newMeshRegisterCommand(c *cli) *cobra.Command {
 			} else {
 				ep.Link = &vppmeshv1.NetworkServiceEndpoint_VhostUser{VhostUser: v}
 			}
-			return c.meshPut(cmd, models.MeshEndpoint, ep, ttl)
+			return c.meshPut(cmd, models.MeshEndpoint, ep, ttl, false)
 		},
 	}
 	f := cmd.Flags()
@@ -197,8 +201,9 @@ func newMeshRegisterCommand(c *cli) *cobra.Command {
 
 // meshPut writes a mesh value; with ttl > 0 under a lease kept alive until
 // the command's context ends (then the lease is revoked, so the value goes
-// at once).
-func (c *cli) meshPut(cmd *cobra.Command, kind models.MeshKind, v proto.Message, ttl time.Duration) error {
+// at once). With wait (connections only) it first waits for the
+// connection's status: UP is done, FAILED fails, PENDING and DOWN wait.
+func (c *cli) meshPut(cmd *cobra.Command, kind models.MeshKind, v proto.Message, ttl time.Duration, wait bool) error {
 	key := models.MeshKey(kind, models.MeshNameOf(v))
 	data, err := models.Marshal(v)
 	if err != nil {
@@ -215,7 +220,7 @@ func (c *cli) meshPut(cmd *cobra.Command, kind models.MeshKind, v proto.Message,
 	}
 	ctx, cancel := c.reqCtx(cmd.Context())
 	defer cancel()
-	var opts []clientv3.OpOption
+	opts := []clientv3.OpOption{clientv3.WithPrevKV()}
 	var lease clientv3.LeaseID
 	if ttl > 0 {
 		l, err := cl.Grant(ctx, int64((ttl+time.Second-1)/time.Second))
@@ -236,30 +241,61 @@ func (c *cli) meshPut(cmd *cobra.Command, kind models.MeshKind, v proto.Message,
 	}); err != nil {
 		return err
 	}
-	if ttl == 0 {
-		return nil
-	}
 	runCtx := cmd.Context()
 	if runCtx == nil {
 		runCtx = context.Background()
 	}
-	ka, err := cl.KeepAlive(runCtx, lease)
-	if err != nil {
-		return c.etcdErr("keep alive", key, err)
+	// The lease is kept alive from here on, a --wait included.
+	var kaDone chan struct{}
+	if ttl > 0 {
+		ka, err := cl.KeepAlive(runCtx, lease)
+		if err != nil {
+			return c.etcdErr("keep alive", key, err)
+		}
+		kaDone = make(chan struct{})
+		go func() {
+			defer close(kaDone)
+			for range ka {
+			}
+		}()
+	}
+	revoke := func() error {
+		rctx, rcancel := context.WithTimeout(context.Background(), c.timeout)
+		defer rcancel()
+		if _, err := cl.Revoke(rctx, lease); err != nil {
+			return c.etcdErr("revoke lease of", key, err)
+		}
+		fmt.Fprintf(c.errOut, "%s removed\n", key)
+		return nil
+	}
+	if wait {
+		// An unchanged value makes the agent write no new status: its
+		// current one is the answer.
+		changed := resp.PrevKv == nil
+		if !changed {
+			_, prev, err := models.UnmarshalMesh(key, resp.PrevKv.Value)
+			changed = err != nil || !proto.Equal(prev, v)
+		}
+		if err := c.waitWritten(runCtx, []Written{{Key: key, Revision: resp.Header.Revision, Changed: changed,
+			StatusKey: models.MeshKey(models.MeshStatus, models.MeshNameOf(v))}}); err != nil {
+			if ttl > 0 {
+				// Nothing keeps the lease once agentctl exits: end it now.
+				if rerr := revoke(); rerr != nil {
+					fmt.Fprintf(c.errOut, "warning: %v\n", rerr)
+				}
+			}
+			return err
+		}
+	}
+	if ttl == 0 {
+		return nil
 	}
 	fmt.Fprintf(c.errOut, "keeping %s alive (lease %x, TTL %s); interrupt to end it\n", key, int64(lease), ttl)
-	for range ka {
-	}
+	<-kaDone
 	if runCtx.Err() == nil {
 		return fmt.Errorf("lease of %s lost (etcd unreachable for longer than %s?)", key, ttl)
 	}
-	rctx, rcancel := context.WithTimeout(context.Background(), c.timeout)
-	defer rcancel()
-	if _, err := cl.Revoke(rctx, lease); err != nil {
-		return c.etcdErr("revoke lease of", key, err)
-	}
-	fmt.Fprintf(c.errOut, "%s removed\n", key)
-	return nil
+	return revoke()
 }
 
 // redactedJSON is a value's JSON with any memif secret replaced.

@@ -127,25 +127,27 @@ func TestPeopleVerbs(t *testing.T) {
 	})
 
 	// The hook mesh request uses: a key with its own status key and the
-	// mesh's states (UP done, FAILED refused).
+	// mesh's states (UP done, FAILED refused). The keys lie outside the
+	// mesh's root, so that the agent's mesh controller does not answer for
+	// them (mesh request --wait against the real mesh: TestMeshRequestWait).
 	t.Run("wait-custom-status-key", func(t *testing.T) {
 		var out bytes.Buffer
 		c := &cli{endpoints: []string{l.env["ETCD_ENDPOINTS"]}, label: "vpp1", output: "table", timeout: 10 * time.Second, out: &out, errOut: io.Discard}
 		defer c.close()
 		ctx := context.Background()
 		for _, tc := range []struct{ id, final, want string }{{"c1", "UP", ""}, {"c2", "FAILED", "c2: FAILED: no endpoint"}} {
-			resp, err := l.etcd.Put(ctx, "/vppmesh/v1/connection/"+tc.id, "{}")
+			resp, err := l.etcd.Put(ctx, "/agentctl-test/connection/"+tc.id, "{}")
 			if err != nil {
 				t.Fatal(err)
 			}
 			go func() {
 				time.Sleep(200 * time.Millisecond)
-				l.etcd.Put(ctx, "/vppmesh/v1/status/connection/"+tc.id, `{"state":"PENDING","error":"wiring in VPP"}`)
+				l.etcd.Put(ctx, "/agentctl-test/status/connection/"+tc.id, `{"state":"PENDING","error":"wiring in VPP"}`)
 				time.Sleep(200 * time.Millisecond)
-				l.etcd.Put(ctx, "/vppmesh/v1/status/connection/"+tc.id, `{"state":"`+tc.final+`","error":"no endpoint"}`)
+				l.etcd.Put(ctx, "/agentctl-test/status/connection/"+tc.id, `{"state":"`+tc.final+`","error":"no endpoint"}`)
 			}()
-			err = c.waitWritten(ctx, []Written{{Key: "/vppmesh/v1/connection/" + tc.id, Revision: resp.Header.Revision, Changed: true,
-				StatusKey: "/vppmesh/v1/status/connection/" + tc.id}})
+			err = c.waitWritten(ctx, []Written{{Key: "/agentctl-test/connection/" + tc.id, Revision: resp.Header.Revision, Changed: true,
+				StatusKey: "/agentctl-test/status/connection/" + tc.id}})
 			if tc.want == "" && (err != nil || !strings.Contains(out.String(), "all 1 keys")) {
 				t.Fatalf("%s: %v %s", tc.id, err, out.String())
 			}

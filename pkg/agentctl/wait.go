@@ -17,6 +17,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vppmesh/vppmesh/models"
+	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
 	"github.com/vppmesh/vppmesh/plugins/restapi"
 )
@@ -65,6 +66,25 @@ type keyStatus struct {
 	Error      string   `json:"error"`
 	ValueError string   `json:"value_error"`
 	Missing    []string `json:"missing"`
+}
+
+// parseStatus reads a status document: the agent's per-key JSON, or a
+// mesh connection's ConnectionStatus (protobuf JSON, which leaves out the
+// zero state PENDING).
+func parseStatus(key string, data []byte) (keyStatus, bool) {
+	if kind, _, ok := models.ParseMeshKey(key); ok && kind == models.MeshStatus {
+		_, v, err := models.UnmarshalMesh(key, data)
+		if err != nil {
+			return keyStatus{}, false
+		}
+		cs := v.(*vppmeshv1.ConnectionStatus)
+		return keyStatus{State: cs.GetState().String(), Error: cs.GetError()}, true
+	}
+	var st keyStatus
+	if json.Unmarshal(data, &st) != nil || st.State == "" {
+		return keyStatus{}, false
+	}
+	return st, true
 }
 
 // waitItem is one awaited key and what its status says so far.
@@ -179,8 +199,8 @@ func (c *cli) waitWritten(ctx context.Context, written []Written) error {
 		if it.Changed && kv.ModRevision <= it.Revision {
 			return // written before our value: says nothing about it
 		}
-		var st keyStatus
-		if json.Unmarshal(kv.Value, &st) != nil || st.State == "" {
+		st, ok := parseStatus(string(kv.Key), kv.Value)
+		if !ok {
 			return
 		}
 		it.seen, it.st = true, st

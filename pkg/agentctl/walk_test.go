@@ -23,6 +23,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vppmesh/vppmesh/agent"
+	"github.com/vppmesh/vppmesh/models"
+	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
 	"github.com/vppmesh/vppmesh/test/etcdtest"
 	"github.com/vppmesh/vppmesh/test/vppsim"
 )
@@ -90,6 +92,17 @@ func (l *liveAgent) run(stdin string, args ...string) (string, string, error) {
 	defer cancel()
 	err := root.ExecuteContext(ctx)
 	return out.String(), errb.String(), err
+}
+
+// runCtx runs agentctl until it ends or ctx does (a verb that runs until
+// interrupted).
+func (l *liveAgent) runCtx(ctx context.Context, args ...string) error {
+	root := NewRootCommand(func(k string) string { return l.env[k] })
+	root.SetOut(io.Discard)
+	root.SetErr(io.Discard)
+	root.SetIn(strings.NewReader(""))
+	root.SetArgs(append([]string{"--timeout", "10s"}, args...))
+	return root.ExecuteContext(ctx)
 }
 
 func (l *liveAgent) state(key string) string {
@@ -190,6 +203,28 @@ func TestWalkEveryCommand(t *testing.T) {
 	}
 	var watchOut, liveOut string
 	watchDone, liveDone := make(chan error, 1), make(chan error, 1)
+	// mesh register runs in the background until regStop; the mesh steps
+	// wire a connection to its endpoint, with memif peers in place of CNFs.
+	sock := func(n string) string { return filepath.Join(l.dir, n+".sock") }
+	regCtx, regStop := context.WithCancel(context.Background())
+	defer regStop()
+	regDone := make(chan error, 1)
+	regArgs := []string{"mesh", "register", "wep1", "--service", "wfw", "--label", "color=blue", "--memif-socket", sock("wep1"), "--ttl", "1s"}
+	meshGet := func(kind models.MeshKind, name string) string {
+		resp, err := l.etcd.Get(context.Background(), models.MeshKey(kind, name))
+		if err != nil || len(resp.Kvs) == 0 {
+			return ""
+		}
+		return string(resp.Kvs[0].Value)
+	}
+	eventually := func(ok func() bool) bool {
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if ok() {
+				return true
+			}
+		}
+		return false
+	}
 	steps := []step{
 		{args: []string{"--version"}, check: has("agentctl version")},
 		{args: []string{"version"}, check: has("agentctl:", "vppmesh-agent")},
@@ -320,13 +355,52 @@ func TestWalkEveryCommand(t *testing.T) {
 		{args: []string{"config", "update", "--replace", cfgFile}, check: func(out, _ string) bool {
 			return strings.Contains(out, "deleted") && !l.exists("config/vpp/v2/interfaces/loop4") && l.exists("config/vpp/v2/interfaces/loop1")
 		}},
+
+		// The network service mesh: a service, an endpoint under a lease,
+		// a connection wired to it and brought UP, then closed.
+		{args: []string{"mesh"}, wantErr: "missing command"},
+		{args: []string{"mesh", "service", "wfw", "--payload", "ip", "--ip-pool", "198.51.100.0/24"}, check: func(string, string) bool {
+			return strings.Contains(meshGet(models.MeshService, "wfw"), `"ip_pool":"198.51.100.0/24"`)
+		}},
+		{args: []string{"mesh", "services"}, check: has("wfw", "IP", "198.51.100.0/24")},
+		{args: regArgs, check: func(string, string) bool {
+			// Run in the background: it keeps the lease until regStop.
+			go func() { regDone <- l.runCtx(regCtx, regArgs...) }()
+			return eventually(func() bool { return meshGet(models.MeshEndpoint, "wep1") != "" })
+		}},
+		{args: []string{"mesh", "endpoints"}, check: has("wep1", "vpp1", "wfw", "color=blue", "memif "+sock("wep1"))},
+		{args: []string{"mesh", "request", "wfw", "--id", "wc1", "--label", "tenant=blue", "--memif-socket", sock("wc1")}, check: func(string, string) bool {
+			if !strings.Contains(meshGet(models.MeshConnection, "wc1"), `"node":"vpp1"`) {
+				return false
+			}
+			memifPeer(t, sock("wc1"), 0)
+			l.peerWhenDecided(t, "wc1", sock("wep1"))
+			st := l.waitMesh("wc1", "UP", func(st *vppmeshv1.ConnectionStatus) bool { return st.GetState() == vppmeshv1.ConnectionStatus_UP })
+			return st.GetEndpoint() == "wep1" && st.GetIpContext().GetClientIp() == "198.51.100.0/31"
+		}},
+		{args: []string{"mesh", "connections"}, check: has("wc1", "wfw", "UP", "wep1@vpp1", "198.51.100.0/31")},
+		{args: []string{"mesh", "close", "wc1"}, check: func(string, string) bool {
+			// The agent removes the wiring, then the status and allocations.
+			return meshGet(models.MeshConnection, "wc1") == "" && eventually(func() bool { return l.meshStatus("wc1") == nil })
+		}},
+		{args: []string{"mesh", "close", "wc1"}, wantErr: "no such connection"},
+		{args: []string{"mesh", "endpoints", "-o", "json"}, check: func(out, _ string) bool {
+			// Ending register revokes its lease: the endpoint goes at once.
+			regStop()
+			if err := <-regDone; err != nil {
+				t.Errorf("mesh register: %v", err)
+				return false
+			}
+			return strings.Contains(out, `"wep1"`) && meshGet(models.MeshEndpoint, "wep1") == ""
+		}},
 	}
 	walked := map[string]bool{}
 	for _, s := range steps {
 		name := "agentctl " + strings.Join(s.args, " ")
 		var out, errOut string
 		var err error
-		if (len(s.args) >= 2 && s.args[0] == "config" && s.args[1] == "watch") || (len(s.args) > 0 && s.args[0] == "watch") {
+		if (len(s.args) >= 2 && (s.args[0] == "config" && s.args[1] == "watch" || s.args[0] == "mesh" && s.args[1] == "register")) ||
+			(len(s.args) > 0 && s.args[0] == "watch") {
 			err = nil // started by its check
 		} else {
 			out, errOut, err = l.run(s.stdin, s.args...)
