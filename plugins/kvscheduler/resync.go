@@ -1,22 +1,43 @@
 package kvscheduler
 
 import (
+	"context"
 	"sort"
+	"time"
+)
+
+// Retrieve attempts per descriptor in one resync, and the first pause
+// between them (doubling). A dump that times out on a starved machine must
+// not make the resync act on a state it never read: for an agent that just
+// started, "the recorded state" is empty, and every value would be created
+// again over what the southbound already has.
+var (
+	retrieveAttempts = 5
+	retrieveBackoff  = 200 * time.Millisecond
 )
 
 // resync refreshes the applied side of the graph from every descriptor's
 // Retrieve and marks all keys dirty, so that reconcile applies exactly the
-// difference. Descriptors without Retrieve, or whose Retrieve fails, keep
-// the scheduler's own record.
+// difference. A failing Retrieve is tried again a few times; a descriptor
+// whose Retrieve still fails, and every descriptor retrieved after it
+// (their Retrieve reads its metadata, e.g. interface indexes), keep the
+// scheduler's own record.
 func (t *txn) resync() {
 	s := t.s
 	order, desired := s.retrievePlan()
 	got := make(map[*adapter][]RetrievedValue, len(order))
+	failed := map[string]bool{}
 	s.mu.Unlock()
 	for _, d := range order {
-		vals, err := d.retrieve(t.ctx, desired[d])
+		if dep := failedDep(d, failed); dep != "" {
+			failed[d.name] = true
+			s.log.Error("kvscheduler: retrieve skipped, keeping the recorded state", "descriptor", d.name, "after_failed", dep)
+			continue
+		}
+		vals, err := retrieveWithRetry(t.ctx, s, d, desired[d])
 		if err != nil {
-			s.log.Error("kvscheduler: retrieve failed, keeping the recorded state", "descriptor", d.name, "error", err)
+			failed[d.name] = true
+			s.log.Error("kvscheduler: retrieve failed, keeping the recorded state", "descriptor", d.name, "attempts", retrieveAttempts, "error", err)
 			continue
 		}
 		got[d] = vals
@@ -75,5 +96,31 @@ func (t *txn) resync() {
 	}
 	for k := range s.nodes {
 		t.dirty[k] = struct{}{}
+	}
+}
+
+func failedDep(d *adapter, failed map[string]bool) string {
+	for _, name := range d.retrieveAfter {
+		if failed[name] {
+			return name
+		}
+	}
+	return ""
+}
+
+func retrieveWithRetry(ctx context.Context, s *Scheduler, d *adapter, desired []KeyValue) ([]RetrievedValue, error) {
+	pause := retrieveBackoff
+	for attempt := 1; ; attempt++ {
+		vals, err := d.retrieve(ctx, desired)
+		if err == nil || attempt >= retrieveAttempts || ctx.Err() != nil {
+			return vals, err
+		}
+		s.log.Warn("kvscheduler: retrieve failed, trying again", "descriptor", d.name, "attempt", attempt, "retry_in", pause, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(pause):
+		}
+		pause *= 2
 	}
 }
