@@ -111,10 +111,11 @@ type expect struct {
 	xc      map[string]string // rx tag → tx tag
 	bd      map[string]bool   // member tags of bd1
 	invalid map[string]bool   // config keys
+	junk    map[string]bool   // config keys whose value does not parse
 }
 
 func expected(d desired) expect {
-	e := expect{ifs: map[string]bool{}, xc: map[string]string{}, bd: map[string]bool{}, invalid: map[string]bool{}}
+	e := expect{ifs: map[string]bool{}, xc: map[string]string{}, bd: map[string]bool{}, invalid: map[string]bool{}, junk: map[string]bool{}}
 	for k, v := range d.vals {
 		switch {
 		case strings.HasPrefix(k, xcPrefix):
@@ -127,7 +128,11 @@ func expected(d desired) expect {
 					Memif json.RawMessage `json:"memif"`
 				} `json:"b"`
 			}
-			if json.Unmarshal([]byte(v), &x) != nil || x.Name == "" || x.A == nil || x.B == nil || x.A.Memif == nil || x.B.Memif == nil {
+			if json.Unmarshal([]byte(v), &x) != nil {
+				e.junk[k] = true
+				continue
+			}
+			if x.Name == "" || x.A == nil || x.B == nil || x.A.Memif == nil || x.B.Memif == nil {
 				e.invalid[k] = true
 				continue
 			}
@@ -217,15 +222,23 @@ func (s *suite) check(ctx context.Context, d desired) (vppView, []string) {
 	if err != nil {
 		return v, append(v.bad, "read status: "+err.Error())
 	}
-	status := map[string]string{}
+	status, errs := map[string]string{}, map[string]string{}
 	for _, kv := range resp.Kvs {
 		var st struct {
 			State string `json:"state"`
+			Error string `json:"error"`
 		}
 		_ = json.Unmarshal(kv.Value, &st)
-		status["config/"+strings.TrimPrefix(string(kv.Key), root+"status/")] = st.State
+		k := "config/" + strings.TrimPrefix(string(kv.Key), root+"status/")
+		status[k], errs[k] = st.State, st.Error
 	}
 	for k := range d.vals {
+		if e.junk[k] {
+			if errs[k] == "" {
+				v.bad = append(v.bad, fmt.Sprintf("status of %s (value does not parse) shows no error", k))
+			}
+			continue
+		}
 		want := "CONFIGURED"
 		if e.invalid[k] {
 			want = "INVALID"
@@ -281,8 +294,15 @@ func (s *suite) churn(ctx context.Context, stop <-chan struct{}, seed uint64) {
 		case r < 9:
 			_, _ = s.cli.Delete(cctx, key)
 		default:
-			bad := []string{`{"name":"` + name + `","a":{}}`, `{"name":`, `{"name":"` + name + `","a":{"memif":{}}}`}
-			_, _ = s.cli.Put(cctx, key, bad[rng.IntN(len(bad))])
+			// Values that parse but cannot work (INVALID, nothing in
+			// VPP); and garbage, on keys that never held a good value
+			// (for a key that did, the agent keeps the last good one).
+			bad := []string{`{"name":"` + name + `","a":{}}`, `{"name":"` + name + `","a":{"memif":{}}}`}
+			if rng.IntN(2) == 0 {
+				_, _ = s.cli.Put(cctx, key, bad[rng.IntN(len(bad))])
+			} else {
+				_, _ = s.cli.Put(cctx, root+xcPrefix+fmt.Sprintf("junk%d", rng.IntN(4)), `{"name":`)
+			}
 		}
 		cancel()
 	}
