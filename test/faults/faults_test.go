@@ -18,8 +18,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/vppmesh/vppmesh/test/vpptarget"
 	gomemif "github.com/vppmesh/vppmesh/test/vppsim/memif"
+	"github.com/vppmesh/vppmesh/test/vpptarget"
 )
 
 const label = "vpp1"
@@ -58,6 +58,7 @@ type suite struct {
 
 type kindStats struct {
 	injected, survived, lost, flaps, unconverged int
+	packetsLost, packetsSent                     uint64
 	converge                                     []time.Duration
 }
 
@@ -410,7 +411,7 @@ func faultKinds() []fault {
 		{name: "cnf-crash", run: func(ctx context.Context, s *suite) error {
 			// A CNF connects to a steady cross-connect's memif, then dies
 			// (its socket closes without a disconnect) and comes back.
-			i := s.rng.IntN(s.n)
+			i := samples + s.rng.IntN(s.n-samples)
 			f, id := i%sockets, 2*(i/sockets)+1
 			sock := filepath.Join(s.tg.Dir, fmt.Sprintf("x%d.sock", f))
 			for round := 0; round < 2; round++ {

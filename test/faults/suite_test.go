@@ -111,8 +111,8 @@ func runSuite(t *testing.T, tg *vpptarget.Target) {
 	}
 	s.report(t)
 	for name, st := range s.stats {
-		if st.lost+st.flaps+st.unconverged > 0 {
-			t.Errorf("%s: %d lost, %d untouched flaps, %d unconverged of %d", name, st.lost, st.flaps, st.unconverged, st.injected)
+		if st.lost+st.flaps+st.unconverged > 0 || st.packetsLost > 0 {
+			t.Errorf("%s: %d lost, %d untouched flaps, %d unconverged, %d frames lost of %d faults", name, st.lost, st.flaps, st.unconverged, st.packetsLost, st.injected)
 		}
 	}
 }
@@ -153,6 +153,15 @@ func (s *suite) inject(ctx context.Context, i int, f fault, seed uint64) {
 	}
 	v0, _ := s.check(ctx, before)
 
+	var flows []*flow
+	for k := 0; k < samples && k < s.n; k++ {
+		fl, err := s.startFlow(ctx, k)
+		if err != nil {
+			errorf("fault %d %s: traffic: %v", i, f.name, err)
+			continue
+		}
+		flows = append(flows, fl)
+	}
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() { defer close(done); s.churn(ctx, stop, seed+uint64(i)) }()
@@ -165,6 +174,19 @@ func (s *suite) inject(ctx context.Context, i int, f fault, seed uint64) {
 		errorf("fault %d %s: injecting: %v", i, f.name, ferr)
 	}
 
+	// Traffic on the untouched samples: nothing lost, unless VPP itself
+	// went away (its rings went with it).
+	for _, fl := range flows {
+		lost, sent := fl.finish()
+		if f.vppLost {
+			continue
+		}
+		st.packetsSent += sent
+		st.packetsLost += lost
+		if lost > 0 || sent == 0 {
+			errorf("fault %d %s: traffic on untouched %s: %d of %d frames lost", i, f.name, fl.name, lost, sent)
+		}
+	}
 	timeout := 60*time.Second + time.Duration(s.n)*30*time.Millisecond
 	after, v1, took, bad := s.converge(ctx, timeout)
 	st.converge = append(st.converge, took)
@@ -238,20 +260,22 @@ func (s *suite) report(t *testing.T) {
 	}
 	sort.Strings(names)
 	var b strings.Builder
-	fmt.Fprintf(&b, "| fault (%s, N=%d) | injected | survived | config lost | untouched flaps | unconverged | converge p50 | converge p99 |\n|---|---|---|---|---|---|---|---|\n", s.tg.Name(), s.n)
+	fmt.Fprintf(&b, "| fault (%s, N=%d) | injected | survived | config lost | untouched flaps | unconverged | frames lost (untouched) | converge p50 | converge p99 |\n|---|---|---|---|---|---|---|---|---|\n", s.tg.Name(), s.n)
 	var tot kindStats
 	for _, k := range names {
 		st := s.stats[k]
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %v | %v |\n", k, st.injected, st.survived, st.lost, st.flaps, st.unconverged,
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d of %d | %v | %v |\n", k, st.injected, st.survived, st.lost, st.flaps, st.unconverged, st.packetsLost, st.packetsSent,
 			pct(st.converge, 50).Round(time.Millisecond), pct(st.converge, 99).Round(time.Millisecond))
 		tot.injected += st.injected
 		tot.survived += st.survived
 		tot.lost += st.lost
 		tot.flaps += st.flaps
 		tot.unconverged += st.unconverged
+		tot.packetsLost += st.packetsLost
+		tot.packetsSent += st.packetsSent
 		tot.converge = append(tot.converge, st.converge...)
 	}
-	fmt.Fprintf(&b, "| **all** | %d | %d | %d | %d | %d | %v | %v |\n", tot.injected, tot.survived, tot.lost, tot.flaps, tot.unconverged,
+	fmt.Fprintf(&b, "| **all** | %d | %d | %d | %d | %d | %d of %d | %v | %v |\n", tot.injected, tot.survived, tot.lost, tot.flaps, tot.unconverged, tot.packetsLost, tot.packetsSent,
 		pct(tot.converge, 50).Round(time.Millisecond), pct(tot.converge, 99).Round(time.Millisecond))
 	t.Logf("fault counters:\n%s", b.String())
 	if out := os.Getenv("FAULTS_OUT"); out != "" {
