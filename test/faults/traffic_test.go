@@ -28,11 +28,11 @@ type flow struct {
 	dups       atomic.Uint64
 	// ready is set once a warm-up frame crossed: counting starts only
 	// on a proven path (a peer's link comes up a moment after WaitUp).
-	ready atomic.Bool
-	stop       chan struct{} // ends the sender
-	stopRx     chan struct{} // ends the receiver, after the drain
-	sender     sync.WaitGroup
-	wg         sync.WaitGroup
+	ready  atomic.Bool
+	stop   chan struct{} // ends the sender
+	stopRx chan struct{} // ends the receiver, after the drain
+	sender sync.WaitGroup
+	wg     sync.WaitGroup
 }
 
 func (s *suite) startFlow(ctx context.Context, i int) (*flow, error) {
