@@ -4,7 +4,10 @@
 # selects (vppsim, and FD.io VPP when found). The per-kind counters are
 # appended to FAULTS_OUT (default test/faults/results.md is NOT touched:
 # the table goes to faults-results.md in the current directory).
-# The CI smoke is the default `go test ./test/faults` (N=20, each kind once).
+# The CI smoke is the default `go test ./test/faults` (N=20, each kind once,
+# plus TestRestartAfterDumpTimeout). FAULTS_KINDS=a,b limits the kinds;
+# FAULTS_SLOW_DUMP_MS=11000 makes agent-restart-slow-vpp outlive the agent's
+# 10 s call timeout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FAULTS_N=${FAULTS_N:-1000}

@@ -100,13 +100,14 @@ func TestResyncSharesEqualAppliedValue(t *testing.T) {
 	f.checkViolations(t)
 }
 
-// A freshly started agent whose first dump times out (a starved machine)
+// A freshly started agent whose first dumps time out (a starved machine)
 // must not act on the empty record it has: the resync tries the retrieve
-// again, and an unchanged southbound then gets no operation at all.
+// again, past the attempts a known descriptor gets, and an unchanged
+// southbound then gets no operation at all.
 func TestRestartRetriesFailedRetrieve(t *testing.T) {
-	old := retrieveBackoff
-	retrieveBackoff = time.Millisecond
-	t.Cleanup(func() { retrieveBackoff = old })
+	old, oldMax := retrieveBackoff, retrieveBackoffMax
+	retrieveBackoff, retrieveBackoffMax = time.Millisecond, 2*time.Millisecond
+	t.Cleanup(func() { retrieveBackoff, retrieveBackoffMax = old, oldMax })
 	f := newFakeSB()
 	s := New(Options{})
 	if err := RegisterDescriptor(s, fakeDescriptor(f, "d", "/d/", true)); err != nil {
@@ -122,7 +123,7 @@ func TestRestartRetriesFailedRetrieve(t *testing.T) {
 	d := fakeDescriptor(f, "d", "/d/", true)
 	inner, fails := d.Retrieve, 0
 	d.Retrieve = func(ctx context.Context, desired []KV[*structpb.Struct]) ([]Retrieved[*structpb.Struct, int], error) {
-		if fails < retrieveAttempts-1 {
+		if fails < retrieveAttempts+2 {
 			fails++
 			return nil, errors.New("reply timeout")
 		}

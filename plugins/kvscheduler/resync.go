@@ -6,22 +6,26 @@ import (
 	"time"
 )
 
-// Retrieve attempts per descriptor in one resync, and the first pause
-// between them (doubling). A dump that times out on a starved machine must
-// not make the resync act on a state it never read: for an agent that just
-// started, "the recorded state" is empty, and every value would be created
-// again over what the southbound already has.
+// A failing Retrieve is tried again, pausing retrieveBackoff, doubling up
+// to retrieveBackoffMax. A descriptor that has been retrieved before gives
+// up after retrieveAttempts and keeps its record; one never retrieved is
+// tried until it works or the scheduler closes, because it has no record
+// to keep: acting on that empty record (an agent that just started, whose
+// first dump timed out on a starved machine) would create every value
+// again over what the southbound already has, recreating interfaces that
+// never changed. Such an agent stays unready meanwhile.
 var (
-	retrieveAttempts = 5
-	retrieveBackoff  = 200 * time.Millisecond
+	retrieveAttempts   = 5
+	retrieveBackoff    = 200 * time.Millisecond
+	retrieveBackoffMax = 5 * time.Second
 )
 
 // resync refreshes the applied side of the graph from every descriptor's
 // Retrieve and marks all keys dirty, so that reconcile applies exactly the
-// difference. A failing Retrieve is tried again a few times; a descriptor
-// whose Retrieve still fails, and every descriptor retrieved after it
-// (their Retrieve reads its metadata, e.g. interface indexes), keep the
-// scheduler's own record.
+// difference. A failing Retrieve is tried again (see retrieveAttempts); a
+// descriptor whose Retrieve still fails, and every descriptor retrieved
+// after it (their Retrieve reads its metadata, e.g. interface indexes),
+// keep the scheduler's own record.
 func (t *txn) resync() {
 	s := t.s
 	order, desired := s.retrievePlan()
@@ -112,15 +116,22 @@ func retrieveWithRetry(ctx context.Context, s *Scheduler, d *adapter, desired []
 	pause := retrieveBackoff
 	for attempt := 1; ; attempt++ {
 		vals, err := d.retrieve(ctx, desired)
-		if err == nil || attempt >= retrieveAttempts || ctx.Err() != nil {
-			return vals, err
+		if err == nil {
+			d.retrieved = true
+			return vals, nil
 		}
-		s.log.Warn("kvscheduler: retrieve failed, trying again", "descriptor", d.name, "attempt", attempt, "retry_in", pause, "error", err)
+		if (d.retrieved && attempt >= retrieveAttempts) || ctx.Err() != nil {
+			return nil, err
+		}
+		s.log.Warn("kvscheduler: retrieve failed, trying again", "descriptor", d.name, "attempt", attempt,
+			"never_retrieved", !d.retrieved, "retry_in", pause, "error", err)
 		select {
 		case <-ctx.Done():
 			return nil, err
+		case <-s.closed:
+			return nil, err
 		case <-time.After(pause):
 		}
-		pause *= 2
+		pause = min(2*pause, retrieveBackoffMax)
 	}
 }
