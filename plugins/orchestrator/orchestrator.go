@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vppmesh/vppmesh/models"
+	"github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
 )
 
@@ -79,6 +80,12 @@ type Orchestrator struct {
 	// applied is what the orchestrator has given the scheduler: the last
 	// valid value of every key (an invalid overwrite does not replace it).
 	applied map[string]proto.Message
+	// ifStates is the last interface state per name in etcd (LastChange
+	// cleared), so unchanged states are not written again; ifLoaded once
+	// etcd's were read.
+	ifMu     sync.Mutex
+	ifStates map[string]*interfaces.InterfaceState
+	ifLoaded bool
 	// entries hold what each status key is rendered from.
 	entries map[string]*statusEntry
 	// staged collects status writes (nil deletes) until the critical
@@ -133,6 +140,7 @@ func New(o Options) (*Orchestrator, error) {
 		configPref: root + models.ConfigDir,
 		applied:    map[string]proto.Message{},
 		entries:    map[string]*statusEntry{},
+		ifStates:   map[string]*interfaces.InterfaceState{},
 		staged:     map[string][]byte{},
 		queue:      newWriteQueue(),
 		resyncReq:  make(chan chan error),

@@ -170,6 +170,12 @@ type vppView struct {
 func (s *suite) check(ctx context.Context, d desired) (vppView, []string) {
 	e := expected(d)
 	v := vppView{idx: map[string]uint32{}}
+	// Ligato's interface state keys, read before VPP so that a state
+	// published after the dump cannot look stale.
+	states, err := s.ifStates(ctx)
+	if err != nil {
+		return v, []string{"read interface states: " + err.Error()}
+	}
 	ifs, err := s.tg.Interfaces(ctx)
 	if err != nil {
 		return v, []string{"dump interfaces: " + err.Error()}
@@ -189,6 +195,11 @@ func (s *suite) check(ctx context.Context, d desired) (vppView, []string) {
 			v.bad = append(v.bad, "stray interface "+i.Tag)
 		case !i.AdminUp:
 			v.bad = append(v.bad, i.Tag+" admin down")
+		}
+		// The state key tells the truth: admin and oper as VPP has them.
+		want := [2]string{updown(i.AdminUp), updown(i.LinkUp)}
+		if got, ok := states[i.Tag]; e.ifs[i.Tag] && (!ok || got != want) {
+			v.bad = append(v.bad, fmt.Sprintf("state key of %s says admin/oper %v, VPP has %v", i.Tag, got, want))
 		}
 	}
 	for tag := range e.ifs {
@@ -477,4 +488,37 @@ func faultKinds() []fault {
 			return c.Close()
 		}},
 	}
+}
+
+func updown(up bool) string {
+	if up {
+		return "UP"
+	}
+	return "DOWN"
+}
+
+// ifStates reads vpp/status/v2/interface/<name>: admin and oper status
+// (protobuf JSON; either field-name style).
+func (s *suite) ifStates(ctx context.Context) (map[string][2]string, error) {
+	resp, err := s.cli.Get(ctx, root+"vpp/status/v2/interface/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][2]string{}
+	for _, kv := range resp.Kvs {
+		var st map[string]any
+		if err := json.Unmarshal(kv.Value, &st); err != nil {
+			return nil, fmt.Errorf("%s: %w", kv.Key, err)
+		}
+		field := func(a, b string) string {
+			if v, ok := st[a].(string); ok {
+				return v
+			}
+			v, _ := st[b].(string)
+			return v
+		}
+		name := strings.TrimPrefix(string(kv.Key), root+"vpp/status/v2/interface/")
+		out[name] = [2]string{field("admin_status", "adminStatus"), field("oper_status", "operStatus")}
+	}
+	return out, nil
 }
