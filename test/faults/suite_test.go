@@ -58,10 +58,20 @@ func runSuite(t *testing.T, tg *vpptarget.Target, cfg config) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	s := &suite{t: t, tg: tg, n: n, slowDump: cfg.slowDump, dir: t.TempDir(), rng: rand.New(rand.NewPCG(seed, 1)), stats: map[string]*kindStats{}}
+	dir, err := os.MkdirTemp("", "faults-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent log kept in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
+	s := &suite{t: t, tg: tg, n: n, slowDump: cfg.slowDump, dir: dir, rng: rand.New(rand.NewPCG(seed, 1)), stats: map[string]*kindStats{}}
 	s.etcd = startEtcd(t, 3)
 	s.px = newProxy(t, s.etcd.endpoints())
-	var err error
 	s.cli, err = clientv3.New(clientv3.Config{Endpoints: s.etcd.endpoints(), DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)

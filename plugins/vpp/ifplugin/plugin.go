@@ -71,6 +71,9 @@ type Plugin struct {
 
 	// details caches what VPP last reported per agent interface, so an
 	// interface event becomes a full state without a dump.
+	// stateQ is the running state watch's queue (nil when none runs).
+	stateMu sync.Mutex
+	stateQ  *eventQueue
 	detMu   sync.Mutex
 	details map[uint32]ifDetails
 

@@ -283,19 +283,12 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 		p.byIdx[e.meta.SwIfIndex] = n
 	}
 	p.mu.Unlock()
-	// Publish what VPP has now: the state watch's snapshot at subscribe
-	// time knew no interface yet (an agent that just started), and a
-	// state that changed while no agent ran, or of an interface created
-	// by an agent killed before it published, would stay wrong until the
-	// next event. Unchanged states are not rewritten by the publisher.
-	for _, d := range st.ifs {
-		idx := uint32(d.SwIfIndex)
-		if det, ok := p.detailsOf(idx); ok {
-			if s := p.toState(idx, det); s != nil {
-				p.publish(s)
-			}
-		}
-	}
+	// Publish what VPP has now, read after the index exists: the state
+	// watch dropped events of interfaces it did not know yet (an agent
+	// that just started; one killed before publishing what it created),
+	// and a state that changed while no agent ran would stay wrong until
+	// the next event. Unchanged states are not rewritten by the publisher.
+	p.requestStateSnapshot()
 	p.log.Info("interfaces retrieved", "count", len(out))
 	return out, nil
 }

@@ -65,6 +65,14 @@ func (p *Plugin) publish(st *ifmodel.InterfaceState) {
 // bulk change.
 func (p *Plugin) RunStateWatch(ctx context.Context, conn <-chan govppmux.Event) {
 	q := newEventQueue()
+	p.stateMu.Lock()
+	p.stateQ = q
+	p.stateMu.Unlock()
+	defer func() {
+		p.stateMu.Lock()
+		p.stateQ = nil
+		p.stateMu.Unlock()
+	}()
 	pubDone := make(chan struct{})
 	go func() {
 		defer close(pubDone)
@@ -499,4 +507,15 @@ func (p *Plugin) toState(idx uint32, d ifDetails) *ifmodel.InterfaceState {
 		st.PhysAddress = strings.ToLower(d.mac.String())
 	}
 	return st
+}
+
+// requestStateSnapshot asks the running state watch (if any) to read and
+// publish every agent interface's state again.
+func (p *Plugin) requestStateSnapshot() {
+	p.stateMu.Lock()
+	q := p.stateQ
+	p.stateMu.Unlock()
+	if q != nil {
+		q.requestSnapshot()
+	}
 }
