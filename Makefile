@@ -6,7 +6,7 @@ LDFLAGS  := -X github.com/vppmesh/vppmesh/agent.Version=$(VERSION) -X github.com
 FUZZTIME ?= 10s
 PROTOS   := $(shell find models -name '*.proto')
 
-.PHONY: help build test race ci deps lint vet proto demo demo-vxlan bench bench-agent bench-dataplane bench-mesh bench-quick fuzz clean images lab lab-docker lab-docker-all
+.PHONY: help build test race ci deps lint vet proto demo demo-vxlan bench bench-agent bench-dataplane bench-mesh bench-quick fuzz faults clean images lab lab-docker lab-docker-all
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ bench-quick: build ## one quick pass of every benchmark (CI smoke: completes, nu
 	BENCH_QUICK=1 ./scripts/bench.sh
 	BENCH_QUICK=1 ./scripts/bench-dataplane.sh
 	VPPMESH_MESH_BENCH=quick $(GO) test -count=1 -timeout 5m -run '^TestMeshBench$$' ./test/integration
+
+faults: build ## reliability: N=1000 cross-connects, 500 faults of every kind with churn (FAULTS_N, FAULTS_COUNT, FAULTS_SEED, VPP_IMPL); CI runs each kind once in `make test`
+	./scripts/faults.sh
 
 fuzz: ## every fuzz target for FUZZTIME (default 10s)
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh

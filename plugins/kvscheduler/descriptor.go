@@ -19,6 +19,10 @@ type adapter struct {
 	prefix        string
 	retrieveAfter []string
 	plainEqual    bool // equivalent is proto.Equal: no custom Equivalent
+	// retrieved is set once a Retrieve succeeded: until then the
+	// scheduler has no record of this descriptor's southbound at all.
+	// Only transactions (one at a time) touch it.
+	retrieved bool
 
 	validate   func(key string, v proto.Message) error
 	equivalent func(key string, old, new proto.Message) bool

@@ -2,8 +2,10 @@ package kvscheduler
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -96,4 +98,46 @@ func TestResyncSharesEqualAppliedValue(t *testing.T) {
 	}
 	mustState(t, s, "/d/1", StateConfigured)
 	f.checkViolations(t)
+}
+
+// A freshly started agent whose first dumps time out (a starved machine)
+// must not act on the empty record it has: the resync tries the retrieve
+// again, past the attempts a known descriptor gets, and an unchanged
+// southbound then gets no operation at all.
+func TestRestartRetriesFailedRetrieve(t *testing.T) {
+	old, oldMax := retrieveBackoff, retrieveBackoffMax
+	retrieveBackoff, retrieveBackoffMax = time.Millisecond, 2*time.Millisecond
+	t.Cleanup(func() { retrieveBackoff, retrieveBackoffMax = old, oldMax })
+	f := newFakeSB()
+	s := New(Options{})
+	if err := RegisterDescriptor(s, fakeDescriptor(f, "d", "/d/", true)); err != nil {
+		t.Fatal(err)
+	}
+	vals := []KeyValue{put("/d/1", val("one")), put("/d/2", val("two", "/d/1"))}
+	commit(t, s, vals...)
+	s.Close()
+
+	f.resetLog()
+	s = New(Options{})
+	t.Cleanup(s.Close)
+	d := fakeDescriptor(f, "d", "/d/", true)
+	inner, fails := d.Retrieve, 0
+	d.Retrieve = func(ctx context.Context, desired []KV[*structpb.Struct]) ([]Retrieved[*structpb.Struct, int], error) {
+		if fails < retrieveAttempts+2 {
+			fails++
+			return nil, errors.New("reply timeout")
+		}
+		return inner(ctx, desired)
+	}
+	if err := RegisterDescriptor(s, d); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Commit(context.Background(), Txn{Kind: TxnFullResync, Values: vals})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Ops) != 0 || len(f.opLog()) != 0 {
+		t.Fatalf("ops %v, southbound %v after retrieve failed %d times then worked; want none", opKeys(rec), f.opLog(), fails)
+	}
+	mustState(t, s, "/d/2", StateConfigured)
 }

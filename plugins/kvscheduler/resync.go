@@ -1,22 +1,47 @@
 package kvscheduler
 
 import (
+	"context"
 	"sort"
+	"time"
+)
+
+// A failing Retrieve is tried again, pausing retrieveBackoff, doubling up
+// to retrieveBackoffMax. A descriptor that has been retrieved before gives
+// up after retrieveAttempts and keeps its record; one never retrieved is
+// tried until it works or the scheduler closes, because it has no record
+// to keep: acting on that empty record (an agent that just started, whose
+// first dump timed out on a starved machine) would create every value
+// again over what the southbound already has, recreating interfaces that
+// never changed. Such an agent stays unready meanwhile.
+var (
+	retrieveAttempts   = 5
+	retrieveBackoff    = 200 * time.Millisecond
+	retrieveBackoffMax = 5 * time.Second
 )
 
 // resync refreshes the applied side of the graph from every descriptor's
 // Retrieve and marks all keys dirty, so that reconcile applies exactly the
-// difference. Descriptors without Retrieve, or whose Retrieve fails, keep
-// the scheduler's own record.
+// difference. A failing Retrieve is tried again (see retrieveAttempts); a
+// descriptor whose Retrieve still fails, and every descriptor retrieved
+// after it (their Retrieve reads its metadata, e.g. interface indexes),
+// keep the scheduler's own record.
 func (t *txn) resync() {
 	s := t.s
 	order, desired := s.retrievePlan()
 	got := make(map[*adapter][]RetrievedValue, len(order))
+	failed := map[string]bool{}
 	s.mu.Unlock()
 	for _, d := range order {
-		vals, err := d.retrieve(t.ctx, desired[d])
+		if dep := failedDep(d, failed); dep != "" {
+			failed[d.name] = true
+			s.log.Error("kvscheduler: retrieve skipped, keeping the recorded state", "descriptor", d.name, "after_failed", dep)
+			continue
+		}
+		vals, err := retrieveWithRetry(t.ctx, s, d, desired[d])
 		if err != nil {
-			s.log.Error("kvscheduler: retrieve failed, keeping the recorded state", "descriptor", d.name, "error", err)
+			failed[d.name] = true
+			s.log.Error("kvscheduler: retrieve failed, keeping the recorded state", "descriptor", d.name, "attempts", retrieveAttempts, "error", err)
 			continue
 		}
 		got[d] = vals
@@ -75,5 +100,38 @@ func (t *txn) resync() {
 	}
 	for k := range s.nodes {
 		t.dirty[k] = struct{}{}
+	}
+}
+
+func failedDep(d *adapter, failed map[string]bool) string {
+	for _, name := range d.retrieveAfter {
+		if failed[name] {
+			return name
+		}
+	}
+	return ""
+}
+
+func retrieveWithRetry(ctx context.Context, s *Scheduler, d *adapter, desired []KeyValue) ([]RetrievedValue, error) {
+	pause := retrieveBackoff
+	for attempt := 1; ; attempt++ {
+		vals, err := d.retrieve(ctx, desired)
+		if err == nil {
+			d.retrieved = true
+			return vals, nil
+		}
+		if (d.retrieved && attempt >= retrieveAttempts) || ctx.Err() != nil {
+			return nil, err
+		}
+		s.log.Warn("kvscheduler: retrieve failed, trying again", "descriptor", d.name, "attempt", attempt,
+			"never_retrieved", !d.retrieved, "retry_in", pause, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-s.closed:
+			return nil, err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, retrieveBackoffMax)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vppmesh/vppmesh/models"
+	"github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
 )
 
@@ -94,6 +95,12 @@ type Orchestrator struct {
 	// document); nInvalidHidden the rejections past MaxInvalidStatus.
 	nInvalid       int
 	nInvalidHidden atomic.Uint64
+	// ifStates is the last interface state per name in etcd (LastChange
+	// cleared), so unchanged states are not written again; ifLoaded once
+	// etcd's were read.
+	ifMu     sync.Mutex
+	ifStates map[string]*interfaces.InterfaceState
+	ifLoaded bool
 	// entries hold what each status key is rendered from.
 	entries map[string]*statusEntry
 	// staged collects status writes (nil deletes) until the critical
@@ -158,6 +165,7 @@ func New(o Options) (*Orchestrator, error) {
 		applied:    map[string]proto.Message{},
 		counts:     map[string]int{},
 		entries:    map[string]*statusEntry{},
+		ifStates:   map[string]*interfaces.InterfaceState{},
 		staged:     map[string][]byte{},
 		queue:      newWriteQueue(),
 		resyncReq:  make(chan chan error),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/proto"
@@ -354,4 +355,45 @@ func TestQueuedEventsCoalesceIntoFewTxns(t *testing.T) {
 		t.Fatalf("counted %d events, want %d", ev, n+2)
 	}
 	t.Logf("%d etcd events -> %d scheduler txns", n+2, changes)
+}
+
+// A state equal to the one etcd holds (time and, when the new one has
+// none, counters aside) is not written again, also by a restarted
+// orchestrator: an agent restart re-publishes every interface's state.
+func TestUnchangedInterfaceStateNotRewritten(t *testing.T) {
+	e := newEtcdSite(t).start(t)
+	cli := newTestClient(t, e.Endpoints())
+	key := "/vnf-agent/a/vpp/status/v2/interface/memif1"
+	up := func(last int64, oper interfaces.InterfaceState_Status) *interfaces.InterfaceState {
+		return &interfaces.InterfaceState{Name: "memif1", IfIndex: 1, AdminStatus: interfaces.InterfaceState_UP,
+			OperStatus: oper, LastChange: last}
+	}
+	r := runOrch(t, cli, "a", newMemSched(), nil)
+	waitFor(t, "ready", r.o.Ready)
+	r.o.PublishInterfaceState(up(1, interfaces.InterfaceState_UP))
+	waitFor(t, "state written", func() bool { _, ok := mustGet(t, cli, key); return ok })
+	withStats := up(2, interfaces.InterfaceState_UP)
+	withStats.Statistics = &interfaces.InterfaceState_Statistics{InPackets: 7}
+	r.o.PublishInterfaceState(withStats)
+	waitFor(t, "counters written", func() bool { v, _ := mustGet(t, cli, key); return strings.Contains(v, `"in_packets"`) })
+	r.stop()
+
+	rev := func() int64 {
+		resp, err := cli.Get(context.Background(), key)
+		if err != nil || len(resp.Kvs) == 0 {
+			t.Fatalf("get %s: %v", key, err)
+		}
+		return resp.Kvs[0].ModRevision
+	}
+	before := rev()
+	r2 := runOrch(t, cli, "a", newMemSched(), nil)
+	waitFor(t, "ready again", r2.o.Ready)
+	r2.o.PublishInterfaceState(up(3, interfaces.InterfaceState_UP)) // no counters: equal
+	r2.o.PublishInterfaceState(up(4, interfaces.InterfaceState_UP))
+	time.Sleep(300 * time.Millisecond)
+	if got := rev(); got != before {
+		t.Fatalf("an unchanged state was rewritten (mod revision %d → %d)", before, got)
+	}
+	r2.o.PublishInterfaceState(up(5, interfaces.InterfaceState_DOWN))
+	waitFor(t, "a change is written", func() bool { v, _ := mustGet(t, cli, key); return strings.Contains(v, `"oper_status":"DOWN"`) })
 }

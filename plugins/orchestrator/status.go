@@ -2,11 +2,15 @@ package orchestrator
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vppmesh/vppmesh/models"
 	"github.com/vppmesh/vppmesh/models/vpp/interfaces"
@@ -262,6 +266,9 @@ func (o *Orchestrator) PublishInterfaceState(st *interfaces.InterfaceState) {
 	}
 	key := o.root + models.InterfaceStatePrefix + st.GetName()
 	if st.GetOperStatus() == interfaces.InterfaceState_DELETED || st.GetAdminStatus() == interfaces.InterfaceState_DELETED {
+		o.ifMu.Lock()
+		delete(o.ifStates, st.GetName())
+		o.ifMu.Unlock()
 		o.queue.del(key)
 		o.queue.kick()
 		return
@@ -271,6 +278,53 @@ func (o *Orchestrator) PublishInterfaceState(st *interfaces.InterfaceState) {
 		o.log.Error("interface state encoding failed", "interface", st.GetName(), "error", err)
 		return
 	}
+	// A state equal to the one etcd already has (its time aside; its
+	// counters too when this one carries none) is not written again: an
+	// agent restart re-publishes every interface's state.
+	cur := proto.Clone(st).(*interfaces.InterfaceState)
+	cur.LastChange = 0
+	o.ifMu.Lock()
+	known := o.ifStates[st.GetName()]
+	if known != nil && cur.Statistics == nil && known.Statistics != nil {
+		k := proto.Clone(known).(*interfaces.InterfaceState)
+		k.Statistics = nil
+		known = k
+	}
+	same := known != nil && proto.Equal(known, cur)
+	if !same {
+		if cur.Statistics == nil && o.ifStates[st.GetName()] != nil {
+			cur.Statistics = o.ifStates[st.GetName()].Statistics
+		}
+		o.ifStates[st.GetName()] = cur
+	}
+	o.ifMu.Unlock()
+	if same {
+		return
+	}
 	o.queue.put(key, data)
 	o.queue.kick()
+}
+
+// loadInterfaceStates remembers the interface states etcd holds, so that
+// re-publishing an unchanged one after a restart writes nothing.
+func (o *Orchestrator) loadInterfaceStates(ctx context.Context) {
+	kvs, _, err := o.list(ctx, o.root+models.InterfaceStatePrefix, 0, false)
+	if err != nil {
+		o.log.Warn("interface states not read; unchanged ones will be written again", "error", err)
+		return
+	}
+	o.ifMu.Lock()
+	defer o.ifMu.Unlock()
+	for _, kv := range kvs {
+		name := strings.TrimPrefix(string(kv.Key), o.root+models.InterfaceStatePrefix)
+		if _, ok := o.ifStates[name]; ok {
+			continue // published by this process already: newer
+		}
+		st := &interfaces.InterfaceState{}
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(kv.Value, st); err != nil {
+			continue
+		}
+		st.LastChange = 0
+		o.ifStates[name] = st
+	}
 }

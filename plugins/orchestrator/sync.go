@@ -123,6 +123,11 @@ func (o *Orchestrator) fullResync(ctx context.Context) (int64, error) {
 		o.queue.kick()
 	}
 
+	if !o.ifLoaded {
+		// Before the commit: its retrieve re-publishes every state.
+		o.loadInterfaceStates(ctx)
+		o.ifLoaded = true
+	}
 	_, err = o.sched.Commit(ctx, kvscheduler.Txn{
 		Kind:        kvscheduler.TxnFullResync,
 		Description: fmt.Sprintf("etcd full resync at revision %d", rev),

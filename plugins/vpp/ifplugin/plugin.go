@@ -99,13 +99,15 @@ type Plugin struct {
 
 	// details caches what VPP last reported per agent interface, so an
 	// interface event becomes a full state without a dump.
+	// stateQ is the running state watch's queue (nil when none runs).
+	stateMu sync.Mutex
+	stateQ  *eventQueue
 	detMu   sync.Mutex
 	details map[uint32]ifDetails
 
 	watchMu  sync.Mutex
 	watchers map[int]func(*ifmodel.InterfaceState)
 	watchSeq int
-	stateQ   *eventQueue // the running state watch's queue (RefreshStates)
 }
 
 type entry struct {

@@ -342,6 +342,12 @@ func (p *Plugin) retrieve(ctx context.Context, desired []kvscheduler.KV[*ifmodel
 		p.vxlanOf[n] = k
 	}
 	p.mu.Unlock()
+	// Publish what VPP has now, read after the index exists: the state
+	// watch dropped events of interfaces it did not know yet (an agent
+	// that just started; one killed before publishing what it created),
+	// and a state that changed while no agent ran would stay wrong until
+	// the next event. Unchanged states are not rewritten by the publisher.
+	p.requestStateSnapshot()
 	p.log.Info("interfaces retrieved", "count", len(out))
 	return out, nil
 }

@@ -54,15 +54,27 @@ func (p *Plugin) publish(st *ifmodel.InterfaceState) {
 // VPP session has no subscription; after subscribing it publishes a
 // snapshot, so nothing that changed while disconnected is missed.
 //
-// Events are coalesced per interface (the latest wins) and turned into
-// states without asking VPP again: the event carries the admin and link
-// flags, the plugin knows the rest. Reading events never waits for a
-// publication, so govpp's buffers do not overflow during a bulk change.
+// Events are coalesced per interface and treated as triggers, not as the
+// interface's state: VPP's sw_interface_event (src/vnet/interface_api.c,
+// link_state_process) ORs together the events of one batch and sets
+// ADMIN_UP / LINK_UP only for "went up" events; a "went down" event, an
+// interface add, or any mix of them in one batch gives flags 0. So what
+// the bits prove (an up) is published at once, and every evented
+// interface's flags are read back from VPP once events pause (coalesced:
+// one filtered sw_interface_dump each, one full dump above a threshold);
+// the re-read state is published when it differs. Reading events never
+// waits for a publication, so govpp's buffers do not overflow during a
+// bulk change.
 func (p *Plugin) RunStateWatch(ctx context.Context, conn <-chan govppmux.Event) {
 	q := newEventQueue()
-	p.watchMu.Lock()
+	p.stateMu.Lock()
 	p.stateQ = q
-	p.watchMu.Unlock()
+	p.stateMu.Unlock()
+	defer func() {
+		p.stateMu.Lock()
+		p.stateQ = nil
+		p.stateMu.Unlock()
+	}()
 	pubDone := make(chan struct{})
 	go func() {
 		defer close(pubDone)
@@ -118,30 +130,22 @@ func (p *Plugin) RunStateWatch(ctx context.Context, conn <-chan govppmux.Event) 
 	}
 }
 
-// RefreshStates has the state watch read every interface again and publish
-// what VPP reports now (no-op before RunStateWatch). The agent calls it after
-// a resync that followed a VPP restart: states published while that resync
-// raced with VPP's events are then replaced by VPP's settled view.
-func (p *Plugin) RefreshStates() {
-	p.watchMu.Lock()
-	q := p.stateQ
-	p.watchMu.Unlock()
-	if q != nil {
-		q.requestSnapshot()
-	}
-}
-
 // detailsDebounce is how long the event stream must pause before the
-// publisher reads the details of new interfaces: during a bulk create those
-// reads would queue in front of the creates on the one VPP connection.
-const detailsDebounce = 50 * time.Millisecond
+// publisher reads the flags and details of evented interfaces: during a
+// bulk create those reads would queue in front of the creates on the one
+// VPP connection. refreshMaxDelay bounds the wait when events never pause.
+const (
+	detailsDebounce = 50 * time.Millisecond
+	refreshMaxDelay = time.Second
+)
 
 // publishLoop turns queued events into published states until ctx ends.
-// States go out at once from the event and what the plugin knows; details
-// VPP alone knows (its name and MAC for an interface created since the last
-// dump) are read once the events pause, and the state is published again.
+// What an event proves goes out at once; the interfaces it names are read
+// back from VPP once the events pause (or refreshMaxDelay after the first
+// unread one), and their state is published again when it changed.
 func (p *Plugin) publishLoop(ctx context.Context, q *eventQueue) {
-	missing := map[uint32]bool{}
+	stale := map[uint32]bool{}
+	var first time.Time
 	idle := time.NewTimer(detailsDebounce)
 	idle.Stop()
 	for {
@@ -150,8 +154,8 @@ func (p *Plugin) publishLoop(ctx context.Context, q *eventQueue) {
 			idle.Stop()
 			return
 		case <-idle.C:
-			p.fillDetails(ctx, missing)
-			missing = map[uint32]bool{}
+			p.refreshStates(ctx, stale)
+			stale = map[uint32]bool{}
 			continue
 		case <-q.kick:
 		}
@@ -160,14 +164,27 @@ func (p *Plugin) publishLoop(ctx context.Context, q *eventQueue) {
 			// The snapshot reads every interface, so the queued events
 			// are covered by it (they happened before the dump).
 			p.snapshot(ctx)
-			missing = map[uint32]bool{}
+			stale = map[uint32]bool{}
 			continue
 		}
-		for _, idx := range p.publishEvents(evs) {
-			missing[idx] = true
+		if len(stale) == 0 {
+			first = time.Now()
 		}
-		if len(missing) > 0 {
-			idle.Reset(detailsDebounce)
+		for _, idx := range p.publishEvents(evs) {
+			stale[idx] = true
+		}
+		if len(stale) > 0 {
+			wait := detailsDebounce
+			if rest := refreshMaxDelay - time.Since(first); rest < wait {
+				wait = max(rest, 0)
+			}
+			if !idle.Stop() {
+				select {
+				case <-idle.C:
+				default:
+				}
+			}
+			idle.Reset(wait)
 		}
 	}
 }
@@ -265,11 +282,13 @@ func (p *Plugin) subscribe(ctx context.Context) (<-chan any, func(), error) {
 	return out, stop, nil
 }
 
-// publishEvents publishes a state per event and returns the interfaces
-// whose details were not cached. What an event does not carry (VPP name,
-// MAC, MTU, speed) comes from the details cache, which Retrieve, the
-// snapshot and fillDetails fill.
-func (p *Plugin) publishEvents(evs []*interfaces.SwInterfaceEvent) (missing []uint32) {
+// publishEvents publishes what each event proves and returns the
+// interfaces to read back from VPP. A deletion is final. Otherwise an
+// ADMIN_UP or LINK_UP bit proves that the interface went up during the
+// batch; a clear bit proves nothing (VPP sends no bit for a "went down"),
+// so the cached flags keep it until the read-back. What an event does not
+// carry (VPP name, MAC, MTU, speed) comes from the details cache.
+func (p *Plugin) publishEvents(evs []*interfaces.SwInterfaceEvent) (stale []uint32) {
 	for _, e := range evs {
 		idx := uint32(e.SwIfIndex)
 		name, ok := p.NameOf(idx)
@@ -282,77 +301,83 @@ func (p *Plugin) publishEvents(evs []*interfaces.SwInterfaceEvent) (missing []ui
 				AdminStatus: ifmodel.InterfaceState_DELETED, OperStatus: ifmodel.InterfaceState_DELETED, LastChange: nowUnix()})
 			continue
 		}
-		d, ok := p.detailsOf(idx)
-		if !ok {
-			missing = append(missing, idx)
-		} else if d.flags&^e.Flags != 0 {
-			// FD.io VPP ORs the events it batched for an interface into
-			// the flags: ADMIN_UP / LINK_UP are set when that kind went up
-			// in the batch and clear otherwise (a link-up event alone
-			// carries LINK_UP only, though the interface is admin up). A
-			// bit the interface had that the event lacks may or may not
-			// have gone down: re-read the interface instead of guessing.
-			p.forgetDetails(idx)
-			missing = append(missing, idx)
-			continue
-		}
-		d.flags = e.Flags
-		if ok {
-			p.setCachedFlags(idx, e.Flags)
-		}
-		if st := p.toState(idx, d); st != nil {
-			p.publish(st)
+		stale = append(stale, idx)
+		up := e.Flags & (interface_types.IF_STATUS_API_FLAG_ADMIN_UP | interface_types.IF_STATUS_API_FLAG_LINK_UP)
+		if d, ok := p.mergeFlags(idx, up); ok {
+			if st := p.toState(idx, d); st != nil {
+				p.publish(st)
+			}
 		}
 	}
-	return missing
+	return stale
 }
 
-// setCachedFlags records flags an event made certain.
-func (p *Plugin) setCachedFlags(idx uint32, flags interface_types.IfStatusFlags) {
+// mergeFlags adds proven-up bits to a cached interface; it reports the new
+// details only when that changed them.
+func (p *Plugin) mergeFlags(idx uint32, up interface_types.IfStatusFlags) (ifDetails, bool) {
 	p.detMu.Lock()
 	defer p.detMu.Unlock()
-	if d, ok := p.details[idx]; ok {
-		d.flags = flags
-		p.details[idx] = d
+	d, ok := p.details[idx]
+	if !ok || d.flags|up == d.flags {
+		return d, false
 	}
+	d.flags |= up
+	p.details[idx] = d
+	return d, true
 }
 
-// detailDumpsInFlight bounds the per-interface dumps that fill the details
-// cache; above bulkDetailsThreshold missing interfaces one full dump is
-// cheaper than a dump each.
+// detailDumpsInFlight bounds the per-interface dumps of a read-back; above
+// bulkDetailsThreshold interfaces one full dump is cheaper than a dump each.
 const (
 	detailDumpsInFlight  = 8
 	bulkDetailsThreshold = 256
 )
 
-// fillDetails reads the interfaces still missing from the cache and
-// publishes their complete state (flags as VPP reports them now).
-func (p *Plugin) fillDetails(ctx context.Context, missing map[uint32]bool) {
-	if len(missing) > bulkDetailsThreshold {
-		// After a bulk create: one full dump (the events have paused, so its
-		// replies do not compete with them) instead of thousands of dumps.
-		if err := p.refreshDetails(ctx, ^interface_types.InterfaceIndex(0)); err != nil {
-			p.log.Warn("interface state read failed", "api", "sw_interface_dump", "count", len(missing), "error", err)
+// refreshStates reads the given interfaces back from VPP and publishes the
+// state of each one whose flags or details differ from the cache (or that
+// was not cached). An interface the read does not return is gone; its
+// deletion event publishes that.
+func (p *Plugin) refreshStates(ctx context.Context, stale map[uint32]bool) {
+	before := make(map[uint32]ifDetails, len(stale))
+	for idx := range stale {
+		if _, known := p.NameOf(idx); !known {
+			delete(stale, idx)
+			continue
+		}
+		if d, ok := p.detailsOf(idx); ok {
+			before[idx] = d
+		}
+	}
+	if len(stale) == 0 {
+		return
+	}
+	publishChanged := func(idx uint32) {
+		d, ok := p.detailsOf(idx)
+		if !ok {
 			return
 		}
-		for idx := range missing {
-			if d, ok := p.detailsOf(idx); ok {
-				if st := p.toState(idx, d); st != nil {
-					p.publish(st)
-				}
-			}
+		if old, was := before[idx]; was && old == d {
+			return
+		}
+		if st := p.toState(idx, d); st != nil {
+			p.publish(st)
+		}
+	}
+	if len(stale) > bulkDetailsThreshold {
+		// After a bulk change: one full dump (the events have paused, so
+		// its replies do not compete with them) instead of thousands.
+		if err := p.refreshDetails(ctx, ^interface_types.InterfaceIndex(0)); err != nil {
+			p.log.Warn("interface state read failed", "api", "sw_interface_dump", "count", len(stale), "error", err)
+			return
+		}
+		for idx := range stale {
+			publishChanged(idx)
 		}
 		return
 	}
 	sem := make(chan struct{}, detailDumpsInFlight)
 	var wg sync.WaitGroup
-	for idx := range missing {
-		if _, known := p.NameOf(idx); !known {
-			continue
-		}
-		if _, cached := p.detailsOf(idx); cached {
-			continue
-		}
+	for idx := range stale {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -366,11 +391,7 @@ func (p *Plugin) fillDetails(ctx context.Context, missing map[uint32]bool) {
 				p.log.Warn("interface state read failed", "api", "sw_interface_dump", "sw_if_index", idx, "error", err)
 				return
 			}
-			if d, ok := p.detailsOf(idx); ok {
-				if st := p.toState(idx, d); st != nil {
-					p.publish(st)
-				}
-			}
+			publishChanged(idx)
 		}()
 	}
 	wg.Wait()
@@ -491,4 +512,21 @@ func (p *Plugin) toState(idx uint32, d ifDetails) *ifmodel.InterfaceState {
 		st.PhysAddress = strings.ToLower(d.mac.String())
 	}
 	return st
+}
+
+// RefreshStates has the state watch read every interface again and publish
+// what VPP reports now (no-op before RunStateWatch). The agent calls it after
+// a resync that followed a VPP restart: states published while that resync
+// raced with VPP's events are then replaced by VPP's settled view.
+func (p *Plugin) RefreshStates() { p.requestStateSnapshot() }
+
+// requestStateSnapshot asks the running state watch (if any) to read and
+// publish every agent interface's state again.
+func (p *Plugin) requestStateSnapshot() {
+	p.stateMu.Lock()
+	q := p.stateQ
+	p.stateMu.Unlock()
+	if q != nil {
+		q.requestSnapshot()
+	}
 }
