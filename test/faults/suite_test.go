@@ -78,7 +78,7 @@ func runSuite(t *testing.T, tg *vpptarget.Target, cfg config) {
 	}
 	defer s.cli.Close()
 	waitEtcd(t, s.cli)
-	s.agent = newAgent(t, s.dir, tg.APISocket, tg.StatsSocket, s.px.addr())
+	s.agent = newAgent(t, s.dir, tg.APISocket, tg.StatsSocket, s.px.addr(), tg.Dir)
 	if err := s.agent.start(); err != nil {
 		t.Fatal(err)
 	}

@@ -276,11 +276,13 @@ type agentProc struct {
 	p    *proc
 }
 
-func newAgent(t *testing.T, dir, vppSock, statsSock, etcd string) *agentProc {
+// newAgent prepares the agent process; sockDir is where the suite's memif
+// and vhost-user socket files live (the agent's --socket-dir policy).
+func newAgent(t *testing.T, dir, vppSock, statsSock, etcd, sockDir string) *agentProc {
 	a := &agentProc{t: t, bin: agentBin(t), log: filepath.Join(dir, "agent.log"),
 		http: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
 	a.args = []string{"--vpp-socket", vppSock, "--vpp-stats-socket", statsSock, "--etcd-endpoints", etcd,
-		"--http", a.http, "--label", label, "--log-level", "warn"}
+		"--http", a.http, "--label", label, "--log-level", "warn", "--socket-dir", sockDir}
 	t.Cleanup(func() { a.p.term() })
 	return a
 }
