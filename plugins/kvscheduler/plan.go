@@ -22,6 +22,10 @@ type txn struct {
 	dirty     map[string]struct{} // keys whose desired or applied side changed
 	touched   map[string]struct{} // keys whose status may have changed
 	failedNow map[string]struct{} // keys whose operation failed in this txn
+	// abandoned: a descriptor never read before could not be read, and the
+	// scheduler closed or the caller gave up; acting on its empty record
+	// would recreate everything, so the txn changes nothing (see resync).
+	abandoned bool
 }
 
 func (t *txn) markDirty(n *node) {
@@ -48,7 +52,7 @@ func (t *txn) setState(n *node, st State, errStr string) {
 }
 
 // run executes one transaction; the caller holds the transaction semaphore.
-func (s *Scheduler) run(ctx context.Context, in Txn, retryAll bool) (TxnRecord, []ValueStatus) {
+func (s *Scheduler) run(ctx context.Context, in Txn, retryAll bool) (TxnRecord, []ValueStatus, bool) {
 	start := time.Now()
 	s.mu.Lock()
 	s.seq++
@@ -98,7 +102,9 @@ func (s *Scheduler) run(ctx context.Context, in Txn, retryAll bool) (TxnRecord, 
 			}
 		}
 	}
-	t.reconcile()
+	if !t.abandoned {
+		t.reconcile()
+	}
 
 	// Report, then forget keys nothing refers to any more.
 	changed := make([]ValueStatus, 0, len(t.touched))
@@ -135,7 +141,7 @@ func (s *Scheduler) run(ctx context.Context, in Txn, retryAll bool) (TxnRecord, 
 	s.mu.Unlock()
 	s.log.Info("kvscheduler: transaction done", "seq", rec.Seq, "kind", rec.Kind, "description", rec.Description,
 		"changes", len(rec.Changes), "ops", len(rec.Ops), "errors", failed, "duration", rec.Duration)
-	return rec, changed
+	return rec, changed, t.abandoned
 }
 
 // depOK reports whether key satisfies a dependency right now.

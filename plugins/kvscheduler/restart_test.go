@@ -141,3 +141,43 @@ func TestRestartRetriesFailedRetrieve(t *testing.T) {
 	}
 	mustState(t, s, "/d/2", StateConfigured)
 }
+
+// A never-retrieved descriptor is retried until it works, but not past its
+// caller: an agent shutting down while the southbound stays unreadable must
+// get its resync back (nothing was changed), or its Close would wait forever.
+func TestRetrieveRetriesEndWithTheCaller(t *testing.T) {
+	old, oldMax := retrieveBackoff, retrieveBackoffMax
+	retrieveBackoff, retrieveBackoffMax = time.Millisecond, 5*time.Millisecond
+	t.Cleanup(func() { retrieveBackoff, retrieveBackoffMax = old, oldMax })
+	f := newFakeSB()
+	s := New(Options{})
+	t.Cleanup(s.Close)
+	d := fakeDescriptor(f, "d", "/d/", true)
+	d.Retrieve = func(context.Context, []KV[*structpb.Struct]) ([]Retrieved[*structpb.Struct, int], error) {
+		return nil, errors.New("unknown message: vxlan_tunnel_v2_dump")
+	}
+	if err := RegisterDescriptor(s, d); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Commit(ctx, Txn{Kind: TxnFullResync, Values: []KeyValue{put("/d/1", val("one"))}})
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("resync returned while the caller still waited and retrieve kept failing: %v", err)
+	default:
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("resync kept retrying the retrieve after its caller gave up")
+	}
+	if ops := f.opLog(); len(ops) != 0 {
+		t.Fatalf("southbound changed without a successful retrieve: %v", ops)
+	}
+}

@@ -39,6 +39,13 @@ func (t *txn) resync() {
 			continue
 		}
 		vals, err := retrieveWithRetry(t.ctx, s, d, desired[d])
+		if err != nil && !d.retrieved {
+			// Only a closing scheduler or a caller that gave up ends the
+			// retries of a never-read descriptor: change nothing.
+			t.abandoned = true
+			s.log.Warn("kvscheduler: resync abandoned: a descriptor was never retrieved and the caller gave up", "descriptor", d.name, "error", err)
+			break
+		}
 		if err != nil {
 			failed[d.name] = true
 			s.log.Error("kvscheduler: retrieve failed, keeping the recorded state", "descriptor", d.name, "attempts", retrieveAttempts, "error", err)
@@ -112,8 +119,23 @@ func failedDep(d *adapter, failed map[string]bool) string {
 	return ""
 }
 
+// callerCtxKey carries the committing caller's context inside a transaction
+// whose own context is never cancelled (see commit).
+type callerCtxKey struct{}
+
+// callerDone is the committing caller's cancellation, nil when unknown.
+func callerDone(ctx context.Context) <-chan struct{} {
+	if c, ok := ctx.Value(callerCtxKey{}).(context.Context); ok {
+		return c.Done()
+	}
+	return nil
+}
+
 func retrieveWithRetry(ctx context.Context, s *Scheduler, d *adapter, desired []KeyValue) ([]RetrievedValue, error) {
 	pause := retrieveBackoff
+	// Nothing has changed in the southbound while a retrieve is retried, so
+	// a caller that gives up (an agent shutting down) ends the retries.
+	gaveUp := callerDone(ctx)
 	for attempt := 1; ; attempt++ {
 		vals, err := d.retrieve(ctx, desired)
 		if err == nil {
@@ -129,6 +151,8 @@ func retrieveWithRetry(ctx context.Context, s *Scheduler, d *adapter, desired []
 		case <-ctx.Done():
 			return nil, err
 		case <-s.closed:
+			return nil, err
+		case <-gaveUp:
 			return nil, err
 		case <-time.After(pause):
 		}

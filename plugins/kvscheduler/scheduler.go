@@ -2,6 +2,7 @@ package kvscheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -123,6 +124,11 @@ func (s *Scheduler) descFor(key string) *adapter {
 	return best
 }
 
+// ErrResyncAbandoned is Commit's answer when a resync could not read a
+// descriptor it never read before and the scheduler closed or the caller
+// gave up: nothing was changed.
+var ErrResyncAbandoned = errors.New("kvscheduler: resync abandoned before any change: a descriptor could not be retrieved")
+
 // Commit runs txn after all earlier transactions finished.
 func (s *Scheduler) Commit(ctx context.Context, txn Txn) (TxnRecord, error) {
 	return s.commit(ctx, txn, false)
@@ -142,11 +148,16 @@ func (s *Scheduler) commit(ctx context.Context, txn Txn, retryAll bool) (TxnReco
 	}
 	// Once started, a transaction finishes even if the caller gives up:
 	// stopping half way would leave the southbound between two plans.
-	rec, changed := s.run(context.WithoutCancel(ctx), txn, retryAll)
+	// The caller's context rides along for the one step that may give up
+	// safely: retrying a failed retrieve before anything was changed.
+	rec, changed, abandoned := s.run(context.WithValue(context.WithoutCancel(ctx), callerCtxKey{}, ctx), txn, retryAll)
 	s.notify(changed)
 	select {
 	case s.wake <- struct{}{}:
 	default:
+	}
+	if abandoned {
+		return rec, ErrResyncAbandoned
 	}
 	return rec, nil
 }

@@ -268,14 +268,21 @@ func (p *Plugin) setAddrs(name string, addrs []string) {
 	}
 }
 
-// dumpVxlan reads every VXLAN tunnel, by sw_if_index.
+// dumpVxlan reads every VXLAN tunnel, by sw_if_index. A VPP without the
+// vxlan plugin has none (it answers the dump with "unknown message").
 func (p *Plugin) dumpVxlan(ctx context.Context) (map[uint32]*vxlan.VxlanTunnelV2Details, error) {
 	s, err := p.vx.VxlanTunnelV2Dump(ctx, &vxlan.VxlanTunnelV2Dump{SwIfIndex: ^interface_types.InterfaceIndex(0)})
 	if err != nil {
+		if missingPlugin(err) {
+			return map[uint32]*vxlan.VxlanTunnelV2Details{}, nil
+		}
 		return nil, fmt.Errorf("vxlan_tunnel_v2_dump: %w", err)
 	}
 	ds, err := recv("vxlan_tunnel_v2_dump", s.Recv)
 	if err != nil {
+		if missingPlugin(err) {
+			return map[uint32]*vxlan.VxlanTunnelV2Details{}, nil
+		}
 		return nil, err
 	}
 	out := make(map[uint32]*vxlan.VxlanTunnelV2Details, len(ds))
