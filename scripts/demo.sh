@@ -39,7 +39,7 @@ vppsim)
 vpp)
 	vpp=${VPP_BIN:-$(command -v vpp || true)}
 	if [ -z "$vpp" ]; then
-		echo "demo: VPP=vpp but no FD.io VPP found: set VPP_BIN=/path/to/vpp or put vpp on PATH (../shared/vpp/install.sh)" >&2
+		echo "demo: VPP=vpp but no FD.io VPP found: set VPP_BIN=/path/to/vpp or put vpp on PATH (FD.io's packages)" >&2
 		exit 1
 	fi
 	[ "$(id -u)" = 0 ] || { echo "demo: FD.io VPP runs as root here (no hugepages, 4k pages)" >&2; exit 1; }

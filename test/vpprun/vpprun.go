@@ -31,8 +31,8 @@ import (
 )
 
 // HowToGet is the one line a skipped test prints when no VPP is found.
-const HowToGet = "no FD.io VPP found: set VPP_BIN=/path/to/vpp, put vpp on PATH (FD.io packages), " +
-	"or run ../shared/vpp/install.sh; VPP_SOCKET=/run/vpp/api.sock uses a running VPP"
+const HowToGet = "no FD.io VPP found: set VPP_BIN=/path/to/vpp or put vpp on PATH (FD.io's packages; " +
+	".ci/run installs the build the project's CI machines carry); VPP_SOCKET=/run/vpp/api.sock uses a running VPP"
 
 // DefaultPlugins are the plugins the agent uses.
 var DefaultPlugins = []string{"memif", "vhost", "af_packet", "vxlan", "ping"}

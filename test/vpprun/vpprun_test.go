@@ -86,7 +86,7 @@ func TestFindHonoursVPPBin(t *testing.T) {
 	}
 	t.Setenv("VPP_BIN", "")
 	t.Setenv("PATH", t.TempDir())
-	if _, err := Find(); err == nil || !strings.Contains(err.Error(), "install.sh") {
+	if _, err := Find(); err == nil || !strings.Contains(err.Error(), "put vpp on PATH") {
 		t.Fatalf("Find without vpp: %v", err)
 	}
 }
