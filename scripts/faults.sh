@@ -7,7 +7,7 @@
 # The CI smoke is the default `go test ./test/faults` (N=20, each kind once,
 # plus TestRestartAfterDumpTimeout). FAULTS_KINDS=a,b limits the kinds;
 # FAULTS_SLOW_DUMP_MS=11000 makes agent-restart-slow-vpp outlive the agent's
-# 10 s call timeout.
+# 10 s call timeout; FAULTS_LOGDIR=DIR keeps each agent log there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FAULTS_N=${FAULTS_N:-1000}

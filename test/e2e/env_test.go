@@ -81,29 +81,62 @@ func newEnv(t *testing.T, tg *vpptarget.Target) *env {
 		t.Logf("NOTE: %s", why)
 	}
 	api, stats := tg.APISocket, tg.StatsSocket
-	e.etcdAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	e.httpPort = freePort(t)
-	e.agentSpec = lab.ProcSpec{Name: "agent", Path: bin("vppmesh-agent"), Args: []string{
-		"--label", label, "--vpp-socket", api, "--vpp-stats-socket", stats,
-		"--data-dir", l.Path("etcd"), "--etcd-endpoints", "",
-		"--etcd-listen", "http://" + e.etcdAddr, "--etcd-peer", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-		"--http", fmt.Sprintf("127.0.0.1:%d", e.httpPort), "--socket-dir", l.Dir(),
-		"--stats-interval", "200ms", "--counters-publish-interval", "300ms", "--log-level", "info",
-	}}
-	if e.agent, err = l.Start(ctx, e.agentSpec); err != nil {
-		t.Fatal(err)
+	// freePort hands out ports that were free a moment ago; another process
+	// can take one before the agent binds it. Such an agent exits at once
+	// with "address already in use": start it again on new ports.
+	for attempt := 1; ; attempt++ {
+		e.etcdAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		e.httpPort = freePort(t)
+		e.agentSpec = lab.ProcSpec{Name: "agent", Path: bin("vppmesh-agent"), Args: []string{
+			"--label", label, "--vpp-socket", api, "--vpp-stats-socket", stats,
+			"--data-dir", l.Path("etcd"), "--etcd-endpoints", "",
+			"--etcd-listen", "http://" + e.etcdAddr, "--etcd-peer", fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
+			"--http", fmt.Sprintf("127.0.0.1:%d", e.httpPort), "--socket-dir", l.Dir(),
+			"--stats-interval", "200ms", "--counters-publish-interval", "300ms", "--log-level", "info",
+		}}
+		if e.agent, err = l.Start(ctx, e.agentSpec); err != nil {
+			t.Fatal(err)
+		}
+		if e.waitReady(30 * time.Second) {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("agent: its ports were taken on 3 starts in a row:\n%s", e.agent.Stderr())
+		}
+		t.Logf("agent start %d: a port was taken meanwhile; trying new ports", attempt)
 	}
-	e.eventually("agent ready", 30*time.Second, func() error {
-		var st struct{ Ready bool }
-		if err := e.ctlJSON(&st, "status"); err != nil {
-			return err
-		}
-		if !st.Ready {
-			return fmt.Errorf("not ready")
-		}
-		return nil
-	})
 	return e
+}
+
+// waitReady waits until the agent reports ready. It returns false only when
+// the agent exited because a port it was given was taken meanwhile (the
+// caller starts it again); any other failure fails the test.
+func (e *env) waitReady(timeout time.Duration) bool {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var st struct{ Ready bool }
+		err := e.ctlJSON(&st, "status")
+		if err == nil && st.Ready {
+			return true
+		}
+		if err == nil {
+			err = fmt.Errorf("not ready")
+		}
+		if e.agent.Exited() {
+			if strings.Contains(e.agent.Stderr()+e.agent.Stdout(), "address already in use") {
+				return false
+			}
+			e.t.Fatalf("agent ready: agent exited: %v\n%s", e.agent.ExitErr(), e.agent.Stderr())
+		}
+		if e.vpp != nil && e.vpp.Exited() {
+			e.t.Fatalf("agent ready: %s exited:\n%s", e.vpp.Name(), e.vpp.LogTail(30))
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("agent ready: still not after %v: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // eventually polls f until it succeeds; after timeout the test fails with f's

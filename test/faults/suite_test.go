@@ -83,8 +83,11 @@ func runSuite(t *testing.T, tg *vpptarget.Target, cfg config) {
 		t.Fatal(err)
 	}
 	defer func() {
+		b, _ := os.ReadFile(s.agent.log)
+		if d := os.Getenv("FAULTS_LOGDIR"); d != "" { // keep the whole log
+			_ = os.WriteFile(filepath.Join(d, "agent-"+tg.Name()+".log"), b, 0o644)
+		}
 		if t.Failed() {
-			b, _ := os.ReadFile(s.agent.log)
 			lines := strings.Split(string(b), "\n")
 			t.Logf("agent log (last 40 lines):\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
 		}
@@ -223,6 +226,11 @@ func (s *suite) inject(ctx context.Context, i int, f fault, seed uint64) {
 		if lost > 0 || sent == 0 {
 			errorf("fault %d %s: traffic on untouched %s: %d of %d frames lost", i, f.name, fl.name, lost, sent)
 		}
+	}
+	if s.agent.p.exited() {
+		// A dead agent converges nothing: say so, not "N differences".
+		errorf("fault %d %s: the agent process exited (%v); its log: %s", i, f.name, s.agent.p.cmd.ProcessState, s.agent.log)
+		return
 	}
 	timeout := 60*time.Second + time.Duration(s.n)*30*time.Millisecond
 	after, v1, took, bad := s.converge(ctx, timeout)

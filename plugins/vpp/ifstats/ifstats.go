@@ -2,8 +2,10 @@ package ifstats
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -128,7 +130,13 @@ func (c *Collector) poll(ctx context.Context, conn *core.StatsConnection) error 
 	defer t.Stop()
 	failures := 0
 	for {
-		if err := conn.GetInterfaceStats(&stats); err != nil {
+		if err := guardFault(func() error { return conn.GetInterfaceStats(&stats) }); err != nil {
+			var fe *FaultError
+			if errors.As(err, &fe) {
+				// The mapping no longer holds what the directory says
+				// (a VPP that died or is starting): start over.
+				return err
+			}
 			// A read can race with a layout change; only a run of
 			// failures means the segment is gone.
 			if failures++; failures >= 3 {
@@ -144,6 +152,36 @@ func (c *Collector) poll(ctx context.Context, conn *core.StatsConnection) error 
 		case <-t.C:
 		}
 	}
+}
+
+// FaultError is a memory fault met while reading the shared stats segment.
+type FaultError struct{ Err error }
+
+func (e *FaultError) Error() string { return "stats segment read faulted: " + e.Err.Error() }
+func (e *FaultError) Unwrap() error { return e.Err }
+
+// guardFault runs read, which dereferences VPP's shared memory, and turns a
+// memory fault into an error. The stats segment is input from another
+// process: a VPP that is dying or starting can leave its directory pointing
+// outside the mapping (VPP 25.10 killed under a running agent did, and the
+// agent died with SIGSEGV in govpp's statsclient). Go's panic-on-fault mode
+// is per goroutine and made for exactly this: memory-mapped data.
+func guardFault(read func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			re, ok := r.(interface {
+				error
+				Addr() uintptr
+			})
+			if !ok {
+				panic(r) // not a memory fault: a bug, not input
+			}
+			err = &FaultError{Err: re}
+		}
+	}()
+	return read()
 }
 
 func (c *Collector) store(ifs []govppapi.InterfaceCounters) {
