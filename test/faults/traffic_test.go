@@ -157,9 +157,16 @@ func (fl *flow) finish() (lost uint64, sent uint64) {
 	}
 	close(fl.stop)
 	fl.sender.Wait()
-	deadline := time.Now().Add(2 * time.Second)
-	for fl.recv.Load() < fl.sent.Load() && time.Now().Before(deadline) {
+	// Drain: frames still on their way (a VPP busy with a burst of API
+	// calls forwards late, not never) are waited for as long as some keep
+	// arriving; a path that delivers nothing for 2 s has lost the rest.
+	deadline := time.Now().Add(15 * time.Second)
+	last, lastMove := fl.recv.Load(), time.Now()
+	for fl.recv.Load() < fl.sent.Load() && time.Now().Before(deadline) && time.Since(lastMove) < 2*time.Second {
 		time.Sleep(10 * time.Millisecond)
+		if r := fl.recv.Load(); r != last {
+			last, lastMove = r, time.Now()
+		}
 	}
 	close(fl.stopRx)
 	fl.wg.Wait()
