@@ -127,21 +127,27 @@ func TestCrossNodeConnection(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	scheds := map[string]*reportSched{}
 	ctrls := map[string]*Controller{}
+	stops := map[string]func(){}
 	var wg sync.WaitGroup
-	for _, node := range []string{"n1", "n2"} {
+	start := func(node string) {
 		f := &reportSched{desired: map[string]*vppmeshv1.CrossConnect{}}
 		m, err := New(Options{Client: cli, Label: node, Scheduler: f})
 		if err != nil {
 			t.Fatal(err)
 		}
 		scheds[node], ctrls[node] = f, m
+		cctx, ccancel := context.WithCancel(ctx)
+		done := make(chan struct{})
 		wg.Go(func() {
-			if _, err := m.WrapScheduler(f).Commit(ctx, kvscheduler.Txn{Kind: kvscheduler.TxnFullResync}); err != nil && ctx.Err() == nil {
+			if _, err := m.WrapScheduler(f).Commit(cctx, kvscheduler.Txn{Kind: kvscheduler.TxnFullResync}); err != nil && cctx.Err() == nil {
 				t.Error(err)
 			}
 		})
-		wg.Go(func() { _ = m.Run(ctx) })
+		wg.Go(func() { _ = m.Run(cctx); close(done) })
+		stops[node] = func() { ccancel(); <-done }
 	}
+	start("n1")
+	start("n2")
 	defer wg.Wait()
 	defer cancel()
 
@@ -227,6 +233,57 @@ func TestCrossNodeConnection(t *testing.T) {
 		}
 		return nil
 	})
+	// Either agent restarting (VPP unchanged, so no link event comes)
+	// rewrites nothing and renders the same.
+	for _, node := range []string{"n2", "n1"} {
+		resp, err := cli.Get(context.Background(), models.MeshRoot, clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rendered := map[string]*vppmeshv1.CrossConnect{}
+		for _, id := range []string{"c1", "c2"} {
+			rendered[id] = scheds[node].get(RenderKey(id))
+		}
+		stops[node]()
+		start(node)
+		waitFor(t, node+" renders the same after its restart", func() error {
+			for id, v := range rendered {
+				if got := scheds[node].get(RenderKey(id)); !proto.Equal(got, v) {
+					return fmt.Errorf("%s: %v, was %v", id, got, v)
+				}
+			}
+			return nil
+		})
+		time.Sleep(300 * time.Millisecond)
+		after, err := cli.Get(context.Background(), models.MeshRoot, clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := map[string]bool{}
+		keys := func(r *clientv3.GetResponse) map[string]bool {
+			out := map[string]bool{}
+			for _, kv := range r.Kvs {
+				if !strings.HasPrefix(string(kv.Key), models.MeshAgentPrefix) {
+					out[string(kv.Key)] = true
+				}
+			}
+			return out
+		}
+		was, now := keys(resp), keys(after)
+		for _, kv := range after.Kvs {
+			if kv.ModRevision > resp.Header.Revision && !strings.HasPrefix(string(kv.Key), models.MeshAgentPrefix) {
+				changed[string(kv.Key)] = true
+			}
+		}
+		for k := range was {
+			if !now[k] {
+				changed[k+" (deleted)"] = true
+			}
+		}
+		if len(changed) > 0 {
+			t.Fatalf("%s's restart rewrote %v", node, sortedKeys(changed))
+		}
+	}
 	if n := countPrefix(t, cli, models.MeshAllocPrefix+"vni/"); n != 2 {
 		t.Fatalf("%d VNI allocations, want 2", n)
 	}
