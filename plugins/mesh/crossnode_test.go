@@ -3,6 +3,7 @@ package mesh
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -325,3 +326,37 @@ func TestCrossNodeConnection(t *testing.T) {
 		return nil
 	})
 }
+
+func TestValidateNode(t *testing.T) {
+	for _, c := range []struct {
+		n    *vppmeshv1.MeshNode
+		want string // "" valid
+	}{
+		{&vppmeshv1.MeshNode{Name: "a", VxlanAddress: "198.51.100.1", VxlanUplink: "up0"}, ""},
+		{&vppmeshv1.MeshNode{VxlanAddress: "198.51.100.1", VxlanUplink: "up0"}, "node name is empty"},
+		{&vppmeshv1.MeshNode{Name: "a", VxlanAddress: "198.51.100.x", VxlanUplink: "up0"}, "is not an IP address"},
+		{&vppmeshv1.MeshNode{Name: "a", VxlanAddress: "2001:db8::1", VxlanUplink: "up0"}, "not an IPv4 unicast address"},
+		{&vppmeshv1.MeshNode{Name: "a", VxlanAddress: "224.0.0.1", VxlanUplink: "up0"}, "not an IPv4 unicast address"},
+		{&vppmeshv1.MeshNode{Name: "a", VxlanAddress: "198.51.100.1"}, "vxlan_uplink is empty"},
+		{&vppmeshv1.MeshNode{Name: "a", VxlanAddress: "198.51.100.1", VxlanUplink: strings.Repeat("u", 64)}, "longer than 63"},
+	} {
+		err := ValidateNode(c.n)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%v: %v", c.n, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%v: error %v, want %q", c.n, err, c.want)
+		}
+	}
+	// An invalid underlay is named in the reason a remote endpoint is skipped.
+	c := newCache()
+	c.apply(slogDiscard(), models.MeshNodePrefix+"n2", []byte(`{"name":"n2","vxlan_address":"198.51.100.2"}`), 1, false)
+	if why := c.reach("n2"); !strings.Contains(why, "invalid") || !strings.Contains(why, "vxlan_uplink is empty") {
+		t.Fatalf("reach: %q", why)
+	}
+	if why := c.reach("n3"); !strings.Contains(why, "no VXLAN underlay (/vppmesh/v1/node/n3)") {
+		t.Fatalf("reach: %q", why)
+	}
+}
+
+func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
