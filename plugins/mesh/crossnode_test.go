@@ -124,34 +124,7 @@ func countPrefix(t *testing.T, cli *clientv3.Client, prefix string) int64 {
 // endpoint moves nothing; the remote endpoint's removal moves both
 // connections to it, and n2's renderings, side reports and the VNIs go.
 func TestCrossNodeConnection(t *testing.T) {
-	cli := startEtcd(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	scheds := map[string]*reportSched{}
-	ctrls := map[string]*Controller{}
-	stops := map[string]func(){}
-	var wg sync.WaitGroup
-	start := func(node string) {
-		f := &reportSched{desired: map[string]*vppmeshv1.CrossConnect{}}
-		m, err := New(Options{Client: cli, Label: node, Scheduler: f})
-		if err != nil {
-			t.Fatal(err)
-		}
-		scheds[node], ctrls[node] = f, m
-		cctx, ccancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		wg.Go(func() {
-			if _, err := m.WrapScheduler(f).Commit(cctx, kvscheduler.Txn{Kind: kvscheduler.TxnFullResync}); err != nil && cctx.Err() == nil {
-				t.Error(err)
-			}
-		})
-		wg.Go(func() { _ = m.Run(cctx); close(done) })
-		stops[node] = func() { ccancel(); <-done }
-	}
-	start("n1")
-	start("n2")
-	defer wg.Wait()
-	defer cancel()
-
+	cli, scheds, ctrls, start, stops := twoControllers(t)
 	put(t, cli, models.MeshServicePrefix+"s", `{"name":"s"}`)
 	put(t, cli, models.MeshEndpointPrefix+"ep2", `{"name":"ep2","network_services":["s"],"node":"n2","memif":{"socket_filename":"/run/ep2.sock","secret":"s3cret"}}`)
 	for _, id := range []string{"c1", "c2"} {
@@ -360,3 +333,72 @@ func TestValidateNode(t *testing.T) {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// twoControllers runs the controllers of nodes n1 and n2 on one etcd, each
+// with a reportSched; start (re)starts one, stops[node] stops it.
+func twoControllers(t *testing.T) (*clientv3.Client, map[string]*reportSched, map[string]*Controller, func(string), map[string]func()) {
+	cli := startEtcd(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	scheds := map[string]*reportSched{}
+	ctrls := map[string]*Controller{}
+	stops := map[string]func(){}
+	var wg sync.WaitGroup
+	start := func(node string) {
+		f := &reportSched{desired: map[string]*vppmeshv1.CrossConnect{}}
+		m, err := New(Options{Client: cli, Label: node, Scheduler: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scheds[node], ctrls[node] = f, m
+		cctx, ccancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		wg.Go(func() {
+			if _, err := m.WrapScheduler(f).Commit(cctx, kvscheduler.Txn{Kind: kvscheduler.TxnFullResync}); err != nil && cctx.Err() == nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() { _ = m.Run(cctx); close(done) })
+		stops[node] = func() { ccancel(); <-done }
+	}
+	start("n1")
+	start("n2")
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return cli, scheds, ctrls, start, stops
+}
+
+// A connection healed from one remote endpoint to another on the same node
+// keeps its VNI; the endpoint node re-renders its side on the new endpoint.
+func TestCrossNodeHealKeepsVNI(t *testing.T) {
+	cli, scheds, _, _, _ := twoControllers(t)
+	put(t, cli, models.MeshNodePrefix+"n1", `{"name":"n1","vxlan_address":"198.51.100.1","vxlan_uplink":"up0"}`)
+	put(t, cli, models.MeshNodePrefix+"n2", `{"name":"n2","vxlan_address":"198.51.100.2","vxlan_uplink":"up1"}`)
+	put(t, cli, models.MeshServicePrefix+"s", `{"name":"s"}`)
+	put(t, cli, models.MeshEndpointPrefix+"x", `{"name":"x","network_services":["s"],"node":"n2","memif":{"socket_filename":"/run/x.sock"}}`)
+	put(t, cli, models.MeshConnectionPrefix+"c1", `{"id":"c1","network_service":"s","node":"n1","memif":{"socket_filename":"/run/c1.sock"}}`)
+	var vni uint32
+	waitFor(t, "c1 on x", func() error {
+		st, _ := getStatus(t, cli, "c1")
+		if st.GetEndpoint() != "x" || st.GetVxlan().GetVni() == 0 || scheds["n2"].get(RenderKey("c1")) == nil {
+			return fmt.Errorf("status %v", st)
+		}
+		vni = st.GetVxlan().GetVni()
+		return nil
+	})
+	put(t, cli, models.MeshEndpointPrefix+"y", `{"name":"y","network_services":["s"],"node":"n2","memif":{"socket_filename":"/run/y.sock"}}`)
+	if _, err := cli.Delete(context.Background(), models.MeshEndpointPrefix+"x"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "c1 healed to y on the same VNI", func() error {
+		st, _ := getStatus(t, cli, "c1")
+		if st.GetEndpoint() != "y" || st.GetVxlan().GetVni() != vni || st.GetHeals() != 1 {
+			return fmt.Errorf("status %v (VNI was %d)", st, vni)
+		}
+		if v := scheds["n2"].get(RenderKey("c1")); v.GetB().GetMemif().GetSocketFilename() != "/run/y.sock" || v.GetA().GetVxlan().GetVni() != vni {
+			return fmt.Errorf("n2 renders %v", v)
+		}
+		return nil
+	})
+	if n := countPrefix(t, cli, models.MeshAllocPrefix+"vni/"); n != 1 {
+		t.Fatalf("%d VNI allocations, want 1", n)
+	}
+}
