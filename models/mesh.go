@@ -24,6 +24,12 @@ const (
 	MeshAllocPrefix = MeshRoot + "alloc/"
 	// MeshAgentPrefix holds one key per running agent, under its lease.
 	MeshAgentPrefix = MeshRoot + "agent/"
+	// MeshNodePrefix holds one MeshNode per node taking part in
+	// cross-node connections (its VXLAN underlay).
+	MeshNodePrefix = MeshRoot + "node/"
+	// MeshSidePrefix holds the endpoint node's side of each cross-node
+	// connection (ConnectionSide).
+	MeshSidePrefix = MeshRoot + "status/side/"
 )
 
 // MeshKind names one kind of mesh object.
@@ -34,6 +40,8 @@ const (
 	MeshEndpoint   MeshKind = "endpoint"
 	MeshConnection MeshKind = "connection"
 	MeshStatus     MeshKind = "status"
+	MeshNodeKind   MeshKind = "node"
+	MeshSide       MeshKind = "side"
 )
 
 // MeshKey returns the etcd key of a mesh object.
@@ -47,6 +55,10 @@ func MeshKey(kind MeshKind, name string) string {
 		return MeshConnectionPrefix + name
 	case MeshStatus:
 		return MeshStatusPrefix + name
+	case MeshNodeKind:
+		return MeshNodePrefix + name
+	case MeshSide:
+		return MeshSidePrefix + name
 	}
 	return ""
 }
@@ -59,6 +71,8 @@ func ParseMeshKey(key string) (kind MeshKind, name string, ok bool) {
 		kind   MeshKind
 	}{
 		{MeshStatusPrefix, MeshStatus},
+		{MeshSidePrefix, MeshSide},
+		{MeshNodePrefix, MeshNodeKind},
 		{MeshServicePrefix, MeshService},
 		{MeshEndpointPrefix, MeshEndpoint},
 		{MeshConnectionPrefix, MeshConnection},
@@ -81,6 +95,10 @@ func NewMeshValue(kind MeshKind) proto.Message {
 		return &vppmeshv1.Connection{}
 	case MeshStatus:
 		return &vppmeshv1.ConnectionStatus{}
+	case MeshNodeKind:
+		return &vppmeshv1.MeshNode{}
+	case MeshSide:
+		return &vppmeshv1.ConnectionSide{}
 	}
 	return nil
 }
@@ -95,6 +113,10 @@ func MeshNameOf(v proto.Message) string {
 	case *vppmeshv1.Connection:
 		return m.GetId()
 	case *vppmeshv1.ConnectionStatus:
+		return m.GetId()
+	case *vppmeshv1.MeshNode:
+		return m.GetName()
+	case *vppmeshv1.ConnectionSide:
 		return m.GetId()
 	}
 	return ""

@@ -18,6 +18,8 @@ func TestMeshKeys(t *testing.T) {
 		{"/vppmesh/v1/endpoint/ep1", MeshEndpoint, "ep1", true},
 		{"/vppmesh/v1/connection/c1", MeshConnection, "c1", true},
 		{"/vppmesh/v1/status/connection/c1", MeshStatus, "c1", true},
+		{"/vppmesh/v1/node/node-a", MeshNodeKind, "node-a", true},
+		{"/vppmesh/v1/status/side/c1", MeshSide, "c1", true},
 		{"/vppmesh/v1/connection/", "", "", false},
 		{"/vppmesh/v1/connection/a/b", "", "", false},
 		{"/vppmesh/v1/alloc/ip/fw/198.51.100.0", "", "", false},

@@ -20,9 +20,13 @@ type cache struct {
 	conns       map[string]*vppmeshv1.Connection
 	badConns    map[string]string // id → why the value is refused (parse error)
 	status      map[string]*vppmeshv1.ConnectionStatus
-	statusRev   map[string]int64  // mod revision of each status key
-	allocs      map[string]string // alloc key (below MeshAllocPrefix) → connection id
-	agents      map[string]bool   // live agent labels
+	statusRev   map[string]int64               // mod revision of each status key
+	allocs      map[string]string              // alloc key (below MeshAllocPrefix) → connection id
+	agents      map[string]bool                // live agent labels
+	nodes       map[string]*vppmeshv1.MeshNode // node label → its VXLAN underlay
+	badNodes    map[string]string              // node label → why its value is refused
+	sides       map[string]*vppmeshv1.ConnectionSide
+	sideRev     map[string]int64 // mod revision of each side key
 }
 
 func newCache() *cache {
@@ -37,6 +41,10 @@ func newCache() *cache {
 		statusRev:   map[string]int64{},
 		allocs:      map[string]string{},
 		agents:      map[string]bool{},
+		nodes:       map[string]*vppmeshv1.MeshNode{},
+		badNodes:    map[string]string{},
+		sides:       map[string]*vppmeshv1.ConnectionSide{},
+		sideRev:     map[string]int64{},
 	}
 }
 
@@ -80,6 +88,12 @@ func (c *cache) apply(log *slog.Logger, key string, data []byte, modRev int64, d
 		case models.MeshStatus:
 			delete(c.status, name)
 			delete(c.statusRev, name)
+		case models.MeshNodeKind:
+			delete(c.nodes, name)
+			delete(c.badNodes, name)
+		case models.MeshSide:
+			delete(c.sides, name)
+			delete(c.sideRev, name)
 		}
 		return
 	}
@@ -127,7 +141,38 @@ func (c *cache) apply(log *slog.Logger, key string, data []byte, modRev int64, d
 			c.status[name] = v.(*vppmeshv1.ConnectionStatus)
 		}
 		c.statusRev[name] = modRev
+	case models.MeshNodeKind:
+		delete(c.nodes, name)
+		delete(c.badNodes, name)
+		if err == nil {
+			err = ValidateNode(v.(*vppmeshv1.MeshNode))
+		}
+		if err != nil {
+			log.Warn("mesh node refused", "key", key, "error", err)
+			c.badNodes[name] = err.Error()
+		} else {
+			c.nodes[name] = v.(*vppmeshv1.MeshNode)
+		}
+	case models.MeshSide:
+		if err != nil {
+			delete(c.sides, name) // as good as none; its writer rewrites it
+		} else {
+			c.sides[name] = v.(*vppmeshv1.ConnectionSide)
+		}
+		c.sideRev[name] = modRev
 	}
+}
+
+// reach says why node cannot be wired to over VXLAN ("" when it can): it
+// needs a valid MeshNode.
+func (c *cache) reach(node string) string {
+	if c.nodes[node] != nil {
+		return ""
+	}
+	if why, bad := c.badNodes[node]; bad {
+		return "its VXLAN underlay is invalid: " + why
+	}
+	return "no VXLAN underlay (" + models.MeshNodePrefix + node + ")"
 }
 
 // allocsOf returns the allocation keys held by a connection.

@@ -98,6 +98,7 @@ type pendingWrite struct {
 	rev             int64 // the status revision it was computed from
 	cur, st         *vppmeshv1.ConnectionStatus
 	create, release []string // allocation keys (below MeshAllocPrefix)
+	dropSide        bool     // delete the connection's ConnectionSide report
 }
 
 type avoidance struct {
@@ -377,9 +378,18 @@ func (m *Controller) load(ctx context.Context) (int64, error) {
 			}
 		}
 	}
+	for id, side := range c.sides {
+		if side.GetNode() != m.node {
+			continue
+		}
+		if _, epIf := InterfaceNames(id); !m.hasLink(epIf) {
+			m.links[epIf] = side.GetEndpointLink().GetUp()
+		}
+	}
 	m.inMu.Unlock()
 	m.log.Info("mesh listed", "revision", resp.Header.Revision, "services", len(c.services),
-		"endpoints", len(c.endpoints), "connections", len(c.conns), "statuses", len(c.status), "agents", len(c.agents))
+		"endpoints", len(c.endpoints), "connections", len(c.conns), "statuses", len(c.status), "agents", len(c.agents),
+		"nodes", len(c.nodes), "sides", len(c.sides))
 	return resp.Header.Revision, nil
 }
 
@@ -538,6 +548,7 @@ func (m *Controller) reconcile(ctx context.Context) {
 			delete(render, id)
 		}
 	}
+	m.reconcileSides(ctx, render, sched, links)
 	m.commitRender(ctx, render)
 	m.snapMu.Lock()
 	m.snapshot = mine
@@ -625,9 +636,6 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 		m.resetLink(id)
 		st.State = vppmeshv1.ConnectionStatus_PENDING
 		st.Error = "wiring in VPP"
-		if d.render == nil {
-			st.Error = "endpoint is remote; cross-node wiring needs the VXLAN leg, not available in this agent"
-		}
 		m.writeStatus(ctx, id, cur, st, d.allocs, now, true) // flushStatus reverts the rendering if it does not land
 		return st, d.render
 	}
@@ -641,7 +649,7 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 	if _, reported := sched[RenderKey(id)]; !reported && cur != nil && d.render != nil {
 		return cur, d.render
 	}
-	m.setState(id, st, d.render != nil, sched, links, now)
+	m.setState(id, st, sched, links, now)
 	m.writeStatus(ctx, id, cur, st, d.allocs, now, true)
 	return st, d.render
 }
@@ -681,18 +689,11 @@ func (m *Controller) avoidSet(id string, now time.Time) map[string]bool {
 	return out
 }
 
-// setState fills state and error of a decided status from the scheduler's
-// states and the links, and starts a heal when the endpoint link stayed
-// down past the grace period.
-func (m *Controller) setState(id string, st *vppmeshv1.ConnectionStatus, local bool, sched map[string]renderState, links map[string]bool, now time.Time) {
-	if !local {
-		st.State = vppmeshv1.ConnectionStatus_PENDING
-		st.Error = "endpoint is remote; cross-node wiring needs the VXLAN leg, not available in this agent"
-		return
-	}
+// renderProgress tells how the scheduler is doing with a connection's
+// rendering: the refusals of it or its derived values, or that it is not
+// all configured yet.
+func renderProgress(id string, sched map[string]renderState) (failed []string, pending bool) {
 	key := RenderKey(id)
-	var failed []string
-	pending := false
 	rs, ok := sched[key]
 	switch {
 	case !ok:
@@ -719,17 +720,46 @@ func (m *Controller) setState(id string, st *vppmeshv1.ConnectionStatus, local b
 	if nDerived < 4 { // two interfaces, two xconnects
 		pending = true
 	}
+	sort.Strings(failed)
+	return failed, pending
+}
+
+// setState fills state and error of a decided status from the scheduler's
+// states and the links, and starts a heal when the endpoint link stayed
+// down past the grace period. For a cross-node connection the endpoint
+// link is the endpoint node's side (its ConnectionSide report).
+func (m *Controller) setState(id string, st *vppmeshv1.ConnectionStatus, sched map[string]renderState, links map[string]bool, now time.Time) {
+	failed, pending := renderProgress(id, sched)
 	clientIf, epIf := InterfaceNames(id)
 	cUp, eUp := links[clientIf], links[epIf]
+	var farFailed, farPending string
+	if x := st.GetVxlan(); x != nil {
+		side := m.c.sides[id]
+		switch {
+		case side == nil || side.GetNode() != st.GetEndpointNode() || side.GetEndpoint() != st.GetEndpoint() ||
+			side.GetVni() != x.GetVni() || !sameLink(side.GetEndpointLink(), st.GetEndpointLink()):
+			farPending = "wiring on node " + st.GetEndpointNode()
+		case side.GetState() == vppmeshv1.ConnectionStatus_FAILED:
+			farFailed = "node " + st.GetEndpointNode() + ": " + side.GetError()
+		case side.GetState() == vppmeshv1.ConnectionStatus_PENDING:
+			farPending = "wiring on node " + st.GetEndpointNode()
+		}
+		eUp = side.GetState() == vppmeshv1.ConnectionStatus_UP && farPending == "" && farFailed == ""
+	}
 	st.GetClientLink().Up, st.GetEndpointLink().Up = cUp, eUp
 	switch {
 	case len(failed) > 0:
-		sort.Strings(failed)
 		st.State = vppmeshv1.ConnectionStatus_FAILED
 		st.Error = "VPP refused the wiring: " + strings.Join(failed, "; ")
+	case farFailed != "":
+		st.State = vppmeshv1.ConnectionStatus_FAILED
+		st.Error = farFailed
 	case pending:
 		st.State = vppmeshv1.ConnectionStatus_PENDING
 		st.Error = "wiring in VPP"
+	case farPending != "":
+		st.State = vppmeshv1.ConnectionStatus_PENDING
+		st.Error = farPending
 	case cUp && eUp:
 		st.State = vppmeshv1.ConnectionStatus_UP
 		st.Error = ""
@@ -744,7 +774,7 @@ func (m *Controller) setState(id string, st *vppmeshv1.ConnectionStatus, local b
 		}
 		st.Error = strings.Join(down, "; ")
 	}
-	if pending || len(failed) > 0 {
+	if pending || len(failed) > 0 || farPending != "" || farFailed != "" {
 		return
 	}
 	if eUp {
@@ -832,7 +862,9 @@ func (m *Controller) writeStatus(ctx context.Context, id string, cur, st *vppmes
 	sort.Strings(create)
 	sort.Strings(release)
 	w := pendingWrite{id: id, key: models.MeshKey(models.MeshStatus, id), data: data, rev: m.c.statusRev[id],
-		cur: cur, st: st, create: create, release: release}
+		cur: cur, st: st, create: create, release: release,
+		// The endpoint node's report goes with the decision it is about.
+		dropSide: m.c.sides[id] != nil && !sameDecision(cur, st)}
 	if deferable {
 		// Reserved in the cache so that later decisions of this pass see
 		// the allocations and the endpoint's load; flushStatus confirms
@@ -856,6 +888,9 @@ func (w *pendingWrite) ops() ([]clientv3.Cmp, []clientv3.Op) {
 	}
 	for _, k := range w.release {
 		ops = append(ops, clientv3.OpDelete(models.MeshAllocPrefix+k))
+	}
+	if w.dropSide {
+		ops = append(ops, clientv3.OpDelete(models.MeshKey(models.MeshSide, w.id)))
 	}
 	return cmps, ops
 }
@@ -917,6 +952,9 @@ func (m *Controller) execWrites(ctx context.Context, ws []pendingWrite) map[stri
 		for _, k := range w.release {
 			delete(m.c.allocs, k)
 		}
+		if w.dropSide {
+			m.c.apply(m.log, models.MeshKey(models.MeshSide, w.id), nil, 0, true)
+		}
 		m.stats.StatusWrites.Add(1)
 		if !sameDecision(w.cur, w.st) {
 			m.stats.Decisions.Add(1)
@@ -942,7 +980,7 @@ func (m *Controller) flushStatus(ctx context.Context) map[string]bool {
 	for len(m.deferred) > 0 {
 		n, size := 0, 0
 		for n < len(m.deferred) {
-			k := 1 + len(m.deferred[n].create) + len(m.deferred[n].release)
+			k := 2 + len(m.deferred[n].create) + len(m.deferred[n].release)
 			if n > 0 && size+k > txnOps {
 				break
 			}
@@ -972,7 +1010,7 @@ func (m *Controller) flushStatus(ctx context.Context) map[string]bool {
 func (m *Controller) deleteStatus(ctx context.Context, id string) {
 	key := models.MeshKey(models.MeshStatus, id)
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", m.c.statusRev[id])}
-	ops := []clientv3.Op{clientv3.OpDelete(key)}
+	ops := []clientv3.Op{clientv3.OpDelete(key), clientv3.OpDelete(models.MeshKey(models.MeshSide, id))}
 	held := m.c.allocsOf(id)
 	for _, k := range sortedKeys(held) {
 		ops = append(ops, clientv3.OpDelete(models.MeshAllocPrefix+k))
@@ -989,6 +1027,7 @@ func (m *Controller) deleteStatus(ctx context.Context, id string) {
 		return
 	}
 	m.c.apply(m.log, key, nil, 0, true)
+	m.c.apply(m.log, models.MeshKey(models.MeshSide, id), nil, 0, true)
 	for k := range held {
 		delete(m.c.allocs, k)
 	}
@@ -1061,4 +1100,139 @@ func (m *Controller) commitRender(ctx context.Context, render map[string]*vppmes
 		return
 	}
 	m.rendered = render
+}
+
+// sameLink reports whether two link statuses name the same link (their up
+// flags aside).
+func sameLink(a, b *vppmeshv1.LinkStatus) bool {
+	return a.GetInterface() == b.GetInterface() && proto.Equal(a.GetMemif(), b.GetMemif()) &&
+		proto.Equal(a.GetVhostUser(), b.GetVhostUser())
+}
+
+// reconcileSides renders this node's side of the cross-node connections
+// whose status names one of its endpoints (VXLAN ↔ endpoint link) into
+// render, and reports each side's state in its ConnectionSide key. It
+// removes the reports of sides it no longer renders.
+func (m *Controller) reconcileSides(ctx context.Context, render map[string]*vppmeshv1.CrossConnect, sched map[string]renderState, links map[string]bool) {
+	mine := map[string]bool{}
+	for _, id := range sortedKeys(statusIDs(m.c)) {
+		st := m.c.status[id]
+		if st.GetEndpointNode() != m.node || st.GetClientNode() == m.node || st.GetVxlan() == nil {
+			continue
+		}
+		if _, taken := render[id]; taken {
+			continue // owned here as a client connection: never both
+		}
+		v, why := sideRender(m.c, m.node, st)
+		if v == nil && why == "" {
+			continue
+		}
+		mine[id] = true
+		side := &vppmeshv1.ConnectionSide{Id: id, Node: m.node, Endpoint: st.GetEndpoint(), Vni: st.GetVxlan().GetVni(),
+			EndpointLink: proto.Clone(st.GetEndpointLink()).(*vppmeshv1.LinkStatus)}
+		side.EndpointLink.Up = false
+		if v == nil {
+			side.State, side.Error = vppmeshv1.ConnectionStatus_FAILED, why
+		} else {
+			render[id] = v
+			// As for the client's side: no news is no downgrade (a
+			// restarted agent keeps its reports until VPP is known).
+			if _, reported := sched[RenderKey(id)]; !m.synced.Load() || !reported {
+				if cur := m.c.sides[id]; cur != nil {
+					continue
+				}
+			}
+			failed, pending := renderProgress(id, sched)
+			_, epIf := InterfaceNames(id)
+			if old := m.renderedOf(id); old == nil || !proto.Equal(old, v) {
+				// Committed after this pass: the states seen so far are
+				// the previous rendering's, and so is the link's.
+				pending = true
+				m.inMu.Lock()
+				delete(m.links, epIf)
+				m.inMu.Unlock()
+				delete(links, epIf)
+			}
+			side.EndpointLink.Up = links[epIf]
+			switch {
+			case len(failed) > 0:
+				side.State, side.Error = vppmeshv1.ConnectionStatus_FAILED, "VPP refused the wiring: "+strings.Join(failed, "; ")
+			case pending:
+				side.State, side.Error = vppmeshv1.ConnectionStatus_PENDING, "wiring in VPP"
+			case side.EndpointLink.Up:
+				side.State = vppmeshv1.ConnectionStatus_UP
+			default:
+				side.State, side.Error = vppmeshv1.ConnectionStatus_DOWN, "endpoint link "+epIf+" down"
+			}
+		}
+		if proto.Equal(side, m.c.sides[id]) {
+			continue
+		}
+		m.writeSide(ctx, id, side)
+	}
+	// Reports of sides no longer rendered here.
+	for _, id := range sortedKeys(sideIDs(m.c)) {
+		if side := m.c.sides[id]; side.GetNode() == m.node && !mine[id] {
+			key := models.MeshKey(models.MeshSide, id)
+			resp, err := m.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", m.c.sideRev[id])},
+				[]clientv3.Op{clientv3.OpDelete(key)})
+			if err != nil {
+				m.log.Warn("mesh side report removal failed", "connection", id, "error", err)
+				m.kickLater()
+				continue
+			}
+			if resp.Succeeded {
+				m.c.apply(m.log, key, nil, 0, true)
+			}
+		}
+	}
+}
+
+// writeSide writes this node's report on its side of a cross-node
+// connection, if the connection's status is still the one it was computed
+// from (a report never outlives the decision it is about).
+func (m *Controller) writeSide(ctx context.Context, id string, side *vppmeshv1.ConnectionSide) {
+	data, err := models.Marshal(side)
+	if err != nil {
+		m.log.Error("mesh side report encoding failed", "connection", id, "error", err)
+		return
+	}
+	key := models.MeshKey(models.MeshSide, id)
+	statusKey := models.MeshKey(models.MeshStatus, id)
+	resp, err := m.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(statusKey), "=", m.c.statusRev[id])},
+		[]clientv3.Op{clientv3.OpPut(key, string(data))})
+	if err != nil {
+		m.log.Warn("mesh side report failed", "connection", id, "error", err)
+		m.kickLater()
+		return
+	}
+	if !resp.Succeeded {
+		return // the status moved on; its watch event brings the news
+	}
+	m.c.apply(m.log, key, data, resp.Header.Revision, false)
+	m.stats.StatusWrites.Add(1)
+	m.log.Info("mesh connection side", "connection", id, "endpoint", side.GetEndpoint(), "vni", side.GetVni(),
+		"state", side.GetState().String(), "reason", side.GetError())
+}
+
+func statusIDs(c *cache) map[string]bool {
+	out := make(map[string]bool, len(c.status))
+	for id := range c.status {
+		out[id] = true
+	}
+	return out
+}
+
+func sideIDs(c *cache) map[string]bool {
+	out := make(map[string]bool, len(c.sides))
+	for id := range c.sides {
+		out[id] = true
+	}
+	return out
+}
+
+// hasLink reports whether a link state is known; inMu must be held.
+func (m *Controller) hasLink(name string) bool {
+	_, ok := m.links[name]
+	return ok
 }

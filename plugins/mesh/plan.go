@@ -72,7 +72,24 @@ func decide(c *cache, node string, conn *vppmeshv1.Connection, cur *vppmeshv1.Co
 	for _, ep := range c.endpoints {
 		eps = append(eps, ep)
 	}
-	in := SelectInput{Service: svc, Connection: conn, Endpoints: eps, Load: load, Node: node, Avoid: avoid}
+	// Remote endpoints need a VXLAN underlay on both nodes. A kept
+	// decision survives its endpoint node's agent restarting; a new one
+	// also needs that agent running (it renders the endpoint's side).
+	me := c.nodes[node]
+	unreachable, unreachableNew := map[string]string{}, map[string]string{}
+	for _, e := range eps {
+		n := e.GetNode()
+		if n == node {
+			continue
+		}
+		if why := c.reach(n); why != "" {
+			unreachable[n], unreachableNew[n] = why, why
+		} else if !c.agents[n] {
+			unreachableNew[n] = "no agent serves it"
+		}
+	}
+	in := SelectInput{Service: svc, Connection: conn, Endpoints: eps, Load: load, Node: node, Avoid: avoid,
+		Remote: me != nil, NoRemote: "this node (" + node + ") has " + c.reach(node), Unreachable: unreachable}
 	held := c.allocsOf(id)
 
 	var ep *vppmeshv1.NetworkServiceEndpoint
@@ -81,8 +98,10 @@ func decide(c *cache, node string, conn *vppmeshv1.Connection, cur *vppmeshv1.Co
 	if keep {
 		ep = c.endpoints[cur.GetEndpoint()]
 	} else {
+		inNew := in
+		inNew.Unreachable = unreachableNew
 		var ref *Refusal
-		if ep, ref = Select(in); ref != nil {
+		if ep, ref = Select(inNew); ref != nil {
 			return nil, ref
 		}
 	}
@@ -203,8 +222,81 @@ func decide(c *cache, node string, conn *vppmeshv1.Connection, cur *vppmeshv1.Co
 	d := &decision{status: st, allocs: allocs}
 	if ep.GetNode() == node {
 		d.render = &vppmeshv1.CrossConnect{Name: "mesh-" + id, A: clientLink, B: epLink}
+		return d, nil
 	}
+	// Cross-node: client link ↔ VXLAN here; the endpoint's node renders
+	// VXLAN ↔ endpoint link from the status (sideRender). The VNI is the
+	// connection's own: kept while held, else the lowest free one.
+	far := c.nodes[ep.GetNode()]
+	if me == nil || far == nil {
+		return nil, &Refusal{Reason: fmt.Sprintf("endpoint %s@%s: no VXLAN underlay", ep.GetName(), ep.GetNode())}
+	}
+	vni := uint32(0)
+	if v := cur.GetVxlan().GetVni(); v != 0 && held[vniAllocKey(v)] && !busy(VNIBusyKey(v)) {
+		vni = v
+	}
+	if vni == 0 {
+		used := usedIDs(c, "vni/", id)
+		for v := uint32(VNIMin); v <= VNIMax; v++ {
+			if !used[v] && !busy(VNIBusyKey(v)) {
+				vni = v
+				break
+			}
+		}
+		if vni == 0 {
+			return nil, &Refusal{Reason: fmt.Sprintf("no free VNI in %d..%d", VNIMin, VNIMax)}
+		}
+	}
+	allocs[vniAllocKey(vni)] = true
+	st.Vxlan = &vppmeshv1.VxlanLink{Vni: vni, ClientAddress: me.GetVxlanAddress(), EndpointAddress: far.GetVxlanAddress()}
+	d.render = &vppmeshv1.CrossConnect{Name: "mesh-" + id, A: clientLink, B: &vppmeshv1.Endpoint{Link: &vppmeshv1.Endpoint_Vxlan{
+		Vxlan: &vppmeshv1.VxlanEnd{Remote: far.GetVxlanAddress(), Vni: vni, Uplink: me.GetVxlanUplink()}}}}
 	return d, nil
+}
+
+// The VNIs cross-node connections get (the upper half of the 24-bit space:
+// hand-written cross-connects should use VNIs below VNIMin).
+const (
+	VNIMin = 1 << 23
+	VNIMax = 1<<24 - 1
+)
+
+func vniAllocKey(v uint32) string { return "vni/" + strconv.FormatUint(uint64(v), 10) }
+
+// VNIBusyKey names a VNI in decide's busy set.
+func VNIBusyKey(v uint32) string { return "vni#" + strconv.FormatUint(uint64(v), 10) }
+
+// sideRender is this node's side of a cross-node connection decided by the
+// client's node: VXLAN (a) ↔ the endpoint's link (b), from the status and
+// the endpoint's registration (the status holds no memif secret). It is nil
+// with why "" when the status does not name an endpoint of this node (any
+// more); nil with a reason when it cannot be rendered here.
+func sideRender(c *cache, node string, st *vppmeshv1.ConnectionStatus) (*vppmeshv1.CrossConnect, string) {
+	ep := c.endpoints[st.GetEndpoint()]
+	x := st.GetVxlan()
+	if ep == nil || ep.GetNode() != node || x == nil {
+		return nil, ""
+	}
+	me := c.nodes[node]
+	if me == nil {
+		return nil, "this node (" + node + ") has " + c.reach(node)
+	}
+	epLink := &vppmeshv1.Endpoint{}
+	switch want := st.GetEndpointLink(); {
+	case ep.GetMemif() != nil && want.GetMemif() != nil && want.GetMemif().GetSocketFilename() == ep.GetMemif().GetSocketFilename():
+		m := proto.Clone(ep.GetMemif()).(*ifmodel.MemifLink)
+		m.Master, m.Id = true, want.GetMemif().GetId()
+		epLink.Link = &vppmeshv1.Endpoint_Memif{Memif: m}
+	case ep.GetVhostUser() != nil && want.GetVhostUser() != nil &&
+		strings.HasPrefix(want.GetVhostUser().GetSocketFilename(), ep.GetVhostUser().GetSocketFilename()+"-"):
+		v := proto.Clone(ep.GetVhostUser()).(*ifmodel.VhostUserLink)
+		v.SocketFilename = want.GetVhostUser().GetSocketFilename()
+		epLink.Link = &vppmeshv1.Endpoint_VhostUser{VhostUser: v}
+	default:
+		return nil, "" // decided for a link the endpoint no longer has: the client's node decides again
+	}
+	return &vppmeshv1.CrossConnect{Name: "mesh-" + st.GetId(), B: epLink, A: &vppmeshv1.Endpoint{Link: &vppmeshv1.Endpoint_Vxlan{
+		Vxlan: &vppmeshv1.VxlanEnd{Remote: x.GetClientAddress(), Vni: x.GetVni(), Uplink: me.GetVxlanUplink()}}}}, ""
 }
 
 // MemifBusyKey names a memif id on a socket in decide's busy set.
@@ -221,6 +313,9 @@ func linkKeys(v *vppmeshv1.CrossConnect) []string {
 		}
 		if vh := ep.GetVhostUser(); vh != nil {
 			out = append(out, vh.GetSocketFilename())
+		}
+		if x := ep.GetVxlan(); x != nil {
+			out = append(out, VNIBusyKey(x.GetVni()))
 		}
 	}
 	return out
@@ -282,7 +377,7 @@ func sameDecision(a, b *vppmeshv1.ConnectionStatus) bool {
 		proto.Equal(a.GetClientLink().GetVhostUser(), b.GetClientLink().GetVhostUser()) &&
 		proto.Equal(a.GetEndpointLink().GetMemif(), b.GetEndpointLink().GetMemif()) &&
 		proto.Equal(a.GetEndpointLink().GetVhostUser(), b.GetEndpointLink().GetVhostUser()) &&
-		proto.Equal(a.GetIpContext(), b.GetIpContext())
+		proto.Equal(a.GetIpContext(), b.GetIpContext()) && proto.Equal(a.GetVxlan(), b.GetVxlan())
 }
 
 // sameStatus compares two statuses, ignoring last_change.

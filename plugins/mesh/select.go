@@ -36,9 +36,14 @@ type SelectInput struct {
 	Load map[string]int
 	// Node is the agent's label: endpoints there come before remote ones.
 	Node string
-	// Remote tells whether remote endpoints can be wired (the VXLAN leg);
-	// when false they are skipped with a reason.
-	Remote bool
+	// Remote tells whether remote endpoints can be wired (this node has a
+	// VXLAN underlay); when false they are skipped with a reason, NoRemote
+	// (a default one when empty).
+	Remote   bool
+	NoRemote string
+	// Unreachable names the remote nodes that cannot be wired, with why
+	// (no underlay, no agent): their endpoints are skipped.
+	Unreachable map[string]string
 	// Avoid lists endpoints not to use for this connection (its link
 	// stayed down on them).
 	Avoid map[string]bool
@@ -112,14 +117,16 @@ func Candidates(in SelectInput) ([]Candidate, *Refusal) {
 // avoided and, without the VXLAN leg, on the agent's node.
 func Usable(in SelectInput, cands []Candidate) ([]Candidate, *Refusal) {
 	var out []Candidate
-	var avoided, remote []string
+	var avoided, remote, unreachable []string
 	for _, c := range cands {
-		name := c.Endpoint.GetName()
+		name, node := c.Endpoint.GetName(), c.Endpoint.GetNode()
 		switch {
 		case in.Avoid[name]:
 			avoided = append(avoided, name)
-		case c.Endpoint.GetNode() != in.Node && !in.Remote:
-			remote = append(remote, name+"@"+c.Endpoint.GetNode())
+		case node != in.Node && !in.Remote:
+			remote = append(remote, name+"@"+node)
+		case node != in.Node && in.Unreachable[node] != "":
+			unreachable = append(unreachable, fmt.Sprintf("%s@%s: node %s: %s", name, node, node, in.Unreachable[node]))
 		default:
 			out = append(out, c)
 		}
@@ -129,7 +136,14 @@ func Usable(in SelectInput, cands []Candidate) ([]Candidate, *Refusal) {
 	}
 	var why []string
 	if len(remote) > 0 {
-		why = append(why, fmt.Sprintf("remote endpoints skipped (%s): cross-node connections need the VXLAN leg, not available in this agent", strings.Join(remote, ", ")))
+		reason := in.NoRemote
+		if reason == "" {
+			reason = "cross-node connections need a VXLAN underlay on this node"
+		}
+		why = append(why, fmt.Sprintf("remote endpoints skipped (%s): %s", strings.Join(remote, ", "), reason))
+	}
+	if len(unreachable) > 0 {
+		why = append(why, fmt.Sprintf("unreachable remote endpoints skipped (%s)", strings.Join(unreachable, "; ")))
 	}
 	if len(avoided) > 0 {
 		why = append(why, fmt.Sprintf("endpoints whose link stayed down skipped (%s)", strings.Join(avoided, ", ")))

@@ -84,6 +84,12 @@ func TestSelectRemoteSkippedWithReason(t *testing.T) {
 	if ref != nil || got.GetName() != "far" {
 		t.Fatalf("with the VXLAN leg: %v %v", got, ref)
 	}
+	// A remote node that cannot be reached is skipped, with its reason.
+	_, ref = Select(SelectInput{Service: svc, Connection: conn("c", "fw", nil), Endpoints: eps, Node: "n1", Remote: true,
+		Unreachable: map[string]string{"n2": "no agent serves it"}})
+	if ref == nil || ref.Failed || !strings.Contains(ref.Reason, "far@n2: node n2: no agent serves it") {
+		t.Fatalf("unreachable node: %+v", ref)
+	}
 	// Avoided endpoints are skipped, and said so.
 	_, ref = Select(SelectInput{Service: svc, Connection: conn("c", "fw", nil), Endpoints: []*vppmeshv1.NetworkServiceEndpoint{ep("e", "n1", nil, "fw")},
 		Node: "n1", Avoid: map[string]bool{"e": true}})
@@ -114,7 +120,8 @@ func reference(in SelectInput) string {
 		for _, s := range e.GetNetworkServices() {
 			serves = serves || s == svc.GetName()
 		}
-		if !serves || in.Avoid[e.GetName()] || (!in.Remote && e.GetNode() != in.Node) {
+		remote := e.GetNode() != in.Node
+		if !serves || in.Avoid[e.GetName()] || (remote && (!in.Remote || in.Unreachable[e.GetNode()] != "")) {
 			continue
 		}
 		w := 0.0
@@ -178,6 +185,9 @@ func TestSelectRandomizedAgainstReference(t *testing.T) {
 		}
 		r.Shuffle(len(eps), func(i, j int) { eps[i], eps[j] = eps[j], eps[i] })
 		in := SelectInput{Service: svc, Connection: conn("c", "s", pick()), Endpoints: eps, Load: load, Node: "n1", Remote: r.IntN(2) == 0, Avoid: avoid}
+		if r.IntN(3) == 0 {
+			in.Unreachable = map[string]string{"n2": "no VXLAN underlay"}
+		}
 		got, ref := Select(in)
 		want := reference(in)
 		if got.GetName() != want {

@@ -107,3 +107,25 @@ func ParsePool(s string) (netip.Prefix, error) {
 	}
 	return p.Masked(), nil
 }
+
+// ValidateNode checks a MeshNode: an IPv4 unicast underlay address and an
+// uplink interface name.
+func ValidateNode(n *vppmeshv1.MeshNode) error {
+	if n.GetName() == "" {
+		return errors.New("node name is empty")
+	}
+	a, err := netip.ParseAddr(n.GetVxlanAddress())
+	if err != nil {
+		return fmt.Errorf("node %q: vxlan_address %q is not an IP address", n.GetName(), n.GetVxlanAddress())
+	}
+	if !a.Is4() || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return fmt.Errorf("node %q: vxlan_address %s is not an IPv4 unicast address", n.GetName(), a)
+	}
+	if n.GetVxlanUplink() == "" {
+		return fmt.Errorf("node %q: vxlan_uplink is empty; name the interface that carries the tunnels", n.GetName())
+	}
+	if len(n.GetVxlanUplink()) > 63 {
+		return fmt.Errorf("node %q: vxlan_uplink is longer than 63 bytes", n.GetName())
+	}
+	return nil
+}

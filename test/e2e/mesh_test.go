@@ -50,7 +50,11 @@ func (c *meshCNF) live() (meshSummary, error) {
 func (e *env) startMeshCNF(name, mode string, args ...string) *meshCNF {
 	e.t.Helper()
 	c := &meshCNF{stats: e.lab.Path(name + ".mesh.json")}
-	all := append([]string{mode, "--etcd", e.etcdAddr, "--node", label, "--name", name,
+	node := label
+	if e.agentLabel != "" {
+		node = e.agentLabel
+	}
+	all := append([]string{mode, "--etcd", e.etcdAddr, "--node", node, "--name", name,
 		"--socket", e.lab.Path(name + ".sock"), "--stats-file", c.stats, "--stats-interval", "100ms"}, args...)
 	p, err := e.lab.Start(e.ctx, lab.ProcSpec{Name: name, Path: bin("vppmesh-cnf"), Args: all})
 	if err != nil {

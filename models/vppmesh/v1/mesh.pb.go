@@ -559,9 +559,13 @@ type ConnectionStatus struct {
 	Error          string                 `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
 	// heals counts the times the connection was moved off an endpoint that
 	// went away or whose link stayed down.
-	Heals         uint32              `protobuf:"varint,11,opt,name=heals,proto3" json:"heals,omitempty"`
-	LastChange    string              `protobuf:"bytes,12,opt,name=last_change,json=lastChange,proto3" json:"last_change,omitempty"` // RFC 3339
-	Counters      *ConnectionCounters `protobuf:"bytes,13,opt,name=counters,proto3" json:"counters,omitempty"`
+	Heals      uint32              `protobuf:"varint,11,opt,name=heals,proto3" json:"heals,omitempty"`
+	LastChange string              `protobuf:"bytes,12,opt,name=last_change,json=lastChange,proto3" json:"last_change,omitempty"` // RFC 3339
+	Counters   *ConnectionCounters `protobuf:"bytes,13,opt,name=counters,proto3" json:"counters,omitempty"`
+	// vxlan is the tunnel of a cross-node connection (endpoint_node is not
+	// client_node): client memif ↔ VXLAN on the client's node, VXLAN ↔
+	// endpoint memif on the endpoint's node.
+	Vxlan         *VxlanLink `protobuf:"bytes,14,opt,name=vxlan,proto3" json:"vxlan,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -687,6 +691,240 @@ func (x *ConnectionStatus) GetCounters() *ConnectionCounters {
 	return nil
 }
 
+func (x *ConnectionStatus) GetVxlan() *VxlanLink {
+	if x != nil {
+		return x.Vxlan
+	}
+	return nil
+}
+
+// VxlanLink is the VXLAN leg of a cross-node connection. The VNI is
+// allocated by the agent of the client's node in the status transaction
+// (alloc/vni/<vni>), so no two connections share one.
+type VxlanLink struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Vni             uint32                 `protobuf:"varint,1,opt,name=vni,proto3" json:"vni,omitempty"`
+	ClientAddress   string                 `protobuf:"bytes,2,opt,name=client_address,json=clientAddress,proto3" json:"client_address,omitempty"`       // the client node's underlay address
+	EndpointAddress string                 `protobuf:"bytes,3,opt,name=endpoint_address,json=endpointAddress,proto3" json:"endpoint_address,omitempty"` // the endpoint node's underlay address
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *VxlanLink) Reset() {
+	*x = VxlanLink{}
+	mi := &file_vppmesh_v1_mesh_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VxlanLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VxlanLink) ProtoMessage() {}
+
+func (x *VxlanLink) ProtoReflect() protoreflect.Message {
+	mi := &file_vppmesh_v1_mesh_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VxlanLink.ProtoReflect.Descriptor instead.
+func (*VxlanLink) Descriptor() ([]byte, []int) {
+	return file_vppmesh_v1_mesh_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *VxlanLink) GetVni() uint32 {
+	if x != nil {
+		return x.Vni
+	}
+	return 0
+}
+
+func (x *VxlanLink) GetClientAddress() string {
+	if x != nil {
+		return x.ClientAddress
+	}
+	return ""
+}
+
+func (x *VxlanLink) GetEndpointAddress() string {
+	if x != nil {
+		return x.EndpointAddress
+	}
+	return ""
+}
+
+// MeshNode says how other nodes reach this node's VPP over VXLAN. Without
+// it the node takes part in no cross-node connection.
+type MeshNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the agent label of the node.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// vxlan_address is the node's underlay (VTEP) IPv4 address: the first
+	// IPv4 address of vxlan_uplink, which the agent configures as usual.
+	VxlanAddress string `protobuf:"bytes,2,opt,name=vxlan_address,json=vxlanAddress,proto3" json:"vxlan_address,omitempty"`
+	// vxlan_uplink names the node's interface that carries the tunnels.
+	VxlanUplink   string `protobuf:"bytes,3,opt,name=vxlan_uplink,json=vxlanUplink,proto3" json:"vxlan_uplink,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MeshNode) Reset() {
+	*x = MeshNode{}
+	mi := &file_vppmesh_v1_mesh_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MeshNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MeshNode) ProtoMessage() {}
+
+func (x *MeshNode) ProtoReflect() protoreflect.Message {
+	mi := &file_vppmesh_v1_mesh_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MeshNode.ProtoReflect.Descriptor instead.
+func (*MeshNode) Descriptor() ([]byte, []int) {
+	return file_vppmesh_v1_mesh_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *MeshNode) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MeshNode) GetVxlanAddress() string {
+	if x != nil {
+		return x.VxlanAddress
+	}
+	return ""
+}
+
+func (x *MeshNode) GetVxlanUplink() string {
+	if x != nil {
+		return x.VxlanUplink
+	}
+	return ""
+}
+
+// ConnectionSide is the endpoint node's report on its side of a cross-node
+// connection (VXLAN ↔ endpoint memif), written by that node's agent only
+// while the connection's status names it; the client node's agent folds it
+// into the connection's status and removes it with the decision.
+type ConnectionSide struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Node     string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Endpoint string                 `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	Vni      uint32                 `protobuf:"varint,4,opt,name=vni,proto3" json:"vni,omitempty"`
+	// state: PENDING while wiring, UP rendered with the endpoint link up,
+	// DOWN rendered with it down, FAILED refused (error says why).
+	State         ConnectionStatus_State `protobuf:"varint,5,opt,name=state,proto3,enum=vppmesh.v1.ConnectionStatus_State" json:"state,omitempty"`
+	Error         string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	EndpointLink  *LinkStatus            `protobuf:"bytes,7,opt,name=endpoint_link,json=endpointLink,proto3" json:"endpoint_link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectionSide) Reset() {
+	*x = ConnectionSide{}
+	mi := &file_vppmesh_v1_mesh_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectionSide) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectionSide) ProtoMessage() {}
+
+func (x *ConnectionSide) ProtoReflect() protoreflect.Message {
+	mi := &file_vppmesh_v1_mesh_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectionSide.ProtoReflect.Descriptor instead.
+func (*ConnectionSide) Descriptor() ([]byte, []int) {
+	return file_vppmesh_v1_mesh_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ConnectionSide) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ConnectionSide) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ConnectionSide) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *ConnectionSide) GetVni() uint32 {
+	if x != nil {
+		return x.Vni
+	}
+	return 0
+}
+
+func (x *ConnectionSide) GetState() ConnectionStatus_State {
+	if x != nil {
+		return x.State
+	}
+	return ConnectionStatus_PENDING
+}
+
+func (x *ConnectionSide) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ConnectionSide) GetEndpointLink() *LinkStatus {
+	if x != nil {
+		return x.EndpointLink
+	}
+	return nil
+}
+
 // LinkStatus is one side of a connection as rendered in VPP (memif secrets
 // are never copied here).
 type LinkStatus struct {
@@ -704,7 +942,7 @@ type LinkStatus struct {
 
 func (x *LinkStatus) Reset() {
 	*x = LinkStatus{}
-	mi := &file_vppmesh_v1_mesh_proto_msgTypes[6]
+	mi := &file_vppmesh_v1_mesh_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +954,7 @@ func (x *LinkStatus) String() string {
 func (*LinkStatus) ProtoMessage() {}
 
 func (x *LinkStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vppmesh_v1_mesh_proto_msgTypes[6]
+	mi := &file_vppmesh_v1_mesh_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +967,7 @@ func (x *LinkStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkStatus.ProtoReflect.Descriptor instead.
 func (*LinkStatus) Descriptor() ([]byte, []int) {
-	return file_vppmesh_v1_mesh_proto_rawDescGZIP(), []int{6}
+	return file_vppmesh_v1_mesh_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LinkStatus) GetInterface() string {
@@ -798,7 +1036,7 @@ type IPContext struct {
 
 func (x *IPContext) Reset() {
 	*x = IPContext{}
-	mi := &file_vppmesh_v1_mesh_proto_msgTypes[7]
+	mi := &file_vppmesh_v1_mesh_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +1048,7 @@ func (x *IPContext) String() string {
 func (*IPContext) ProtoMessage() {}
 
 func (x *IPContext) ProtoReflect() protoreflect.Message {
-	mi := &file_vppmesh_v1_mesh_proto_msgTypes[7]
+	mi := &file_vppmesh_v1_mesh_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +1061,7 @@ func (x *IPContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IPContext.ProtoReflect.Descriptor instead.
 func (*IPContext) Descriptor() ([]byte, []int) {
-	return file_vppmesh_v1_mesh_proto_rawDescGZIP(), []int{7}
+	return file_vppmesh_v1_mesh_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *IPContext) GetClientIp() string {
@@ -852,7 +1090,7 @@ type ConnectionCounters struct {
 
 func (x *ConnectionCounters) Reset() {
 	*x = ConnectionCounters{}
-	mi := &file_vppmesh_v1_mesh_proto_msgTypes[8]
+	mi := &file_vppmesh_v1_mesh_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +1102,7 @@ func (x *ConnectionCounters) String() string {
 func (*ConnectionCounters) ProtoMessage() {}
 
 func (x *ConnectionCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_vppmesh_v1_mesh_proto_msgTypes[8]
+	mi := &file_vppmesh_v1_mesh_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +1115,7 @@ func (x *ConnectionCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionCounters.ProtoReflect.Descriptor instead.
 func (*ConnectionCounters) Descriptor() ([]byte, []int) {
-	return file_vppmesh_v1_mesh_proto_rawDescGZIP(), []int{8}
+	return file_vppmesh_v1_mesh_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ConnectionCounters) GetSelections() uint64 {
@@ -951,7 +1189,7 @@ const file_vppmesh_v1_mesh_proto_rawDesc = "" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x06\n" +
-	"\x04link\"\xd0\x04\n" +
+	"\x04link\"\xfd\x04\n" +
 	"\x10ConnectionStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x128\n" +
 	"\x05state\x18\x02 \x01(\x0e2\".vppmesh.v1.ConnectionStatus.StateR\x05state\x12'\n" +
@@ -970,13 +1208,30 @@ const file_vppmesh_v1_mesh_proto_rawDesc = "" +
 	"\x05heals\x18\v \x01(\rR\x05heals\x12\x1f\n" +
 	"\vlast_change\x18\f \x01(\tR\n" +
 	"lastChange\x12:\n" +
-	"\bcounters\x18\r \x01(\v2\x1e.vppmesh.v1.ConnectionCountersR\bcounters\"2\n" +
+	"\bcounters\x18\r \x01(\v2\x1e.vppmesh.v1.ConnectionCountersR\bcounters\x12+\n" +
+	"\x05vxlan\x18\x0e \x01(\v2\x15.vppmesh.v1.VxlanLinkR\x05vxlan\"2\n" +
 	"\x05State\x12\v\n" +
 	"\aPENDING\x10\x00\x12\x06\n" +
 	"\x02UP\x10\x01\x12\b\n" +
 	"\x04DOWN\x10\x02\x12\n" +
 	"\n" +
-	"\x06FAILED\x10\x03\"\xc5\x01\n" +
+	"\x06FAILED\x10\x03\"o\n" +
+	"\tVxlanLink\x12\x10\n" +
+	"\x03vni\x18\x01 \x01(\rR\x03vni\x12%\n" +
+	"\x0eclient_address\x18\x02 \x01(\tR\rclientAddress\x12)\n" +
+	"\x10endpoint_address\x18\x03 \x01(\tR\x0fendpointAddress\"f\n" +
+	"\bMeshNode\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
+	"\rvxlan_address\x18\x02 \x01(\tR\fvxlanAddress\x12!\n" +
+	"\fvxlan_uplink\x18\x03 \x01(\tR\vvxlanUplink\"\xef\x01\n" +
+	"\x0eConnectionSide\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x1a\n" +
+	"\bendpoint\x18\x03 \x01(\tR\bendpoint\x12\x10\n" +
+	"\x03vni\x18\x04 \x01(\rR\x03vni\x128\n" +
+	"\x05state\x18\x05 \x01(\x0e2\".vppmesh.v1.ConnectionStatus.StateR\x05state\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\x12;\n" +
+	"\rendpoint_link\x18\a \x01(\v2\x16.vppmesh.v1.LinkStatusR\fendpointLink\"\xc5\x01\n" +
 	"\n" +
 	"LinkStatus\x12\x1c\n" +
 	"\tinterface\x18\x01 \x01(\tR\tinterface\x129\n" +
@@ -1010,7 +1265,7 @@ func file_vppmesh_v1_mesh_proto_rawDescGZIP() []byte {
 }
 
 var file_vppmesh_v1_mesh_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vppmesh_v1_mesh_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_vppmesh_v1_mesh_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_vppmesh_v1_mesh_proto_goTypes = []any{
 	(NetworkService_Payload)(0),      // 0: vppmesh.v1.NetworkService.Payload
 	(ConnectionStatus_State)(0),      // 1: vppmesh.v1.ConnectionStatus.State
@@ -1020,40 +1275,46 @@ var file_vppmesh_v1_mesh_proto_goTypes = []any{
 	(*NetworkServiceEndpoint)(nil),   // 5: vppmesh.v1.NetworkServiceEndpoint
 	(*Connection)(nil),               // 6: vppmesh.v1.Connection
 	(*ConnectionStatus)(nil),         // 7: vppmesh.v1.ConnectionStatus
-	(*LinkStatus)(nil),               // 8: vppmesh.v1.LinkStatus
-	(*IPContext)(nil),                // 9: vppmesh.v1.IPContext
-	(*ConnectionCounters)(nil),       // 10: vppmesh.v1.ConnectionCounters
-	nil,                              // 11: vppmesh.v1.ServiceMatch.SourceSelectorEntry
-	nil,                              // 12: vppmesh.v1.ServiceRoute.DestinationSelectorEntry
-	nil,                              // 13: vppmesh.v1.NetworkServiceEndpoint.LabelsEntry
-	nil,                              // 14: vppmesh.v1.Connection.LabelsEntry
-	(*interfaces.MemifLink)(nil),     // 15: vppmesh.vpp.interfaces.MemifLink
-	(*interfaces.VhostUserLink)(nil), // 16: vppmesh.vpp.interfaces.VhostUserLink
+	(*VxlanLink)(nil),                // 8: vppmesh.v1.VxlanLink
+	(*MeshNode)(nil),                 // 9: vppmesh.v1.MeshNode
+	(*ConnectionSide)(nil),           // 10: vppmesh.v1.ConnectionSide
+	(*LinkStatus)(nil),               // 11: vppmesh.v1.LinkStatus
+	(*IPContext)(nil),                // 12: vppmesh.v1.IPContext
+	(*ConnectionCounters)(nil),       // 13: vppmesh.v1.ConnectionCounters
+	nil,                              // 14: vppmesh.v1.ServiceMatch.SourceSelectorEntry
+	nil,                              // 15: vppmesh.v1.ServiceRoute.DestinationSelectorEntry
+	nil,                              // 16: vppmesh.v1.NetworkServiceEndpoint.LabelsEntry
+	nil,                              // 17: vppmesh.v1.Connection.LabelsEntry
+	(*interfaces.MemifLink)(nil),     // 18: vppmesh.vpp.interfaces.MemifLink
+	(*interfaces.VhostUserLink)(nil), // 19: vppmesh.vpp.interfaces.VhostUserLink
 }
 var file_vppmesh_v1_mesh_proto_depIdxs = []int32{
 	0,  // 0: vppmesh.v1.NetworkService.payload:type_name -> vppmesh.v1.NetworkService.Payload
 	3,  // 1: vppmesh.v1.NetworkService.matches:type_name -> vppmesh.v1.ServiceMatch
-	11, // 2: vppmesh.v1.ServiceMatch.source_selector:type_name -> vppmesh.v1.ServiceMatch.SourceSelectorEntry
+	14, // 2: vppmesh.v1.ServiceMatch.source_selector:type_name -> vppmesh.v1.ServiceMatch.SourceSelectorEntry
 	4,  // 3: vppmesh.v1.ServiceMatch.routes:type_name -> vppmesh.v1.ServiceRoute
-	12, // 4: vppmesh.v1.ServiceRoute.destination_selector:type_name -> vppmesh.v1.ServiceRoute.DestinationSelectorEntry
-	13, // 5: vppmesh.v1.NetworkServiceEndpoint.labels:type_name -> vppmesh.v1.NetworkServiceEndpoint.LabelsEntry
-	15, // 6: vppmesh.v1.NetworkServiceEndpoint.memif:type_name -> vppmesh.vpp.interfaces.MemifLink
-	16, // 7: vppmesh.v1.NetworkServiceEndpoint.vhost_user:type_name -> vppmesh.vpp.interfaces.VhostUserLink
-	14, // 8: vppmesh.v1.Connection.labels:type_name -> vppmesh.v1.Connection.LabelsEntry
-	15, // 9: vppmesh.v1.Connection.memif:type_name -> vppmesh.vpp.interfaces.MemifLink
-	16, // 10: vppmesh.v1.Connection.vhost_user:type_name -> vppmesh.vpp.interfaces.VhostUserLink
+	15, // 4: vppmesh.v1.ServiceRoute.destination_selector:type_name -> vppmesh.v1.ServiceRoute.DestinationSelectorEntry
+	16, // 5: vppmesh.v1.NetworkServiceEndpoint.labels:type_name -> vppmesh.v1.NetworkServiceEndpoint.LabelsEntry
+	18, // 6: vppmesh.v1.NetworkServiceEndpoint.memif:type_name -> vppmesh.vpp.interfaces.MemifLink
+	19, // 7: vppmesh.v1.NetworkServiceEndpoint.vhost_user:type_name -> vppmesh.vpp.interfaces.VhostUserLink
+	17, // 8: vppmesh.v1.Connection.labels:type_name -> vppmesh.v1.Connection.LabelsEntry
+	18, // 9: vppmesh.v1.Connection.memif:type_name -> vppmesh.vpp.interfaces.MemifLink
+	19, // 10: vppmesh.v1.Connection.vhost_user:type_name -> vppmesh.vpp.interfaces.VhostUserLink
 	1,  // 11: vppmesh.v1.ConnectionStatus.state:type_name -> vppmesh.v1.ConnectionStatus.State
-	8,  // 12: vppmesh.v1.ConnectionStatus.client_link:type_name -> vppmesh.v1.LinkStatus
-	8,  // 13: vppmesh.v1.ConnectionStatus.endpoint_link:type_name -> vppmesh.v1.LinkStatus
-	9,  // 14: vppmesh.v1.ConnectionStatus.ip_context:type_name -> vppmesh.v1.IPContext
-	10, // 15: vppmesh.v1.ConnectionStatus.counters:type_name -> vppmesh.v1.ConnectionCounters
-	15, // 16: vppmesh.v1.LinkStatus.memif:type_name -> vppmesh.vpp.interfaces.MemifLink
-	16, // 17: vppmesh.v1.LinkStatus.vhost_user:type_name -> vppmesh.vpp.interfaces.VhostUserLink
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	11, // 12: vppmesh.v1.ConnectionStatus.client_link:type_name -> vppmesh.v1.LinkStatus
+	11, // 13: vppmesh.v1.ConnectionStatus.endpoint_link:type_name -> vppmesh.v1.LinkStatus
+	12, // 14: vppmesh.v1.ConnectionStatus.ip_context:type_name -> vppmesh.v1.IPContext
+	13, // 15: vppmesh.v1.ConnectionStatus.counters:type_name -> vppmesh.v1.ConnectionCounters
+	8,  // 16: vppmesh.v1.ConnectionStatus.vxlan:type_name -> vppmesh.v1.VxlanLink
+	1,  // 17: vppmesh.v1.ConnectionSide.state:type_name -> vppmesh.v1.ConnectionStatus.State
+	11, // 18: vppmesh.v1.ConnectionSide.endpoint_link:type_name -> vppmesh.v1.LinkStatus
+	18, // 19: vppmesh.v1.LinkStatus.memif:type_name -> vppmesh.vpp.interfaces.MemifLink
+	19, // 20: vppmesh.v1.LinkStatus.vhost_user:type_name -> vppmesh.vpp.interfaces.VhostUserLink
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_vppmesh_v1_mesh_proto_init() }
@@ -1069,7 +1330,7 @@ func file_vppmesh_v1_mesh_proto_init() {
 		(*Connection_Memif)(nil),
 		(*Connection_VhostUser)(nil),
 	}
-	file_vppmesh_v1_mesh_proto_msgTypes[6].OneofWrappers = []any{
+	file_vppmesh_v1_mesh_proto_msgTypes[9].OneofWrappers = []any{
 		(*LinkStatus_Memif)(nil),
 		(*LinkStatus_VhostUser)(nil),
 	}
@@ -1079,7 +1340,7 @@ func file_vppmesh_v1_mesh_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vppmesh_v1_mesh_proto_rawDesc), len(file_vppmesh_v1_mesh_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
