@@ -193,7 +193,7 @@ func (r *runner) upDocker(ctx context.Context) error {
 			}); err != nil {
 				return err
 			}
-			if out, err := r.ctl(ctx, node, "import", p.ConfigFile(node)); err != nil {
+			if out, err := r.ctl(ctx, node, p.Node(node).ImportArgs(p.ConfigFile(node))...); err != nil {
 				return fmt.Errorf("node %s: agent configuration: %w: %s", node, err, out)
 			}
 			r.say("node %s: vppsim and agent containers up, %d config key(s) put", node, len(p.Node(node).Config))

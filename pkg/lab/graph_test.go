@@ -329,21 +329,3 @@ sys.exit(1 if errs else 0)`, schema, f).CombinedOutput()
 		}
 	}
 }
-
-// jsonable turns YAML's map[any]any into JSON objects.
-func jsonable(v any) any {
-	switch x := v.(type) {
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[fmt.Sprint(k)] = jsonable(e)
-		}
-		return m
-	case []any:
-		for i := range x {
-			x[i] = jsonable(x[i])
-		}
-		return x
-	}
-	return v
-}
