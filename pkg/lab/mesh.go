@@ -11,8 +11,8 @@ import (
 	"sort"
 	"strings"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	yaml "go.yaml.in/yaml/v2"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/vppmesh/vppmesh/models"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
