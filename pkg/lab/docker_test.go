@@ -200,3 +200,65 @@ func TestComposeUp(t *testing.T) {
 	logs, _ := compose("logs", "--tail", "20")
 	t.Fatalf("no frames through the compose lab; last state %s\n%s", last, logs)
 }
+
+// TestLabDockerMesh runs the mesh lab in Docker (make lab-docker): vppsim
+// and agent containers, six CNF containers sharing vpp1's network (its
+// agent's etcd), the service put with the configuration; every connection
+// UP on an endpoint its labels select, with traffic.
+func TestLabDockerMesh(t *testing.T) {
+	if os.Getenv("LAB_DOCKER") == "" || raceEnabled || os.Geteuid() != 0 {
+		t.Skip("docker mesh lab: run make lab-docker (root, LAB_DOCKER=1; builds the images)")
+	}
+	ctx := context.Background()
+	if err := EnsureDocker(ctx); err != nil {
+		t.Fatal(err)
+	}
+	topo := mustLoad(t, "mesh")
+	topo.Name = "dmesh"
+	dir := filepath.Join(os.TempDir(), "vml-t-dmesh")
+	var out bytes.Buffer
+	opts := Options{Dir: dir, Runtime: RuntimeDocker, Timeout: 60 * time.Second, Out: &out}
+	_, _ = Down(ctx, topo.Name, opts)
+	rep, upErr := Up(ctx, topo, "", opts)
+	if upErr == nil {
+		var b bytes.Buffer
+		rep.Print(&b)
+		t.Logf("%s", b.String())
+		want := map[string]string{"c-gold": "ep-gold", "c-std1": "ep-std", "c-std2": "ep-std"}
+		seen := map[string]bool{}
+		for _, c := range rep.Connections {
+			if c.State != "UP" || !strings.HasPrefix(c.Endpoint, want[c.Connection]) || c.Received < meshBurst || c.Reflected == 0 {
+				t.Errorf("connection %+v: want UP on %s*, traffic both ways", c, want[c.Connection])
+			}
+			seen[c.Endpoint] = true
+		}
+		if len(rep.Connections) != 3 || len(seen) != 3 {
+			t.Errorf("connections %+v: want three, one per endpoint", rep.Connections)
+		}
+		st, err := LoadState(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{"ep-gold", "c-std2"} {
+			mode, _ := exec.Command("docker", "inspect", "--format", "{{.HostConfig.NetworkMode}}", st.Nodes[n]).Output()
+			if m := strings.TrimSpace(string(mode)); m != "container:"+labPrefix("dmesh")+"vpp1" {
+				t.Errorf("%s network mode %q: want vpp1's", n, m)
+			}
+		}
+	}
+	down, err := Down(ctx, topo.Name, opts)
+	if err != nil {
+		t.Errorf("down: %v", err)
+	}
+	if upErr != nil {
+		for _, c := range []string{"vpp1", "vpp1-agent", "c-gold", "ep-gold"} {
+			logs, _ := exec.Command("docker", "logs", "--tail", "10", labPrefix("dmesh")+c).CombinedOutput()
+			t.Logf("--- %s\n%s", c, logs)
+		}
+		t.Fatalf("up: %v\n%s", upErr, out.String())
+	}
+	if left := dockerLabContainers(ctx, topo.Name, nil); len(left) > 0 {
+		t.Errorf("containers left: %v", left)
+	}
+	assertGone(t, topo.Name, dir, down)
+}
