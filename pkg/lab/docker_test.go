@@ -239,9 +239,10 @@ func TestLabDockerMesh(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		id, _ := exec.Command("docker", "inspect", "--format", "{{.Id}}", labPrefix("dmesh")+"vpp1").Output()
 		for _, n := range []string{"ep-gold", "c-std2"} {
 			mode, _ := exec.Command("docker", "inspect", "--format", "{{.HostConfig.NetworkMode}}", st.Nodes[n]).Output()
-			if m := strings.TrimSpace(string(mode)); m != "container:"+labPrefix("dmesh")+"vpp1" {
+			if m := strings.TrimSpace(string(mode)); m != "container:"+strings.TrimSpace(string(id)) {
 				t.Errorf("%s network mode %q: want vpp1's", n, m)
 			}
 		}
