@@ -201,7 +201,7 @@ func (r *runner) upDocker(ctx context.Context) error {
 			if out, err := r.ctl(ctx, node, p.Node(node).ImportArgs(p.ConfigFile(node))...); err != nil {
 				return fmt.Errorf("node %s: agent configuration: %w: %s", node, err, out)
 			}
-			r.say("node %s: vppsim and agent containers up, %d config key(s) and %d service(s) put", node, len(p.Node(node).Config), len(p.Node(node).Services))
+			r.say("node %s: vppsim and agent containers up, %d config key(s)%s put", node, len(p.Node(node).Config), servicesPut(p.Node(node)))
 		}
 	}
 	for _, pl := range p.Links {

@@ -364,6 +364,14 @@ func (p *Plan) ServiceValues() ([][2]string, error) {
 	return out, nil
 }
 
+// servicesPut says, for up's progress line, how many services a vpp node puts.
+func servicesPut(n *PlanNode) string {
+	if len(n.Services) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" and %d network service(s)", len(n.Services))
+}
+
 // meshVPPNodes are the vpp nodes serving mesh CNFs, sorted.
 func (p *Plan) meshVPPNodes() []string {
 	set := map[string]bool{}

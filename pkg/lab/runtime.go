@@ -554,7 +554,7 @@ func (r *runner) startVPPNode(ctx context.Context, n *PlanNode) error {
 	if out, err := r.ctl(ctx, n.Name, n.ImportArgs(cfg)...); err != nil {
 		return fmt.Errorf("node %s: agent configuration: %w: %s", n.Name, err, out)
 	}
-	r.say("node %s: %s and agent up, %d config key(s) and %d service(s) put", n.Name, n.VPP.Engine, len(n.Config), len(n.Services))
+	r.say("node %s: %s and agent up, %d config key(s)%s put", n.Name, n.VPP.Engine, len(n.Config), servicesPut(n))
 	return nil
 }
 
@@ -850,7 +850,7 @@ func (r *runner) waitLinks(ctx context.Context, gensToo bool) error {
 			r.log.Info("link up", "link", pl.Name)
 		}
 	}
-	if !gensToo {
+	if !gensToo && len(r.plan.Links) > 0 {
 		r.say("links: all %d up", len(r.plan.Links))
 	}
 	return nil
