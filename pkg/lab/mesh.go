@@ -81,6 +81,9 @@ func (s ServiceSpec) MarshalYAML() (any, error) {
 	if s.Fields == nil && s.File != "" {
 		return map[string]any{"file": s.File}, nil
 	}
+	if s.Fields == nil {
+		return map[string]any{}, nil
+	}
 	return s.Fields, nil
 }
 
@@ -132,7 +135,7 @@ func (t *Topology) resolveServiceFiles(dir string) error {
 // unknown fields and wrong types rejected, the model's own checks, and a
 // name (when given) equal to the key.
 func (s ServiceSpec) NetworkService(name string) (*vppmeshv1.NetworkService, error) {
-	if s.Fields == nil {
+	if s.Fields == nil && s.File != "" {
 		return nil, fmt.Errorf("file %s not read (the lab file's directory is unknown)", s.File)
 	}
 	b, err := json.Marshal(jsonable(s.Fields))

@@ -96,6 +96,14 @@ func TestMeshInlineService(t *testing.T) {
 	if ns.GetPayload() != vppmeshv1.NetworkService_IP || ns.GetIpPool() != "198.51.100.0/24" || ns.GetMatches()[0].GetRoutes()[0].GetWeight() != 2 {
 		t.Errorf("inline service %v", ns)
 	}
+	// A service with every field at its default: ETHERNET, every endpoint.
+	bare, err := Parse([]byte(strings.Replace(meshInline, "    fw:\n      payload: IP\n      ip_pool: 198.51.100.0/24\n      matches:\n        - routes: [{destinationSelector: {tier: std}, weight: 2}]\n", "    fw:\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns, err := bare.Topology.Services["fw"].NetworkService("fw"); err != nil || ns.GetPayload() != vppmeshv1.NetworkService_ETHERNET || len(ns.GetMatches()) != 0 {
+		t.Errorf("bare service %v %v", ns, err)
+	}
 	d, m := DOT(topo), Mermaid(topo)
 	if !strings.Contains(d, `"c1" -- "vpp1" [label="mesh client fw", style=dotted]`) || !strings.Contains(m, `n_ep -. "mesh endpoint fw {tier=std}" .- n_vpp1`) {
 		t.Errorf("graphs lack the mesh edges:\n%s\n%s", d, m)
