@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -262,4 +263,78 @@ func TestLabDockerMesh(t *testing.T) {
 		t.Errorf("containers left: %v", left)
 	}
 	assertGone(t, topo.Name, dir, down)
+}
+
+// TestComposeUpMesh brings the mesh lab's compose export up (make
+// lab-docker-all): the config service puts the service with vpp1's
+// configuration, the CNFs in vpp1's network register and request, and every
+// connection comes UP on an endpoint its labels select.
+func TestComposeUpMesh(t *testing.T) {
+	if os.Getenv("LAB_DOCKER") != "all" || raceEnabled || os.Geteuid() != 0 {
+		t.Skip("compose lab: run make lab-docker-all (root, LAB_DOCKER=all)")
+	}
+	dc, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Skip("docker-compose not installed (Debian package docker-compose)")
+	}
+	ctx := context.Background()
+	if err := EnsureDocker(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(os.TempDir(), "vml-t-cmesh")
+	os.RemoveAll(dir)
+	defer os.RemoveAll(dir)
+	p, err := NewPlan(mustLoad(t, "mesh"), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Compose()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteConfigs(); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(f, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	compose := func(args ...string) (string, error) {
+		out, err := exec.CommandContext(ctx, dc, append([]string{"-p", "vmlcmesh", "-f", f}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	defer func() {
+		if out, err := compose("down", "-v", "--timeout", "5"); err != nil {
+			t.Errorf("docker-compose down: %v\n%s", err, out)
+		}
+	}()
+	if out, err := compose("up", "-d"); err != nil {
+		t.Fatalf("docker-compose up: %v\n%s", err, out)
+	}
+	want := map[string]string{"c-gold": "ep-gold", "c-std1": "ep-std", "c-std2": "ep-std"}
+	var last string
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := exec.Command("docker", "exec", "vmlcmesh_vpp1-agent_1", "agentctl", "-e", "127.0.0.1:2379", "mesh", "connections", "-o", "json").CombinedOutput()
+		last = string(out)
+		var conns []struct {
+			ID     string `json:"id"`
+			Status struct {
+				State    string `json:"state"`
+				Endpoint string `json:"endpoint"`
+			} `json:"status"`
+		}
+		if err == nil && json.Unmarshal(out, &conns) == nil && len(conns) == 3 {
+			ok := true
+			for _, c := range conns {
+				ok = ok && c.Status.State == "UP" && strings.HasPrefix(c.Status.Endpoint, want[c.ID])
+			}
+			if ok {
+				return
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	logs, _ := compose("logs", "--tail", "10")
+	t.Fatalf("mesh connections not all UP on their endpoints; last %s\n%s", last, logs)
 }
