@@ -135,11 +135,11 @@ func TestLabDockerExamples(t *testing.T) {
 	}
 }
 
-// TestComposeUp brings the cross-connect lab's compose export up with
+// TestLabDockerCompose brings the cross-connect lab's compose export up with
 // docker-compose (make lab-docker-all): the config service imports the
 // agent's configuration, the memifs come up and VPP forwards the
 // generator's frames. Then compose takes it down.
-func TestComposeUp(t *testing.T) {
+func TestLabDockerCompose(t *testing.T) {
 	if os.Getenv("LAB_DOCKER") != "all" || raceEnabled || os.Geteuid() != 0 {
 		t.Skip("compose lab: run make lab-docker-all (root, LAB_DOCKER=all)")
 	}
@@ -265,11 +265,11 @@ func TestLabDockerMesh(t *testing.T) {
 	assertGone(t, topo.Name, dir, down)
 }
 
-// TestComposeUpMesh brings the mesh lab's compose export up (make
+// TestLabDockerComposeMesh brings the mesh lab's compose export up (make
 // lab-docker-all): the config service puts the service with vpp1's
 // configuration, the CNFs in vpp1's network register and request, and every
 // connection comes UP on an endpoint its labels select.
-func TestComposeUpMesh(t *testing.T) {
+func TestLabDockerComposeMesh(t *testing.T) {
 	if os.Getenv("LAB_DOCKER") != "all" || raceEnabled || os.Geteuid() != 0 {
 		t.Skip("compose lab: run make lab-docker-all (root, LAB_DOCKER=all)")
 	}
