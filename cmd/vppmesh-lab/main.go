@@ -91,7 +91,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "%s: lab %s is valid: %d node(s), %d link(s)\n", args[0], t.Name, len(t.Topology.Nodes), len(t.Topology.Links))
+			svcs := ""
+			if n := len(t.Topology.Services); n > 0 {
+				svcs = fmt.Sprintf(", %d network service(s)", n)
+			}
+			fmt.Fprintf(stdout, "%s: lab %s is valid: %d node(s), %d link(s)%s\n", args[0], t.Name, len(t.Topology.Nodes), len(t.Topology.Links), svcs)
 			if _, err := lab.NewPlan(t, lab.DefaultDir(t.Name)); err != nil {
 				return err
 			}

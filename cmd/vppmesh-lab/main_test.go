@@ -82,3 +82,37 @@ func TestExecUsage(t *testing.T) {
 		t.Errorf("status of no lab: %v", err)
 	}
 }
+
+// TestMeshGraphAndExport: the mesh lab (no links; CNFs wired by the mesh)
+// validates, draws its CNFs' edges to the vpp node, and exports.
+func TestMeshGraphAndExport(t *testing.T) {
+	const mesh = "../../docs/examples/labs/mesh.yaml"
+	if out, err := runCLI(t, "validate", mesh); err != nil || !strings.Contains(out, "lab mesh is valid: 7 node(s), 0 link(s), 1 network service(s)") {
+		t.Errorf("validate: %v\n%s", err, out)
+	}
+	out, err := runCLI(t, "graph", mesh)
+	if err != nil || !strings.Contains(out, `n_c_gold -. "mesh client fw {tier=gold}" .- n_vpp1`) || strings.Count(out, " .- n_vpp1") != 6 {
+		t.Errorf("graph: %v\n%s", err, out)
+	}
+	out, err = runCLI(t, "graph", "--format", "dot", mesh)
+	if err != nil || !strings.Contains(out, `"ep-std2" -- "vpp1" [label="mesh endpoint fw {tier=std,zone=b}", style=dotted];`) {
+		t.Errorf("graph dot: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	f := filepath.Join(dir, "compose.yaml")
+	if _, err := runCLI(t, "export", "--compose", "--dir", dir, "--out", f, mesh); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(f)
+	if strings.Count(string(b), "network_mode: service:vpp1") != 8 { // agent, config, six CNFs
+		t.Errorf("compose file:\n%s", b)
+	}
+	cfg, err := os.ReadFile(filepath.Join(dir, "nodes", "vpp1", "config.txt"))
+	if err != nil || !strings.HasPrefix(string(cfg), "/vppmesh/v1/service/fw {") {
+		t.Errorf("config file (the service for the config service to put): %v %q", err, cfg)
+	}
+	out, err = runCLI(t, "export", "--containerlab", mesh)
+	if err != nil || strings.Count(out, "network-mode: container:vpp1") != 8 {
+		t.Errorf("containerlab: %v\n%s", err, out)
+	}
+}

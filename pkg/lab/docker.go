@@ -162,12 +162,17 @@ func (r *runner) upDocker(ctx context.Context) error {
 		return nil
 	}
 	var gens []container
+	mesh := map[string]container{}
 	for _, c := range cs {
 		if c.OneShot {
 			continue
 		}
 		if pn := p.Node(c.Name); pn != nil && pn.IsGen() {
 			gens = append(gens, c)
+			continue
+		}
+		if pn := p.Node(c.Name); pn != nil && pn.MeshRole() != "" {
+			mesh[c.Name] = c // after the vpp nodes whose network they share
 			continue
 		}
 		if err := start(c); err != nil {
@@ -193,10 +198,10 @@ func (r *runner) upDocker(ctx context.Context) error {
 			}); err != nil {
 				return err
 			}
-			if out, err := r.ctl(ctx, node, "import", p.ConfigFile(node)); err != nil {
+			if out, err := r.ctl(ctx, node, p.Node(node).ImportArgs(p.ConfigFile(node))...); err != nil {
 				return fmt.Errorf("node %s: agent configuration: %w: %s", node, err, out)
 			}
-			r.say("node %s: vppsim and agent containers up, %d config key(s) put", node, len(p.Node(node).Config))
+			r.say("node %s: vppsim and agent containers up, %d config key(s)%s put", node, len(p.Node(node).Config), servicesPut(p.Node(node)))
 		}
 	}
 	for _, pl := range p.Links {
@@ -207,6 +212,9 @@ func (r *runner) upDocker(ctx context.Context) error {
 		}
 	}
 	if err := r.waitLinks(ctx, false); err != nil {
+		return err
+	}
+	if err := r.startMesh(ctx, func(n *PlanNode) error { return start(mesh[n.Name]) }); err != nil {
 		return err
 	}
 	for _, n := range p.Nodes {

@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,11 +135,11 @@ func TestLabDockerExamples(t *testing.T) {
 	}
 }
 
-// TestComposeUp brings the cross-connect lab's compose export up with
+// TestLabDockerCompose brings the cross-connect lab's compose export up with
 // docker-compose (make lab-docker-all): the config service imports the
 // agent's configuration, the memifs come up and VPP forwards the
 // generator's frames. Then compose takes it down.
-func TestComposeUp(t *testing.T) {
+func TestLabDockerCompose(t *testing.T) {
 	if os.Getenv("LAB_DOCKER") != "all" || raceEnabled || os.Geteuid() != 0 {
 		t.Skip("compose lab: run make lab-docker-all (root, LAB_DOCKER=all)")
 	}
@@ -199,4 +200,141 @@ func TestComposeUp(t *testing.T) {
 	}
 	logs, _ := compose("logs", "--tail", "20")
 	t.Fatalf("no frames through the compose lab; last state %s\n%s", last, logs)
+}
+
+// TestLabDockerMesh runs the mesh lab in Docker (make lab-docker): vppsim
+// and agent containers, six CNF containers sharing vpp1's network (its
+// agent's etcd), the service put with the configuration; every connection
+// UP on an endpoint its labels select, with traffic.
+func TestLabDockerMesh(t *testing.T) {
+	if os.Getenv("LAB_DOCKER") == "" || raceEnabled || os.Geteuid() != 0 {
+		t.Skip("docker mesh lab: run make lab-docker (root, LAB_DOCKER=1; builds the images)")
+	}
+	ctx := context.Background()
+	if err := EnsureDocker(ctx); err != nil {
+		t.Fatal(err)
+	}
+	topo := mustLoad(t, "mesh")
+	topo.Name = "dmesh"
+	dir := filepath.Join(os.TempDir(), "vml-t-dmesh")
+	var out bytes.Buffer
+	opts := Options{Dir: dir, Runtime: RuntimeDocker, Timeout: 60 * time.Second, Out: &out}
+	_, _ = Down(ctx, topo.Name, opts)
+	rep, upErr := Up(ctx, topo, "", opts)
+	if upErr == nil {
+		var b bytes.Buffer
+		rep.Print(&b)
+		t.Logf("%s", b.String())
+		want := map[string]string{"c-gold": "ep-gold", "c-std1": "ep-std", "c-std2": "ep-std"}
+		seen := map[string]bool{}
+		for _, c := range rep.Connections {
+			if c.State != "UP" || !strings.HasPrefix(c.Endpoint, want[c.Connection]) || c.Received < meshBurst || c.Reflected == 0 {
+				t.Errorf("connection %+v: want UP on %s*, traffic both ways", c, want[c.Connection])
+			}
+			seen[c.Endpoint] = true
+		}
+		if len(rep.Connections) != 3 || len(seen) != 3 {
+			t.Errorf("connections %+v: want three, one per endpoint", rep.Connections)
+		}
+		st, err := LoadState(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := exec.Command("docker", "inspect", "--format", "{{.Id}}", labPrefix("dmesh")+"vpp1").Output()
+		for _, n := range []string{"ep-gold", "c-std2"} {
+			mode, _ := exec.Command("docker", "inspect", "--format", "{{.HostConfig.NetworkMode}}", st.Nodes[n]).Output()
+			if m := strings.TrimSpace(string(mode)); m != "container:"+strings.TrimSpace(string(id)) {
+				t.Errorf("%s network mode %q: want vpp1's", n, m)
+			}
+		}
+	}
+	down, err := Down(ctx, topo.Name, opts)
+	if err != nil {
+		t.Errorf("down: %v", err)
+	}
+	if upErr != nil {
+		for _, c := range []string{"vpp1", "vpp1-agent", "c-gold", "ep-gold"} {
+			logs, _ := exec.Command("docker", "logs", "--tail", "10", labPrefix("dmesh")+c).CombinedOutput()
+			t.Logf("--- %s\n%s", c, logs)
+		}
+		t.Fatalf("up: %v\n%s", upErr, out.String())
+	}
+	if left := dockerLabContainers(ctx, topo.Name, nil); len(left) > 0 {
+		t.Errorf("containers left: %v", left)
+	}
+	assertGone(t, topo.Name, dir, down)
+}
+
+// TestLabDockerComposeMesh brings the mesh lab's compose export up (make
+// lab-docker-all): the config service puts the service with vpp1's
+// configuration, the CNFs in vpp1's network register and request, and every
+// connection comes UP on an endpoint its labels select.
+func TestLabDockerComposeMesh(t *testing.T) {
+	if os.Getenv("LAB_DOCKER") != "all" || raceEnabled || os.Geteuid() != 0 {
+		t.Skip("compose lab: run make lab-docker-all (root, LAB_DOCKER=all)")
+	}
+	dc, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Skip("docker-compose not installed (Debian package docker-compose)")
+	}
+	ctx := context.Background()
+	if err := EnsureDocker(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(os.TempDir(), "vml-t-cmesh")
+	os.RemoveAll(dir)
+	defer os.RemoveAll(dir)
+	p, err := NewPlan(mustLoad(t, "mesh"), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Compose()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteConfigs(); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(f, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	compose := func(args ...string) (string, error) {
+		out, err := exec.CommandContext(ctx, dc, append([]string{"-p", "vmlcmesh", "-f", f}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	defer func() {
+		if out, err := compose("down", "-v", "--timeout", "5"); err != nil {
+			t.Errorf("docker-compose down: %v\n%s", err, out)
+		}
+	}()
+	if out, err := compose("up", "-d"); err != nil {
+		t.Fatalf("docker-compose up: %v\n%s", err, out)
+	}
+	want := map[string]string{"c-gold": "ep-gold", "c-std1": "ep-std", "c-std2": "ep-std"}
+	var last string
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := exec.Command("docker", "exec", "vmlcmesh_vpp1-agent_1", "agentctl", "-e", "127.0.0.1:2379", "mesh", "connections", "-o", "json").CombinedOutput()
+		last = string(out)
+		var conns []struct {
+			ID     string `json:"id"`
+			Status struct {
+				State    string `json:"state"`
+				Endpoint string `json:"endpoint"`
+			} `json:"status"`
+		}
+		if err == nil && json.Unmarshal(out, &conns) == nil && len(conns) == 3 {
+			ok := true
+			for _, c := range conns {
+				ok = ok && c.Status.State == "UP" && strings.HasPrefix(c.Status.Endpoint, want[c.ID])
+			}
+			if ok {
+				return
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	logs, _ := compose("logs", "--tail", "10")
+	t.Fatalf("mesh connections not all UP on their endpoints; last %s\n%s", last, logs)
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -304,6 +305,99 @@ func TestLabVxlan(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestLabMesh: three endpoints of one network service, three clients. up
+// returns once every connection is UP with traffic; each client is served by
+// an endpoint its labels select (gold → gold, every other → a std one, the
+// two std clients shared between the two std endpoints), the endpoint
+// reflected its frames. Then the endpoint of one std client is killed: the
+// connection heals to the other std endpoint (never the gold one) and
+// carries traffic again.
+func TestLabMesh(t *testing.T) {
+	upAndDown(t, "../../docs/examples/labs/mesh.yaml", func(t *testing.T, rep *Report) { checkMeshLab(t, "mesh", rep) })
+}
+
+// checkMeshLab checks the mesh lab's report, kills the endpoint of one std
+// client and checks the heal.
+func checkMeshLab(t *testing.T, lab string, rep *Report) {
+	t.Helper()
+	if len(rep.Links) != 0 || len(rep.Connections) != 3 {
+		t.Fatalf("report: %d links, %d connections: want 0 and 3", len(rep.Links), len(rep.Connections))
+	}
+	conns := map[string]ConnReport{}
+	for _, c := range rep.Connections {
+		conns[c.Connection] = c
+		if c.State != "UP" || c.Service != "fw" {
+			t.Errorf("connection %s: %s of %q, want UP of fw", c.Connection, c.State, c.Service)
+		}
+		// up waited for meshBurst reflections; the endpoint's count
+		// is read at another moment, so only both non-zero is sure.
+		if c.Received < meshBurst || c.Received > c.Sent || c.Reflected == 0 {
+			t.Errorf("connection %s: sent %d, received %d, endpoint reflected %d", c.Connection, c.Sent, c.Received, c.Reflected)
+		}
+	}
+	if ep := conns["c-gold"].Endpoint; ep != "ep-gold" {
+		t.Errorf("c-gold (tier=gold) served by %q, want ep-gold", ep)
+	}
+	s1, s2 := conns["c-std1"].Endpoint, conns["c-std2"].Endpoint
+	if s1 == s2 || !strings.HasPrefix(s1, "ep-std") || !strings.HasPrefix(s2, "ep-std") {
+		t.Fatalf("std clients served by %q and %q: want ep-std1 and ep-std2, one each", s1, s2)
+	}
+	// Kill c-std1's endpoint.
+	ctx := context.Background()
+	opts := Options{Dir: filepath.Join(os.TempDir(), "vml-t-"+lab), BinDir: labBinaries(t)}
+	st, err := LoadState(opts.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	for _, p := range st.Procs {
+		if p.Node == s1 && p.alive() {
+			killed = syscall.Kill(p.Pid, syscall.SIGKILL) == nil
+		}
+	}
+	if !killed {
+		t.Fatalf("no live process of %s to kill", s1)
+	}
+	before := conns["c-std1"].Received
+	var last ConnReport
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(300 * time.Millisecond)
+		sr, err := Status(ctx, lab, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range sr.Connections {
+			if c.Connection == "c-std1" {
+				last = c
+			}
+		}
+		if last.State == "UP" && last.Endpoint == s2 && last.Heals >= 1 && last.Received > before+meshBurst {
+			break
+		}
+	}
+	if last.State != "UP" || last.Endpoint != s2 || last.Heals < 1 || last.Received <= before+meshBurst {
+		t.Errorf("after killing %s, c-std1 is %+v: want UP on %s, healed, %d+ more frames back", s1, last, s2, meshBurst)
+	}
+}
+
+// TestLabMeshRealVPP runs the mesh lab on FD.io VPP: the same selection,
+// traffic and heal.
+func TestLabMeshRealVPP(t *testing.T) {
+	if _, err := exec.LookPath("vpp"); err != nil {
+		t.Skip("FD.io VPP not on PATH")
+	}
+	topo := mustLoad(t, "mesh")
+	topo.Name = "meshvpp"
+	v := topo.Topology.Nodes["vpp1"]
+	v.VPP = &VPPSpec{Engine: EngineVPP}
+	topo.Topology.Nodes["vpp1"] = v
+	upAndDownTopo(t, topo, "", func(t *testing.T, rep *Report) { checkMeshLab(t, "meshvpp", rep) })
+	if m, _ := filepath.Glob("/dev/shm/" + labPrefix("meshvpp") + "*"); len(m) > 0 {
+		t.Errorf("VPP API segments left: %v", m)
+	}
 }
 
 // TestLabDownAfterFailedUp: a CNF that dies makes up fail; down still

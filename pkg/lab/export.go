@@ -54,7 +54,20 @@ func (n *PlanNode) ConfigLines() string {
 	for _, k := range n.ConfigKeys() {
 		fmt.Fprintf(&b, "%s %s\n", k, n.Config[k])
 	}
+	for _, kv := range n.Services {
+		fmt.Fprintf(&b, "%s %s\n", kv[0], kv[1])
+	}
 	return b.String()
+}
+
+// ImportArgs is agentctl's import of a vpp node's configuration file. With
+// mesh services (global keys, which import validates only as agent config
+// keys) it writes with --force: the plan built and checked every value.
+func (n *PlanNode) ImportArgs(file string) []string {
+	if len(n.Services) > 0 {
+		return []string{"import", "--force", file}
+	}
+	return []string{"import", file}
 }
 
 // AgentArgs is the agent's command line in a vpp node (either runtime: the
@@ -97,14 +110,19 @@ func (p *Plan) containers() ([]container, error) {
 			out = append(out, container{Name: n.Name + "-agent", Node: n.Name, Image: ImageAgent, Args: p.AgentArgs(n, ctrRunDir, ctrDataDir, ""),
 				Binds: []string{run, sock}, NetworkFrom: n.Name})
 			out = append(out, container{Name: n.Name + "-config", Node: n.Name, Image: ImageAgent, OneShot: true, NetworkFrom: n.Name,
-				Args:  []string{"agentctl", "-e", ctrEtcdAddr, "--service-label", n.Name, "--timeout", "30s", "import", ctrConfig + "/config.txt"},
+				Args:  append([]string{"agentctl", "-e", ctrEtcdAddr, "--service-label", n.Name, "--timeout", "30s"}, n.ImportArgs(ctrConfig+"/config.txt")...),
 				Binds: []string{filepath.Dir(p.ConfigFile(n.Name)) + ":" + ctrConfig + ":ro"}})
 		case KindCNF:
 			img := n.Image
 			if img == "" {
 				img = ImageCNF
 			}
-			out = append(out, container{Name: n.Name, Node: n.Name, Image: img, Args: p.CNFArgs(n, ""), Env: n.Env, Binds: binds})
+			c := container{Name: n.Name, Node: n.Name, Image: img, Args: p.CNFArgs(n, ""), Env: n.Env, Binds: binds}
+			if n.MeshRole() != "" {
+				// Its vpp node's network: the agent's etcd on the loopback.
+				c.NetworkFrom = p.MeshVPP(n)
+			}
+			out = append(out, c)
 		default:
 			if n.Image == "" {
 				return nil, fmt.Errorf("node %s: a %s node in containers needs an image (built locally; nothing is pulled)", n.Name, n.Kind)

@@ -16,6 +16,7 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add([]byte(goodLab))
+	f.Add([]byte(meshInline))
 	f.Add([]byte("name: x\ntopology:\n  nodes:\n    a: {kind: vpp, vpp: {xconnect: [[a]], bridges: {b: []}}}\n  links:\n    - {type: vxlan, endpoints: []}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		topo, err := Parse(b)

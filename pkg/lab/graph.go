@@ -36,7 +36,34 @@ func Mermaid(t *Topology) string {
 		z := l.Endpoints[1]
 		fmt.Fprintf(&b, "  %s -- \"%s: %s ⇄ %s\" --- %s\n", mermaidID(a.Node), l.LinkType(), a.Interface, z.Interface, mermaidID(z.Node))
 	}
+	for _, n := range t.Nodes() {
+		if vpp, label, ok := meshEdge(t, n); ok {
+			fmt.Fprintf(&b, "  %s -. \"%s\" .- %s\n", mermaidID(n.Name), label, mermaidID(vpp))
+		}
+	}
 	return b.String()
+}
+
+// meshEdge is a mesh CNF's edge to its vpp node: the agent wires its memifs
+// per connection, so the edge names the role, service and labels.
+func meshEdge(t *Topology, n Node) (vpp, label string, ok bool) {
+	role := n.MeshRole()
+	if role == "" || n.Mesh == nil {
+		return "", "", false
+	}
+	vpp, err := t.meshVPP(n)
+	if err != nil {
+		return "", "", false
+	}
+	label = "mesh " + role + " " + n.Mesh.Service
+	var kv []string
+	for _, k := range sortedKeys(n.Mesh.Labels) {
+		kv = append(kv, k+"="+n.Mesh.Labels[k])
+	}
+	if len(kv) > 0 {
+		label += " {" + strings.Join(kv, ",") + "}"
+	}
+	return vpp, label, true
 }
 
 func mermaidID(n string) string { return "n_" + strings.ReplaceAll(n, "-", "_") }
@@ -93,6 +120,11 @@ func DOT(t *Topology) string {
 			label = fmt.Sprintf("vxlan vni %d", l.VNI)
 		}
 		fmt.Fprintf(&b, "  %q -- %q [label=%q, taillabel=%q, headlabel=%q, style=%s];\n", a.Node, z.Node, label, a.Interface, z.Interface, style)
+	}
+	for _, n := range t.Nodes() {
+		if vpp, label, ok := meshEdge(t, n); ok {
+			fmt.Fprintf(&b, "  %q -- %q [label=%q, style=dotted];\n", n.Name, vpp, label)
+		}
 	}
 	b.WriteString("}\n")
 	return b.String()

@@ -137,6 +137,36 @@ func TestExportCompose(t *testing.T) {
 	}
 }
 
+// TestExportMeshCompose: a mesh CNF shares its vpp node's network (the
+// agent's etcd on the loopback), and the config service puts the lab's
+// services with the node's configuration.
+func TestExportMeshCompose(t *testing.T) {
+	p, err := NewPlan(mustLoad(t, "mesh"), "/tmp/vppmesh-lab-mesh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Compose()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f ComposeFile
+	if err := yaml.UnmarshalStrict(b, &f); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	for _, n := range []string{"ep-gold", "ep-std1", "ep-std2", "c-gold", "c-std1", "c-std2"} {
+		s := f.Services[n]
+		if s.NetworkMode != "service:vpp1" || !contains(s.DependsOn, "vpp1") || !strings.Contains(strings.Join(s.Command, " "), "--etcd 127.0.0.1:2379") {
+			t.Errorf("%s: %+v: want vpp1's network and its etcd", n, s)
+		}
+	}
+	if s := f.Services["vpp1-config"]; strings.Join(s.Command[len(s.Command)-3:], " ") != "import --force /etc/vppmesh-lab/config.txt" {
+		t.Errorf("config service %v", s.Command)
+	}
+	if len(f.XLinks) != 0 {
+		t.Errorf("x-links %v: the mesh lab has no links", f.XLinks)
+	}
+}
+
 // TestComposeAcceptedByDockerCompose: docker-compose config reads every
 // example's export without complaint.
 func TestComposeAcceptedByDockerCompose(t *testing.T) {
@@ -144,7 +174,7 @@ func TestComposeAcceptedByDockerCompose(t *testing.T) {
 	if err != nil {
 		t.Skip("docker-compose not installed (Debian package docker-compose)")
 	}
-	for _, name := range []string{"xconnect", "bridge", "service-chain", "vhost-vm"} {
+	for _, name := range []string{"xconnect", "bridge", "service-chain", "vhost-vm", "mesh"} {
 		topo := mustLoad(t, name)
 		if name == "vhost-vm" {
 			vm := topo.Topology.Nodes["vm"]
@@ -310,7 +340,7 @@ sys.exit(1 if errs else 0)`, schema, f).CombinedOutput()
 	if err := check("bad", []byte("name: x\ntopology:\n  nodes:\n    a: {kind: linux, image: i, memif: yes}\n")); err == nil {
 		t.Fatal("schema accepted an unknown node key: the check checks nothing")
 	}
-	for _, name := range []string{"xconnect", "bridge", "service-chain", "vxlan"} {
+	for _, name := range []string{"xconnect", "bridge", "service-chain", "vxlan", "mesh"} {
 		topo := mustLoad(t, name)
 		if e, ok := topo.Topology.Nodes["etcd"]; ok {
 			e.Image = "local/etcd:3.4" // the export needs an image for it
@@ -328,22 +358,4 @@ sys.exit(1 if errs else 0)`, schema, f).CombinedOutput()
 			t.Errorf("%s: export does not validate: %v\n%s", name, err, b)
 		}
 	}
-}
-
-// jsonable turns YAML's map[any]any into JSON objects.
-func jsonable(v any) any {
-	switch x := v.(type) {
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[fmt.Sprint(k)] = jsonable(e)
-		}
-		return m
-	case []any:
-		for i := range x {
-			x[i] = jsonable(x[i])
-		}
-		return x
-	}
-	return v
 }

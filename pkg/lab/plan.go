@@ -39,6 +39,9 @@ type PlanNode struct {
 	Ifaces map[string]string
 	// Links are the indexes of the links ending on this node.
 	Links []int
+	// Services are the mesh services (global etcd key, protobuf JSON) a vpp
+	// node serving mesh CNFs puts with its configuration.
+	Services [][2]string
 }
 
 // PlanLink is one link of a Plan.
@@ -124,6 +127,15 @@ func NewPlan(t *Topology, dir string) (*Plan, error) {
 			if err := p.renderVPP(n); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if vpps := p.meshVPPNodes(); len(vpps) > 0 {
+		svcs, err := p.ServiceValues()
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vpps {
+			p.byN[v].Services = svcs
 		}
 	}
 	return p, nil
@@ -276,7 +288,11 @@ func (n *PlanNode) ConfigKeys() []string { return sortedKeys(n.Config) }
 
 // CNFArgs is the vppmesh-cnf command line of a cnf node: its cmd (mode and
 // flags, default "reflect") plus the memif of its link and a stats file.
+// A mesh CNF gets its service, labels, socket and etcd instead of a link.
 func (p *Plan) CNFArgs(n *PlanNode, statsFile string) []string {
+	if n.MeshRole() != "" {
+		return p.meshArgs(n, p.EtcdAddr(), statsFile)
+	}
 	fields := strings.Fields(n.Cmd)
 	if len(fields) == 0 {
 		fields = []string{"reflect"}

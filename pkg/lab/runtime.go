@@ -195,12 +195,16 @@ type Report struct {
 	Runtime string       `json:"runtime"`
 	Dir     string       `json:"dir"`
 	Links   []LinkReport `json:"links"`
+	// Connections are the mesh connections, one per client CNF.
+	Connections []ConnReport `json:"connections,omitempty"`
 }
 
 // Print writes the report as a table.
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "lab %s up (%s runtime, %s)\n", r.Lab, r.Runtime, r.Dir)
-	fmt.Fprintf(w, "%-4s %-36s %-10s %-6s %s\n", "LINK", "ENDPOINTS", "TYPE", "STATE", "TRAFFIC (sent/received per end)")
+	if len(r.Links) > 0 {
+		fmt.Fprintf(w, "%-4s %-36s %-10s %-6s %s\n", "LINK", "ENDPOINTS", "TYPE", "STATE", "TRAFFIC (sent/received per end)")
+	}
 	for _, l := range r.Links {
 		var ends []string
 		for _, e := range l.Ends {
@@ -208,6 +212,29 @@ func (r *Report) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%-4d %-36s %-10s %-6s %s\n", l.Link, l.Name, l.Type, l.State, strings.Join(ends, ", "))
 	}
+	r.printConnections(w)
+}
+
+// printConnections writes the mesh connections as a table.
+func (r *Report) printConnections(w io.Writer) {
+	if len(r.Connections) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%-16s %-12s %-8s %-16s %-5s %s\n", "CONNECTION", "SERVICE", "STATE", "ENDPOINT", "HEALS", "TRAFFIC (client sent/received, endpoint reflected)")
+	for _, c := range r.Connections {
+		fmt.Fprintf(w, "%-16s %-12s %-8s %-16s %-5d %d/%d, %d", c.Connection, c.Service, c.State, dashIfEmpty(c.Endpoint), c.Heals, c.Sent, c.Received, c.Reflected)
+		if c.State != "UP" && c.Error != "" {
+			fmt.Fprintf(w, " (%s)", c.Error)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func dashIfEmpty(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // runner is one up or down in progress.
@@ -302,6 +329,14 @@ func redact(args []string) []string {
 func (r *runner) upNetns(ctx context.Context) error {
 	p := r.plan
 	for _, n := range p.Nodes {
+		if n.MeshRole() != "" {
+			// A mesh CNF lives in its vpp node's namespace (mesh.go).
+			ns := nsName(p.Topo.Name, p.MeshVPP(n))
+			if err := r.state.update(func(s *State) { s.Nodes[n.Name] = ns }); err != nil {
+				return err
+			}
+			continue
+		}
 		ns := nsName(p.Topo.Name, n.Name)
 		if err := r.state.update(func(s *State) { s.Namespaces = append(s.Namespaces, ns); s.Nodes[n.Name] = ns }); err != nil {
 			return err
@@ -362,7 +397,7 @@ func (r *runner) upNetns(ctx context.Context) error {
 		}
 	}
 	for _, n := range p.Nodes {
-		if n.Kind == KindVPP || n.Kind == KindEtcd || n.IsGen() {
+		if n.Kind == KindVPP || n.Kind == KindEtcd || n.IsGen() || n.MeshRole() != "" {
 			continue
 		}
 		if err := r.startNode(ctx, n); err != nil {
@@ -372,9 +407,12 @@ func (r *runner) upNetns(ctx context.Context) error {
 	if err := r.waitLinks(ctx, false); err != nil {
 		return err
 	}
+	if err := r.startMesh(ctx, func(n *PlanNode) error { return r.startNode(ctx, n) }); err != nil {
+		return err
+	}
 	for _, n := range p.Nodes {
 		for _, c := range n.Exec {
-			args := append([]string{"netns", "exec", nsName(p.Topo.Name, n.Name)}, strings.Fields(c)...)
+			args := append([]string{"netns", "exec", r.state.Nodes[n.Name]}, strings.Fields(c)...)
 			if _, err := run(ctx, "ip", args...); err != nil {
 				return fmt.Errorf("node %s: exec %q: %w", n.Name, c, err)
 			}
@@ -426,6 +464,9 @@ func (r *runner) vethEndSetup(ctx context.Context, pl *PlanLink, e Endpoint, ipC
 // output goes to <dir>/logs/<name>.log, and its pid is in the state.
 func (r *runner) spawn(ctx context.Context, node, name, path string, args []string, env map[string]string) error {
 	ns := nsName(r.plan.Topo.Name, node)
+	if n := r.plan.Node(node); n != nil && n.MeshRole() != "" {
+		ns = nsName(r.plan.Topo.Name, r.plan.MeshVPP(n))
+	}
 	argv := append([]string{"netns", "exec", ns, path}, args...)
 	logF, err := os.OpenFile(filepath.Join(r.plan.Dir, "logs", name+".log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -510,10 +551,10 @@ func (r *runner) startVPPNode(ctx context.Context, n *PlanNode) error {
 	if err := os.WriteFile(cfg, []byte(n.ConfigLines()), 0o600); err != nil {
 		return err
 	}
-	if out, err := r.ctl(ctx, n.Name, "import", cfg); err != nil {
+	if out, err := r.ctl(ctx, n.Name, n.ImportArgs(cfg)...); err != nil {
 		return fmt.Errorf("node %s: agent configuration: %w: %s", n.Name, err, out)
 	}
-	r.say("node %s: %s and agent up, %d config key(s) put", n.Name, n.VPP.Engine, len(n.Config))
+	r.say("node %s: %s and agent up, %d config key(s)%s put", n.Name, n.VPP.Engine, len(n.Config), servicesPut(n))
 	return nil
 }
 
@@ -644,14 +685,15 @@ func (r *runner) ctl(ctx context.Context, node string, args ...string) (string, 
 	var cmd *exec.Cmd
 	if r.state.Runtime == RuntimeDocker {
 		cmd = exec.CommandContext(ctx, "docker", append([]string{"exec", r.containerName(node + "-agent"), "agentctl"}, append(base, args...)...)...)
-		if len(args) == 2 && args[0] == "import" {
+		if len(args) >= 2 && args[0] == "import" {
 			// The file is on the host: feed it on stdin.
-			f, err := os.Open(args[1])
+			f, err := os.Open(args[len(args)-1])
 			if err != nil {
 				return "", err
 			}
 			defer f.Close()
-			cmd = exec.CommandContext(ctx, "docker", append([]string{"exec", "-i", r.containerName(node + "-agent"), "agentctl"}, append(base, "import", "-")...)...)
+			imp := append(append(append([]string{}, base...), args[:len(args)-1]...), "-")
+			cmd = exec.CommandContext(ctx, "docker", append([]string{"exec", "-i", r.containerName(node + "-agent"), "agentctl"}, imp...)...)
 			cmd.Stdin = f
 		}
 	} else {
@@ -808,7 +850,7 @@ func (r *runner) waitLinks(ctx context.Context, gensToo bool) error {
 			r.log.Info("link up", "link", pl.Name)
 		}
 	}
-	if !gensToo {
+	if !gensToo && len(r.plan.Links) > 0 {
 		r.say("links: all %d up", len(r.plan.Links))
 	}
 	return nil
@@ -882,6 +924,7 @@ func (r *runner) report(ctx context.Context) (*Report, error) {
 		}
 		rep.Links = append(rep.Links, lr)
 	}
+	rep.Connections = r.meshReport(ctx)
 	return rep, nil
 }
 
@@ -1099,6 +1142,8 @@ type StatusReport struct {
 	Up      bool         `json:"up"`
 	Nodes   []NodeStatus `json:"nodes"`
 	Links   []LinkReport `json:"links,omitempty"`
+	// Connections are the mesh connections' states and traffic.
+	Connections []ConnReport `json:"connections,omitempty"`
 }
 
 // Status reads the lab's state, checks its processes or containers and, when
@@ -1143,7 +1188,7 @@ func Status(ctx context.Context, name string, opts Options) (*StatusReport, erro
 		if plan, err := NewPlan(t, dir); err == nil {
 			r := &runner{opts: opts, plan: plan, state: st, log: opts.Logger, out: io.Discard}
 			if lr, err := r.report(ctx); err == nil {
-				rep.Links = lr.Links
+				rep.Links, rep.Connections = lr.Links, lr.Connections
 			}
 		}
 	}
@@ -1156,8 +1201,8 @@ func (s *StatusReport) Print(w io.Writer) {
 	for _, n := range s.Nodes {
 		fmt.Fprintf(w, "  node %-12s %-8s %-28s %s\n", n.Node, n.Kind, n.Where, strings.Join(n.Procs, ", "))
 	}
-	if len(s.Links) > 0 {
-		rep := Report{Lab: s.Lab, Runtime: s.Runtime, Links: s.Links}
+	if len(s.Links) > 0 || len(s.Connections) > 0 {
+		rep := Report{Lab: s.Lab, Runtime: s.Runtime, Links: s.Links, Connections: s.Connections}
 		var b bytes.Buffer
 		rep.Print(&b)
 		lines := strings.SplitN(b.String(), "\n", 2)

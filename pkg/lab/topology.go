@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -25,7 +26,7 @@ import (
 // Node kinds.
 const (
 	KindVPP     = "vpp"     // the vppmesh agent with VPP or vppsim
-	KindCNF     = "cnf"     // vppmesh-cnf: gen, sink or reflect on one memif
+	KindCNF     = "cnf"     // vppmesh-cnf: gen, sink or reflect on one memif; a mesh endpoint or client
 	KindTestpmd = "testpmd" // dpdk-testpmd as a VM stand-in (virtio-user) or memif peer
 	KindEtcd    = "etcd"    // an etcd server shared by the VPP nodes
 	KindLinux   = "linux"   // a namespace (netns) or any local image (docker)
@@ -58,6 +59,9 @@ type Body struct {
 	Kinds    map[string]NodeSpec `yaml:"kinds,omitempty"`
 	Nodes    map[string]NodeSpec `yaml:"nodes"`
 	Links    []Link              `yaml:"links,omitempty"`
+	// Services are the network services the lab puts in etcd for its mesh
+	// CNFs (docs/mesh.md), by name.
+	Services map[string]ServiceSpec `yaml:"services,omitempty"`
 }
 
 // NodeSpec is one node, or the defaults merged into it (node over kind over
@@ -73,6 +77,9 @@ type NodeSpec struct {
 	Labels map[string]string `yaml:"labels,omitempty"`
 	// VPP is the vpp kind's own part: engine and what joins its interfaces.
 	VPP *VPPSpec `yaml:"vpp,omitempty"`
+	// Mesh is a mesh CNF's part (cmd endpoint or client): service, labels
+	// and the vpp node that serves it.
+	Mesh *MeshSpec `yaml:"mesh,omitempty"`
 }
 
 // VPPSpec says how a vpp node's interfaces are joined: pairs cross-connected
@@ -165,7 +172,7 @@ func Load(path string) (*Topology, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := Parse(b)
+	t, err := parse(b, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -174,10 +181,17 @@ func Load(path string) (*Topology, error) {
 
 // Parse decodes a lab file strictly (unknown or repeated keys are errors, with
 // their line) and validates it.
-func Parse(b []byte) (*Topology, error) {
+// A service given by file is read relative to the working directory (Load:
+// the lab file's directory).
+func Parse(b []byte) (*Topology, error) { return parse(b, ".") }
+
+func parse(b []byte, dir string) (*Topology, error) {
 	var t Topology
 	if err := yaml.UnmarshalStrict(b, &t); err != nil {
 		return nil, fmt.Errorf("lab file: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if err := t.resolveServiceFiles(dir); err != nil {
+		return nil, err
 	}
 	if err := t.Validate(); err != nil {
 		return nil, err
@@ -273,6 +287,9 @@ func merge(base, over NodeSpec) NodeSpec {
 	if over.VPP != nil {
 		out.VPP = over.VPP
 	}
+	if over.Mesh != nil {
+		out.Mesh = over.Mesh
+	}
 	return out
 }
 
@@ -349,8 +366,8 @@ func (t *Topology) Validate() error {
 			}
 		}
 		if n.Kind == KindCNF {
-			if mode, _, _ := strings.Cut(strings.TrimSpace(n.Cmd), " "); mode != "" && mode != "gen" && mode != "sink" && mode != "reflect" {
-				bad("%s: cmd %q: a cnf runs gen, sink or reflect", where, n.Cmd)
+			if mode, _, _ := strings.Cut(strings.TrimSpace(n.Cmd), " "); mode != "" && mode != "gen" && mode != "sink" && mode != "reflect" && mode != CNFEndpoint && mode != CNFClient {
+				bad("%s: cmd %q: a cnf runs gen, sink, reflect, endpoint or client", where, n.Cmd)
 			}
 		}
 		if n.Kind == KindVPP && n.VPP.Engine != EngineVPPSim && n.VPP.Engine != EngineVPP {
@@ -361,6 +378,7 @@ func (t *Topology) Validate() error {
 		bad("topology: %d etcd nodes; a lab has at most one", etcds)
 	}
 	errs = append(errs, t.validateLinks()...)
+	errs = append(errs, t.validateMesh()...)
 	return joinLines(errs)
 }
 

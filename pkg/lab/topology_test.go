@@ -119,7 +119,7 @@ func TestParseBad(t *testing.T) {
 		{"xconnect unknown iface", "name: x\ntopology:\n  nodes:\n    vpp1: {kind: vpp, vpp: {xconnect: [[m1, zz]]}}\n    c1: {kind: cnf}\n  links:\n    - endpoints: [\"c1:a\", \"vpp1:m1\"]\n", []string{"no link ends on vpp1:zz"}},
 		{"iface in xconnect and bridge", "name: x\ntopology:\n  nodes:\n    vpp1: {kind: vpp, vpp: {xconnect: [[m1, m2]], bridges: {b: [m1, m2]}}}\n    c1: {kind: cnf}\n    c2: {kind: cnf}\n  links:\n    - endpoints: [\"c1:a\", \"vpp1:m1\"]\n    - endpoints: [\"c2:a\", \"vpp1:m2\"]\n", []string{"interface m1 is in both"}},
 		{"vpp settings on cnf", "name: x\ntopology:\n  nodes:\n    c1: {kind: cnf, vpp: {engine: vpp}}\n", []string{"vpp settings on a cnf node"}},
-		{"bad cnf mode", "name: x\ntopology:\n  nodes:\n    c1: {kind: cnf, cmd: flood}\n", []string{"a cnf runs gen, sink or reflect"}},
+		{"bad cnf mode", "name: x\ntopology:\n  nodes:\n    c1: {kind: cnf, cmd: flood}\n", []string{"a cnf runs gen, sink, reflect, endpoint or client"}},
 		{"vxlan without vni", "name: x\ntopology:\n  nodes:\n    v1: {kind: vpp}\n  links:\n    - type: vxlan\n      endpoints: [\"v1:vx0\"]\n      remote: 198.51.100.2\n", []string{"vni 0", "must be one end of a vpp.xconnect pair", "node v1 has no uplink"}},
 		{"unknown link type", base(vppCNF, "    - type: tap\n      endpoints: [\"c1:a\", \"vpp1:m1\"]\n"), []string{`unknown type "tap"`}},
 		{"bad bind", "name: x\ntopology:\n  nodes:\n    c1: {kind: cnf, binds: [relative:/x]}\n", []string{"bind \"relative:/x\""}},
