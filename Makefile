@@ -75,10 +75,10 @@ images: ## the lab's images, built locally FROM scratch from static binaries (vp
 lab: build ## every example lab up and down in network namespaces, traffic checked per link (root)
 	LAB_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 10m -run 'TestLab' -v ./pkg/lab/
 
-lab-docker: images ## the cross-connect lab in Docker (--network none, a veth pair moved in by PID), then down
+lab-docker: images ## the cross-connect lab (--network none, a veth pair moved in by PID) and the network-service lab in Docker, then down
 	LAB_DOCKER=1 $(GO) test -count=1 -timeout 5m -run 'TestLabDocker' -v ./pkg/lab/
 
-lab-docker-all: images ## every memif/vxlan example lab in Docker (longer than the CI smoke)
+lab-docker-all: images ## every memif/vxlan/mesh example lab in Docker and their compose exports (longer than the CI smoke)
 	LAB_DOCKER=all $(GO) test -count=1 -timeout 10m -run 'TestLabDocker' -v ./pkg/lab/
 
 clean:
