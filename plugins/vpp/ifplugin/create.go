@@ -33,6 +33,7 @@ func (p *Plugin) create(ctx context.Context, key string, v *ifmodel.Interface) (
 	idx := interface_types.InterfaceIndex(meta.SwIfIndex)
 	// VPP reuses freed indexes: what is cached under this one is stale.
 	p.forgetDetails(meta.SwIfIndex)
+	p.forgetPublished(meta.SwIfIndex)
 	// Indexed before configuring, so that the interface event VPP sends for
 	// the admin-up below already maps to the name.
 	p.index(v.GetName(), v.GetType(), *meta)
@@ -316,6 +317,7 @@ func (p *Plugin) delete(ctx context.Context, key string, v *ifmodel.Interface, m
 	}
 	p.unindex(v.GetName())
 	p.forgetDetails(meta.SwIfIndex)
+	p.forgetPublished(meta.SwIfIndex)
 	p.log.Info("interface deleted", "key", key, "sw_if_index", meta.SwIfIndex)
 	p.publish(&ifmodel.InterfaceState{
 		Name: v.GetName(), InternalName: meta.InternalName, Type: v.GetType(), IfIndex: meta.SwIfIndex,

@@ -104,6 +104,12 @@ type Plugin struct {
 	stateQ  *eventQueue
 	detMu   sync.Mutex
 	details map[uint32]ifDetails
+	// published is what the last state published for each interface was
+	// built from (under detMu). "Changed?" is asked against it, never
+	// against details: a full dump during a bulk change caches interfaces
+	// whose events are still on their way, and comparing with that cache
+	// would suppress their first publication.
+	published map[uint32]publishedState
 
 	watchMu  sync.Mutex
 	watchers map[int]func(*ifmodel.InterfaceState)
@@ -162,6 +168,7 @@ func New(opts Options) *Plugin {
 		inherited:  make(map[string][2]uint32),
 		watchers:   make(map[int]func(*ifmodel.InterfaceState)),
 		details:    make(map[uint32]ifDetails),
+		published:  make(map[uint32]publishedState),
 		sockPol:    opts.SocketPolicy,
 	}
 	p.sockets = newMemifSockets(p.mem, opts.DefaultMemifSocket, p.log)

@@ -297,16 +297,15 @@ func (p *Plugin) publishEvents(evs []*interfaces.SwInterfaceEvent) (stale []uint
 		}
 		if e.Deleted {
 			p.forgetDetails(idx)
+			p.forgetPublished(idx)
 			p.publish(&ifmodel.InterfaceState{Name: name, IfIndex: idx,
 				AdminStatus: ifmodel.InterfaceState_DELETED, OperStatus: ifmodel.InterfaceState_DELETED, LastChange: nowUnix()})
 			continue
 		}
 		stale = append(stale, idx)
 		up := e.Flags & (interface_types.IF_STATUS_API_FLAG_ADMIN_UP | interface_types.IF_STATUS_API_FLAG_LINK_UP)
-		if d, ok := p.mergeFlags(idx, up); ok {
-			if st := p.toState(idx, d); st != nil {
-				p.publish(st)
-			}
+		if _, ok := p.mergeFlags(idx, up); ok {
+			p.publishIfChanged(idx)
 		}
 	}
 	return stale
@@ -338,31 +337,15 @@ const (
 // was not cached). An interface the read does not return is gone; its
 // deletion event publishes that.
 func (p *Plugin) refreshStates(ctx context.Context, stale map[uint32]bool) {
-	before := make(map[uint32]ifDetails, len(stale))
 	for idx := range stale {
 		if _, known := p.NameOf(idx); !known {
 			delete(stale, idx)
-			continue
-		}
-		if d, ok := p.detailsOf(idx); ok {
-			before[idx] = d
 		}
 	}
 	if len(stale) == 0 {
 		return
 	}
-	publishChanged := func(idx uint32) {
-		d, ok := p.detailsOf(idx)
-		if !ok {
-			return
-		}
-		if old, was := before[idx]; was && old == d {
-			return
-		}
-		if st := p.toState(idx, d); st != nil {
-			p.publish(st)
-		}
-	}
+	publishChanged := p.publishIfChanged
 	if len(stale) > bulkDetailsThreshold {
 		// After a bulk change: one full dump (the events have paused, so
 		// its replies do not compete with them) instead of thousands.
@@ -468,14 +451,51 @@ func (p *Plugin) snapshot(ctx context.Context) {
 	p.details = make(map[uint32]ifDetails, len(all))
 	p.detMu.Unlock()
 	p.cacheDetails(all)
+	p.detMu.Lock()
+	p.published = make(map[uint32]publishedState, len(all))
+	p.detMu.Unlock()
 	for _, det := range all {
-		idx := uint32(det.SwIfIndex)
-		if d, ok := p.detailsOf(idx); ok {
-			if st := p.toState(idx, d); st != nil {
-				p.publish(st)
-			}
-		}
+		p.publishIfChanged(uint32(det.SwIfIndex))
 	}
+}
+
+// publishedState is what one published state was built from: the
+// interface's name (VPP reuses a freed sw_if_index for the next interface)
+// and its details.
+type publishedState struct {
+	name string
+	d    ifDetails
+}
+
+// publishIfChanged publishes the state of interface idx from the details
+// cache unless the last state published for it was built from the same
+// name and details. An interface that is not (yet) the agent's is skipped
+// and stays unpublished, so it goes out once it is.
+func (p *Plugin) publishIfChanged(idx uint32) {
+	d, ok := p.detailsOf(idx)
+	if !ok {
+		return
+	}
+	st := p.toState(idx, d)
+	if st == nil {
+		return
+	}
+	now := publishedState{name: st.Name, d: d}
+	p.detMu.Lock()
+	if p.published[idx] == now {
+		p.detMu.Unlock()
+		return
+	}
+	p.published[idx] = now
+	p.detMu.Unlock()
+	p.publish(st)
+}
+
+// forgetPublished drops what was published for idx (the interface is gone).
+func (p *Plugin) forgetPublished(idx uint32) {
+	p.detMu.Lock()
+	delete(p.published, idx)
+	p.detMu.Unlock()
 }
 
 // toState builds the state of one of the agent's interfaces; nil for an

@@ -46,6 +46,7 @@ func main() {
 		{name: "agent-like", sockets: 1, heap: "1G", adminUp: true, window: 256},
 		{name: "no-admin-up", sockets: 1, heap: "1G", adminUp: false, window: 256},
 		{name: "100-sockets", sockets: 100, heap: "1G", adminUp: true, window: 256},
+		{name: "4-sockets", sockets: 4, heap: "1G", adminUp: true, window: 256},
 		{name: "heap-4G", sockets: 1, heap: "4G", adminUp: true, window: 256},
 		{name: "statseg-512M", sockets: 1, heap: "1G", adminUp: true, window: 256, statseg: "512M"},
 		{name: "statseg-512M-heap-4G", sockets: 1, heap: "4G", adminUp: true, window: 256, statseg: "512M"},
