@@ -2,7 +2,7 @@
 # The long reliability run (make faults): N cross-connects, FAULTS_COUNT
 # faults at random moments with config churn, on every VPP target VPP_IMPL
 # selects (vppsim, and FD.io VPP when found). The per-kind counters are
-# appended to FAULTS_OUT (default test/faults/results.md is NOT touched:
+# appended to FAULTS_OUT (test/faults/results.md, the committed results, is NOT touched:
 # the table goes to faults-results.md in the current directory).
 # The CI smoke is the default `go test ./test/faults` (N=20, each kind once,
 # plus TestRestartAfterDumpTimeout). FAULTS_KINDS=a,b limits the kinds;
