@@ -164,7 +164,12 @@ func meshBenchRun(t *testing.T, e *env, n int) []latency {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The last renewal etcd confirmed: the lease ends one TTL after it.
+	var kaMu sync.Mutex
+	var lastRenewal time.Time
+	kaDone := make(chan struct{})
 	go func() {
+		defer close(kaDone)
 		for {
 			select {
 			case <-kaCtx.Done():
@@ -173,6 +178,9 @@ func meshBenchRun(t *testing.T, e *env, n int) []latency {
 				if !ok {
 					return
 				}
+				kaMu.Lock()
+				lastRenewal = time.Now()
+				kaMu.Unlock()
 			}
 		}
 	}()
@@ -250,18 +258,57 @@ func meshBenchRun(t *testing.T, e *env, n int) []latency {
 		out = append(out, percentiles(fmt.Sprintf("endpoint removed → UP elsewhere (%d)", n), heal))
 	}
 	// ep-hang stops renewing: its connections are healed when the lease
-	// ends (TTL 1 s), its memifs still open.
+	// ends, its memifs still open. etcd raises a 1 s TTL to its minimum:
+	// the granted TTL is what the target (healed within TTL + 0.5 s)
+	// refers to, counted from the last renewal etcd confirmed.
 	ttl, err := e.etcd.TimeToLive(ctx, lease)
 	if err != nil {
 		t.Fatal(err)
 	}
+	granted := time.Duration(ttl.GrantedTTL) * time.Second
+	expired := make(chan time.Time, 1)
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	wch := e.etcd.Watch(wctx, models.MeshEndpointPrefix+"ep-hang")
+	go func() {
+		for wr := range wch {
+			for _, ev := range wr.Events {
+				if ev.Type == clientv3.EventTypeDelete {
+					expired <- time.Now()
+					return
+				}
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // the watch is established
 	stopKA()
-	hung := time.Now()
-	hang := waitMoved("ep-hang", hung)
+	<-kaDone
+	kaMu.Lock()
+	renewed := lastRenewal
+	kaMu.Unlock()
+	if renewed.IsZero() {
+		t.Fatal("the hung endpoint's lease was never renewed")
+	}
+	hang := waitMoved("ep-hang", renewed)
 	if len(hang) > 0 {
-		// etcd raises a lease's TTL to its minimum (1.5 s with the default
-		// election timeout): the granted TTL is what the target refers to.
-		out = append(out, percentiles(fmt.Sprintf("endpoint hung (lease TTL %ds) → UP elsewhere (%d)", ttl.GrantedTTL, n), hang))
+		var gone time.Time
+		select {
+		case gone = <-expired:
+		case <-time.After(10 * time.Second):
+			t.Fatal("ep-hang's key was not deleted at its lease's end")
+		}
+		nominal := renewed.Add(granted)
+		afterExpiry := make([]time.Duration, len(hang))
+		afterNominal := make([]time.Duration, len(hang))
+		for i, d := range hang {
+			afterNominal[i] = d - granted
+			afterExpiry[i] = d - gone.Sub(renewed)
+		}
+		out = append(out,
+			percentiles(fmt.Sprintf("endpoint hung: last renewal → UP elsewhere, TTL %ds (%d)", ttl.GrantedTTL, n), hang),
+			percentiles(fmt.Sprintf("endpoint hung: healed after renewal + TTL, target ≤ 500 ms (%d)", n), afterNominal),
+			percentiles(fmt.Sprintf("endpoint hung: etcd expiry (key deleted) after renewal + TTL (%d)", n), []time.Duration{gone.Sub(nominal)}),
+			percentiles(fmt.Sprintf("endpoint hung: key deleted → UP elsewhere (%d)", n), afterExpiry))
 	}
 	return out
 }
