@@ -583,7 +583,7 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 		if why, bad := m.c.badConns[id]; bad {
 			st := &vppmeshv1.ConnectionStatus{Id: id, State: vppmeshv1.ConnectionStatus_FAILED,
 				Error: "invalid connection value: " + why, Heals: cur.GetHeals(), Counters: cur.GetCounters()}
-			m.writeStatus(ctx, id, cur, st, nil, now, false)
+			m.writeStatus(ctx, id, cur, st, nil, now, true)
 			return st, nil
 		}
 		// The connection is gone: remove its status and allocations (its
@@ -602,7 +602,7 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 		}
 		st := &vppmeshv1.ConnectionStatus{Id: id, State: vppmeshv1.ConnectionStatus_FAILED, NetworkService: conn.GetNetworkService(),
 			Error: why, Heals: cur.GetHeals(), Counters: cur.GetCounters()}
-		m.writeStatus(ctx, id, cur, st, nil, now, false)
+		m.writeStatus(ctx, id, cur, st, nil, now, true)
 		return st, nil
 	}
 
@@ -624,7 +624,7 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 			m.requested[id] = now
 		}
 		m.resetLink(id)
-		m.writeStatus(ctx, id, cur, st, map[string]bool{}, now, false)
+		m.writeStatus(ctx, id, cur, st, map[string]bool{}, now, true) // batched with the pass: a mass loss of endpoints is a few transactions
 		return st, nil
 	}
 	st := d.status
