@@ -16,9 +16,11 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/vppmesh/vppmesh/agent"
 	"github.com/vppmesh/vppmesh/models"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
 	vmemif "github.com/vppmesh/vppmesh/test/vppsim/memif"
+	"github.com/vppmesh/vppmesh/test/vpptarget"
 )
 
 const meshBenchEnv = "VPPMESH_MESH_BENCH"
@@ -135,6 +137,17 @@ func TestMeshBench(t *testing.T) {
 			}
 		})
 	}
+	// Cross-node: a second agent on its own VPP serves the endpoints.
+	crossN := 10
+	if mode == "quick" {
+		crossN = 4
+	}
+	forEach(t, func(t *testing.T, e *env) {
+		for _, r := range meshBenchCrossNode(t, e, crossN) {
+			r.Scenario = e.vpp.Name() + ": " + r.Scenario
+			results = append(results, r)
+		}
+	})
 	for _, r := range results {
 		t.Logf("| %-32s | %4d | p50 %8.1f ms | p99 %8.1f ms | max %8.1f ms |", r.Scenario, r.N, r.P50Ms, r.P99Ms, r.MaxMs)
 	}
@@ -311,4 +324,98 @@ func meshBenchRun(t *testing.T, e *env, n int) []latency {
 			percentiles(fmt.Sprintf("endpoint hung: key deleted → UP elsewhere (%d)", n), afterExpiry))
 	}
 	return out
+}
+
+// meshBenchCrossNode measures, with the endpoints on another node (a second
+// agent on its own VPP, sharing the first agent's etcd; loopback uplinks
+// carry the VXLAN legs' addresses): request → UP (client memif ↔ VXLAN on
+// this node, VXLAN ↔ endpoint memif on the other, both reported UP), and
+// one of two remote endpoints removed → UP on the other.
+func meshBenchCrossNode(t *testing.T, a *env, n int) []latency {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const nodeB = "vppb"
+	tgB := vpptarget.Start(t, a.vpp.Impl, vpptarget.Options{Logger: logger(t)})
+	newEnv(t, tgB, func(o *agent.Options) {
+		o.Label = nodeB
+		o.EtcdEndpoints = []string{strings.TrimPrefix(a.opts.EtcdListen, "http://")}
+		o.EtcdListen = a.opts.EtcdListen // its test client talks to the same etcd
+	})
+	w := &meshWatcher{t: t, dir: a.dir, up: map[string]map[string]time.Time{}, open: map[string]*vmemif.Interface{}}
+	defer w.close()
+	go w.run(ctx, a.etcd)
+	time.Sleep(100 * time.Millisecond) // the watch is established
+
+	for i, node := range []string{label, nodeB} {
+		addr := []string{"198.51.100.1", "198.51.100.2"}[i]
+		a.meshPut("/vnf-agent/"+node+"/config/vpp/v2/interfaces/uplink",
+			fmt.Sprintf(`{"name":"uplink","type":"SOFTWARE_LOOPBACK","enabled":true,"ip_addresses":[%q]}`, addr+"/24"))
+		a.meshPut(models.MeshNodePrefix+node, fmt.Sprintf(`{"name":%q,"vxlan_address":%q,"vxlan_uplink":"uplink"}`, node, addr))
+	}
+	sock := func(s string) string { return filepath.Join(a.dir, s+".sock") }
+	a.meshPut(models.MeshServicePrefix+"xfw", `{"name":"xfw"}`)
+	for _, ep := range []string{"rep-1", "rep-2"} {
+		a.meshPut(models.MeshEndpointPrefix+ep, endpointJSON(ep, "xfw", nodeB, sock(ep), `{}`))
+	}
+	put := make([]time.Time, n)
+	for i := range put {
+		id := fmt.Sprintf("x%d", i)
+		c, err := vmemif.NewSlave(sock(id), vmemif.Config{ID: 0, RetryInterval: 5 * time.Millisecond, Logger: logger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Connect(); err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		put[i] = time.Now()
+		a.meshPut(models.MeshConnectionPrefix+id, connectionJSON(id, "xfw", label, sock(id), `{}`))
+	}
+	first := map[string]string{}
+	var req []time.Duration
+	deadline := time.Now().Add(time.Duration(n)*500*time.Millisecond + 30*time.Second)
+	for i := range put {
+		id := fmt.Sprintf("x%d", i)
+		for {
+			st, _ := a.connStatus(id)
+			if at, ok := w.upAt(id, st.GetEndpoint()); ok && st.GetEndpoint() != "" {
+				if st.GetEndpointNode() != nodeB || st.GetVxlan().GetVni() == 0 {
+					t.Fatalf("%s: UP but not across nodes: %v", id, st)
+				}
+				req = append(req, at.Sub(put[i]))
+				first[id] = st.GetEndpoint()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not UP across nodes: %v", id, st)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	out := []latency{percentiles(fmt.Sprintf("cross-node request → UP (%d connections)", n), req)}
+
+	removed := time.Now()
+	a.meshDel(models.MeshEndpointPrefix + "rep-1")
+	var heal []time.Duration
+	deadline = time.Now().Add(30 * time.Second)
+	for id, ep := range first {
+		if ep != "rep-1" {
+			continue
+		}
+		for {
+			if at, ok := w.upAt(id, "rep-2"); ok {
+				heal = append(heal, at.Sub(removed))
+				break
+			}
+			if time.Now().After(deadline) {
+				st, _ := a.connStatus(id)
+				t.Fatalf("%s not healed to rep-2: %v", id, st)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if len(heal) == 0 {
+		t.Fatalf("no connection was on rep-1: %v", first)
+	}
+	return append(out, percentiles(fmt.Sprintf("cross-node endpoint removed → UP on another remote endpoint (%d)", n), heal))
 }
