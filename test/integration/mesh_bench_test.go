@@ -54,6 +54,15 @@ func (w *meshWatcher) run(ctx context.Context, cli *clientv3.Client) {
 			}
 			k := fmt.Sprintf("%s/%s/%d", st.GetId(), st.GetEndpoint(), m.GetId())
 			w.mu.Lock()
+			// The endpoint side of an earlier decision is closed as an
+			// endpoint CNF does once the connection left it (left open, its
+			// retries against a deleted interface flood a loaded machine).
+			for old, i := range w.open {
+				if old != k && strings.HasPrefix(old, st.GetId()+"/") {
+					_ = i.Close()
+					delete(w.open, old)
+				}
+			}
 			if _, ok := w.open[k]; !ok {
 				i, err := vmemif.NewSlave(m.GetSocketFilename(), vmemif.Config{ID: m.GetId(), RetryInterval: 5 * time.Millisecond, Logger: logger(w.t)})
 				if err == nil && i.Connect() == nil {
