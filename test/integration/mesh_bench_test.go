@@ -138,12 +138,18 @@ func TestMeshBench(t *testing.T) {
 		}
 	}
 	var results []latency
+	// Each run in its own named subtest: a repeated subtest name gets a
+	// "#01" suffix, which lands in its temporary directory and so in the
+	// memif socket paths; FD.io VPP 25.10 refused memif_create_v2 on such
+	// a path here (System call error #4, -14), fine once renamed.
 	for _, n := range sizes {
-		forEach(t, func(t *testing.T, e *env) {
-			for _, r := range meshBenchRun(t, e, n) {
-				r.Scenario = e.vpp.Name() + ": " + r.Scenario
-				results = append(results, r)
-			}
+		t.Run(fmt.Sprintf("n%d", n), func(t *testing.T) {
+			forEach(t, func(t *testing.T, e *env) {
+				for _, r := range meshBenchRun(t, e, n) {
+					r.Scenario = e.vpp.Name() + ": " + r.Scenario
+					results = append(results, r)
+				}
+			})
 		})
 	}
 	// Cross-node: a second agent on its own VPP serves the endpoints.
@@ -151,11 +157,13 @@ func TestMeshBench(t *testing.T) {
 	if mode == "quick" {
 		crossN = 4
 	}
-	forEach(t, func(t *testing.T, e *env) {
-		for _, r := range meshBenchCrossNode(t, e, crossN) {
-			r.Scenario = e.vpp.Name() + ": " + r.Scenario
-			results = append(results, r)
-		}
+	t.Run("crossnode", func(t *testing.T) {
+		forEach(t, func(t *testing.T, e *env) {
+			for _, r := range meshBenchCrossNode(t, e, crossN) {
+				r.Scenario = e.vpp.Name() + ": " + r.Scenario
+				results = append(results, r)
+			}
+		})
 	})
 	for _, r := range results {
 		t.Logf("| %-32s | %4d | p50 %8.1f ms | p99 %8.1f ms | max %8.1f ms |", r.Scenario, r.N, r.P50Ms, r.P99Ms, r.MaxMs)
