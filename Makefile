@@ -54,7 +54,7 @@ bench-agent: build ## only the agent-at-scale benchmark (etcd → VPP; N = 100, 
 bench-dataplane: build ## only the packet-path NDR/PDR search (vppsim, dpdk-testpmd, FD.io VPP; quiet machine)
 	./scripts/bench-dataplane.sh
 
-bench-mesh: ## network services: request → UP, endpoint removed/hung → UP elsewhere, p50/p99 at 10/100/500 connections (test/integration/mesh-bench-results.json)
+bench-mesh: ## network services: request → UP, endpoint removed/hung → UP elsewhere at 10/100/500 connections, cross-node rows (test/integration/mesh-bench-results.json)
 	VPPMESH_MESH_BENCH=full $(GO) test -count=1 -timeout 30m -run '^TestMeshBench$$' -v ./test/integration | grep -E 'mesh_bench_test|^(ok|FAIL)'
 
 bench-quick: build ## one quick pass of every benchmark (CI smoke: completes, numbers sane; writes nothing committed)

@@ -504,9 +504,11 @@ func (c *cli) meshConnections(cmd *cobra.Command) error {
 		if conn == nil {
 			svc, node = st.GetNetworkService(), st.GetClientNode()
 		}
-		epName := st.GetEndpoint()
-		if epName != "" && st.GetEndpointNode() != "" {
-			epName += "@" + st.GetEndpointNode()
+		// The endpoint's node, and the connection's VNI when it crosses
+		// nodes over VXLAN ("-" for a same-node connection).
+		vni := "-"
+		if x := st.GetVxlan(); x != nil {
+			vni = fmt.Sprint(x.GetVni())
 		}
 		links := "-"
 		if st.GetClientLink().GetInterface() != "" {
@@ -516,11 +518,11 @@ func (c *cli) meshConnections(cmd *cobra.Command) error {
 		if mc.Error != "" {
 			why = mc.Error
 		}
-		rows = append(rows, []string{id, dash(svc), dash(node), state, dash(epName), links,
+		rows = append(rows, []string{id, dash(svc), dash(node), state, dash(st.GetEndpoint()), dash(st.GetEndpointNode()), vni, links,
 			dash(st.GetIpContext().GetClientIp()), fmt.Sprint(st.GetHeals()), why})
 	}
 	return c.render(out, func(w io.Writer) error {
-		return table(w, []string{"ID", "SERVICE", "NODE", "STATE", "ENDPOINT", "LINKS", "CLIENT_IP", "HEALS", "REASON"}, rows)
+		return table(w, []string{"ID", "SERVICE", "NODE", "STATE", "ENDPOINT", "ENDPOINT_NODE", "VNI", "LINKS", "CLIENT_IP", "HEALS", "REASON"}, rows)
 	})
 }
 

@@ -30,11 +30,30 @@ func TestMeshRequestListClose(t *testing.T) {
 		"ip_context":{"client_ip":"198.51.100.0/31","endpoint_ip":"198.51.100.1/31"},"heals":2}`); err != nil {
 		t.Fatal(err)
 	}
+	// A cross-node connection (endpoint on vpp2, over VXLAN) as the client's
+	// agent writes it, without its connection key.
+	if _, err := h.etcd.Put(context.Background(), models.MeshStatusPrefix+"c9",
+		`{"id":"c9","state":"PENDING","network_service":"fw","endpoint":"ep2","endpoint_node":"vpp2","client_node":"vpp1",
+		"vxlan":{"vni":8388609,"client_address":"198.51.100.1","endpoint_address":"198.51.100.2"},"error":"wiring on node vpp2"}`); err != nil {
+		t.Fatal(err)
+	}
 	out := h.mustRun("mesh", "connections")
-	for _, want := range []string{"c1", "fw", "UP", "ep1@vpp1", "mesh-c1-b(memif 3) up", "198.51.100.0/31", "2"} {
+	for _, want := range []string{"c1", "fw", "UP", "mesh-c1-b(memif 3) up", "198.51.100.0/31", "2"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("connections table lacks %q:\n%s", want, out)
 		}
+	}
+	// Columns by header: the endpoint, its node, and the VNI only when the
+	// connection crosses nodes.
+	cells := meshTable(t, out)
+	for id, want := range map[string][3]string{"c1": {"ep1", "vpp1", "-"}, "c9": {"ep2", "vpp2", "8388609"}} {
+		row := cells[id]
+		if got := [3]string{row["ENDPOINT"], row["ENDPOINT_NODE"], row["VNI"]}; got != want {
+			t.Errorf("%s: ENDPOINT, ENDPOINT_NODE, VNI = %q, want %q\n%s", id, got, want, out)
+		}
+	}
+	if _, err := h.etcd.Delete(context.Background(), models.MeshStatusPrefix+"c9"); err != nil {
+		t.Fatal(err)
 	}
 	if strings.Contains(out, "s3cr3t") {
 		t.Fatal("memif secret printed")
@@ -106,4 +125,47 @@ func TestMeshRegisterKeepsLease(t *testing.T) {
 	if _, ok := h.get(models.MeshEndpointPrefix + "ep1"); ok {
 		t.Fatal("endpoint still registered after register ended")
 	}
+}
+
+// meshTable parses `mesh connections` output into id → column → cell. Cells
+// are separated by two or more spaces (tabwriter's padding); the header's
+// column offsets cut each row, so an empty-looking cell cannot shift others.
+func meshTable(t *testing.T, out string) map[string]map[string]string {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("no rows:\n%s", out)
+	}
+	header := lines[0]
+	var names []string
+	var starts []int
+	for i := 0; i < len(header); {
+		if header[i] == ' ' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(header) && header[j] != ' ' {
+			j++
+		}
+		names, starts = append(names, header[i:j]), append(starts, i)
+		i = j
+	}
+	rows := map[string]map[string]string{}
+	for _, l := range lines[1:] {
+		r := []rune(l)
+		row := map[string]string{}
+		for k, name := range names {
+			from, to := starts[k], len(r)
+			if k+1 < len(starts) {
+				to = starts[k+1]
+			}
+			if from > len(r) {
+				break
+			}
+			row[name] = strings.TrimSpace(string(r[from:min(to, len(r))]))
+		}
+		rows[row["ID"]] = row
+	}
+	return rows
 }

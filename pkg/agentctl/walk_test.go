@@ -378,7 +378,7 @@ func TestWalkEveryCommand(t *testing.T) {
 			st := l.waitMesh("wc1", "UP", func(st *vppmeshv1.ConnectionStatus) bool { return st.GetState() == vppmeshv1.ConnectionStatus_UP })
 			return st.GetEndpoint() == "wep1" && st.GetIpContext().GetClientIp() == "198.51.100.0/31"
 		}},
-		{args: []string{"mesh", "connections"}, check: has("wc1", "wfw", "UP", "wep1@vpp1", "198.51.100.0/31")},
+		{args: []string{"mesh", "connections"}, check: has("wc1", "wfw", "UP", "wep1", "vpp1", "198.51.100.0/31")},
 		{args: []string{"mesh", "close", "wc1"}, check: func(string, string) bool {
 			// The agent removes the wiring, then the status and allocations.
 			return meshGet(models.MeshConnection, "wc1") == "" && eventually(func() bool { return l.meshStatus("wc1") == nil })

@@ -27,6 +27,13 @@ type cache struct {
 	badNodes    map[string]string              // node label → why its value is refused
 	sides       map[string]*vppmeshv1.ConnectionSide
 	sideRev     map[string]int64 // mod revision of each side key
+	// ahead holds the keys the controller applied itself (its own
+	// transactions, re-reads) before the watch brought them: key → the
+	// revision applied. A watch event at or below it is older news and
+	// is skipped, so a late event never rolls the cache back (a status
+	// rolled back to an old revision makes the next write lose its
+	// compare). Entries go once the watch has passed their revision.
+	ahead map[string]int64
 }
 
 func newCache() *cache {
@@ -45,6 +52,37 @@ func newCache() *cache {
 		badNodes:    map[string]string{},
 		sides:       map[string]*vppmeshv1.ConnectionSide{},
 		sideRev:     map[string]int64{},
+		ahead:       map[string]int64{},
+	}
+}
+
+// applyOwn applies a value the controller wrote (or read) itself at
+// revision rev, ahead of the watch.
+func (c *cache) applyOwn(log *slog.Logger, key string, data []byte, rev int64, del bool) {
+	if rev > c.ahead[key] {
+		c.ahead[key] = rev
+	}
+	c.apply(log, key, data, rev, del)
+}
+
+// applyWatched applies a watch event unless the cache already holds that
+// key at the event's revision or later. It reports whether it applied it.
+func (c *cache) applyWatched(log *slog.Logger, key string, data []byte, modRev int64, del bool) bool {
+	if r, ok := c.ahead[key]; ok && modRev <= r {
+		return false
+	}
+	c.apply(log, key, data, modRev, del)
+	return true
+}
+
+// watchedUpTo forgets the keys applied ahead at or below rev: the watch
+// has delivered every event up to rev (events come in revision order, and
+// one revision's events in one response).
+func (c *cache) watchedUpTo(rev int64) {
+	for k, r := range c.ahead {
+		if r <= rev {
+			delete(c.ahead, k)
+		}
 	}
 }
 

@@ -413,26 +413,28 @@ func (m *Controller) follow(ctx context.Context, from int64) error {
 				return err
 			}
 			m.applyEvents(resp.Events)
-			// Take whatever else is already there before reconciling.
-		drain:
-			for {
-				select {
-				case r, ok := <-wch:
-					if !ok {
-						return errors.New("watch channel closed")
-					}
-					if err := r.Err(); err != nil {
-						return err
-					}
-					m.applyEvents(r.Events)
-				default:
-					break drain
-				}
-			}
 		case <-m.wake:
 		case <-tick.C:
 			if !m.timersDue(time.Now()) {
 				continue
+			}
+		}
+		// Whatever the trigger, take the events already there before
+		// reconciling: a pass decides from the freshest cache (a long
+		// scheduler commit lets them pile up).
+	drain:
+		for {
+			select {
+			case r, ok := <-wch:
+				if !ok {
+					return errors.New("watch channel closed")
+				}
+				if err := r.Err(); err != nil {
+					return err
+				}
+				m.applyEvents(r.Events)
+			default:
+				break drain
 			}
 		}
 		m.reconcile(ctx)
@@ -440,11 +442,18 @@ func (m *Controller) follow(ctx context.Context, from int64) error {
 }
 
 func (m *Controller) applyEvents(evs []*clientv3.Event) {
+	var upTo int64
 	for _, ev := range evs {
 		if ev == nil || ev.Kv == nil {
 			continue
 		}
-		m.c.apply(m.log, string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Type == clientv3.EventTypeDelete)
+		if !m.c.applyWatched(m.log, string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Type == clientv3.EventTypeDelete) {
+			m.log.Debug("mesh watch event older than the cache, skipped", "key", string(ev.Kv.Key), "revision", ev.Kv.ModRevision)
+		}
+		upTo = max(upTo, ev.Kv.ModRevision)
+	}
+	if len(m.c.ahead) > 0 && upTo > 0 {
+		m.c.watchedUpTo(upTo)
 	}
 }
 
@@ -574,7 +583,7 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 		if why, bad := m.c.badConns[id]; bad {
 			st := &vppmeshv1.ConnectionStatus{Id: id, State: vppmeshv1.ConnectionStatus_FAILED,
 				Error: "invalid connection value: " + why, Heals: cur.GetHeals(), Counters: cur.GetCounters()}
-			m.writeStatus(ctx, id, cur, st, nil, now, false)
+			m.writeStatus(ctx, id, cur, st, nil, now, true)
 			return st, nil
 		}
 		// The connection is gone: remove its status and allocations (its
@@ -593,7 +602,7 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 		}
 		st := &vppmeshv1.ConnectionStatus{Id: id, State: vppmeshv1.ConnectionStatus_FAILED, NetworkService: conn.GetNetworkService(),
 			Error: why, Heals: cur.GetHeals(), Counters: cur.GetCounters()}
-		m.writeStatus(ctx, id, cur, st, nil, now, false)
+		m.writeStatus(ctx, id, cur, st, nil, now, true)
 		return st, nil
 	}
 
@@ -615,7 +624,7 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 			m.requested[id] = now
 		}
 		m.resetLink(id)
-		m.writeStatus(ctx, id, cur, st, map[string]bool{}, now, false)
+		m.writeStatus(ctx, id, cur, st, map[string]bool{}, now, true) // batched with the pass: a mass loss of endpoints is a few transactions
 		return st, nil
 	}
 	st := d.status
@@ -945,15 +954,15 @@ func (m *Controller) execWrites(ctx context.Context, ws []pendingWrite) map[stri
 	}
 	rev := resp.Header.Revision
 	for _, w := range ws {
-		m.c.apply(m.log, w.key, w.data, rev, false)
+		m.c.applyOwn(m.log, w.key, w.data, rev, false)
 		for _, k := range w.create {
-			m.c.allocs[k] = w.id
+			m.c.applyOwn(m.log, models.MeshAllocPrefix+k, []byte(w.id), rev, false)
 		}
 		for _, k := range w.release {
-			delete(m.c.allocs, k)
+			m.c.applyOwn(m.log, models.MeshAllocPrefix+k, nil, rev, true)
 		}
 		if w.dropSide {
-			m.c.apply(m.log, models.MeshKey(models.MeshSide, w.id), nil, 0, true)
+			m.c.applyOwn(m.log, models.MeshKey(models.MeshSide, w.id), nil, rev, true)
 		}
 		m.stats.StatusWrites.Add(1)
 		if !sameDecision(w.cur, w.st) {
@@ -1026,10 +1035,11 @@ func (m *Controller) deleteStatus(ctx context.Context, id string) {
 		m.kick()
 		return
 	}
-	m.c.apply(m.log, key, nil, 0, true)
-	m.c.apply(m.log, models.MeshKey(models.MeshSide, id), nil, 0, true)
+	rev := resp.Header.Revision
+	m.c.applyOwn(m.log, key, nil, rev, true)
+	m.c.applyOwn(m.log, models.MeshKey(models.MeshSide, id), nil, rev, true)
 	for k := range held {
-		delete(m.c.allocs, k)
+		m.c.applyOwn(m.log, models.MeshAllocPrefix+k, nil, rev, true)
 	}
 	m.log.Info("mesh connection removed", "connection", id)
 }
@@ -1047,11 +1057,12 @@ func (m *Controller) refetch(ctx context.Context, id string, allocKeys []string)
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	key := models.MeshKey(models.MeshStatus, id)
+	// Applied as of the read's revision: older watch events are skipped.
 	if resp, err := m.cli.Get(ctx, key); err == nil {
 		if len(resp.Kvs) == 0 {
-			m.c.apply(m.log, key, nil, 0, true)
+			m.c.applyOwn(m.log, key, nil, resp.Header.Revision, true)
 		} else {
-			m.c.apply(m.log, key, resp.Kvs[0].Value, resp.Kvs[0].ModRevision, false)
+			m.c.applyOwn(m.log, key, resp.Kvs[0].Value, resp.Kvs[0].ModRevision, false)
 		}
 	}
 	for _, k := range allocKeys {
@@ -1059,9 +1070,10 @@ func (m *Controller) refetch(ctx context.Context, id string, allocKeys []string)
 		switch {
 		case err != nil:
 		case len(resp.Kvs) > 0:
-			m.c.allocs[k] = string(resp.Kvs[0].Value)
+			m.c.applyOwn(m.log, models.MeshAllocPrefix+k, resp.Kvs[0].Value, resp.Kvs[0].ModRevision, false)
 		default:
-			delete(m.c.allocs, k) // a reservation that did not land
+			// A reservation that did not land.
+			m.c.applyOwn(m.log, models.MeshAllocPrefix+k, nil, resp.Header.Revision, true)
 		}
 	}
 }
@@ -1182,7 +1194,7 @@ func (m *Controller) reconcileSides(ctx context.Context, render map[string]*vppm
 				continue
 			}
 			if resp.Succeeded {
-				m.c.apply(m.log, key, nil, 0, true)
+				m.c.applyOwn(m.log, key, nil, resp.Header.Revision, true)
 			}
 		}
 	}
@@ -1209,7 +1221,7 @@ func (m *Controller) writeSide(ctx context.Context, id string, side *vppmeshv1.C
 	if !resp.Succeeded {
 		return // the status moved on; its watch event brings the news
 	}
-	m.c.apply(m.log, key, data, resp.Header.Revision, false)
+	m.c.applyOwn(m.log, key, data, resp.Header.Revision, false)
 	m.stats.StatusWrites.Add(1)
 	m.log.Info("mesh connection side", "connection", id, "endpoint", side.GetEndpoint(), "vni", side.GetVni(),
 		"state", side.GetState().String(), "reason", side.GetError())

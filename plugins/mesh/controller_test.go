@@ -301,3 +301,90 @@ func TestOnePassSpreads(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// When every endpoint of many connections goes at once, the connections go
+// PENDING in a few batched etcd transactions (each guarded on its status),
+// not one transaction per connection.
+func TestMassLossIsBatched(t *testing.T) {
+	cli := startEtcd(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fakeSched{desired: map[string]*vppmeshv1.CrossConnect{}}
+	m, err := New(Options{Client: cli, Label: "n1", Scheduler: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { _ = m.Run(ctx) })
+	put(t, cli, models.MeshServicePrefix+"s", `{"name":"s"}`)
+	for _, ep := range []string{"ep1", "ep2"} {
+		put(t, cli, models.MeshEndpointPrefix+ep, fmt.Sprintf(`{"name":%q,"network_services":["s"],"node":"n1","memif":{"socket_filename":"/run/%s.sock"}}`, ep, ep))
+	}
+	const n = 60
+	var ops []clientv3.Op
+	for i := 0; i < n; i++ {
+		ops = append(ops, clientv3.OpPut(models.MeshConnectionPrefix+fmt.Sprintf("c%d", i),
+			fmt.Sprintf(`{"id":"c%d","network_service":"s","node":"n1","memif":{"socket_filename":"/run/c%d.sock"}}`, i, i)))
+	}
+	if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// statuses returns how many statuses satisfy ok, and etcd's revision.
+	statuses := func(ok func(*vppmeshv1.ConnectionStatus) bool) (int, int64) {
+		resp, err := cli.Get(ctx, models.MeshStatusPrefix, clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := 0
+		for _, kv := range resp.Kvs {
+			_, v, err := models.UnmarshalMesh(string(kv.Key), kv.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok(v.(*vppmeshv1.ConnectionStatus)) {
+				c++
+			}
+		}
+		return c, resp.Header.Revision
+	}
+	waitAll := func(what string, ok func(*vppmeshv1.ConnectionStatus) bool) int64 {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			c, rev := statuses(ok)
+			if c == n {
+				// Settled: nothing more is written.
+				time.Sleep(300 * time.Millisecond)
+				if _, again := statuses(ok); again == rev {
+					return rev
+				}
+				continue
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d of %d", what, c, n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitAll("decided", func(st *vppmeshv1.ConnectionStatus) bool { return st.GetEndpoint() != "" })
+	resp, err := cli.Txn(ctx).Then(clientv3.OpDelete(models.MeshEndpointPrefix+"ep1"), clientv3.OpDelete(models.MeshEndpointPrefix+"ep2")).Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := resp.Header.Revision
+	conflicts := m.Stats().Conflicts.Load()
+	end := waitAll("pending after the loss", func(st *vppmeshv1.ConnectionStatus) bool {
+		return st.GetEndpoint() == "" && st.GetState() == vppmeshv1.ConnectionStatus_PENDING && st.GetHeals() == 1
+	})
+	// One revision per etcd transaction: 60 connections (status put and
+	// memif id release each) fit in two.
+	if txns := end - gone; txns > 4 {
+		t.Fatalf("%d transactions for %d connections losing their endpoint, want a few", txns, n)
+	}
+	if c := m.Stats().Conflicts.Load(); c != conflicts {
+		t.Fatalf("%d conflicts during the loss", c-conflicts)
+	}
+	for k := range f.keys() {
+		t.Fatalf("still rendered after the loss: %s", k)
+	}
+}
