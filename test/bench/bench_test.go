@@ -73,19 +73,6 @@ func TestParseVmRSS(t *testing.T) {
 	}
 }
 
-func TestNewPair(t *testing.T) {
-	base := map[uint32]uint32{1: 2, 2: 1}
-	if newPair(base, map[uint32]uint32{1: 2, 2: 1, 3: 4}) {
-		t.Fatal("one direction is not a pair")
-	}
-	if !newPair(base, map[uint32]uint32{1: 2, 2: 1, 3: 4, 4: 3}) {
-		t.Fatal("new pair 3<->4 not seen")
-	}
-	if newPair(base, map[uint32]uint32{1: 2, 2: 1, 3: 1}) {
-		t.Fatal("3->1 pairs with an old interface, not a new pair")
-	}
-}
-
 func TestSnapshotProgrammed(t *testing.T) {
 	s := &Snapshot{ByTag: map[string]uint32{"x-a": 1, "x-b": 2, "y-a": 3, "y-b": 4, "z-a": 5, "z-b": 6},
 		Up: map[uint32]bool{1: true, 2: true, 3: true, 4: false, 5: true, 6: true},

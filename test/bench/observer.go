@@ -23,9 +23,12 @@ func XCStatusKey(name string) string {
 //
 //   - VPP's own sw_interface_event: two new interfaces came admin up (the
 //     cross-connect's ends), and
-//   - the agent's status document turning CONFIGURED (an etcd watch): the
-//     agent writes it only after VPP acknowledged every call, the
-//     sw_interface_set_l2_xconnect pair included.
+//   - the agent's status document saying CONFIGURED for the cross-connect
+//     and for every value derived from it (an etcd watch): the agent writes
+//     that only after VPP acknowledged every call, the
+//     sw_interface_set_l2_xconnect pair included. The cross-connect's own
+//     state alone is not enough: it makes no VPP call and turns CONFIGURED
+//     before its derived interfaces and xconnects are created.
 //
 // The later of the two is the programmed time. Verify then checks, with one
 // interface dump and one xconnect dump for all probes together, that VPP
@@ -68,7 +71,24 @@ func NewXCObserver(ctx context.Context, vpp *VPP, etcd *clientv3.Client) (*XCObs
 
 // xcState is the part of a status document the observer reads.
 type xcState struct {
-	State string `json:"state"`
+	State   string `json:"state"`
+	Derived []struct {
+		State string `json:"state"`
+	} `json:"derived"`
+}
+
+// programmed reports whether the document says the cross-connect and every
+// derived value (at least one) are CONFIGURED.
+func (st *xcState) programmed() bool {
+	if st.State != "CONFIGURED" || len(st.Derived) == 0 {
+		return false
+	}
+	for _, d := range st.Derived {
+		if d.State != "CONFIGURED" {
+			return false
+		}
+	}
+	return true
 }
 
 func (o *XCObserver) watch(wch clientv3.WatchChan, prefix string) {
@@ -89,7 +109,7 @@ func (o *XCObserver) watch(wch clientv3.WatchChan, prefix string) {
 			if err := json.Unmarshal(ev.Kv.Value, &st); err != nil {
 				continue // not a status document we know: not ours to judge
 			}
-			if _, ok := o.configured[name]; !ok && st.State == "CONFIGURED" {
+			if _, ok := o.configured[name]; !ok && st.programmed() {
 				o.configured[name] = now
 			}
 		}
@@ -135,7 +155,7 @@ func (o *XCObserver) fail(err error) {
 
 // Sighting is when one cross-connect was seen programmed.
 type Sighting struct {
-	Configured time.Time // the agent's status turned CONFIGURED
+	Configured time.Time // the agent's status said it and its derived values CONFIGURED
 	BothUp     time.Time // VPP announced the second end admin up
 }
 
@@ -187,6 +207,11 @@ func (o *XCObserver) Verify(ctx context.Context, names []string) error {
 	if err != nil {
 		return err
 	}
+	return Check(snap, names)
+}
+
+// Check is Verify on a snapshot taken by the caller.
+func Check(snap *Snapshot, names []string) error {
 	var missing []string
 	for _, n := range names {
 		if !snap.Programmed(n) {

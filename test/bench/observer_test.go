@@ -73,9 +73,16 @@ func TestXCObserverAgainstVppsim(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o.Close()
-	status := func(name, state string) {
+	// status writes name's document as the agent does: the cross-connect's
+	// state and its four derived values, all in derivedState.
+	status := func(name, state, derivedState string) {
 		t.Helper()
-		if _, err := cli.Put(ctx, XCStatusKey(name), fmt.Sprintf(`{"key":"config/vppmesh/v1/xconnect/%s","state":%q}`, name, state)); err != nil {
+		var derived []string
+		for _, k := range []string{"interfaces/" + name + "-a", "interfaces/" + name + "-b", "l2/v2/xconnect/" + name + "-a", "l2/v2/xconnect/" + name + "-b"} {
+			derived = append(derived, fmt.Sprintf(`{"key":"config/vpp/%s","state":%q}`, k, derivedState))
+		}
+		doc := fmt.Sprintf(`{"key":"config/vppmesh/v1/xconnect/%s","state":%q,"derived":[%s]}`, name, state, strings.Join(derived, ","))
+		if _, err := cli.Put(ctx, XCStatusKey(name), doc); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,8 +90,8 @@ func TestXCObserverAgainstVppsim(t *testing.T) {
 	// p1: the agent says CONFIGURED only after programming; Wait sees both.
 	start := time.Now()
 	programPair(ctx, t, v, "p1", 7, 1, true)
-	status("p1", "PENDING")
-	status("p1", "CONFIGURED")
+	status("p1", "PENDING", "PENDING")
+	status("p1", "CONFIGURED", "CONFIGURED")
 	sg, err := o.Wait(ctx, "p1", 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +110,7 @@ func TestXCObserverAgainstVppsim(t *testing.T) {
 	// p2: interfaces up, status CONFIGURED, no cross-connect in VPP: Wait
 	// cannot tell, the final check must.
 	programPair(ctx, t, v, "p2", 7, 3, false)
-	status("p2", "CONFIGURED")
+	status("p2", "CONFIGURED", "CONFIGURED")
 	if _, err := o.Wait(ctx, "p2", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -111,9 +118,18 @@ func TestXCObserverAgainstVppsim(t *testing.T) {
 		t.Fatalf("Verify = %v, want p2 (only) reported missing", err)
 	}
 
+	// p4: the cross-connect itself CONFIGURED (it makes no VPP call and is
+	// created before its derived values) while its derived values are
+	// still PENDING: not programmed yet, no sighting.
+	programPair(ctx, t, v, "p4", 7, 7, true)
+	status("p4", "CONFIGURED", "PENDING")
+	if _, err := o.Wait(ctx, "p4", 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "CONFIGURED false") {
+		t.Fatalf("Wait(p4) = %v, want a timeout: derived values PENDING", err)
+	}
+
 	// p3: programmed in VPP but the agent never says CONFIGURED: no sighting.
 	programPair(ctx, t, v, "p3", 7, 5, true)
-	status("p3", "FAILED")
+	status("p3", "FAILED", "CONFIGURED")
 	if _, err := o.Wait(ctx, "p3", 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "CONFIGURED false") {
 		t.Fatalf("Wait(p3) = %v, want a timeout without CONFIGURED", err)
 	}
