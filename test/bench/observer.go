@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,7 @@ type XCObserver struct {
 	vpp    *VPP
 	events <-chan IfEvent
 	stopEv func()
+	wctx   context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -57,16 +59,32 @@ func NewXCObserver(ctx context.Context, vpp *VPP, etcd *clientv3.Client) (*XCObs
 	if err != nil {
 		return nil, err
 	}
+	o := newObserver(ctx, vpp, etcd)
+	o.events, o.stopEv = events, stopEv
+	go o.stampUps(o.wctx)
+	return o, nil
+}
+
+// NewStatusObserver watches the agent's cross-connect status documents from
+// now on, without VPP's interface events: for WaitAll, where VPP is checked
+// by one dump at the end (Verify) and thousands of events would only cost
+// VPP work. Wait needs NewXCObserver.
+func NewStatusObserver(ctx context.Context, vpp *VPP, etcd *clientv3.Client) *XCObserver {
+	o := newObserver(ctx, vpp, etcd)
+	close(o.evDone)
+	return o
+}
+
+func newObserver(ctx context.Context, vpp *VPP, etcd *clientv3.Client) *XCObserver {
 	wctx, cancel := context.WithCancel(ctx)
-	o := &XCObserver{vpp: vpp, events: events, stopEv: stopEv, cancel: cancel, done: make(chan struct{}),
+	o := &XCObserver{vpp: vpp, stopEv: func() {}, wctx: wctx, cancel: cancel, done: make(chan struct{}),
 		configured: map[string]time.Time{}, changed: make(chan struct{}), ups: make(chan time.Time, 4096), evDone: make(chan struct{})}
-	go o.stampUps(wctx)
 	prefix := XCStatusKey("")
 	// WithRequireLeader: a partitioned member ends the watch instead of
 	// leaving it silent.
 	wch := etcd.Watch(clientv3.WithRequireLeader(wctx), prefix, clientv3.WithPrefix())
 	go o.watch(wch, prefix)
-	return o, nil
+	return o
 }
 
 // xcState is the part of a status document the observer reads.
@@ -195,6 +213,50 @@ func (o *XCObserver) Wait(ctx context.Context, name string, timeout time.Duratio
 			return Sighting{}, fmt.Errorf("%s: after %v: CONFIGURED %v, %d of 2 interfaces up in VPP", name, timeout, ok, up)
 		case <-ctx.Done():
 			return Sighting{}, ctx.Err()
+		}
+	}
+}
+
+// WaitAll returns when every named cross-connect is programmed by the
+// agent's status (see XCObserver) and the time the last of them was: what
+// the agent reported. Names need not be put one at a time.
+func (o *XCObserver) WaitAll(ctx context.Context, names []string, timeout time.Duration) (time.Time, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	left := slices.Clone(names)
+	var last time.Time
+	for {
+		o.mu.Lock()
+		werr, changed := o.watchErr, o.changed
+		// Only the names not seen yet are looked up again: a bulk of
+		// 10,000 sees hundreds of watch responses.
+		n := 0
+		for _, name := range left {
+			at, ok := o.configured[name]
+			if !ok {
+				left[n] = name
+				n++
+				continue
+			}
+			if at.After(last) {
+				last = at
+			}
+		}
+		left = left[:n]
+		o.mu.Unlock()
+		if werr != nil {
+			return time.Time{}, werr
+		}
+		if len(left) == 0 {
+			return last, nil
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return time.Time{}, fmt.Errorf("after %v: %d of %d cross-connects not CONFIGURED in the agent's status (first: %s)",
+				timeout, len(left), len(names), left[0])
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
 		}
 	}
 }

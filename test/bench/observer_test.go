@@ -134,3 +134,38 @@ func TestXCObserverAgainstVppsim(t *testing.T) {
 		t.Fatalf("Wait(p3) = %v, want a timeout without CONFIGURED", err)
 	}
 }
+
+// WaitAll returns when every named cross-connect's status says it and its
+// derived values are CONFIGURED, at the time the last one did; a
+// cross-connect whose derived values are still PENDING holds it back.
+func TestStatusObserverWaitAll(t *testing.T) {
+	et := etcdtest.Start(t, etcdtest.Options{})
+	cli := et.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o := NewStatusObserver(ctx, nil, cli)
+	defer o.Close()
+	doc := func(name, derived string) string {
+		return fmt.Sprintf(`{"key":"config/vppmesh/v1/xconnect/%s","state":"CONFIGURED","derived":[{"key":"config/vpp/v2/interfaces/%s-a","state":%q}]}`, name, name, derived)
+	}
+	put := func(name, derived string) {
+		t.Helper()
+		if _, err := cli.Put(ctx, XCStatusKey(name), doc(name, derived)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("a", "CONFIGURED")
+	put("b", "PENDING")
+	if _, err := o.WaitAll(ctx, []string{"a", "b"}, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "1 of 2") || !strings.Contains(err.Error(), "first: b") {
+		t.Fatalf("WaitAll with b PENDING = %v, want b reported missing", err)
+	}
+	before := time.Now()
+	put("b", "CONFIGURED")
+	last, err := o.WaitAll(ctx, []string{"a", "b"}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Before(before) || last.After(time.Now()) {
+		t.Fatalf("WaitAll = %v, want the time b was seen (after %v)", last, before)
+	}
+}
