@@ -73,6 +73,20 @@ func TestParseVmRSS(t *testing.T) {
 	}
 }
 
+func TestParseStatCPU(t *testing.T) {
+	// Field 2 with a space and a parenthesis, utime 250 and stime 50 ticks.
+	stat := "1234 (vpp mesh) agent) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8 0 100 0 0\n"
+	d, err := parseStatCPU(stat)
+	if err != nil || d != 3*time.Second {
+		t.Fatalf("parseStatCPU = %v, %v; want 3s", d, err)
+	}
+	for _, bad := range []string{"1234 no-parens S 1", "1 (x) S 1 2 3", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 x 5 0"} {
+		if _, err := parseStatCPU(bad); err == nil {
+			t.Errorf("parseStatCPU(%q) accepted", bad)
+		}
+	}
+}
+
 func TestSnapshotProgrammed(t *testing.T) {
 	s := &Snapshot{ByTag: map[string]uint32{"x-a": 1, "x-b": 2, "y-a": 3, "y-b": 4, "z-a": 5, "z-b": 6},
 		Up: map[uint32]bool{1: true, 2: true, 3: true, 4: false, 5: true, 6: true},

@@ -45,7 +45,10 @@ type Config struct {
 	Churn    time.Duration // churn phase length per run
 	Sockets  int           // memif socket files the cross-connects spread over
 	Only     []string      // scenarios to run (empty: all); bulk always runs
-	Log      *slog.Logger
+	// AgentArgs are extra vppmesh-agent flags (experiments: what a flag
+	// costs or saves).
+	AgentArgs []string
+	Log       *slog.Logger
 }
 
 // RunResult is every figure one run at one size produced; names are the
@@ -61,6 +64,8 @@ var metricUnits = map[string]string{
 	"floor_calls_per_s":       "calls/s",
 	"agent_floor_ratio":       "x",
 	"bulk_verify_ms":          "ms",
+	"bulk_agent_cpu_s":        "CPU s",
+	"bulk_vpp_cpu_s":          "CPU s",
 	"latency_p50_ms":          "ms",
 	"latency_p99_ms":          "ms",
 	"latency_verify_ms":       "ms",
@@ -232,6 +237,7 @@ func (s *session) setup(ctx context.Context, n int) error {
 		// vppsim has no memif limit; the agent's cap guards FD.io VPP.
 		agentArgs = append(agentArgs, "--vpp-max-memifs", "0")
 	}
+	agentArgs = append(agentArgs, s.cfg.AgentArgs...)
 	a, err := NewAgent(filepath.Join(s.cfg.BinDir, "vppmesh-agent"), s.dir, s.sock, agentArgs...)
 	if err != nil {
 		return err
@@ -355,6 +361,10 @@ func (s *session) bulk(ctx context.Context, n int) error {
 	// a poll interval): the agent's status documents, then one dump.
 	o := NewStatusObserver(ctx, s.vpp, s.etcd)
 	defer o.Close()
+	cpu0, err := s.cpu()
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, filepath.Join(s.cfg.BinDir, "agentctl"), "-e", s.agent.Etcd,
 		"--service-label", Label, "--http-port", portOf(s.agent.HTTP), "import", "--txops", fmt.Sprint(etcdTxnOps), file)
@@ -367,6 +377,17 @@ func (s *session) bulk(ctx context.Context, n int) error {
 	}
 	secs := done.Sub(start).Seconds()
 	s.res["bulk_s"] = secs
+	// Read at once (a few ms late at most): CPU-seconds barely move with
+	// other work on the machine, so they compare agent builds on a busy
+	// host where the wall time cannot.
+	cpu1, err := s.cpu()
+	if err != nil {
+		return err
+	}
+	s.res["bulk_agent_cpu_s"] = (cpu1[0] - cpu0[0]).Seconds()
+	if cpu0[1] >= 0 {
+		s.res["bulk_vpp_cpu_s"] = (cpu1[1] - cpu0[1]).Seconds()
+	}
 	if s.res["floor_s"] > 0 {
 		s.res["agent_floor_ratio"] = secs / s.res["floor_s"]
 	}
@@ -400,6 +421,29 @@ func (s *session) bulk(ctx context.Context, n int) error {
 	s.res["rss_delta_per_xc_kib"] = (float64(rss)/(1<<20) - s.res["rss_idle_mib"]) * 1024 / float64(n)
 	s.res["heap_per_xc_kib"] = m["go_memstats_heap_inuse_bytes"] / 1024 / float64(n)
 	return nil
+}
+
+// cpu returns the CPU time used so far by the agent and by VPP (vppsim or
+// FD.io VPP; -1 for an external VPP).
+func (s *session) cpu() ([2]time.Duration, error) {
+	out := [2]time.Duration{0, -1}
+	var err error
+	if out[0], err = CPUTime(s.agent.Pid()); err != nil {
+		return out, err
+	}
+	pid := 0
+	switch {
+	case s.sim != nil:
+		pid = s.sim.proc.pid()
+	case s.real != nil:
+		pid = s.real.Pid()
+	}
+	if pid > 0 {
+		if out[1], err = CPUTime(pid); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
 func portOf(hostport string) string {
