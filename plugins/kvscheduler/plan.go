@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -490,6 +491,8 @@ func (t *txn) execute(ops []*op) {
 		wg.Wait()
 	}
 	s.mu.Lock()
+	// One growth per wave, not a doubling every few thousand ops.
+	t.rec.Ops = slices.Grow(t.rec.Ops, len(ops))
 	for _, o := range ops {
 		t.apply(o)
 	}
@@ -552,7 +555,7 @@ func (t *txn) apply(o *op) {
 		rop.Error = o.err.Error()
 	}
 	t.rec.Ops = append(t.rec.Ops, rop)
-	if o.err == nil {
+	if o.err == nil && t.s.debugEnabled() {
 		t.s.log.Debug("kvscheduler: operation done", "seq", t.rec.Seq, "op", o.kind, "key", n.key, "state", n.state, "duration", o.dur)
 	}
 }
