@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vppmesh/vppmesh/models/vpp/interfaces"
+	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
 	"github.com/vppmesh/vppmesh/plugins/metrics"
 	"github.com/vppmesh/vppmesh/plugins/vpp/ifplugin"
 	"github.com/vppmesh/vppmesh/plugins/vpp/ifstats"
@@ -19,14 +20,34 @@ import (
 type counters struct {
 	a        *Agent
 	interval time.Duration // how often counters are written to etcd
+	sink     countersSink  // the orchestrator and the scheduler (tests: a fake)
 
 	mu          sync.Mutex
 	states      map[string]*interfaces.InterfaceState // last oper state per interface
 	lastPublish time.Time
 }
 
+// countersSink is where counters go and where the desired cross-connects
+// come from.
+type countersSink interface {
+	PublishInterfaceState(*interfaces.InterfaceState)
+	PublishCounters(rel string, counters any)
+	StatusPrefix(prefix string) []kvscheduler.ValueStatus
+}
+
+// agentSink is the agent's orchestrator and scheduler, resolved per call.
+type agentSink struct{ a *Agent }
+
+func (s agentSink) PublishInterfaceState(st *interfaces.InterfaceState) {
+	s.a.orch.PublishInterfaceState(st)
+}
+func (s agentSink) PublishCounters(rel string, v any) { s.a.orch.PublishCounters(rel, v) }
+func (s agentSink) StatusPrefix(p string) []kvscheduler.ValueStatus {
+	return s.a.sched.StatusPrefix(p)
+}
+
 func newCounters(a *Agent, interval time.Duration) *counters {
-	return &counters{a: a, interval: interval, states: map[string]*interfaces.InterfaceState{}}
+	return &counters{a: a, interval: interval, sink: agentSink{a}, states: map[string]*interfaces.InterfaceState{}}
 }
 
 // onState remembers an interface's oper state (so counters can be added to
@@ -45,7 +66,7 @@ func (c *counters) onState(st *interfaces.InterfaceState) {
 	}
 	// Published under the lock (it only queues), so that onUpdate cannot
 	// publish an older state with fresh statistics after this one.
-	c.a.orch.PublishInterfaceState(st)
+	c.sink.PublishInterfaceState(st)
 	c.mu.Unlock()
 }
 
@@ -75,12 +96,21 @@ func (c *counters) onUpdate(snap map[string]ifstats.Counters) {
 		if st.Statistics != nil && proto.Equal(stats, st.Statistics) {
 			continue
 		}
+		first := st.Statistics == nil
 		st = proto.Clone(st).(*interfaces.InterfaceState)
 		st.Statistics = stats
 		c.states[name] = st
+		// The first statistics of an idle interface are all zero: kept
+		// for its next state write, not written now. Published, they
+		// would only add an empty "statistics" (protojson omits zeros),
+		// and right after a bulk apply of 10k cross-connects that is
+		// 20,000 state documents rewritten in etcd.
+		if first && proto.Size(stats) == 0 {
+			continue
+		}
 		states = append(states, st)
 	}
-	o := c.a.orch
+	o := c.sink
 	// Under the lock, in the same order as onState's (see there).
 	for _, st := range states {
 		o.PublishInterfaceState(st)
@@ -99,7 +129,7 @@ func (c *counters) crossConnects(snap map[string]ifstats.Counters) map[string]if
 	out := map[string]ifstats.CrossConnectCounters{}
 	// Only the cross-connect keys: Status() would copy and sort every
 	// derived interface and xconnect too, each publish, at 10k of them.
-	for _, st := range c.a.sched.StatusPrefix(xconnect.KeyPrefix) {
+	for _, st := range c.sink.StatusPrefix(xconnect.KeyPrefix) {
 		name, ok := strings.CutPrefix(st.Key, xconnect.KeyPrefix)
 		if !ok || st.Derived {
 			continue

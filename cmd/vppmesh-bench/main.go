@@ -56,12 +56,14 @@ func run(args []string) error {
 	impls := fs.String("impl", envOr("BENCH_IMPL", implDef), "VPP implementations, each measured in its own column: vppsim, vpp (FD.io VPP started per run; default when found) (env BENCH_IMPL)")
 	vppSizes := fs.String("vpp-sizes", "100,1000", "sizes measured on FD.io VPP (VPP 25.10 does not survive 10,000 cross-connects: see README)")
 	only := fs.String("only", "", "comma-separated scenarios to run (default all): "+strings.Join(bench.Scenarios, ","))
+	agentArgs := fs.String("agent-args", "", "extra vppmesh-agent flags, space-separated (experiments, e.g. \"--counters-publish-interval 1h\")")
 	work := fs.String("work", "", "scratch directory (default: a new temporary one, removed at the end)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg := bench.Config{BinDir: *binDir, VPPSocket: *vppSock, Runs: *runs, Latency: *lat, Churn: *churn, Sockets: *sockets,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+		AgentArgs: strings.Fields(*agentArgs),
+		Log:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	var err error
 	if cfg.Sizes, err = parseSizes("--sizes", *sizes); err != nil {
 		return err

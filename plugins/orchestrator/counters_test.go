@@ -20,6 +20,18 @@ func TestCountersJoinTheStatus(t *testing.T) {
 		t.Fatalf("counters published before the status existed leaked in: %s", v)
 	}
 
+	// Zero counters add nothing to a status that shows none yet (after a
+	// bulk apply that would rewrite every status only to add zeros).
+	type ctrs struct {
+		RxPackets uint64 `json:"rx_packets"`
+	}
+	r.o.PublishCounters(ifRel("m1"), ctrs{})
+	r.o.mu.Lock()
+	shown := r.o.entries[ifRel("m1")].counters
+	r.o.mu.Unlock()
+	if shown != nil {
+		t.Fatalf("zero counters were attached to a status without counters: %s", shown)
+	}
 	r.o.PublishCounters(ifRel("m1"), map[string]uint64{"rx_packets": 42})
 	waitFor(t, "counters in status", func() bool {
 		v, _ := mustGet(t, cli, statusKey)
@@ -31,6 +43,18 @@ func TestCountersJoinTheStatus(t *testing.T) {
 	if after := r.o.Stats().StatusWrites; after != before {
 		t.Fatalf("unchanged counters wrote %d times", after-before)
 	}
+	// Once shown, counters that drop to zero (a re-created interface) are
+	// written like any change.
+	r.o.PublishCounters(ifRel("m1"), ctrs{})
+	waitFor(t, "zero counters in status", func() bool {
+		v, _ := mustGet(t, cli, statusKey)
+		return strings.Contains(v, `"counters":{"rx_packets":0}`)
+	})
+	r.o.PublishCounters(ifRel("m1"), map[string]uint64{"rx_packets": 42})
+	waitFor(t, "counters back in status", func() bool {
+		v, _ := mustGet(t, cli, statusKey)
+		return strings.Contains(v, `"rx_packets":42`)
+	})
 	// Unencodable counters are refused without disturbing the status.
 	r.o.PublishCounters(ifRel("m1"), map[string]any{"bad": make(chan int)})
 	if v, _ := mustGet(t, cli, statusKey); !strings.Contains(v, `"rx_packets":42`) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -231,7 +232,10 @@ func (o *Orchestrator) releaseStaged() {
 // PublishCounters attaches packet counters to the status of a config key
 // (agent-relative, e.g. "config/vppmesh/v1/xconnect/xc1") and queues the
 // status write if they changed. Keys without a status are ignored: counters
-// never create a status of their own. It never blocks.
+// never create a status of their own. Zero counters (the Go zero value) are
+// not attached to a status that shows none yet: after a bulk apply of 10k
+// cross-connects that would rewrite every status document only to add
+// zeros; the counters field appears with the first packet. It never blocks.
 func (o *Orchestrator) PublishCounters(rel string, counters any) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -240,6 +244,9 @@ func (o *Orchestrator) PublishCounters(rel string, counters any) {
 	// without a status of their own.
 	e, ok := o.entries[rel]
 	if !ok || e.sched == nil {
+		return
+	}
+	if e.counters == nil && isZero(counters) {
 		return
 	}
 	data, err := json.Marshal(counters)
@@ -253,6 +260,14 @@ func (o *Orchestrator) PublishCounters(rel string, counters any) {
 	e.counters = data
 	o.refresh(rel)
 	o.releaseStaged()
+}
+
+// isZero reports whether v is nil or its type's zero value.
+func isZero(v any) bool {
+	if v == nil {
+		return true
+	}
+	return reflect.ValueOf(v).IsZero()
 }
 
 // PublishInterfaceState queues an interface's oper state for Ligato's

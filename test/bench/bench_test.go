@@ -73,16 +73,17 @@ func TestParseVmRSS(t *testing.T) {
 	}
 }
 
-func TestNewPair(t *testing.T) {
-	base := map[uint32]uint32{1: 2, 2: 1}
-	if newPair(base, map[uint32]uint32{1: 2, 2: 1, 3: 4}) {
-		t.Fatal("one direction is not a pair")
+func TestParseStatCPU(t *testing.T) {
+	// Field 2 with a space and a parenthesis, utime 250 and stime 50 ticks.
+	stat := "1234 (vpp mesh) agent) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8 0 100 0 0\n"
+	d, err := parseStatCPU(stat)
+	if err != nil || d != 3*time.Second {
+		t.Fatalf("parseStatCPU = %v, %v; want 3s", d, err)
 	}
-	if !newPair(base, map[uint32]uint32{1: 2, 2: 1, 3: 4, 4: 3}) {
-		t.Fatal("new pair 3<->4 not seen")
-	}
-	if newPair(base, map[uint32]uint32{1: 2, 2: 1, 3: 1}) {
-		t.Fatal("3->1 pairs with an old interface, not a new pair")
+	for _, bad := range []string{"1234 no-parens S 1", "1 (x) S 1 2 3", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 x 5 0"} {
+		if _, err := parseStatCPU(bad); err == nil {
+			t.Errorf("parseStatCPU(%q) accepted", bad)
+		}
 	}
 }
 

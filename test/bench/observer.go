@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,9 +24,12 @@ func XCStatusKey(name string) string {
 //
 //   - VPP's own sw_interface_event: two new interfaces came admin up (the
 //     cross-connect's ends), and
-//   - the agent's status document turning CONFIGURED (an etcd watch): the
-//     agent writes it only after VPP acknowledged every call, the
-//     sw_interface_set_l2_xconnect pair included.
+//   - the agent's status document saying CONFIGURED for the cross-connect
+//     and for every value derived from it (an etcd watch): the agent writes
+//     that only after VPP acknowledged every call, the
+//     sw_interface_set_l2_xconnect pair included. The cross-connect's own
+//     state alone is not enough: it makes no VPP call and turns CONFIGURED
+//     before its derived interfaces and xconnects are created.
 //
 // The later of the two is the programmed time. Verify then checks, with one
 // interface dump and one xconnect dump for all probes together, that VPP
@@ -34,6 +38,7 @@ type XCObserver struct {
 	vpp    *VPP
 	events <-chan IfEvent
 	stopEv func()
+	wctx   context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -54,21 +59,54 @@ func NewXCObserver(ctx context.Context, vpp *VPP, etcd *clientv3.Client) (*XCObs
 	if err != nil {
 		return nil, err
 	}
+	o := newObserver(ctx, vpp, etcd)
+	o.events, o.stopEv = events, stopEv
+	go o.stampUps(o.wctx)
+	return o, nil
+}
+
+// NewStatusObserver watches the agent's cross-connect status documents from
+// now on, without VPP's interface events: for WaitAll, where VPP is checked
+// by one dump at the end (Verify) and thousands of events would only cost
+// VPP work. Wait needs NewXCObserver.
+func NewStatusObserver(ctx context.Context, vpp *VPP, etcd *clientv3.Client) *XCObserver {
+	o := newObserver(ctx, vpp, etcd)
+	close(o.evDone)
+	return o
+}
+
+func newObserver(ctx context.Context, vpp *VPP, etcd *clientv3.Client) *XCObserver {
 	wctx, cancel := context.WithCancel(ctx)
-	o := &XCObserver{vpp: vpp, events: events, stopEv: stopEv, cancel: cancel, done: make(chan struct{}),
+	o := &XCObserver{vpp: vpp, stopEv: func() {}, wctx: wctx, cancel: cancel, done: make(chan struct{}),
 		configured: map[string]time.Time{}, changed: make(chan struct{}), ups: make(chan time.Time, 4096), evDone: make(chan struct{})}
-	go o.stampUps(wctx)
 	prefix := XCStatusKey("")
 	// WithRequireLeader: a partitioned member ends the watch instead of
 	// leaving it silent.
 	wch := etcd.Watch(clientv3.WithRequireLeader(wctx), prefix, clientv3.WithPrefix())
 	go o.watch(wch, prefix)
-	return o, nil
+	return o
 }
 
 // xcState is the part of a status document the observer reads.
 type xcState struct {
-	State string `json:"state"`
+	State   string `json:"state"`
+	Derived []struct {
+		State string `json:"state"`
+	} `json:"derived"`
+}
+
+// programmed reports whether the document says the cross-connect and every
+// derived value (at least one) are CONFIGURED.
+func (st *xcState) programmed() bool {
+	if st.State != "CONFIGURED" || len(st.Derived) == 0 {
+		return false
+	}
+	for _, d := range st.Derived {
+		if d.State != "CONFIGURED" {
+			return false
+		}
+	}
+	return true
 }
 
 func (o *XCObserver) watch(wch clientv3.WatchChan, prefix string) {
@@ -89,7 +127,7 @@ func (o *XCObserver) watch(wch clientv3.WatchChan, prefix string) {
 			if err := json.Unmarshal(ev.Kv.Value, &st); err != nil {
 				continue // not a status document we know: not ours to judge
 			}
-			if _, ok := o.configured[name]; !ok && st.State == "CONFIGURED" {
+			if _, ok := o.configured[name]; !ok && st.programmed() {
 				o.configured[name] = now
 			}
 		}
@@ -135,7 +173,7 @@ func (o *XCObserver) fail(err error) {
 
 // Sighting is when one cross-connect was seen programmed.
 type Sighting struct {
-	Configured time.Time // the agent's status turned CONFIGURED
+	Configured time.Time // the agent's status said it and its derived values CONFIGURED
 	BothUp     time.Time // VPP announced the second end admin up
 }
 
@@ -179,6 +217,50 @@ func (o *XCObserver) Wait(ctx context.Context, name string, timeout time.Duratio
 	}
 }
 
+// WaitAll returns when every named cross-connect is programmed by the
+// agent's status (see XCObserver) and the time the last of them was: what
+// the agent reported. Names need not be put one at a time.
+func (o *XCObserver) WaitAll(ctx context.Context, names []string, timeout time.Duration) (time.Time, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	left := slices.Clone(names)
+	var last time.Time
+	for {
+		o.mu.Lock()
+		werr, changed := o.watchErr, o.changed
+		// Only the names not seen yet are looked up again: a bulk of
+		// 10,000 sees hundreds of watch responses.
+		n := 0
+		for _, name := range left {
+			at, ok := o.configured[name]
+			if !ok {
+				left[n] = name
+				n++
+				continue
+			}
+			if at.After(last) {
+				last = at
+			}
+		}
+		left = left[:n]
+		o.mu.Unlock()
+		if werr != nil {
+			return time.Time{}, werr
+		}
+		if len(left) == 0 {
+			return last, nil
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return time.Time{}, fmt.Errorf("after %v: %d of %d cross-connects not CONFIGURED in the agent's status (first: %s)",
+				timeout, len(left), len(names), left[0])
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		}
+	}
+}
+
 // Verify checks with one dump of each table that VPP holds every named
 // cross-connect (both ends present by tag, admin up, cross-connected both
 // ways): what the agent's CONFIGURED claimed.
@@ -187,6 +269,11 @@ func (o *XCObserver) Verify(ctx context.Context, names []string) error {
 	if err != nil {
 		return err
 	}
+	return Check(snap, names)
+}
+
+// Check is Verify on a snapshot taken by the caller.
+func Check(snap *Snapshot, names []string) error {
 	var missing []string
 	for _, n := range names {
 		if !snap.Programmed(n) {

@@ -73,9 +73,16 @@ func TestXCObserverAgainstVppsim(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o.Close()
-	status := func(name, state string) {
+	// status writes name's document as the agent does: the cross-connect's
+	// state and its four derived values, all in derivedState.
+	status := func(name, state, derivedState string) {
 		t.Helper()
-		if _, err := cli.Put(ctx, XCStatusKey(name), fmt.Sprintf(`{"key":"config/vppmesh/v1/xconnect/%s","state":%q}`, name, state)); err != nil {
+		var derived []string
+		for _, k := range []string{"interfaces/" + name + "-a", "interfaces/" + name + "-b", "l2/v2/xconnect/" + name + "-a", "l2/v2/xconnect/" + name + "-b"} {
+			derived = append(derived, fmt.Sprintf(`{"key":"config/vpp/%s","state":%q}`, k, derivedState))
+		}
+		doc := fmt.Sprintf(`{"key":"config/vppmesh/v1/xconnect/%s","state":%q,"derived":[%s]}`, name, state, strings.Join(derived, ","))
+		if _, err := cli.Put(ctx, XCStatusKey(name), doc); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,8 +90,8 @@ func TestXCObserverAgainstVppsim(t *testing.T) {
 	// p1: the agent says CONFIGURED only after programming; Wait sees both.
 	start := time.Now()
 	programPair(ctx, t, v, "p1", 7, 1, true)
-	status("p1", "PENDING")
-	status("p1", "CONFIGURED")
+	status("p1", "PENDING", "PENDING")
+	status("p1", "CONFIGURED", "CONFIGURED")
 	sg, err := o.Wait(ctx, "p1", 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +110,7 @@ func TestXCObserverAgainstVppsim(t *testing.T) {
 	// p2: interfaces up, status CONFIGURED, no cross-connect in VPP: Wait
 	// cannot tell, the final check must.
 	programPair(ctx, t, v, "p2", 7, 3, false)
-	status("p2", "CONFIGURED")
+	status("p2", "CONFIGURED", "CONFIGURED")
 	if _, err := o.Wait(ctx, "p2", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -111,10 +118,54 @@ func TestXCObserverAgainstVppsim(t *testing.T) {
 		t.Fatalf("Verify = %v, want p2 (only) reported missing", err)
 	}
 
+	// p4: the cross-connect itself CONFIGURED (it makes no VPP call and is
+	// created before its derived values) while its derived values are
+	// still PENDING: not programmed yet, no sighting.
+	programPair(ctx, t, v, "p4", 7, 7, true)
+	status("p4", "CONFIGURED", "PENDING")
+	if _, err := o.Wait(ctx, "p4", 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "CONFIGURED false") {
+		t.Fatalf("Wait(p4) = %v, want a timeout: derived values PENDING", err)
+	}
+
 	// p3: programmed in VPP but the agent never says CONFIGURED: no sighting.
 	programPair(ctx, t, v, "p3", 7, 5, true)
-	status("p3", "FAILED")
+	status("p3", "FAILED", "CONFIGURED")
 	if _, err := o.Wait(ctx, "p3", 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "CONFIGURED false") {
 		t.Fatalf("Wait(p3) = %v, want a timeout without CONFIGURED", err)
+	}
+}
+
+// WaitAll returns when every named cross-connect's status says it and its
+// derived values are CONFIGURED, at the time the last one did; a
+// cross-connect whose derived values are still PENDING holds it back.
+func TestStatusObserverWaitAll(t *testing.T) {
+	et := etcdtest.Start(t, etcdtest.Options{})
+	cli := et.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o := NewStatusObserver(ctx, nil, cli)
+	defer o.Close()
+	doc := func(name, derived string) string {
+		return fmt.Sprintf(`{"key":"config/vppmesh/v1/xconnect/%s","state":"CONFIGURED","derived":[{"key":"config/vpp/v2/interfaces/%s-a","state":%q}]}`, name, name, derived)
+	}
+	put := func(name, derived string) {
+		t.Helper()
+		if _, err := cli.Put(ctx, XCStatusKey(name), doc(name, derived)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("a", "CONFIGURED")
+	put("b", "PENDING")
+	if _, err := o.WaitAll(ctx, []string{"a", "b"}, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "1 of 2") || !strings.Contains(err.Error(), "first: b") {
+		t.Fatalf("WaitAll with b PENDING = %v, want b reported missing", err)
+	}
+	before := time.Now()
+	put("b", "CONFIGURED")
+	last, err := o.WaitAll(ctx, []string{"a", "b"}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Before(before) || last.After(time.Now()) {
+		t.Fatalf("WaitAll = %v, want the time b was seen (after %v)", last, before)
 	}
 }

@@ -341,6 +341,44 @@ func parseVmRSS(status string) (uint64, error) {
 	return 0, errors.New("no VmRSS line in /proc/<pid>/status")
 }
 
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times: 100 on
+// every Linux architecture Go supports.
+const clockTicks = 100
+
+// CPUTime returns the user plus system CPU time a process has used, from
+// /proc/<pid>/stat: unlike wall time it barely moves when other work shares
+// the machine, so it compares agent builds on a busy host.
+func CPUTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("cpu time of %d: %w", pid, err)
+	}
+	return parseStatCPU(string(b))
+}
+
+func parseStatCPU(stat string) (time.Duration, error) {
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// fields are counted after its closing parenthesis.
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("/proc/<pid>/stat: no command name")
+	}
+	f := strings.Fields(stat[i+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/<pid>/stat: %d fields after the name, want at least 13", len(f))
+	}
+	var ticks uint64
+	for _, s := range f[11:13] {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/<pid>/stat: cpu time %q: %w", s, err)
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
 // waitFor polls cond every 10 ms until it holds, timeout passes or ctx ends.
 func waitFor(ctx context.Context, what string, timeout time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(timeout)

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -46,7 +45,10 @@ type Config struct {
 	Churn    time.Duration // churn phase length per run
 	Sockets  int           // memif socket files the cross-connects spread over
 	Only     []string      // scenarios to run (empty: all); bulk always runs
-	Log      *slog.Logger
+	// AgentArgs are extra vppmesh-agent flags (experiments: what a flag
+	// costs or saves).
+	AgentArgs []string
+	Log       *slog.Logger
 }
 
 // RunResult is every figure one run at one size produced; names are the
@@ -61,11 +63,12 @@ var metricUnits = map[string]string{
 	"floor_s":                 "s",
 	"floor_calls_per_s":       "calls/s",
 	"agent_floor_ratio":       "x",
-	"bulk_agent_reported_s":   "s",
-	"observe_resolution_ms":   "ms",
+	"bulk_verify_ms":          "ms",
+	"bulk_agent_cpu_s":        "CPU s",
+	"bulk_vpp_cpu_s":          "CPU s",
 	"latency_p50_ms":          "ms",
 	"latency_p99_ms":          "ms",
-	"latency_dump_ms":         "ms",
+	"latency_verify_ms":       "ms",
 	"latency_ifup_p50_ms":     "ms",
 	"latency_ifup_p99_ms":     "ms",
 	"resync_unchanged_s":      "s",
@@ -234,6 +237,7 @@ func (s *session) setup(ctx context.Context, n int) error {
 		// vppsim has no memif limit; the agent's cap guards FD.io VPP.
 		agentArgs = append(agentArgs, "--vpp-max-memifs", "0")
 	}
+	agentArgs = append(agentArgs, s.cfg.AgentArgs...)
 	a, err := NewAgent(filepath.Join(s.cfg.BinDir, "vppmesh-agent"), s.dir, s.sock, agentArgs...)
 	if err != nil {
 		return err
@@ -352,39 +356,49 @@ func (s *session) bulk(ctx context.Context, n int) error {
 	if err := s.resetCalls(ctx); err != nil {
 		return err
 	}
+	// Observed without polling dumps (at 10,000 one takes ~40 ms of VPP's
+	// and the agent's CPU, and polling them made the result late by up to
+	// a poll interval): the agent's status documents, then one dump.
+	o := NewStatusObserver(ctx, s.vpp, s.etcd)
+	defer o.Close()
+	cpu0, err := s.cpu()
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, filepath.Join(s.cfg.BinDir, "agentctl"), "-e", s.agent.Etcd,
 		"--service-label", Label, "--http-port", portOf(s.agent.HTTP), "import", "--txops", fmt.Sprint(etcdTxnOps), file)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("agentctl import: %w: %s", err, out)
 	}
-	agentDone := make(chan time.Time, 1)
-	go func() {
-		// The agent's own word, for comparison with what VPP shows.
-		for ctx.Err() == nil {
-			st, err := s.agent.Status(ctx)
-			if err == nil && st.ValuesByState["CONFIGURED"] >= 5*n {
-				agentDone <- time.Now()
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
-	done, res, err := s.waitProgrammed(ctx, "bulk apply", 15*time.Minute, func(sn *Snapshot) int { return sn.Count(all) }, n)
+	done, err := o.WaitAll(ctx, all, 15*time.Minute)
 	if err != nil {
 		return err
 	}
 	secs := done.Sub(start).Seconds()
 	s.res["bulk_s"] = secs
-	s.res["observe_resolution_ms"] = float64(res) / 1e6
+	// Read at once (a few ms late at most): CPU-seconds barely move with
+	// other work on the machine, so they compare agent builds on a busy
+	// host where the wall time cannot.
+	cpu1, err := s.cpu()
+	if err != nil {
+		return err
+	}
+	s.res["bulk_agent_cpu_s"] = (cpu1[0] - cpu0[0]).Seconds()
+	if cpu0[1] >= 0 {
+		s.res["bulk_vpp_cpu_s"] = (cpu1[1] - cpu0[1]).Seconds()
+	}
 	if s.res["floor_s"] > 0 {
 		s.res["agent_floor_ratio"] = secs / s.res["floor_s"]
 	}
-	select {
-	case t := <-agentDone:
-		s.res["bulk_agent_reported_s"] = t.Sub(start).Seconds()
-	case <-time.After(time.Minute):
-		return errors.New("agent never reported every value CONFIGURED though VPP has them all")
+	t0 := time.Now()
+	snap, err := s.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	s.res["bulk_verify_ms"] = float64(time.Since(t0)) / 1e6
+	if err := Check(snap, all); err != nil {
+		return err
 	}
 	if calls, err := s.calls(ctx); err != nil {
 		return err
@@ -409,28 +423,56 @@ func (s *session) bulk(ctx context.Context, n int) error {
 	return nil
 }
 
+// cpu returns the CPU time used so far by the agent and by VPP (vppsim or
+// FD.io VPP; -1 for an external VPP).
+func (s *session) cpu() ([2]time.Duration, error) {
+	out := [2]time.Duration{0, -1}
+	var err error
+	if out[0], err = CPUTime(s.agent.Pid()); err != nil {
+		return out, err
+	}
+	pid := 0
+	switch {
+	case s.sim != nil:
+		pid = s.sim.proc.pid()
+	case s.real != nil:
+		pid = s.real.Pid()
+	}
+	if pid > 0 {
+		if out[1], err = CPUTime(pid); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
 func portOf(hostport string) string {
 	_, p, _ := strings.Cut(hostport, ":")
 	return p
 }
 
-// latency puts new cross-connects one at a time. Each is timed twice: until
-// VPP announces both new interfaces admin up (sw_interface_event, pushed, so
-// exact), and until VPP's xconnect table has both directions (a dump polled
-// once the interfaces are up: an upper bound, late by up to one dump).
+// latency puts new cross-connects one at a time and times each until it is
+// programmed, with the event-based observer (observer.go): VPP's
+// sw_interface_event for both new interfaces up (latency_ifup_*) and the
+// agent's status document saying the cross-connect and its derived values
+// CONFIGURED (latency_p*: the later of the two). Nothing is dumped per put,
+// so the figure is the agent's, not an observer's polling interval; one
+// interface and xconnect dump at the end (latency_verify_ms) checks that VPP
+// holds every probe the agent called CONFIGURED.
 func (s *session) latency(ctx context.Context, n int) error {
 	files := s.socketFiles("m")
-	base, err := s.vpp.Xconnects(ctx)
+	// The bulk set's status documents may still be on their way to etcd;
+	// the first probes would wait behind them.
+	if err := s.waitStatuses(ctx, n, time.Minute); err != nil {
+		return err
+	}
+	o, err := NewXCObserver(ctx, s.vpp, s.etcd)
 	if err != nil {
 		return err
 	}
-	events, stop, err := s.vpp.WatchInterfaces(ctx)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	var lat, ifUp, dumps []float64
-	seen := map[uint32]bool{}
+	defer o.Close()
+	var lat, ifUp []float64
+	probes := make([]string, 0, s.cfg.Latency)
 	for i := 0; i < s.cfg.Latency; i++ {
 		name := fmt.Sprintf("lat%d", i)
 		val := xcValue(name, n+i, files)
@@ -438,41 +480,22 @@ func (s *session) latency(ctx context.Context, n int) error {
 		if _, err := s.etcd.Put(ctx, XCKey(name), val); err != nil {
 			return fmt.Errorf("put %s: %w", XCKey(name), err)
 		}
-		deadline := time.After(30 * time.Second)
-		for up := 0; up < 2; {
-			select {
-			case ev := <-events:
-				if ev.AdminUp && !ev.Deleted && !seen[ev.SwIfIndex] {
-					seen[ev.SwIfIndex] = true
-					up++
-				}
-			case <-deadline:
-				return fmt.Errorf("%s: VPP announced %d of 2 interfaces up 30 s after the put", name, up)
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+		sg, err := o.Wait(ctx, name, 30*time.Second)
+		if err != nil {
+			return err
 		}
-		ifUp = append(ifUp, float64(time.Since(start))/1e6)
-		for {
-			t0 := time.Now()
-			xc, err := s.vpp.Xconnects(ctx)
-			if err != nil {
-				return err
-			}
-			now := time.Now()
-			dumps = append(dumps, float64(now.Sub(t0))/1e6)
-			if newPair(base, xc) {
-				lat = append(lat, float64(now.Sub(start))/1e6)
-				base = xc
-				break
-			}
-			if now.Sub(start) > 30*time.Second {
-				return fmt.Errorf("%s not in VPP's xconnect table 30 s after the put", name)
-			}
-			// At 10,000 a dump takes ~40 ms of VPP's and the agent's CPU:
-			// back to back it starved the agent's health pings on 2 cores.
-			time.Sleep(now.Sub(t0))
-		}
+		lat = append(lat, float64(sg.Programmed().Sub(start))/1e6)
+		ifUp = append(ifUp, float64(sg.BothUp.Sub(start))/1e6)
+		probes = append(probes, name)
+	}
+	t0 := time.Now()
+	snap, err := s.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	s.res["latency_verify_ms"] = float64(time.Since(t0)) / 1e6
+	if err := Check(snap, probes); err != nil {
+		return err
 	}
 	sort.Float64s(lat)
 	sort.Float64s(ifUp)
@@ -480,7 +503,6 @@ func (s *session) latency(ctx context.Context, n int) error {
 	s.res["latency_p99_ms"] = Percentile(lat, 99)
 	s.res["latency_ifup_p50_ms"] = Percentile(ifUp, 50)
 	s.res["latency_ifup_p99_ms"] = Percentile(ifUp, 99)
-	s.res["latency_dump_ms"] = Summarize(dumps).Median
 	// Put the world back to n for the next scenarios.
 	if _, err := s.etcd.Delete(ctx, XCKey("lat"), clientv3.WithPrefix()); err != nil {
 		return fmt.Errorf("delete latency probes: %w", err)
@@ -493,19 +515,26 @@ func (s *session) latency(ctx context.Context, n int) error {
 	return err
 }
 
-// newPair reports whether cur has a pair rx→tx, tx→rx that base lacks.
-func newPair(base, cur map[uint32]uint32) bool {
-	for rx, tx := range cur {
-		if _, old := base[rx]; old {
-			continue
+// waitStatuses waits until etcd holds want cross-connect status documents.
+func (s *session) waitStatuses(ctx context.Context, want int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		r, err := s.etcd.Get(ctx, XCStatusKey(""), clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			return fmt.Errorf("count status documents: %w", err)
 		}
-		if back, ok := cur[tx]; ok && back == rx {
-			if _, old := base[tx]; !old {
-				return true
-			}
+		if r.Count == int64(want) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d cross-connect status documents in etcd after %v, want %d", r.Count, timeout, want)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return false
 }
 
 func (s *session) resyncUnchanged(ctx context.Context, n int) error {
