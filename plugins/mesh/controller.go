@@ -440,6 +440,11 @@ func (m *Controller) follow(ctx context.Context, from int64) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		// news: something a pass must look at. The echoes of this agent's
+		// own writes are not news: at hundreds of connections they are
+		// most of the watch stream, and a pass for each would put the
+		// events that matter (an endpoint gone) seconds behind.
+		news := true
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -450,7 +455,7 @@ func (m *Controller) follow(ctx context.Context, from int64) error {
 			if err := resp.Err(); err != nil {
 				return err
 			}
-			m.applyEvents(resp.Events)
+			news = m.applyEvents(resp.Events)
 		case <-m.wake:
 		case <-tick.C:
 			if !m.timersDue(time.Now()) {
@@ -470,22 +475,31 @@ func (m *Controller) follow(ctx context.Context, from int64) error {
 				if err := r.Err(); err != nil {
 					return err
 				}
-				m.applyEvents(r.Events)
+				news = m.applyEvents(r.Events) || news
+			case <-m.wake:
+				news = true
 			default:
 				break drain
 			}
 		}
-		m.reconcile(ctx)
+		if news {
+			m.reconcile(ctx)
+		}
 	}
 }
 
-func (m *Controller) applyEvents(evs []*clientv3.Event) {
+// applyEvents applies watch events to the cache; it reports whether any
+// was news (not only echoes of the agent's own writes).
+func (m *Controller) applyEvents(evs []*clientv3.Event) bool {
 	var upTo int64
+	news := false
 	for _, ev := range evs {
 		if ev == nil || ev.Kv == nil {
 			continue
 		}
-		if !m.c.applyWatched(m.log, string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Type == clientv3.EventTypeDelete) {
+		if m.c.applyWatched(m.log, string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Type == clientv3.EventTypeDelete) {
+			news = true
+		} else {
 			m.log.Debug("mesh watch event older than the cache, skipped", "key", string(ev.Kv.Key), "revision", ev.Kv.ModRevision)
 		}
 		upTo = max(upTo, ev.Kv.ModRevision)
@@ -493,6 +507,7 @@ func (m *Controller) applyEvents(evs []*clientv3.Event) {
 	if len(m.c.ahead) > 0 && upTo > 0 {
 		m.c.watchedUpTo(upTo)
 	}
+	return news
 }
 
 // timersDue reports whether a link grace period or an avoidance ended.
