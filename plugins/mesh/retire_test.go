@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/vppmesh/vppmesh/models"
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
@@ -162,4 +165,29 @@ func TestRetireAfterBoundsTheWait(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// The echo of the agent's own write is no news (follow runs no pass for
+// it); another writer's change, or a later change of the same key, is.
+func TestOwnWriteEchoIsNoNews(t *testing.T) {
+	m, err := New(Options{Client: &clientv3.Client{}, Label: "n1", Scheduler: &fakeSched{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.c = newCache()
+	key := models.MeshStatusPrefix + "c1"
+	data := []byte(`{"id":"c1","state":"UP"}`)
+	m.c.applyOwn(m.log, key, data, 7, false)
+	ev := func(k string, rev int64) *clientv3.Event {
+		return &clientv3.Event{Type: clientv3.EventTypePut, Kv: &mvccpb.KeyValue{Key: []byte(k), Value: data, ModRevision: rev}}
+	}
+	if m.applyEvents([]*clientv3.Event{ev(key, 7)}) {
+		t.Error("the echo of the agent's own write was news")
+	}
+	if !m.applyEvents([]*clientv3.Event{ev(key, 7), ev(models.MeshStatusPrefix+"c2", 8)}) {
+		t.Error("a response with another writer's change was not news")
+	}
+	if !m.applyEvents([]*clientv3.Event{ev(key, 9)}) {
+		t.Error("a later change of an own key was not news")
+	}
 }
