@@ -18,7 +18,7 @@ import (
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
-	"github.com/vppmesh/vppmesh/plugins/mesh/render"
+	"github.com/vppmesh/vppmesh/plugins/mesh/naming"
 )
 
 // Scheduler is the part of the kvscheduler the controller uses.
@@ -109,11 +109,11 @@ type pendingWrite struct {
 }
 
 // retiree is an interface a connection left when it moved to another
-// endpoint: it stays desired (render.RetirePrefix) until retireOld lets it
+// endpoint: it stays desired (naming.RetirePrefix) until retireOld lets it
 // go, so the move's transaction creates without waiting for its delete.
 type retiree struct {
 	id    string
-	iface *ifmodel.Interface
+	v     *vppmeshv1.CrossConnect // naming.Retiring
 	since time.Time
 }
 
@@ -300,7 +300,7 @@ func (w *wrapped) Commit(ctx context.Context, txn kvscheduler.Txn) (kvscheduler.
 		vals = append(vals, kvscheduler.KeyValue{Key: RenderKey(id), Value: v})
 	}
 	for name, r := range w.m.retiring {
-		vals = append(vals, kvscheduler.KeyValue{Key: render.RetirePrefix + name, Value: r.iface})
+		vals = append(vals, kvscheduler.KeyValue{Key: naming.RetirePrefix + name, Value: r.v})
 	}
 	txn.Values = vals
 	rec, err := w.Scheduler.Commit(ctx, txn)
@@ -586,7 +586,7 @@ func (m *Controller) reconcile(ctx context.Context) {
 	m.renderMu.Lock()
 	busy := busyCounts(m.rendered)
 	for _, r := range m.retiring {
-		for _, k := range ifaceKeys(r.iface) {
+		for _, k := range linkKeys(r.v) {
 			busy[k]++
 		}
 	}
@@ -1168,15 +1168,14 @@ func (m *Controller) commitRender(ctx context.Context, rend map[string]*vppmeshv
 			continue
 		}
 		vals = append(vals, kvscheduler.KeyValue{Key: RenderKey(id), Value: v})
-		a, b := render.Names(v)
+		a, b := naming.Names(v)
 		names[a], names[b] = true, true
 		if !ok {
 			continue
 		}
-		if _, ob := render.Names(old); ob != b && ob != a {
-			if i := render.EndpointInterface(old); i != nil {
-				added[ob] = retiree{id: id, iface: i, since: now}
-			}
+		if _, ob := naming.Names(old); ob != b && ob != a {
+			_, r := naming.Retiring(old)
+			added[ob] = retiree{id: id, v: r, since: now}
 		}
 	}
 	for id := range m.rendered {
@@ -1192,13 +1191,13 @@ func (m *Controller) commitRender(ctx context.Context, rend map[string]*vppmeshv
 	var reused []string
 	for name := range m.retiring {
 		if names[name] {
-			first = append(first, kvscheduler.KeyValue{Key: render.RetirePrefix + name})
+			first = append(first, kvscheduler.KeyValue{Key: naming.RetirePrefix + name})
 			reused = append(reused, name)
 		}
 	}
 	for name, r := range added {
 		if !names[name] {
-			retire = append(retire, kvscheduler.KeyValue{Key: render.RetirePrefix + name, Value: r.iface})
+			retire = append(retire, kvscheduler.KeyValue{Key: naming.RetirePrefix + name, Value: r.v})
 		}
 	}
 	for _, l := range [][]kvscheduler.KeyValue{first, vals, retire} {
@@ -1217,7 +1216,7 @@ func (m *Controller) commitRender(ctx context.Context, rend map[string]*vppmeshv
 		delete(m.retiring, name)
 	}
 	for _, kv := range retire {
-		name := strings.TrimPrefix(kv.Key, render.RetirePrefix)
+		name := strings.TrimPrefix(kv.Key, naming.RetirePrefix)
 		m.retiring[name] = added[name]
 	}
 	if len(retire) > 0 {
@@ -1254,7 +1253,7 @@ func (m *Controller) retireOld(ctx context.Context, mine []*vppmeshv1.Connection
 	}
 	vals := make([]kvscheduler.KeyValue, 0, len(m.retiring))
 	for name := range m.retiring {
-		vals = append(vals, kvscheduler.KeyValue{Key: render.RetirePrefix + name})
+		vals = append(vals, kvscheduler.KeyValue{Key: naming.RetirePrefix + name})
 	}
 	sort.Slice(vals, func(i, j int) bool { return vals[i].Key < vals[j].Key })
 	if _, err := m.sched.Commit(ctx, kvscheduler.Txn{Kind: kvscheduler.TxnChange, Description: "mesh retiring interfaces", Values: vals}); err != nil {
@@ -1264,19 +1263,6 @@ func (m *Controller) retireOld(ctx context.Context, mine []*vppmeshv1.Connection
 	}
 	m.log.Info("mesh old endpoint interfaces deleted", "interfaces", len(vals), "overdue", overdue)
 	clear(m.retiring)
-}
-
-// ifaceKeys lists the links of an interface as busy-set keys (see linkKeys).
-func ifaceKeys(i *ifmodel.Interface) []string {
-	switch {
-	case i.GetMemif() != nil:
-		return []string{MemifBusyKey(i.GetMemif().GetSocketFilename(), i.GetMemif().GetId())}
-	case i.GetVhostUser() != nil:
-		return []string{i.GetVhostUser().GetSocketFilename()}
-	case i.GetVxlan() != nil:
-		return []string{VNIBusyKey(i.GetVxlan().GetVni())}
-	}
-	return nil
 }
 
 // sameLink reports whether two link statuses name the same link (their up

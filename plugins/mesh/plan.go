@@ -12,7 +12,7 @@ import (
 	"github.com/vppmesh/vppmesh/models"
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
-	"github.com/vppmesh/vppmesh/plugins/mesh/render"
+	"github.com/vppmesh/vppmesh/plugins/mesh/naming"
 )
 
 // RenderPrefix is the scheduler key prefix of the agent's side of a
@@ -248,7 +248,7 @@ func decide(c *cache, node string, conn *vppmeshv1.Connection, cur *vppmeshv1.Co
 	if ep.GetNode() == node {
 		d.render = &vppmeshv1.CrossConnect{Name: "mesh-" + id, A: clientLink, B: epLink}
 		if alt {
-			d.render.Name += render.AltSuffix
+			d.render.Name += naming.AltSuffix
 		}
 		return d, nil
 	}

@@ -11,10 +11,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vppmesh/vppmesh/models"
-	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
-	"github.com/vppmesh/vppmesh/plugins/mesh/render"
+	"github.com/vppmesh/vppmesh/plugins/mesh/naming"
 )
 
 // recSched is a reportSched that keeps every change transaction.
@@ -115,18 +114,18 @@ func healTo(t *testing.T, o Options) (*recSched, *Controller) {
 // in a later transaction of its own, once the connection is UP again.
 func TestMoveRetiresOldInterfaceAfterHeal(t *testing.T) {
 	f, m := healTo(t, Options{})
-	retireKey := render.RetirePrefix + "mesh-c1-b"
+	retireKey := naming.RetirePrefix + "mesh-c1-b"
 	txns := f.log()
 	move := find(txns, 0, RenderKey("c1"), func(kv kvscheduler.KeyValue) bool {
 		v, _ := kv.Value.(*vppmeshv1.CrossConnect)
-		return v.GetName() == "mesh-c1"+render.AltSuffix && v.GetB().GetMemif().GetSocketFilename() == "/run/ep2.sock"
+		return v.GetName() == "mesh-c1"+naming.AltSuffix && v.GetB().GetMemif().GetSocketFilename() == "/run/ep2.sock"
 	})
 	if move < 0 {
 		t.Fatalf("no transaction renders c1 on ep2 as mesh-c1-c: %v", txns)
 	}
 	if find(txns[move:move+1], 0, retireKey, func(kv kvscheduler.KeyValue) bool {
-		i, _ := kv.Value.(*ifmodel.Interface)
-		return i.GetName() == "mesh-c1-b" && i.GetMemif().GetSocketFilename() == "/run/ep1.sock"
+		v, _ := kv.Value.(*vppmeshv1.CrossConnect)
+		return v.GetName() == "mesh-c1-b" && v.GetA() == nil && v.GetB().GetMemif().GetSocketFilename() == "/run/ep1.sock"
 	}) < 0 {
 		t.Fatalf("the move transaction does not retire mesh-c1-b: %v", txns[move])
 	}
@@ -160,7 +159,7 @@ func TestMoveRetiresOldInterfaceAfterHeal(t *testing.T) {
 func TestRetireAfterBoundsTheWait(t *testing.T) {
 	f, _ := healTo(t, Options{RetireAfter: 300 * time.Millisecond})
 	waitFor(t, "mesh-c1-b retired although c1 is not UP", func() error {
-		if find(f.log(), 0, render.RetirePrefix+"mesh-c1-b", func(kv kvscheduler.KeyValue) bool { return kv.Value == nil }) < 0 {
+		if find(f.log(), 0, naming.RetirePrefix+"mesh-c1-b", func(kv kvscheduler.KeyValue) bool { return kv.Value == nil }) < 0 {
 			return fmt.Errorf("not yet")
 		}
 		return nil

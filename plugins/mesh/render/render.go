@@ -5,14 +5,9 @@
 // (memif, vhost-user or VXLAN) and one L2 xconnect each way, so a mesh
 // connection uses exactly the VPP calls of the proven cross-connect path.
 //
-// The endpoint-side interface of a connection is named "<name>-b" or
-// "<name>-c" (Names), and a connection that moves to another endpoint gets
-// the other name: the new interface and the xconnects to it are then new
-// keys that the scheduler creates without first deleting the old endpoint
-// interface. The controller keeps that old interface desired for a while as
-// a retiring value (RetirePrefix, one Interface each), so a mass heal
-// restores traffic in one transaction of creates and the slow deletes come
-// in a later one.
+// The endpoint-side interface is named "-b" or "-c" (package naming): a
+// moved connection's new path is created while its old interface is kept
+// by a retiring value (RetireDescriptor), deleted in a later transaction.
 package render
 
 import (
@@ -20,13 +15,12 @@ import (
 	"fmt"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/vppmesh/vppmesh/models"
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	l2model "github.com/vppmesh/vppmesh/models/vpp/l2"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+	"github.com/vppmesh/vppmesh/plugins/mesh/naming"
 	"github.com/vppmesh/vppmesh/plugins/xconnect"
 )
 
@@ -36,31 +30,16 @@ const DescriptorName = "vppmesh-mesh-connection"
 // RetireDescriptorName names the descriptor of retiring interfaces.
 const RetireDescriptorName = "vppmesh-mesh-retiring"
 
-// RetirePrefix is the scheduler key prefix of a retiring endpoint-side
-// interface: RetirePrefix+<interface name> → the Interface, derived as is.
-const RetirePrefix = "mesh/retiring/"
+// Shared with the controller (see package naming).
+const (
+	AltSuffix    = naming.AltSuffix
+	RetirePrefix = naming.RetirePrefix
+)
 
-// AltSuffix, appended to a rendering's Name, names its endpoint-side
-// interface "-c" instead of "-b".
-const AltSuffix = "/c"
+// Names returns the interfaces a rendering derives (naming.Names).
+func Names(v *vppmeshv1.CrossConnect) (client, endpoint string) { return naming.Names(v) }
 
-// Names returns the interfaces a rendering derives: the client's ("-a") and
-// the endpoint's ("-b", or "-c" when Name ends with AltSuffix).
-func Names(v *vppmeshv1.CrossConnect) (client, endpoint string) {
-	if base, ok := strings.CutSuffix(v.GetName(), AltSuffix); ok {
-		return base + "-a", base + "-c"
-	}
-	return v.GetName() + "-a", v.GetName() + "-b"
-}
-
-// base is v with the plain cross-connect name (no AltSuffix).
-func base(v *vppmeshv1.CrossConnect) *vppmeshv1.CrossConnect {
-	name, ok := strings.CutSuffix(v.GetName(), AltSuffix)
-	if !ok {
-		return v
-	}
-	return &vppmeshv1.CrossConnect{Name: name, A: v.GetA(), B: v.GetB()}
-}
+func base(v *vppmeshv1.CrossConnect) *vppmeshv1.CrossConnect { return naming.Base(v) }
 
 // Derive returns the two interfaces and two xconnect pairs of a rendering.
 func Derive(v *vppmeshv1.CrossConnect) []kvscheduler.KeyValue {
@@ -77,12 +56,6 @@ func Derive(v *vppmeshv1.CrossConnect) []kvscheduler.KeyValue {
 		{Key: xconnect.XConnectPrefix + a, Value: &l2model.XConnectPair{ReceiveInterface: a, TransmitInterface: b}},
 		{Key: xconnect.XConnectPrefix + b, Value: &l2model.XConnectPair{ReceiveInterface: b, TransmitInterface: a}},
 	}
-}
-
-// EndpointInterface is the endpoint-side interface a rendering derives.
-func EndpointInterface(v *vppmeshv1.CrossConnect) *ifmodel.Interface {
-	i, _ := Derive(v)[1].Value.(*ifmodel.Interface)
-	return i
 }
 
 // Descriptor returns the mesh connection descriptor.
@@ -102,27 +75,40 @@ func Descriptor() *kvscheduler.Descriptor[*vppmeshv1.CrossConnect, struct{}] {
 }
 
 // RetireDescriptor returns the descriptor of retiring interfaces: a value
-// makes no VPP call and derives the interface itself, so the interface
-// stays in VPP, untouched, until the value is deleted.
-func RetireDescriptor() *kvscheduler.Descriptor[*ifmodel.Interface, struct{}] {
-	return &kvscheduler.Descriptor[*ifmodel.Interface, struct{}]{
+// (naming.Retiring: Name the interface's name, B its link) makes no VPP
+// call and derives the interface, so the interface stays in VPP, untouched,
+// until the value is deleted.
+func RetireDescriptor() *kvscheduler.Descriptor[*vppmeshv1.CrossConnect, struct{}] {
+	return &kvscheduler.Descriptor[*vppmeshv1.CrossConnect, struct{}]{
 		Name:      RetireDescriptorName,
 		KeyPrefix: RetirePrefix,
-		Validate: func(key string, v *ifmodel.Interface) error {
+		Validate: func(key string, v *vppmeshv1.CrossConnect) error {
 			if key != RetirePrefix+v.GetName() || !strings.HasPrefix(v.GetName(), "mesh-") {
 				return fmt.Errorf("%s: retiring interface %q must be a mesh interface named by its key", key, v.GetName())
 			}
+			if v.GetA() != nil || v.GetB().GetLink() == nil {
+				return fmt.Errorf("%s: a retiring interface has its link in b only", key)
+			}
 			return nil
 		},
-		Create: func(context.Context, string, *ifmodel.Interface) (struct{}, error) { return struct{}{}, nil },
-		Update: func(context.Context, string, *ifmodel.Interface, *ifmodel.Interface, struct{}) (struct{}, error) {
+		Create: func(context.Context, string, *vppmeshv1.CrossConnect) (struct{}, error) { return struct{}{}, nil },
+		Update: func(context.Context, string, *vppmeshv1.CrossConnect, *vppmeshv1.CrossConnect, struct{}) (struct{}, error) {
 			return struct{}{}, nil
 		},
-		Delete: func(context.Context, string, *ifmodel.Interface, struct{}) error { return nil },
-		DerivedValues: func(_ string, v *ifmodel.Interface) []kvscheduler.KeyValue {
-			return []kvscheduler.KeyValue{{Key: xconnect.InterfacePrefix + v.GetName(), Value: proto.Clone(v)}}
+		Delete: func(context.Context, string, *vppmeshv1.CrossConnect, struct{}) error { return nil },
+		DerivedValues: func(_ string, v *vppmeshv1.CrossConnect) []kvscheduler.KeyValue {
+			i := retiringInterface(v)
+			return []kvscheduler.KeyValue{{Key: xconnect.InterfacePrefix + i.GetName(), Value: i}}
 		},
 	}
+}
+
+// retiringInterface is the interface a retiring value stands for: the one
+// its rendering derived.
+func retiringInterface(v *vppmeshv1.CrossConnect) *ifmodel.Interface {
+	i, _ := xconnect.Derive(&vppmeshv1.CrossConnect{Name: "r", A: v.GetB(), B: v.GetB()})[1].Value.(*ifmodel.Interface)
+	i.Name = v.GetName()
+	return i
 }
 
 // Register adds the descriptors to the scheduler.

@@ -13,6 +13,7 @@ import (
 	l2model "github.com/vppmesh/vppmesh/models/vpp/l2"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+	"github.com/vppmesh/vppmesh/plugins/mesh/naming"
 	"github.com/vppmesh/vppmesh/plugins/xconnect"
 )
 
@@ -144,9 +145,9 @@ func TestMoveWiresNewPathBeforeOldInterfaceGoes(t *testing.T) {
 	if a, b := Names(moved); a != "mesh-c1-a" || b != "mesh-c1-c" {
 		t.Fatalf("names of the moved rendering: %s, %s", a, b)
 	}
-	retiring := EndpointInterface(old)
+	retireKey, retiring := naming.Retiring(old)
 	rec, err := s.Commit(ctx, kvscheduler.Txn{Kind: kvscheduler.TxnChange, Values: []kvscheduler.KeyValue{
-		{Key: key, Value: moved}, {Key: RetirePrefix + retiring.GetName(), Value: retiring}}})
+		{Key: key, Value: moved}, {Key: retireKey, Value: retiring}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func TestMoveWiresNewPathBeforeOldInterfaceGoes(t *testing.T) {
 		}
 	}
 
-	rec, err = s.Commit(ctx, kvscheduler.Txn{Kind: kvscheduler.TxnChange, Values: []kvscheduler.KeyValue{{Key: RetirePrefix + retiring.GetName()}}})
+	rec, err = s.Commit(ctx, kvscheduler.Txn{Kind: kvscheduler.TxnChange, Values: []kvscheduler.KeyValue{{Key: retireKey}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,12 +183,12 @@ func TestMoveWiresNewPathBeforeOldInterfaceGoes(t *testing.T) {
 
 	// Moving back: -b again, the -c interface retires the same way.
 	back := &vppmeshv1.CrossConnect{Name: "mesh-c1", A: client, B: memifEnd("/run/ep1.sock", 4)}
-	retiring = EndpointInterface(moved)
-	if retiring.GetName() != "mesh-c1-c" {
-		t.Fatalf("retiring %q", retiring.GetName())
+	retireKey, retiring = naming.Retiring(moved)
+	if retireKey != RetirePrefix+"mesh-c1-c" {
+		t.Fatalf("retiring %q", retireKey)
 	}
 	if _, err := s.Commit(ctx, kvscheduler.Txn{Kind: kvscheduler.TxnChange, Values: []kvscheduler.KeyValue{
-		{Key: key, Value: back}, {Key: RetirePrefix + retiring.GetName(), Value: retiring}}}); err != nil {
+		{Key: key, Value: back}, {Key: retireKey, Value: retiring}}}); err != nil {
 		t.Fatal(err)
 	}
 	if ifs, xcs := f.state(); !ifs["mesh-c1-b"] || !ifs["mesh-c1-c"] || xcs["mesh-c1-a"] != "mesh-c1-b" {
@@ -197,12 +198,22 @@ func TestMoveWiresNewPathBeforeOldInterfaceGoes(t *testing.T) {
 
 func TestRetireDescriptorRefusesForeignNames(t *testing.T) {
 	d := RetireDescriptor()
-	if err := d.Validate(RetirePrefix+"mesh-c1-b", &ifmodel.Interface{Name: "mesh-c1-b"}); err != nil {
+	key, v := naming.Retiring(&vppmeshv1.CrossConnect{Name: "mesh-c1", B: memifEnd("/run/ep.sock", 2)})
+	if err := d.Validate(key, v); err != nil {
 		t.Fatal(err)
 	}
-	for key, name := range map[string]string{RetirePrefix + "x": "mesh-c1-b", RetirePrefix + "eth0": "eth0"} {
-		if err := d.Validate(key, &ifmodel.Interface{Name: name}); err == nil {
-			t.Errorf("%s → %s accepted", key, name)
+	kvs := d.DerivedValues(key, v)
+	if i, _ := kvs[0].Value.(*ifmodel.Interface); len(kvs) != 1 || kvs[0].Key != xconnect.InterfacePrefix+"mesh-c1-b" ||
+		i.GetName() != "mesh-c1-b" || i.GetMemif().GetId() != 2 || i.GetType() != ifmodel.Interface_MEMIF {
+		t.Errorf("retiring value derives %v", kvs)
+	}
+	for key, v := range map[string]*vppmeshv1.CrossConnect{
+		RetirePrefix + "x":    {Name: "mesh-c1-b", B: memifEnd("/run/ep.sock", 2)},
+		RetirePrefix + "eth0": {Name: "eth0", B: memifEnd("/run/ep.sock", 2)},
+		key:                   {Name: "mesh-c1-b", A: memifEnd("/run/c.sock", 0), B: memifEnd("/run/ep.sock", 2)},
+	} {
+		if err := d.Validate(key, v); err == nil {
+			t.Errorf("%s → %v accepted", key, v)
 		}
 	}
 }
