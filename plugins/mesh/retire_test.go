@@ -9,6 +9,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vppmesh/vppmesh/models"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
@@ -51,7 +52,7 @@ func find(txns [][]kvscheduler.KeyValue, from int, key string, ok func(kvschedul
 	return -1
 }
 
-func startOne(t *testing.T, o Options) (*recSched, *Controller) {
+func startOne(t *testing.T, o Options) (*recSched, *Controller, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &recSched{reportSched: reportSched{desired: map[string]*vppmeshv1.CrossConnect{}}}
@@ -67,16 +68,17 @@ func startOne(t *testing.T, o Options) (*recSched, *Controller) {
 		}
 	})
 	wg.Go(func() { _ = m.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return f, m
+	stop := func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+	return f, m, stop
 }
 
 // healTo puts c1 on ep1, brings it UP, then kills ep1 with ep2 registered:
 // it returns once c1's status names ep2.
-func healTo(t *testing.T, o Options) (*recSched, *Controller) {
+func healTo(t *testing.T, o Options) (*recSched, *Controller, *clientv3.Client, func()) {
 	cli := startEtcd(t)
 	o.Client = cli
-	f, m := startOne(t, o)
+	f, m, stop := startOne(t, o)
 	put(t, cli, models.MeshServicePrefix+"s", `{"name":"s"}`)
 	put(t, cli, models.MeshEndpointPrefix+"ep1", `{"name":"ep1","network_services":["s"],"node":"n1","memif":{"socket_filename":"/run/ep1.sock"}}`)
 	put(t, cli, models.MeshConnectionPrefix+"c1", `{"id":"c1","network_service":"s","node":"n1","memif":{"socket_filename":"/run/c1.sock"}}`)
@@ -105,7 +107,7 @@ func healTo(t *testing.T, o Options) (*recSched, *Controller) {
 		}
 		return nil
 	})
-	return f, m
+	return f, m, cli, stop
 }
 
 // A connection that moves to another endpoint on its node is rendered with
@@ -113,7 +115,7 @@ func healTo(t *testing.T, o Options) (*recSched, *Controller) {
 // retiring value in the same transaction: the old interface is deleted only
 // in a later transaction of its own, once the connection is UP again.
 func TestMoveRetiresOldInterfaceAfterHeal(t *testing.T) {
-	f, m := healTo(t, Options{})
+	f, m, cli, stop := healTo(t, Options{})
 	retireKey := naming.RetirePrefix + "mesh-c1-b"
 	txns := f.log()
 	move := find(txns, 0, RenderKey("c1"), func(kv kvscheduler.KeyValue) bool {
@@ -152,12 +154,32 @@ func TestMoveRetiresOldInterfaceAfterHeal(t *testing.T) {
 	if i := find(f.log(), move+1, RenderKey("c1"), func(kvscheduler.KeyValue) bool { return true }); i >= 0 {
 		t.Fatalf("c1 rendered again in transaction %d: %v", i, f.log()[i])
 	}
+	// A restarted agent renders the -c name from the status: its full
+	// resync carries the same value, and it commits no change for c1.
+	want := f.get(RenderKey("c1"))
+	stop()
+	f2, m2, _ := startOne(t, Options{Client: cli})
+	linkUp(m2, "mesh-c1-a", true)
+	linkUp(m2, "mesh-c1-c", true)
+	waitFor(t, "the restarted agent's rendering", func() error {
+		if got := f2.get(RenderKey("c1")); !proto.Equal(got, want) {
+			return fmt.Errorf("renders %v, want %v", got, want)
+		}
+		return nil
+	})
+	time.Sleep(300 * time.Millisecond)
+	if i := find(f2.log(), 0, RenderKey("c1"), func(kvscheduler.KeyValue) bool { return true }); i >= 0 {
+		t.Fatalf("the restarted agent changed c1's rendering: %v", f2.log()[i])
+	}
+	if st, _ := getStatus(t, cli, "c1"); st.GetState() != vppmeshv1.ConnectionStatus_UP || st.GetEndpointLink().GetInterface() != "mesh-c1-c" {
+		t.Fatalf("after the restart: %v", st)
+	}
 }
 
 // A moved connection that does not come up does not keep its old interface
 // in VPP for ever: it is retired after RetireAfter.
 func TestRetireAfterBoundsTheWait(t *testing.T) {
-	f, _ := healTo(t, Options{RetireAfter: 300 * time.Millisecond})
+	f, _, _, _ := healTo(t, Options{RetireAfter: 300 * time.Millisecond})
 	waitFor(t, "mesh-c1-b retired although c1 is not UP", func() error {
 		if find(f.log(), 0, naming.RetirePrefix+"mesh-c1-b", func(kv kvscheduler.KeyValue) bool { return kv.Value == nil }) < 0 {
 			return fmt.Errorf("not yet")
