@@ -18,6 +18,7 @@ import (
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+	"github.com/vppmesh/vppmesh/plugins/mesh/naming"
 )
 
 // Scheduler is the part of the kvscheduler the controller uses.
@@ -42,6 +43,10 @@ type Options struct {
 	AvoidFor time.Duration
 	// RetryMax caps the backoff after etcd errors (default 5s).
 	RetryMax time.Duration
+	// RetireAfter bounds how long the endpoint-side interface a moved
+	// connection left stays in VPP while connections are still healing
+	// (default 10s); see retireOld.
+	RetireAfter time.Duration
 }
 
 // Controller runs the mesh for one agent. Create it with New, hand
@@ -59,6 +64,7 @@ type Controller struct {
 	// orchestrator's full resyncs, which must carry the mesh's values.
 	renderMu sync.Mutex
 	rendered map[string]*vppmeshv1.CrossConnect // connection id → value given to the scheduler
+	retiring map[string]retiree                 // interface name → endpoint-side interface a moved connection left
 	loaded   chan struct{}                      // closed after the first listing was rendered
 	loadOnce sync.Once
 	// synced is set once a full resync carried the mesh's values: before
@@ -68,12 +74,13 @@ type Controller struct {
 
 	// Inputs from other goroutines (scheduler watcher, interface states),
 	// taken by the loop.
-	inMu     sync.Mutex
-	sched2   map[string]renderState // render key or derived key → state
-	links    map[string]bool        // interface name → oper up
-	wake     chan struct{}
-	snapMu   sync.RWMutex
-	snapshot []*vppmeshv1.ConnectionStatus // statuses this agent owns, for REST
+	inMu      sync.Mutex
+	sched2    map[string]renderState // render key or "<render key>|<derived key>" → state
+	derivedOf map[string]string      // derived key → the render key it is recorded under in sched2
+	links     map[string]bool        // interface name → oper up
+	wake      chan struct{}
+	snapMu    sync.RWMutex
+	snapshot  []*vppmeshv1.ConnectionStatus // statuses this agent owns, for REST
 
 	// Loop-only state.
 	c         *cache
@@ -99,6 +106,15 @@ type pendingWrite struct {
 	cur, st         *vppmeshv1.ConnectionStatus
 	create, release []string // allocation keys (below MeshAllocPrefix)
 	dropSide        bool     // delete the connection's ConnectionSide report
+}
+
+// retiree is an interface a connection left when it moved to another
+// endpoint: it stays desired (naming.RetirePrefix) until retireOld lets it
+// go, so the move's transaction creates without waiting for its delete.
+type retiree struct {
+	id    string
+	v     *vppmeshv1.CrossConnect // naming.Retiring
+	since time.Time
 }
 
 type avoidance struct {
@@ -153,6 +169,9 @@ func New(o Options) (*Controller, error) {
 	if o.RetryMax <= 0 {
 		o.RetryMax = 5 * time.Second
 	}
+	if o.RetireAfter <= 0 {
+		o.RetireAfter = 10 * time.Second
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -161,6 +180,8 @@ func New(o Options) (*Controller, error) {
 		cli: o.Client, sched: o.Scheduler, opts: o, node: o.Label,
 		log:       log.With("component", "mesh", "label", o.Label),
 		rendered:  map[string]*vppmeshv1.CrossConnect{},
+		retiring:  map[string]retiree{},
+		derivedOf: map[string]string{},
 		loaded:    make(chan struct{}),
 		sched2:    map[string]renderState{},
 		links:     map[string]bool{},
@@ -223,12 +244,26 @@ func (m *Controller) onSchedStatus(changed []kvscheduler.ValueStatus) {
 		key := vs.Key
 		if vs.Derived && strings.HasPrefix(vs.Parent, RenderPrefix) {
 			key = vs.Parent + "|" + vs.Key
+			if was, ok := m.derivedOf[vs.Key]; ok && was != vs.Parent {
+				delete(m.sched2, was+"|"+vs.Key)
+			}
+			m.derivedOf[vs.Key] = vs.Parent
+		} else if was, ok := m.derivedOf[vs.Key]; ok {
+			// Released by its rendering (a moved connection's old
+			// xconnect, or its old interface handed to a retiring value).
+			delete(m.sched2, was+"|"+vs.Key)
+			delete(m.derivedOf, vs.Key)
+			hit = true
+			continue
 		} else if !strings.HasPrefix(key, RenderPrefix) {
 			continue
 		}
 		hit = true
 		if vs.State == kvscheduler.StateRemoved || vs.State == kvscheduler.StateNonexistent {
 			delete(m.sched2, key)
+			if vs.Derived {
+				delete(m.derivedOf, vs.Key)
+			}
 		} else {
 			m.sched2[key] = renderState{state: vs.State, err: vs.Error}
 		}
@@ -263,6 +298,9 @@ func (w *wrapped) Commit(ctx context.Context, txn kvscheduler.Txn) (kvscheduler.
 	vals := append(make([]kvscheduler.KeyValue, 0, len(txn.Values)+len(w.m.rendered)), txn.Values...)
 	for id, v := range w.m.rendered {
 		vals = append(vals, kvscheduler.KeyValue{Key: RenderKey(id), Value: v})
+	}
+	for name, r := range w.m.retiring {
+		vals = append(vals, kvscheduler.KeyValue{Key: naming.RetirePrefix + name, Value: r.v})
 	}
 	txn.Values = vals
 	rec, err := w.Scheduler.Commit(ctx, txn)
@@ -402,6 +440,11 @@ func (m *Controller) follow(ctx context.Context, from int64) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		// news: something a pass must look at. The echoes of this agent's
+		// own writes are not news: at hundreds of connections they are
+		// most of the watch stream, and a pass for each would put the
+		// events that matter (an endpoint gone) seconds behind.
+		news := true
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -412,7 +455,7 @@ func (m *Controller) follow(ctx context.Context, from int64) error {
 			if err := resp.Err(); err != nil {
 				return err
 			}
-			m.applyEvents(resp.Events)
+			news = m.applyEvents(resp.Events)
 		case <-m.wake:
 		case <-tick.C:
 			if !m.timersDue(time.Now()) {
@@ -432,22 +475,31 @@ func (m *Controller) follow(ctx context.Context, from int64) error {
 				if err := r.Err(); err != nil {
 					return err
 				}
-				m.applyEvents(r.Events)
+				news = m.applyEvents(r.Events) || news
+			case <-m.wake:
+				news = true
 			default:
 				break drain
 			}
 		}
-		m.reconcile(ctx)
+		if news {
+			m.reconcile(ctx)
+		}
 	}
 }
 
-func (m *Controller) applyEvents(evs []*clientv3.Event) {
+// applyEvents applies watch events to the cache; it reports whether any
+// was news (not only echoes of the agent's own writes).
+func (m *Controller) applyEvents(evs []*clientv3.Event) bool {
 	var upTo int64
+	news := false
 	for _, ev := range evs {
 		if ev == nil || ev.Kv == nil {
 			continue
 		}
-		if !m.c.applyWatched(m.log, string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Type == clientv3.EventTypeDelete) {
+		if m.c.applyWatched(m.log, string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Type == clientv3.EventTypeDelete) {
+			news = true
+		} else {
 			m.log.Debug("mesh watch event older than the cache, skipped", "key", string(ev.Kv.Key), "revision", ev.Kv.ModRevision)
 		}
 		upTo = max(upTo, ev.Kv.ModRevision)
@@ -455,6 +507,7 @@ func (m *Controller) applyEvents(evs []*clientv3.Event) {
 	if len(m.c.ahead) > 0 && upTo > 0 {
 		m.c.watchedUpTo(upTo)
 	}
+	return news
 }
 
 // timersDue reports whether a link grace period or an avoidance ended.
@@ -532,6 +585,11 @@ func (m *Controller) reconcile(ctx context.Context) {
 	// gone from VPP (see decide).
 	m.renderMu.Lock()
 	busy := busyCounts(m.rendered)
+	for _, r := range m.retiring {
+		for _, k := range linkKeys(r.v) {
+			busy[k]++
+		}
+	}
 	m.renderMu.Unlock()
 	render := map[string]*vppmeshv1.CrossConnect{}
 	var mine []*vppmeshv1.ConnectionStatus
@@ -559,6 +617,7 @@ func (m *Controller) reconcile(ctx context.Context) {
 	}
 	m.reconcileSides(ctx, render, sched, links)
 	m.commitRender(ctx, render)
+	m.retireOld(ctx, mine, time.Now())
 	m.snapMu.Lock()
 	m.snapshot = mine
 	m.snapMu.Unlock()
@@ -679,6 +738,7 @@ func (m *Controller) resetLink(id string) {
 	_, epIf := InterfaceNames(id)
 	m.inMu.Lock()
 	delete(m.links, epIf)
+	delete(m.links, "mesh-"+id+"-c")
 	m.inMu.Unlock()
 }
 
@@ -740,6 +800,9 @@ func renderProgress(id string, sched map[string]renderState) (failed []string, p
 func (m *Controller) setState(id string, st *vppmeshv1.ConnectionStatus, sched map[string]renderState, links map[string]bool, now time.Time) {
 	failed, pending := renderProgress(id, sched)
 	clientIf, epIf := InterfaceNames(id)
+	if st.GetVxlan() == nil && st.GetEndpointLink().GetInterface() != "" {
+		epIf = st.GetEndpointLink().GetInterface() // "-b" or "-c" (endpointIfName)
+	}
 	cUp, eUp := links[clientIf], links[epIf]
 	var farFailed, farPending string
 	if x := st.GetVxlan(); x != nil {
@@ -1083,35 +1146,123 @@ func (m *Controller) kickLater() {
 }
 
 // commitRender gives the scheduler the renderings that changed, in one
-// transaction.
-func (m *Controller) commitRender(ctx context.Context, render map[string]*vppmeshv1.CrossConnect) {
+// transaction. A same-node connection that moved to another endpoint has a
+// new endpoint-side interface name (endpointIfName); its old interface is
+// handed to a retiring value in the same transaction, so the transaction
+// creates the new path without deleting anything slow, and retireOld
+// deletes the old interfaces later.
+func (m *Controller) commitRender(ctx context.Context, rend map[string]*vppmeshv1.CrossConnect) {
 	m.renderMu.Lock()
 	defer m.renderMu.Unlock()
 	if !m.synced.Load() {
-		m.rendered = render // the first full resync carries them
+		m.rendered = rend // the first full resync carries them
 		return
 	}
-	var vals []kvscheduler.KeyValue
-	for id, v := range render {
-		if old, ok := m.rendered[id]; !ok || !proto.Equal(old, v) {
-			vals = append(vals, kvscheduler.KeyValue{Key: RenderKey(id), Value: v})
+	var vals, first, retire []kvscheduler.KeyValue
+	now := time.Now()
+	names := map[string]bool{}
+	added := map[string]retiree{}
+	for id, v := range rend {
+		old, ok := m.rendered[id]
+		if ok && proto.Equal(old, v) {
+			continue
+		}
+		vals = append(vals, kvscheduler.KeyValue{Key: RenderKey(id), Value: v})
+		a, b := naming.Names(v)
+		names[a], names[b] = true, true
+		if !ok {
+			continue
+		}
+		if _, ob := naming.Names(old); ob != b && ob != a {
+			_, r := naming.Retiring(old)
+			added[ob] = retiree{id: id, v: r, since: now}
 		}
 	}
 	for id := range m.rendered {
-		if _, ok := render[id]; !ok {
+		if _, ok := rend[id]; !ok {
 			vals = append(vals, kvscheduler.KeyValue{Key: RenderKey(id)})
 		}
 	}
 	if len(vals) == 0 {
 		return
 	}
-	sort.Slice(vals, func(i, j int) bool { return vals[i].Key < vals[j].Key })
-	if _, err := m.sched.Commit(ctx, kvscheduler.Txn{Kind: kvscheduler.TxnChange, Description: "mesh connections", Values: vals}); err != nil {
+	// A retiring interface whose name a rendering takes again goes first,
+	// in this transaction: the rendering owns the name from now on.
+	var reused []string
+	for name := range m.retiring {
+		if names[name] {
+			first = append(first, kvscheduler.KeyValue{Key: naming.RetirePrefix + name})
+			reused = append(reused, name)
+		}
+	}
+	for name, r := range added {
+		if !names[name] {
+			retire = append(retire, kvscheduler.KeyValue{Key: naming.RetirePrefix + name, Value: r.v})
+		}
+	}
+	for _, l := range [][]kvscheduler.KeyValue{first, vals, retire} {
+		sort.Slice(l, func(i, j int) bool { return l[i].Key < l[j].Key })
+	}
+	// Renderings before retiring values: a rendering lets its old
+	// interface go before the retiring value takes it over.
+	all := append(append(first, vals...), retire...)
+	if _, err := m.sched.Commit(ctx, kvscheduler.Txn{Kind: kvscheduler.TxnChange, Description: "mesh connections", Values: all}); err != nil {
 		m.log.Warn("mesh render commit failed", "error", err)
 		m.kickLater()
 		return
 	}
-	m.rendered = render
+	m.rendered = rend
+	for _, name := range reused {
+		delete(m.retiring, name)
+	}
+	for _, kv := range retire {
+		name := strings.TrimPrefix(kv.Key, naming.RetirePrefix)
+		m.retiring[name] = added[name]
+	}
+	if len(retire) > 0 {
+		m.log.Info("mesh moved connections: old endpoint interfaces retire later", "interfaces", len(retire))
+		time.AfterFunc(m.opts.RetireAfter, m.kick)
+	}
+}
+
+// retireOld deletes the retiring interfaces in a transaction of their own,
+// once none of them belongs to a connection that is still being wired or
+// coming up on its new endpoint (so that the deletes, slow in VPP, never
+// hold up a heal), or once the oldest has waited RetireAfter.
+func (m *Controller) retireOld(ctx context.Context, mine []*vppmeshv1.ConnectionStatus, now time.Time) {
+	m.renderMu.Lock()
+	defer m.renderMu.Unlock()
+	if len(m.retiring) == 0 || !m.synced.Load() {
+		return
+	}
+	state := make(map[string]vppmeshv1.ConnectionStatus_State, len(mine))
+	for _, st := range mine {
+		state[st.GetId()] = st.GetState()
+	}
+	overdue := false
+	for _, r := range m.retiring {
+		overdue = overdue || now.Sub(r.since) >= m.opts.RetireAfter
+	}
+	if !overdue {
+		for _, r := range m.retiring {
+			st, ok := state[r.id]
+			if _, rendered := m.rendered[r.id]; rendered && ok && st != vppmeshv1.ConnectionStatus_UP && st != vppmeshv1.ConnectionStatus_FAILED {
+				return // still healing: the next pass looks again
+			}
+		}
+	}
+	vals := make([]kvscheduler.KeyValue, 0, len(m.retiring))
+	for name := range m.retiring {
+		vals = append(vals, kvscheduler.KeyValue{Key: naming.RetirePrefix + name})
+	}
+	sort.Slice(vals, func(i, j int) bool { return vals[i].Key < vals[j].Key })
+	if _, err := m.sched.Commit(ctx, kvscheduler.Txn{Kind: kvscheduler.TxnChange, Description: "mesh retiring interfaces", Values: vals}); err != nil {
+		m.log.Warn("mesh retiring commit failed", "error", err)
+		m.kickLater()
+		return
+	}
+	m.log.Info("mesh old endpoint interfaces deleted", "interfaces", len(vals), "overdue", overdue)
+	clear(m.retiring)
 }
 
 // sameLink reports whether two link statuses name the same link (their up

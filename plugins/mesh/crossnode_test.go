@@ -44,7 +44,8 @@ func (f *reportSched) Commit(_ context.Context, txn kvscheduler.Txn) (kvschedule
 		}
 		changed = append(changed, kvscheduler.ValueStatus{Key: kv.Key, State: state})
 		for _, d := range []string{"if-a", "if-b", "xc-ab", "xc-ba"} {
-			changed = append(changed, kvscheduler.ValueStatus{Key: d, Derived: true, Parent: kv.Key, State: state})
+			// A derived key has one parent, as in the scheduler.
+			changed = append(changed, kvscheduler.ValueStatus{Key: kv.Key + "/" + d, Derived: true, Parent: kv.Key, State: state})
 		}
 	}
 	w := f.w

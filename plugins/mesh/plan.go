@@ -12,6 +12,7 @@ import (
 	"github.com/vppmesh/vppmesh/models"
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
+	"github.com/vppmesh/vppmesh/plugins/mesh/naming"
 )
 
 // RenderPrefix is the scheduler key prefix of the agent's side of a
@@ -26,6 +27,22 @@ func RenderKey(id string) string { return RenderPrefix + id }
 // the endpoint's.
 func InterfaceNames(id string) (client, endpoint string) {
 	return "mesh-" + id + "-a", "mesh-" + id + "-b"
+}
+
+// endpointIfName names the endpoint-side interface of a same-node decision:
+// a kept decision keeps its name, a new one takes the other of "-b" and
+// "-c" than the current one, so that the scheduler creates the new path
+// without waiting for the old interface's delete (render.Names). alt
+// reports "-c".
+func endpointIfName(id string, cur *vppmeshv1.ConnectionStatus, keep bool) (name string, alt bool) {
+	_, b := InterfaceNames(id)
+	c := "mesh-" + id + "-c"
+	switch had := cur.GetEndpointLink().GetInterface(); {
+	case keep && had == c, !keep && had == b:
+		return c, true
+	default:
+		return b, false
+	}
 }
 
 // Alloc key layout below models.MeshAllocPrefix.
@@ -175,6 +192,14 @@ func decide(c *cache, node string, conn *vppmeshv1.Connection, cur *vppmeshv1.Co
 	case conn.GetVhostUser() != nil:
 		clientLink.Link = &vppmeshv1.Endpoint_VhostUser{VhostUser: proto.Clone(conn.GetVhostUser()).(*ifmodel.VhostUserLink)}
 	}
+	alt := false
+	if ep.GetNode() == node {
+		// The same link as now (whether kept or chosen again) keeps its
+		// interface name: a rendering never changes for nothing.
+		had := cur.GetEndpointLink().GetInterface()
+		same := cur.GetEndpoint() == ep.GetName() && sameLink(cur.GetEndpointLink(), linkStatus(had, epLink))
+		epIf, alt = endpointIfName(id, cur, keep || same)
+	}
 	st.ClientLink = linkStatus(clientIf, clientLink)
 	st.EndpointLink = linkStatus(epIf, epLink)
 
@@ -222,6 +247,9 @@ func decide(c *cache, node string, conn *vppmeshv1.Connection, cur *vppmeshv1.Co
 	d := &decision{status: st, allocs: allocs}
 	if ep.GetNode() == node {
 		d.render = &vppmeshv1.CrossConnect{Name: "mesh-" + id, A: clientLink, B: epLink}
+		if alt {
+			d.render.Name += naming.AltSuffix
+		}
 		return d, nil
 	}
 	// Cross-node: client link ↔ VXLAN here; the endpoint's node renders

@@ -10,7 +10,7 @@ import (
 )
 
 // MaxIDLen bounds connection ids: the derived interfaces are named
-// "mesh-<id>-a" and "mesh-<id>-b", and VPP tags hold 63 bytes.
+// "mesh-<id>-a" and "mesh-<id>-b" or "-c", and VPP tags hold 63 bytes.
 const MaxIDLen = 56
 
 // ValidName checks a service, endpoint or connection name: 1..MaxIDLen

@@ -34,6 +34,8 @@ type meshWatcher struct {
 	mu   sync.Mutex
 	up   map[string]map[string]time.Time // id → endpoint → first UP
 	open map[string]*vmemif.Interface    // id/endpoint/memif id → slave
+	// closing tracks the background closes of left endpoint sides.
+	closing sync.WaitGroup
 }
 
 func (w *meshWatcher) run(ctx context.Context, cli *clientv3.Client) {
@@ -57,9 +59,13 @@ func (w *meshWatcher) run(ctx context.Context, cli *clientv3.Client) {
 			// The endpoint side of an earlier decision is closed as an
 			// endpoint CNF does once the connection left it (left open, its
 			// retries against a deleted interface flood a loaded machine).
+			// Closed in the background, as the endpoint CNFs (one process
+			// each) do it at once: closed one after the other here, the
+			// closes (~8 ms each against FD.io VPP) delayed this loop, the
+			// new endpoint sides and the UP times of a mass heal by seconds.
 			for old, i := range w.open {
 				if old != k && strings.HasPrefix(old, st.GetId()+"/") {
-					_ = i.Close()
+					w.closing.Go(func() { _ = i.Close() })
 					delete(w.open, old)
 				}
 			}
@@ -95,6 +101,7 @@ func (w *meshWatcher) close() {
 	for _, i := range w.open {
 		_ = i.Close()
 	}
+	w.closing.Wait()
 }
 
 type latency struct {
