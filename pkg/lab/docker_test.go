@@ -135,11 +135,10 @@ func TestLabDockerExamples(t *testing.T) {
 	}
 }
 
-// TestLabDockerCompose brings the cross-connect lab's compose export up with
-// docker-compose (make lab-docker-all): the config service imports the
-// agent's configuration, the memifs come up and VPP forwards the
-// generator's frames. Then compose takes it down.
-func TestLabDockerCompose(t *testing.T) {
+// composeReady skips unless the compose labs are asked for and can run, and
+// starts Docker; it returns the docker-compose binary.
+func composeReady(t *testing.T) string {
+	t.Helper()
 	if os.Getenv("LAB_DOCKER") != "all" || raceEnabled || os.Geteuid() != 0 {
 		t.Skip("compose lab: run make lab-docker-all (root, LAB_DOCKER=all)")
 	}
@@ -147,17 +146,17 @@ func TestLabDockerCompose(t *testing.T) {
 	if err != nil {
 		t.Skip("docker-compose not installed (Debian package docker-compose)")
 	}
-	ctx := context.Background()
-	if err := EnsureDocker(ctx); err != nil {
+	if err := EnsureDocker(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	topo := mustLoad(t, "xconnect")
-	gen := topo.Topology.Nodes["gen"]
-	gen.Cmd = "gen --rate 1000 --duration 60s" // no ordering in compose: keep sending until the sink is there
-	topo.Topology.Nodes["gen"] = gen
-	dir := filepath.Join(os.TempDir(), "vml-t-compose")
+	return dc
+}
+
+// writeCompose plans topo into a fresh dir, writes its configuration files
+// and its compose export; it returns the compose file's path.
+func writeCompose(t *testing.T, topo *Topology, dir string) string {
+	t.Helper()
 	os.RemoveAll(dir)
-	defer os.RemoveAll(dir)
 	p, err := NewPlan(topo, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -173,6 +172,23 @@ func TestLabDockerCompose(t *testing.T) {
 	if err := os.WriteFile(f, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+// TestLabDockerCompose brings the cross-connect lab's compose export up with
+// docker-compose (make lab-docker-all): the config service imports the
+// agent's configuration, the memifs come up and VPP forwards the
+// generator's frames. Then compose takes it down.
+func TestLabDockerCompose(t *testing.T) {
+	dc := composeReady(t)
+	ctx := context.Background()
+	topo := mustLoad(t, "xconnect")
+	gen := topo.Topology.Nodes["gen"]
+	gen.Cmd = "gen --rate 1000 --duration 60s" // no ordering in compose: keep sending until the sink is there
+	topo.Topology.Nodes["gen"] = gen
+	dir := filepath.Join(os.TempDir(), "vml-t-compose")
+	defer os.RemoveAll(dir)
+	f := writeCompose(t, topo, dir)
 	compose := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, dc, append([]string{"-p", "vmlcompose", "-f", f}, args...)...)
 		out, err := cmd.CombinedOutput()
@@ -270,35 +286,11 @@ func TestLabDockerMesh(t *testing.T) {
 // configuration, the CNFs in vpp1's network register and request, and every
 // connection comes UP on an endpoint its labels select.
 func TestLabDockerComposeMesh(t *testing.T) {
-	if os.Getenv("LAB_DOCKER") != "all" || raceEnabled || os.Geteuid() != 0 {
-		t.Skip("compose lab: run make lab-docker-all (root, LAB_DOCKER=all)")
-	}
-	dc, err := exec.LookPath("docker-compose")
-	if err != nil {
-		t.Skip("docker-compose not installed (Debian package docker-compose)")
-	}
+	dc := composeReady(t)
 	ctx := context.Background()
-	if err := EnsureDocker(ctx); err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(os.TempDir(), "vml-t-cmesh")
-	os.RemoveAll(dir)
 	defer os.RemoveAll(dir)
-	p, err := NewPlan(mustLoad(t, "mesh"), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := p.Compose()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.WriteConfigs(); err != nil {
-		t.Fatal(err)
-	}
-	f := filepath.Join(dir, "compose.yaml")
-	if err := os.WriteFile(f, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f := writeCompose(t, mustLoad(t, "mesh"), dir)
 	compose := func(args ...string) (string, error) {
 		out, err := exec.CommandContext(ctx, dc, append([]string{"-p", "vmlcmesh", "-f", f}, args...)...).CombinedOutput()
 		return string(out), err

@@ -333,9 +333,9 @@ const (
 )
 
 // refreshStates reads the given interfaces back from VPP and publishes the
-// state of each one whose flags or details differ from the cache (or that
-// was not cached). An interface the read does not return is gone; its
-// deletion event publishes that.
+// state of each one that differs from the last state published for it (or
+// that was never published). An interface the read does not return is
+// gone; its deletion event publishes that.
 func (p *Plugin) refreshStates(ctx context.Context, stale map[uint32]bool) {
 	for idx := range stale {
 		if _, known := p.NameOf(idx); !known {
@@ -345,7 +345,6 @@ func (p *Plugin) refreshStates(ctx context.Context, stale map[uint32]bool) {
 	if len(stale) == 0 {
 		return
 	}
-	publishChanged := p.publishIfChanged
 	if len(stale) > bulkDetailsThreshold {
 		// After a bulk change: one full dump (the events have paused, so
 		// its replies do not compete with them) instead of thousands.
@@ -354,7 +353,7 @@ func (p *Plugin) refreshStates(ctx context.Context, stale map[uint32]bool) {
 			return
 		}
 		for idx := range stale {
-			publishChanged(idx)
+			p.publishIfChanged(idx)
 		}
 		return
 	}
@@ -374,7 +373,7 @@ func (p *Plugin) refreshStates(ctx context.Context, stale map[uint32]bool) {
 				p.log.Warn("interface state read failed", "api", "sw_interface_dump", "sw_if_index", idx, "error", err)
 				return
 			}
-			publishChanged(idx)
+			p.publishIfChanged(idx)
 		}()
 	}
 	wg.Wait()
