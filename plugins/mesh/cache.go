@@ -19,9 +19,11 @@ type cache struct {
 	endpointRev map[string]int64 // mod revision: a re-registration clears avoidance
 	conns       map[string]*vppmeshv1.Connection
 	badConns    map[string]string // id → why the value is refused (parse error)
-	status      map[string]*vppmeshv1.ConnectionStatus
+	status      map[string]*vppmeshv1.ConnectionStatus // written through setStatus/delStatus
 	statusRev   map[string]int64               // mod revision of each status key
-	allocs      map[string]string              // alloc key (below MeshAllocPrefix) → connection id
+	allocs      map[string]string              // alloc key (below MeshAllocPrefix) → connection id; written through setAlloc/delAlloc
+	byOwner     map[string]map[string]bool     // connection id → its alloc keys (index of allocs)
+	epLoad      map[string]int                 // endpoint → statuses naming it (index of status)
 	agents      map[string]bool                // live agent labels
 	nodes       map[string]*vppmeshv1.MeshNode // node label → its VXLAN underlay
 	badNodes    map[string]string              // node label → why its value is refused
@@ -47,6 +49,8 @@ func newCache() *cache {
 		status:      map[string]*vppmeshv1.ConnectionStatus{},
 		statusRev:   map[string]int64{},
 		allocs:      map[string]string{},
+		byOwner:     map[string]map[string]bool{},
+		epLoad:      map[string]int{},
 		agents:      map[string]bool{},
 		nodes:       map[string]*vppmeshv1.MeshNode{},
 		badNodes:    map[string]string{},
@@ -93,9 +97,9 @@ func (c *cache) apply(log *slog.Logger, key string, data []byte, modRev int64, d
 	case strings.HasPrefix(key, models.MeshAllocPrefix):
 		rel := strings.TrimPrefix(key, models.MeshAllocPrefix)
 		if del {
-			delete(c.allocs, rel)
+			c.delAlloc(rel)
 		} else {
-			c.allocs[rel] = string(data)
+			c.setAlloc(rel, string(data))
 		}
 		return
 	case strings.HasPrefix(key, models.MeshAgentPrefix):
@@ -124,7 +128,7 @@ func (c *cache) apply(log *slog.Logger, key string, data []byte, modRev int64, d
 			delete(c.conns, name)
 			delete(c.badConns, name)
 		case models.MeshStatus:
-			delete(c.status, name)
+			c.delStatus(name)
 			delete(c.statusRev, name)
 		case models.MeshNodeKind:
 			delete(c.nodes, name)
@@ -174,9 +178,9 @@ func (c *cache) apply(log *slog.Logger, key string, data []byte, modRev int64, d
 		if err != nil {
 			// A status nobody can read is as good as none; its owner
 			// rewrites it (the revision guard still applies).
-			delete(c.status, name)
+			c.delStatus(name)
 		} else {
-			c.status[name] = v.(*vppmeshv1.ConnectionStatus)
+			c.setStatus(name, v.(*vppmeshv1.ConnectionStatus))
 		}
 		c.statusRev[name] = modRev
 	case models.MeshNodeKind:
@@ -213,24 +217,70 @@ func (c *cache) reach(node string) string {
 	return "no VXLAN underlay (" + models.MeshNodePrefix + node + ")"
 }
 
-// allocsOf returns the allocation keys held by a connection.
-func (c *cache) allocsOf(id string) map[string]bool {
-	out := map[string]bool{}
-	for k, owner := range c.allocs {
-		if owner == id {
-			out[k] = true
+// setAlloc records alloc key k as held by connection owner.
+func (c *cache) setAlloc(k, owner string) {
+	if was, ok := c.allocs[k]; ok {
+		c.dropOwned(was, k)
+	}
+	c.allocs[k] = owner
+	if c.byOwner[owner] == nil {
+		c.byOwner[owner] = map[string]bool{}
+	}
+	c.byOwner[owner][k] = true
+}
+
+// delAlloc forgets alloc key k.
+func (c *cache) delAlloc(k string) {
+	if was, ok := c.allocs[k]; ok {
+		c.dropOwned(was, k)
+		delete(c.allocs, k)
+	}
+}
+
+func (c *cache) dropOwned(owner, k string) {
+	delete(c.byOwner[owner], k)
+	if len(c.byOwner[owner]) == 0 {
+		delete(c.byOwner, owner)
+	}
+}
+
+// setStatus records connection id's status.
+func (c *cache) setStatus(id string, st *vppmeshv1.ConnectionStatus) {
+	c.delStatus(id)
+	c.status[id] = st
+	if ep := st.GetEndpoint(); ep != "" {
+		c.epLoad[ep]++
+	}
+}
+
+// delStatus forgets connection id's status.
+func (c *cache) delStatus(id string) {
+	old, ok := c.status[id]
+	if !ok {
+		return
+	}
+	delete(c.status, id)
+	if ep := old.GetEndpoint(); ep != "" {
+		if c.epLoad[ep]--; c.epLoad[ep] <= 0 {
+			delete(c.epLoad, ep)
 		}
+	}
+}
+
+// allocsOf returns the allocation keys held by a connection (a copy).
+func (c *cache) allocsOf(id string) map[string]bool {
+	out := make(map[string]bool, len(c.byOwner[id]))
+	for k := range c.byOwner[id] {
+		out[k] = true
 	}
 	return out
 }
 
-// load counts the connections each endpoint serves, by status.
+// load counts the connections each endpoint serves, by status (a copy).
 func (c *cache) load() map[string]int {
-	out := map[string]int{}
-	for _, st := range c.status {
-		if st.GetEndpoint() != "" {
-			out[st.GetEndpoint()]++
-		}
+	out := make(map[string]int, len(c.epLoad))
+	for ep, n := range c.epLoad {
+		out[ep] = n
 	}
 	return out
 }

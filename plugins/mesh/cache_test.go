@@ -2,6 +2,8 @@ package mesh
 
 import (
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/vppmesh/vppmesh/models"
@@ -67,5 +69,57 @@ func TestCacheSkipsWatchEventsOlderThanOwnWrites(t *testing.T) {
 	c.applyOwn(log, key, nil, 20, true)
 	if c.applyWatched(log, key, status(vppmeshv1.ConnectionStatus_UP), 15, false) || c.status["c1"] != nil {
 		t.Fatal("a put older than a re-read delete resurrected the status")
+	}
+}
+
+// The cache's indexes (allocations by owner, connections per endpoint) stay
+// equal to a count over the maps they index, whatever order of puts,
+// re-puts, moves, unreadable values and deletes the keys go through.
+func TestCacheIndexesFollowEveryChange(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	c := newCache()
+	rnd := rand.New(rand.NewPCG(7, 11))
+	ids := []string{"c1", "c2", "c3", "c4"}
+	eps := []string{"", "ep-a", "ep-b"}
+	allocs := []string{"memif/ep-a/1", "memif/ep-a/2", "memif/ep-b/1", "ip/s/198.51.100.0", "vni/8388608"}
+	for i := 0; i < 5000; i++ {
+		id := ids[rnd.IntN(len(ids))]
+		rev := int64(i + 1)
+		switch rnd.IntN(6) {
+		case 0, 1:
+			b, err := models.Marshal(&vppmeshv1.ConnectionStatus{Id: id, Endpoint: eps[rnd.IntN(len(eps))]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.applyWatched(log, models.MeshKey(models.MeshStatus, id), b, rev, false)
+		case 2:
+			c.applyWatched(log, models.MeshKey(models.MeshStatus, id), []byte("{not json"), rev, false)
+		case 3:
+			c.applyWatched(log, models.MeshKey(models.MeshStatus, id), nil, rev, true)
+		case 4:
+			c.applyWatched(log, models.MeshAllocPrefix+allocs[rnd.IntN(len(allocs))], []byte(id), rev, false)
+		case 5:
+			c.applyWatched(log, models.MeshAllocPrefix+allocs[rnd.IntN(len(allocs))], nil, rev, true)
+		}
+		wantLoad := map[string]int{}
+		for _, st := range c.status {
+			if st.GetEndpoint() != "" {
+				wantLoad[st.GetEndpoint()]++
+			}
+		}
+		if got := c.load(); !maps.Equal(got, wantLoad) {
+			t.Fatalf("step %d: load %v, statuses say %v", i, got, wantLoad)
+		}
+		for _, id := range ids {
+			want := map[string]bool{}
+			for k, owner := range c.allocs {
+				if owner == id {
+					want[k] = true
+				}
+			}
+			if got := c.allocsOf(id); !maps.Equal(got, want) {
+				t.Fatalf("step %d: allocsOf(%s) %v, allocations say %v", i, id, got, want)
+			}
+		}
 	}
 }

@@ -560,10 +560,7 @@ func (m *Controller) owner(id string) string {
 func (m *Controller) reconcile(ctx context.Context) {
 	now := time.Now()
 	m.inMu.Lock()
-	sched := make(map[string]renderState, len(m.sched2))
-	for k, v := range m.sched2 {
-		sched[k] = v
-	}
+	sched := newSchedView(m.sched2)
 	links := make(map[string]bool, len(m.links))
 	for k, v := range m.links {
 		links[k] = v
@@ -635,7 +632,7 @@ func (m *Controller) forget(id string) {
 
 // reconcileOne handles one connection this agent answers for: it returns
 // the status it stands at and its rendering (nil: none).
-func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time, sched map[string]renderState, links map[string]bool, busy map[string]int) (*vppmeshv1.ConnectionStatus, *vppmeshv1.CrossConnect) {
+func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time, sched schedView, links map[string]bool, busy map[string]int) (*vppmeshv1.ConnectionStatus, *vppmeshv1.CrossConnect) {
 	cur := m.c.status[id]
 	conn := m.c.conns[id]
 	if conn == nil {
@@ -714,7 +711,7 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 	}
 	// Nor before the scheduler has reported the rendering (its watcher runs
 	// after the transaction): a status is never downgraded for want of news.
-	if _, reported := sched[RenderKey(id)]; !reported && cur != nil && d.render != nil {
+	if _, reported := sched.top[RenderKey(id)]; !reported && cur != nil && d.render != nil {
 		return cur, d.render
 	}
 	m.setState(id, st, sched, links, now)
@@ -758,12 +755,38 @@ func (m *Controller) avoidSet(id string, now time.Time) map[string]bool {
 	return out
 }
 
+// schedView is a pass's copy of the scheduler states of the mesh's values:
+// top holds the renderings (and retiring values) by key, derived the values
+// derived from each rendering, by rendering key. Indexed once per pass, so
+// that looking at one connection costs its own values, not all of them.
+type schedView struct {
+	top     map[string]renderState
+	derived map[string]map[string]renderState // render key → derived key → state
+}
+
+// newSchedView copies states (keys as onSchedStatus records them).
+func newSchedView(states map[string]renderState) schedView {
+	v := schedView{top: make(map[string]renderState, len(states)), derived: map[string]map[string]renderState{}}
+	for k, st := range states {
+		parent, child, ok := strings.Cut(k, "|")
+		if !ok {
+			v.top[k] = st
+			continue
+		}
+		if v.derived[parent] == nil {
+			v.derived[parent] = map[string]renderState{}
+		}
+		v.derived[parent][child] = st
+	}
+	return v
+}
+
 // renderProgress tells how the scheduler is doing with a connection's
 // rendering: the refusals of it or its derived values, or that it is not
 // all configured yet.
-func renderProgress(id string, sched map[string]renderState) (failed []string, pending bool) {
+func renderProgress(id string, sched schedView) (failed []string, pending bool) {
 	key := RenderKey(id)
-	rs, ok := sched[key]
+	rs, ok := sched.top[key]
 	switch {
 	case !ok:
 		pending = true
@@ -772,21 +795,16 @@ func renderProgress(id string, sched map[string]renderState) (failed []string, p
 	case rs.state != kvscheduler.StateConfigured:
 		pending = true
 	}
-	nDerived := 0
-	for k, v := range sched {
-		if !strings.HasPrefix(k, key+"|") {
-			continue
-		}
-		nDerived++
+	for k, v := range sched.derived[key] {
 		switch v.state {
 		case kvscheduler.StateFailed, kvscheduler.StateInvalid:
-			failed = append(failed, strings.TrimPrefix(k, key+"|")+": "+v.err)
+			failed = append(failed, k+": "+v.err)
 		case kvscheduler.StateConfigured:
 		default:
 			pending = true
 		}
 	}
-	if nDerived < 4 { // two interfaces, two xconnects
+	if len(sched.derived[key]) < 4 { // two interfaces, two xconnects
 		pending = true
 	}
 	sort.Strings(failed)
@@ -797,7 +815,7 @@ func renderProgress(id string, sched map[string]renderState) (failed []string, p
 // states and the links, and starts a heal when the endpoint link stayed
 // down past the grace period. For a cross-node connection the endpoint
 // link is the endpoint node's side (its ConnectionSide report).
-func (m *Controller) setState(id string, st *vppmeshv1.ConnectionStatus, sched map[string]renderState, links map[string]bool, now time.Time) {
+func (m *Controller) setState(id string, st *vppmeshv1.ConnectionStatus, sched schedView, links map[string]bool, now time.Time) {
 	failed, pending := renderProgress(id, sched)
 	clientIf, epIf := InterfaceNames(id)
 	if st.GetVxlan() == nil && st.GetEndpointLink().GetInterface() != "" {
@@ -942,9 +960,9 @@ func (m *Controller) writeStatus(ctx context.Context, id string, cur, st *vppmes
 		// the allocations and the endpoint's load; flushStatus confirms
 		// or restores them.
 		for _, k := range create {
-			m.c.allocs[k] = id
+			m.c.setAlloc(k, id)
 		}
-		m.c.status[id] = st
+		m.c.setStatus(id, st)
 		m.deferred = append(m.deferred, w)
 		return true
 	}
@@ -983,13 +1001,13 @@ func (m *Controller) execWrites(ctx context.Context, ws []pendingWrite) map[stri
 			out[w.id] = true
 			// Undo the reservation; refetch then reads what etcd holds.
 			if w.cur == nil {
-				delete(m.c.status, w.id)
+				m.c.delStatus(w.id)
 			} else {
-				m.c.status[w.id] = w.cur
+				m.c.setStatus(w.id, w.cur)
 			}
 			for _, k := range w.create {
 				if m.c.allocs[k] == w.id {
-					delete(m.c.allocs, k)
+					m.c.delAlloc(k)
 				}
 			}
 		}
@@ -1276,7 +1294,7 @@ func sameLink(a, b *vppmeshv1.LinkStatus) bool {
 // whose status names one of its endpoints (VXLAN ↔ endpoint link) into
 // render, and reports each side's state in its ConnectionSide key. It
 // removes the reports of sides it no longer renders.
-func (m *Controller) reconcileSides(ctx context.Context, render map[string]*vppmeshv1.CrossConnect, sched map[string]renderState, links map[string]bool) {
+func (m *Controller) reconcileSides(ctx context.Context, render map[string]*vppmeshv1.CrossConnect, sched schedView, links map[string]bool) {
 	mine := map[string]bool{}
 	for _, id := range sortedKeys(statusIDs(m.c)) {
 		st := m.c.status[id]
@@ -1300,7 +1318,7 @@ func (m *Controller) reconcileSides(ctx context.Context, render map[string]*vppm
 			render[id] = v
 			// As for the client's side: no news is no downgrade (a
 			// restarted agent keeps its reports until VPP is known).
-			if _, reported := sched[RenderKey(id)]; !m.synced.Load() || !reported {
+			if _, reported := sched.top[RenderKey(id)]; !m.synced.Load() || !reported {
 				if cur := m.c.sides[id]; cur != nil {
 					continue
 				}

@@ -52,9 +52,9 @@ func TestDecideAllocation(t *testing.T) {
 	}
 	// Once held, the decision is kept as it is, even with id 0 freed.
 	for k := range d.allocs {
-		c.allocs[k] = "c1"
+		c.setAlloc(k, "c1")
 	}
-	delete(c.allocs, "memif/ep/0")
+	c.delAlloc("memif/ep/0")
 	cur := d.status
 	cur.ClientNode = "n1"
 	again, ref := decide(c, "n1", c.conns["c1"], cur, nil, busyFor(nil, d.render))
@@ -63,7 +63,7 @@ func TestDecideAllocation(t *testing.T) {
 	}
 	// The pool has one /31 left for others: a second connection gets
 	// PENDING "exhausted" while "other" and c1 hold both.
-	c.allocs["ip/s/198.51.100.0"] = "other"
+	c.setAlloc("ip/s/198.51.100.0", "other")
 	c.conns["c2"] = &vppmeshv1.Connection{Id: "c2", NetworkService: "s", Node: "n1", Link: c.conns["c1"].GetLink().(*vppmeshv1.Connection_Memif)}
 	if _, ref := decide(c, "n1", c.conns["c2"], nil, nil, busyFor(nil, nil)); ref == nil || ref.Failed {
 		t.Fatalf("exhausted pool: %+v", ref)
