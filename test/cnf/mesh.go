@@ -341,7 +341,7 @@ func runEndpoint(ctx context.Context, cli *clientv3.Client, cfg MeshConfig, s *m
 		mu.Unlock()
 		go func() {
 			defer close(c.done)
-			iface, err := memif.NewSlave(cfg.Socket, memif.Config{ID: memifID, Name: "ep-" + id, RetryInterval: 50 * time.Millisecond, Logger: log})
+			iface, err := memif.NewSlave(cfg.Socket, memif.Config{ID: memifID, Name: "ep-" + id, RetryInterval: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond, Logger: log})
 			if err == nil {
 				err = iface.Connect()
 			}
@@ -519,7 +519,7 @@ func runClient(ctx context.Context, cli *clientv3.Client, cfg MeshConfig, s *mes
 		}()
 	}
 
-	iface, err := memif.NewSlave(cfg.Socket, memif.Config{ID: cfg.MemifID, Name: "client-" + cfg.Name, RetryInterval: 50 * time.Millisecond, Logger: log})
+	iface, err := memif.NewSlave(cfg.Socket, memif.Config{ID: cfg.MemifID, Name: "client-" + cfg.Name, RetryInterval: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond, Logger: log})
 	if err != nil {
 		return err
 	}

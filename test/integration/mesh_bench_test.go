@@ -70,7 +70,7 @@ func (w *meshWatcher) run(ctx context.Context, cli *clientv3.Client) {
 				}
 			}
 			if _, ok := w.open[k]; !ok {
-				i, err := vmemif.NewSlave(m.GetSocketFilename(), vmemif.Config{ID: m.GetId(), RetryInterval: 5 * time.Millisecond, Logger: logger(w.t)})
+				i, err := vmemif.NewSlave(m.GetSocketFilename(), vmemif.Config{ID: m.GetId(), RetryInterval: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond, Logger: logger(w.t)})
 				if err == nil && i.Connect() == nil {
 					w.open[k] = i
 				}
@@ -227,7 +227,7 @@ func meshBenchRun(t *testing.T, e *env, n int) []latency {
 	clients := make([]*vmemif.Interface, n)
 	for i := range clients {
 		id := fmt.Sprintf("c%d", i)
-		c, err := vmemif.NewSlave(sock(id), vmemif.Config{ID: 0, RetryInterval: 5 * time.Millisecond, Logger: logger(t)})
+		c, err := vmemif.NewSlave(sock(id), vmemif.Config{ID: 0, RetryInterval: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond, Logger: logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -384,7 +384,7 @@ func meshBenchCrossNode(t *testing.T, a *env, n int) []latency {
 	put := make([]time.Time, n)
 	for i := range put {
 		id := fmt.Sprintf("x%d", i)
-		c, err := vmemif.NewSlave(sock(id), vmemif.Config{ID: 0, RetryInterval: 5 * time.Millisecond, Logger: logger(t)})
+		c, err := vmemif.NewSlave(sock(id), vmemif.Config{ID: 0, RetryInterval: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond, Logger: logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

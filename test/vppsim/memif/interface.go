@@ -57,6 +57,11 @@ type Config struct {
 	NumS2M, NumM2S int
 	// RetryInterval is the slave's pause between connection attempts (default 1s).
 	RetryInterval time.Duration
+	// RetryMax, when above RetryInterval, makes the pause double after each
+	// failed attempt up to RetryMax, starting again from RetryInterval once a
+	// session came up: quick to connect to a master that is about to appear,
+	// without hundreds of slaves dialling an absent one every few milliseconds.
+	RetryMax time.Duration
 	// HandshakeTimeout bounds the exchange from HELLO to CONNECTED (default 5s).
 	HandshakeTimeout time.Duration
 	// OnLink is called on every link change, in order, from the connection's goroutine.

@@ -3,8 +3,11 @@ package memif
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -61,4 +64,67 @@ func TestAbstractSocket(t *testing.T) {
 		}
 	}
 	transfer(t, m.TxQueues()[0], sl.RxQueues()[0], [][]byte{frame(1, 60)})
+}
+
+// attemptCounter counts a slave's failed connection attempts from its log.
+type attemptCounter struct{ n atomic.Int64 }
+
+func (a *attemptCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (a *attemptCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "memif connect attempt failed" {
+		a.n.Add(1)
+	}
+	return nil
+}
+func (a *attemptCounter) WithAttrs([]slog.Attr) slog.Handler { return a }
+func (a *attemptCounter) WithGroup(string) slog.Handler      { return a }
+
+// With RetryMax a slave waiting for an absent master backs off (5, 10, 20,
+// 40, 40… ms: about a dozen attempts in 400 ms, not 80) and still connects
+// once the master is there.
+func TestSlaveRetryBacksOff(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "late.sock")
+	var count attemptCounter
+	sl, err := NewSlave(path, Config{ID: 1, RetryInterval: 5 * time.Millisecond, RetryMax: 40 * time.Millisecond, Logger: slog.New(&count)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sl.Close()
+	if err := sl.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if n := count.n.Load(); n < 3 || n > 20 {
+		t.Fatalf("%d attempts in 400 ms with a 5 ms → 40 ms backoff, want 3..20", n)
+	}
+	s, err := Listen(path, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m, _ := NewMaster(s, Config{ID: 1, Logger: quietLogger()})
+	defer m.Close()
+	if err := m.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []*Interface{m, sl} {
+		if err := i.WaitUp(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestNextPause(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct{ cur, base, limit, want time.Duration }{
+		{5 * ms, 5 * ms, 40 * ms, 10 * ms},
+		{20 * ms, 5 * ms, 40 * ms, 40 * ms},
+		{40 * ms, 5 * ms, 40 * ms, 40 * ms},
+		{5 * ms, 5 * ms, 0, 5 * ms},         // no RetryMax: a fixed pace
+		{5 * ms, 50 * ms, 10 * ms, 50 * ms}, // RetryMax below RetryInterval: ignored
+	} {
+		if got := nextPause(c.cur, c.base, c.limit); got != c.want {
+			t.Errorf("nextPause(%v, %v, %v) = %v, want %v", c.cur, c.base, c.limit, got, c.want)
+		}
+	}
 }

@@ -15,6 +15,7 @@ func (i *Interface) runSlave(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	<-t.C
+	pause := i.cfg.RetryInterval
 	for {
 		err := i.slaveSession(ctx)
 		if ctx.Err() != nil {
@@ -23,7 +24,13 @@ func (i *Interface) runSlave(ctx context.Context) {
 		if err != nil {
 			i.log.Debug("memif connect attempt failed", "err", err)
 		}
-		t.Reset(i.cfg.RetryInterval)
+		if err == nil {
+			pause = i.cfg.RetryInterval // it was up: reconnect at the quick pace
+		}
+		t.Reset(pause)
+		if err != nil {
+			pause = nextPause(pause, i.cfg.RetryInterval, i.cfg.RetryMax)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -203,4 +210,13 @@ func (i *Interface) slaveHandshake(conn *connection) error {
 		conn.rx = append(conn.rx, q)
 	}
 	return nil
+}
+
+// nextPause is the pause after another failed attempt: doubled up to
+// limit, or base when limit is not above it.
+func nextPause(cur, base, limit time.Duration) time.Duration {
+	if limit <= base {
+		return base
+	}
+	return min(2*cur, limit)
 }
