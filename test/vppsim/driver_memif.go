@@ -151,8 +151,6 @@ func (d *memifDriver) startRx() {
 // superviseRx runs one receive loop per rx queue of each connection and starts them
 // again after every reconnect.
 func (d *memifDriver) superviseRx(ctx context.Context) {
-	type rxBufs struct{ full, work [][]byte }
-	var bufs []rxBufs
 	for {
 		select {
 		case <-ctx.Done():
@@ -163,29 +161,39 @@ func (d *memifDriver) superviseRx(ctx context.Context) {
 		if len(qs) == 0 {
 			continue // went down again before we looked
 		}
-		for len(bufs) < len(qs) {
-			full, work := rxBuffers()
-			bufs = append(bufs, rxBufs{full, work})
-		}
 		var wg sync.WaitGroup
-		for i, q := range qs {
+		for _, q := range qs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				d.rxLoop(ctx, q, bufs[i].full, bufs[i].work)
+				d.rxLoop(ctx, q)
 			}()
 		}
 		wg.Wait()
 	}
 }
 
+// rxSet is one receive loop's batch of frame buffers.
+type rxSet struct{ full, work [][]byte }
+
+// rxSets lends buffer batches to the memif receive loops: a loop holds one
+// while frames flow and gives it back while its queue is idle, so a
+// thousand memifs with little traffic hold a few batches, not a thousand
+// (2.4 MB each).
+var rxSets = sync.Pool{New: func() any {
+	full, work := rxBuffers()
+	return &rxSet{full: full, work: work}
+}}
+
 // rxLoop moves bursts from one queue into forwarding until the connection ends.
-func (d *memifDriver) rxLoop(ctx context.Context, q *memif.Queue, full, work [][]byte) {
+func (d *memifDriver) rxLoop(ctx context.Context, q *memif.Queue) {
+	b := rxSets.Get().(*rxSet)
+	defer func() { rxSets.Put(b) }()
 	for {
-		copy(work, full) // RxBurst reslices; start every burst from full capacity
-		n, err := q.RxBurst(work)
+		copy(b.work, b.full) // RxBurst reslices; start every burst from full capacity
+		n, err := q.RxBurst(b.work)
 		if n > 0 {
-			d.port.ReceiveBurst(work[:n])
+			d.port.ReceiveBurst(b.work[:n]) // forwarded (copied out) before it returns
 		}
 		if err != nil {
 			return
@@ -193,7 +201,10 @@ func (d *memifDriver) rxLoop(ctx context.Context, q *memif.Queue, full, work [][
 		if n > 0 {
 			continue
 		}
-		if err := q.PollWait(ctx, pollSpins); err != nil {
+		rxSets.Put(b)
+		err = q.PollWait(ctx, pollSpins)
+		b = rxSets.Get().(*rxSet)
+		if err != nil {
 			return
 		}
 	}
