@@ -127,7 +127,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 
 	// The mesh controller's values ride along the orchestrator's full
 	// resyncs (WrapScheduler), so a resync never removes a mesh connection.
-	a.mesh, err = mesh.New(mesh.Options{Client: a.cli, Label: o.Label, Scheduler: a.sched, Logger: a.log, LinkGrace: o.MeshLinkGrace})
+	a.mesh, err = mesh.New(mesh.Options{Client: a.cli, Label: o.Label, Scheduler: a.sched, Logger: a.log, LinkGrace: o.MeshLinkGrace, LeasePoll: o.MeshLeasePoll})
 	if err != nil {
 		return err
 	}

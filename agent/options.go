@@ -43,6 +43,11 @@ type Options struct {
 	// MeshLinkGrace is how long a mesh endpoint link that was up may stay
 	// down before its connection moves to another endpoint.
 	MeshLinkGrace time.Duration
+	// MeshLeasePoll is how often the leases of the mesh endpoints in use
+	// are asked for their time to live near their end, so that an endpoint
+	// whose lease ran out counts as gone before etcd deletes its key
+	// (negative: wait for etcd).
+	MeshLeasePoll time.Duration
 	// HealthInterval is how often the VPP connection is probed.
 	HealthInterval time.Duration
 	// MaxMemifs caps the memifs the agent lets VPP hold (0: no cap); see
@@ -121,6 +126,7 @@ func parseFlags(name string, args []string, getenv func(string) string) (Options
 	fs.StringVar(&level, "log-level", "", "debug, info, warn or error (env VPPMESH_LOG_LEVEL; logs.conf default-level; default info)")
 	fs.DurationVar(&o.HealthInterval, "vpp-health-interval", time.Second, "VPP health-check period")
 	fs.DurationVar(&o.MeshLinkGrace, "mesh-link-grace", 500*time.Millisecond, "network service mesh: an endpoint link down this long moves its connection to another endpoint")
+	fs.DurationVar(&o.MeshLeasePoll, "mesh-lease-poll", 100*time.Millisecond, "network service mesh: how often an endpoint lease with a second or less left is checked, so that its connections move as soon as it runs out (negative: when etcd deletes the endpoint)")
 	fs.IntVar(&o.MaxMemifs, "vpp-max-memifs", DefaultMaxMemifs, "most memifs to create in VPP; more wait with a FAILED status until one is removed (0: no cap; raise with VPP's statseg size and main heap, see README)")
 	fs.IntVar(&parallelism, "parallelism", 0, "independent VPP operations in flight at once (env VPPMESH_PARALLELISM; default 256)")
 	addSecurityFlags(fs, &o.Security)

@@ -17,18 +17,23 @@ type cache struct {
 	badServices map[string]string // name → why the value is refused
 	endpoints   map[string]*vppmeshv1.NetworkServiceEndpoint
 	endpointRev map[string]int64 // mod revision: a re-registration clears avoidance
-	conns       map[string]*vppmeshv1.Connection
-	badConns    map[string]string // id → why the value is refused (parse error)
-	status      map[string]*vppmeshv1.ConnectionStatus // written through setStatus/delStatus
-	statusRev   map[string]int64               // mod revision of each status key
-	allocs      map[string]string              // alloc key (below MeshAllocPrefix) → connection id; written through setAlloc/delAlloc
-	byOwner     map[string]map[string]bool     // connection id → its alloc keys (index of allocs)
-	epLoad      map[string]int                 // endpoint → statuses naming it (index of status)
-	agents      map[string]bool                // live agent labels
-	nodes       map[string]*vppmeshv1.MeshNode // node label → its VXLAN underlay
-	badNodes    map[string]string              // node label → why its value is refused
-	sides       map[string]*vppmeshv1.ConnectionSide
-	sideRev     map[string]int64 // mod revision of each side key
+	// endpointLease is the lease each endpoint key is held by; leaseGone
+	// the followed leases that ran out before etcd deleted their keys
+	// (leases.go): their endpoints are not selected or kept.
+	endpointLease map[string]int64
+	leaseGone     map[int64]bool
+	conns         map[string]*vppmeshv1.Connection
+	badConns      map[string]string                      // id → why the value is refused (parse error)
+	status        map[string]*vppmeshv1.ConnectionStatus // written through setStatus/delStatus
+	statusRev     map[string]int64                       // mod revision of each status key
+	allocs        map[string]string                      // alloc key (below MeshAllocPrefix) → connection id; written through setAlloc/delAlloc
+	byOwner       map[string]map[string]bool             // connection id → its alloc keys (index of allocs)
+	epLoad        map[string]int                         // endpoint → statuses naming it (index of status)
+	agents        map[string]bool                        // live agent labels
+	nodes         map[string]*vppmeshv1.MeshNode         // node label → its VXLAN underlay
+	badNodes      map[string]string                      // node label → why its value is refused
+	sides         map[string]*vppmeshv1.ConnectionSide
+	sideRev       map[string]int64 // mod revision of each side key
 	// ahead holds the keys the controller applied itself (its own
 	// transactions, re-reads) before the watch brought them: key → the
 	// revision applied. A watch event at or below it is older news and
@@ -40,23 +45,25 @@ type cache struct {
 
 func newCache() *cache {
 	return &cache{
-		services:    map[string]*vppmeshv1.NetworkService{},
-		badServices: map[string]string{},
-		endpoints:   map[string]*vppmeshv1.NetworkServiceEndpoint{},
-		endpointRev: map[string]int64{},
-		conns:       map[string]*vppmeshv1.Connection{},
-		badConns:    map[string]string{},
-		status:      map[string]*vppmeshv1.ConnectionStatus{},
-		statusRev:   map[string]int64{},
-		allocs:      map[string]string{},
-		byOwner:     map[string]map[string]bool{},
-		epLoad:      map[string]int{},
-		agents:      map[string]bool{},
-		nodes:       map[string]*vppmeshv1.MeshNode{},
-		badNodes:    map[string]string{},
-		sides:       map[string]*vppmeshv1.ConnectionSide{},
-		sideRev:     map[string]int64{},
-		ahead:       map[string]int64{},
+		services:      map[string]*vppmeshv1.NetworkService{},
+		badServices:   map[string]string{},
+		endpoints:     map[string]*vppmeshv1.NetworkServiceEndpoint{},
+		endpointRev:   map[string]int64{},
+		endpointLease: map[string]int64{},
+		leaseGone:     map[int64]bool{},
+		conns:         map[string]*vppmeshv1.Connection{},
+		badConns:      map[string]string{},
+		status:        map[string]*vppmeshv1.ConnectionStatus{},
+		statusRev:     map[string]int64{},
+		allocs:        map[string]string{},
+		byOwner:       map[string]map[string]bool{},
+		epLoad:        map[string]int{},
+		agents:        map[string]bool{},
+		nodes:         map[string]*vppmeshv1.MeshNode{},
+		badNodes:      map[string]string{},
+		sides:         map[string]*vppmeshv1.ConnectionSide{},
+		sideRev:       map[string]int64{},
+		ahead:         map[string]int64{},
 	}
 }
 

@@ -43,6 +43,11 @@ type Options struct {
 	AvoidFor time.Duration
 	// RetryMax caps the backoff after etcd errors (default 5s).
 	RetryMax time.Duration
+	// LeasePoll is how often the leases of the endpoints in use are asked
+	// for their time to live while one second or less is left (default
+	// 100ms; negative: not followed, an endpoint is gone when etcd deletes
+	// its key). See leases.go.
+	LeasePoll time.Duration
 	// RetireAfter bounds how long the endpoint-side interface a moved
 	// connection left stays in VPP while connections are still healing
 	// (default 10s); see retireOld.
@@ -93,6 +98,13 @@ type Controller struct {
 	// deferred holds the status writes of a reconcile pass, written
 	// together at its end (see flushStatus).
 	deferred []pendingWrite
+
+	// The endpoint leases followed (leases.go): the loop sets leaseWant,
+	// the follower records leaseGone.
+	leaseMu   sync.Mutex
+	leaseWant map[int64]bool
+	leaseGone map[int64]bool
+	leaseTTL  func(ctx context.Context, id int64) (int64, error) // etcdLeaseTTL; tests script it
 
 	stats Stats
 	obs   Observer
@@ -169,6 +181,9 @@ func New(o Options) (*Controller, error) {
 	if o.RetryMax <= 0 {
 		o.RetryMax = 5 * time.Second
 	}
+	if o.LeasePoll == 0 {
+		o.LeasePoll = 100 * time.Millisecond
+	}
 	if o.RetireAfter <= 0 {
 		o.RetireAfter = 10 * time.Second
 	}
@@ -176,7 +191,7 @@ func New(o Options) (*Controller, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Controller{
+	m := &Controller{
 		cli: o.Client, sched: o.Scheduler, opts: o, node: o.Label,
 		log:       log.With("component", "mesh", "label", o.Label),
 		rendered:  map[string]*vppmeshv1.CrossConnect{},
@@ -191,7 +206,10 @@ func New(o Options) (*Controller, error) {
 		avoid:     map[string]map[string]avoidance{},
 		decidedAt: map[string]time.Time{},
 		requested: map[string]time.Time{},
-	}, nil
+		leaseGone: map[int64]bool{},
+	}
+	m.leaseTTL = m.etcdLeaseTTL
+	return m, nil
 }
 
 // SetObserver sets the latency observer; call before Run.
@@ -319,6 +337,9 @@ func (m *Controller) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wg.Go(func() { m.presence(ctx) })
+	if m.opts.LeasePoll > 0 {
+		wg.Go(func() { m.followLeases(ctx) })
+	}
 
 	delay := time.Duration(0)
 	for {
@@ -399,6 +420,7 @@ func (m *Controller) load(ctx context.Context) (int64, error) {
 	c := newCache()
 	for _, kv := range resp.Kvs {
 		c.apply(m.log, string(kv.Key), kv.Value, kv.ModRevision, false)
+		c.noteLease(string(kv.Key), kv.Lease, false)
 	}
 	m.c = c
 	// Link states VPP has not reported yet are taken from this agent's
@@ -498,6 +520,7 @@ func (m *Controller) applyEvents(evs []*clientv3.Event) bool {
 			continue
 		}
 		if m.c.applyWatched(m.log, string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Type == clientv3.EventTypeDelete) {
+			m.c.noteLease(string(ev.Kv.Key), ev.Kv.Lease, ev.Type == clientv3.EventTypeDelete)
 			news = true
 		} else {
 			m.log.Debug("mesh watch event older than the cache, skipped", "key", string(ev.Kv.Key), "revision", ev.Kv.ModRevision)
@@ -566,6 +589,7 @@ func (m *Controller) reconcile(ctx context.Context) {
 		links[k] = v
 	}
 	m.inMu.Unlock()
+	m.c.leaseGone = m.leasesGone()
 
 	ids := map[string]bool{}
 	for id := range m.c.conns {
@@ -614,6 +638,11 @@ func (m *Controller) reconcile(ctx context.Context) {
 	}
 	m.reconcileSides(ctx, render, sched, links)
 	m.commitRender(ctx, render)
+	owned := make([]string, 0, len(mine))
+	for _, st := range mine {
+		owned = append(owned, st.GetId())
+	}
+	m.setLeaseWant(endpointLeases(m.c, owned))
 	m.retireOld(ctx, mine, time.Now())
 	m.snapMu.Lock()
 	m.snapshot = mine

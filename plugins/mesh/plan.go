@@ -86,8 +86,10 @@ func decide(c *cache, node string, conn *vppmeshv1.Connection, cur *vppmeshv1.Co
 		load[cur.GetEndpoint()]-- // its own connection does not count against it
 	}
 	eps := make([]*vppmeshv1.NetworkServiceEndpoint, 0, len(c.endpoints))
-	for _, ep := range c.endpoints {
-		eps = append(eps, ep)
+	for name, ep := range c.endpoints {
+		if !c.endpointGone(name) { // its lease ran out: as good as deleted
+			eps = append(eps, ep)
+		}
 	}
 	// Remote endpoints need a VXLAN underlay on both nodes. A kept
 	// decision survives its endpoint node's agent restarting; a new one
@@ -113,7 +115,7 @@ func decide(c *cache, node string, conn *vppmeshv1.Connection, cur *vppmeshv1.Co
 	keep := cur != nil && cur.GetClientNode() == node && cur.GetEndpoint() != "" &&
 		cur.GetNetworkService() == svcName && Keeps(in, cur.GetEndpoint())
 	if keep {
-		ep = c.endpoints[cur.GetEndpoint()]
+		ep = c.endpoints[cur.GetEndpoint()] // in eps: not gone
 	} else {
 		inNew := in
 		inNew.Unreachable = unreachableNew

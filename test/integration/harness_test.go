@@ -48,7 +48,11 @@ func freePort(t *testing.T) int {
 }
 
 func logger(t *testing.T) *slog.Logger {
-	if os.Getenv("VPPMESH_TEST_LOG") != "" {
+	switch os.Getenv("VPPMESH_TEST_LOG") {
+	case "":
+	case "info": // the events without the per-message lines (timelines of a bench)
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	default:
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
