@@ -66,17 +66,18 @@ func (m *Controller) leasesGone() map[int64]bool {
 	return out
 }
 
-// followLeases polls the wanted leases until ctx ends.
+// followLeases polls the wanted leases until ctx ends, each when it is
+// due (a lease's end is acted on when it is due, not at the next tick).
 func (m *Controller) followLeases(ctx context.Context) {
 	poll := m.opts.LeasePoll
-	tick := time.NewTicker(poll)
-	defer tick.Stop()
 	states := map[int64]*leaseState{}
+	timer := time.NewTimer(poll)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
 		m.leaseMu.Lock()
 		want := m.leaseWant
@@ -86,17 +87,21 @@ func (m *Controller) followLeases(ctx context.Context) {
 				delete(states, id)
 			}
 		}
+		wake := time.Now().Add(poll) // new wanted leases are seen within poll
 		for id := range want {
 			s := states[id]
 			if s == nil {
 				s = &leaseState{}
 				states[id] = s
 			}
-			if time.Now().Before(s.next) {
-				continue
+			if !time.Now().Before(s.next) {
+				m.pollLease(ctx, id, s, poll)
 			}
-			m.pollLease(ctx, id, s, poll)
+			if s.next.Before(wake) {
+				wake = s.next
+			}
 		}
+		timer.Reset(max(time.Until(wake), time.Millisecond))
 	}
 }
 
@@ -115,6 +120,7 @@ func (m *Controller) pollLease(ctx context.Context, id int64, s *leaseState, pol
 	switch {
 	case ttl < 0: // revoked or never granted: the key goes with it
 		gone = true
+		s.next = now.Add(poll)
 	case ttl == 0:
 		if s.zeroAt.IsZero() {
 			s.zeroAt = now
