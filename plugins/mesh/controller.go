@@ -118,6 +118,7 @@ type pendingWrite struct {
 	cur, st         *vppmeshv1.ConnectionStatus
 	create, release []string // allocation keys (below MeshAllocPrefix)
 	dropSide        bool     // delete the connection's ConnectionSide report
+	remove          bool     // the connection is gone: delete its status (data unused)
 }
 
 // retiree is an interface a connection left when it moved to another
@@ -674,7 +675,7 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 		// The connection is gone: remove its status and allocations (its
 		// rendering goes with it).
 		if cur != nil || len(m.c.allocsOf(id)) > 0 {
-			m.deleteStatus(ctx, id)
+			m.deleteStatus(id) // batched with the pass: many clients leaving are a few transactions
 		}
 		m.forget(id)
 		return nil, nil
@@ -1001,6 +1002,9 @@ func (m *Controller) writeStatus(ctx context.Context, id string, cur, st *vppmes
 func (w *pendingWrite) ops() ([]clientv3.Cmp, []clientv3.Op) {
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(w.key), "=", w.rev)}
 	ops := []clientv3.Op{clientv3.OpPut(w.key, string(w.data))}
+	if w.remove {
+		ops = []clientv3.Op{clientv3.OpDelete(w.key)}
+	}
 	for _, k := range w.create {
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(models.MeshAllocPrefix+k), "=", 0))
 		ops = append(ops, clientv3.OpPut(models.MeshAllocPrefix+k, w.id))
@@ -1028,6 +1032,9 @@ func (m *Controller) execWrites(ctx context.Context, ws []pendingWrite) map[stri
 		out := map[string]bool{}
 		for _, w := range ws {
 			out[w.id] = true
+			if w.remove {
+				continue // the cache was left as it was
+			}
 			// Undo the reservation; refetch then reads what etcd holds.
 			if w.cur == nil {
 				m.c.delStatus(w.id)
@@ -1064,6 +1071,16 @@ func (m *Controller) execWrites(ctx context.Context, ws []pendingWrite) map[stri
 	}
 	rev := resp.Header.Revision
 	for _, w := range ws {
+		if w.remove {
+			m.c.applyOwn(m.log, w.key, nil, rev, true)
+			for _, k := range w.release {
+				m.c.applyOwn(m.log, models.MeshAllocPrefix+k, nil, rev, true)
+			}
+			m.c.applyOwn(m.log, models.MeshKey(models.MeshSide, w.id), nil, rev, true)
+			m.stats.StatusWrites.Add(1)
+			m.log.Info("mesh connection removed", "connection", w.id)
+			continue
+		}
 		m.c.applyOwn(m.log, w.key, w.data, rev, false)
 		for _, k := range w.create {
 			m.c.applyOwn(m.log, models.MeshAllocPrefix+k, []byte(w.id), rev, false)
@@ -1112,46 +1129,30 @@ func (m *Controller) flushStatus(ctx context.Context) map[string]bool {
 			continue
 		}
 		if len(chunk) == 1 {
-			failed[chunk[0].id] = true
+			failed[chunk[0].id] = !chunk[0].remove
 			continue
 		}
 		for _, w := range chunk {
 			if m.execWrites(ctx, []pendingWrite{w}) != nil {
-				failed[w.id] = true
+				failed[w.id] = !w.remove
 			}
 		}
 	}
 	m.deferred = nil
+	for id, f := range failed {
+		if !f {
+			delete(failed, id) // a removal: its rendering goes anyway, the next pass retries
+		}
+	}
 	return failed
 }
 
-// deleteStatus removes a gone connection's status and allocations.
-func (m *Controller) deleteStatus(ctx context.Context, id string) {
-	key := models.MeshKey(models.MeshStatus, id)
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", m.c.statusRev[id])}
-	ops := []clientv3.Op{clientv3.OpDelete(key), clientv3.OpDelete(models.MeshKey(models.MeshSide, id))}
-	held := m.c.allocsOf(id)
-	for _, k := range sortedKeys(held) {
-		ops = append(ops, clientv3.OpDelete(models.MeshAllocPrefix+k))
-	}
-	resp, err := m.txn(ctx, cmps, ops)
-	if err != nil {
-		m.log.Warn("mesh status removal failed", "connection", id, "error", err)
-		m.kickLater()
-		return
-	}
-	if !resp.Succeeded {
-		m.refetch(ctx, id, nil)
-		m.kick()
-		return
-	}
-	rev := resp.Header.Revision
-	m.c.applyOwn(m.log, key, nil, rev, true)
-	m.c.applyOwn(m.log, models.MeshKey(models.MeshSide, id), nil, rev, true)
-	for k := range held {
-		m.c.applyOwn(m.log, models.MeshAllocPrefix+k, nil, rev, true)
-	}
-	m.log.Info("mesh connection removed", "connection", id)
+// deleteStatus queues the removal of a gone connection's status, side
+// report and allocations with the pass's writes (flushStatus), guarded on
+// the status revision this agent saw.
+func (m *Controller) deleteStatus(id string) {
+	m.deferred = append(m.deferred, pendingWrite{id: id, key: models.MeshKey(models.MeshStatus, id), rev: m.c.statusRev[id],
+		cur: m.c.status[id], remove: true, release: sortedKeys(m.c.allocsOf(id)), dropSide: true})
 }
 
 func (m *Controller) txn(ctx context.Context, cmps []clientv3.Cmp, ops []clientv3.Op) (*clientv3.TxnResponse, error) {

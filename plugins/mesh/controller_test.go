@@ -388,3 +388,69 @@ func TestMassLossIsBatched(t *testing.T) {
 		t.Fatalf("still rendered after the loss: %s", k)
 	}
 }
+
+// Many clients leaving at once (their connection keys deleted) have their
+// statuses, side reports and allocations removed in a few batched etcd
+// transactions, not one per connection, and their renderings go.
+func TestMassRemovalIsBatched(t *testing.T) {
+	cli := startEtcd(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fakeSched{desired: map[string]*vppmeshv1.CrossConnect{}}
+	m, err := New(Options{Client: cli, Label: "n1", Scheduler: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { _ = m.Run(ctx) })
+	put(t, cli, models.MeshServicePrefix+"s", `{"name":"s","payload":"IP","ip_pool":"198.51.100.0/24"}`)
+	put(t, cli, models.MeshEndpointPrefix+"ep1", `{"name":"ep1","network_services":["s"],"node":"n1","memif":{"socket_filename":"/run/ep1.sock"}}`)
+	const n = 60
+	var puts, dels []clientv3.Op
+	for i := 0; i < n; i++ {
+		key := models.MeshConnectionPrefix + fmt.Sprintf("c%d", i)
+		puts = append(puts, clientv3.OpPut(key, fmt.Sprintf(`{"id":"c%d","network_service":"s","node":"n1","memif":{"socket_filename":"/run/c%d.sock"}}`, i, i)))
+		dels = append(dels, clientv3.OpDelete(key))
+	}
+	if _, err := cli.Txn(ctx).Then(puts...).Commit(); err != nil {
+		t.Fatal(err)
+	}
+	count := func(prefix string) (int64, int64) {
+		resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Count, resp.Header.Revision
+	}
+	waitFor(t, "all decided with their allocations", func() error {
+		if c, _ := count(models.MeshAllocPrefix); c != 2*n { // memif id + /31 each
+			return fmt.Errorf("%d allocations", c)
+		}
+		return nil
+	})
+	time.Sleep(300 * time.Millisecond) // settled
+	resp, err := cli.Txn(ctx).Then(dels...).Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := resp.Header.Revision
+	var end int64
+	waitFor(t, "statuses and allocations removed", func() error {
+		s, _ := count(models.MeshStatusPrefix)
+		a, rev := count(models.MeshAllocPrefix)
+		if s != 0 || a != 0 {
+			return fmt.Errorf("%d statuses, %d allocations left", s, a)
+		}
+		end = rev
+		return nil
+	})
+	// Each removal is 1 compare and 4 operations (status, side report,
+	// two allocations): 60 of them fit in three transactions of ≤ 120.
+	if txns := end - gone; txns > 4 {
+		t.Fatalf("%d transactions to remove %d connections, want a few", txns, n)
+	}
+	for k := range f.keys() {
+		t.Fatalf("still rendered after the removal: %s", k)
+	}
+}
