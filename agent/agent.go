@@ -127,7 +127,12 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 
 	// The mesh controller's values ride along the orchestrator's full
 	// resyncs (WrapScheduler), so a resync never removes a mesh connection.
-	a.mesh, err = mesh.New(mesh.Options{Client: a.cli, Label: o.Label, Scheduler: a.sched, Logger: a.log, LinkGrace: o.MeshLinkGrace, LeasePoll: o.MeshLeasePoll})
+	rxMode, err := mesh.ParseRxMode(o.MeshRxMode)
+	if err != nil {
+		return err
+	}
+	a.mesh, err = mesh.New(mesh.Options{Client: a.cli, Label: o.Label, Scheduler: a.sched, Logger: a.log, LinkGrace: o.MeshLinkGrace,
+		LeasePoll: o.MeshLeasePoll, RxMode: rxMode})
 	if err != nil {
 		return err
 	}

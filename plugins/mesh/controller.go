@@ -43,6 +43,11 @@ type Options struct {
 	AvoidFor time.Duration
 	// RetryMax caps the backoff after etcd errors (default 5s).
 	RetryMax time.Duration
+	// RxMode is the receive mode of the memif and vhost-user interfaces
+	// the mesh renders (UNKNOWN: VPP's default, polling). The agent sets
+	// ADAPTIVE: idle links cost VPP's polling thread nothing, busy ones are
+	// polled.
+	RxMode ifmodel.Interface_RxMode_Type
 	// LeasePoll is how often the leases of the endpoints in use are asked
 	// for their time to live while one second or less is left (default
 	// 100ms; negative: not followed, an endpoint is gone when etcd deletes
@@ -694,6 +699,9 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 
 	avoid := m.avoidSet(id, now)
 	d, ref := decide(m.c, m.node, conn, cur, avoid, busyFor(busy, m.renderedOf(id)))
+	if d != nil {
+		m.setRxMode(d.render)
+	}
 	if ref != nil {
 		st := &vppmeshv1.ConnectionStatus{Id: id, NetworkService: conn.GetNetworkService(), ClientNode: m.node,
 			State: vppmeshv1.ConnectionStatus_PENDING, Error: ref.Reason, Heals: cur.GetHeals(),
@@ -747,6 +755,16 @@ func (m *Controller) reconcileOne(ctx context.Context, id string, now time.Time,
 	m.setState(id, st, sched, links, now)
 	m.writeStatus(ctx, id, cur, st, d.allocs, now, true)
 	return st, d.render
+}
+
+// setRxMode gives the memif and vhost-user ends of a rendering the
+// configured rx mode (Options.RxMode).
+func (m *Controller) setRxMode(v *vppmeshv1.CrossConnect) {
+	for _, ep := range []*vppmeshv1.Endpoint{v.GetA(), v.GetB()} {
+		if ep != nil && ep.GetVxlan() == nil {
+			ep.RxMode = m.opts.RxMode
+		}
+	}
 }
 
 // renderedOf is what the scheduler was given for connection id (nil: none).
@@ -1345,6 +1363,7 @@ func (m *Controller) reconcileSides(ctx context.Context, render map[string]*vppm
 		if v == nil {
 			side.State, side.Error = vppmeshv1.ConnectionStatus_FAILED, why
 		} else {
+			m.setRxMode(v)
 			render[id] = v
 			// As for the client's side: no news is no downgrade (a
 			// restarted agent keeps its reports until VPP is known).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
@@ -128,4 +129,21 @@ func ValidateNode(n *vppmeshv1.MeshNode) error {
 		return fmt.Errorf("node %q: vxlan_uplink is longer than 63 bytes", n.GetName())
 	}
 	return nil
+}
+
+// ParseRxMode reads the --mesh-rx-mode value: polling, interrupt, adaptive
+// (also the empty string: the default) or default (VPP's own, which is
+// polling: the mesh sets nothing).
+func ParseRxMode(s string) (ifmodel.Interface_RxMode_Type, error) {
+	switch strings.ToLower(s) {
+	case "", "adaptive":
+		return ifmodel.Interface_RxMode_ADAPTIVE, nil
+	case "polling":
+		return ifmodel.Interface_RxMode_POLLING, nil
+	case "interrupt":
+		return ifmodel.Interface_RxMode_INTERRUPT, nil
+	case "default":
+		return ifmodel.Interface_RxMode_UNKNOWN, nil
+	}
+	return 0, fmt.Errorf("mesh rx mode %q: want polling, interrupt, adaptive or default", s)
 }

@@ -34,6 +34,7 @@ func TestSocketPolicyMarksKeyInvalid(t *testing.T) {
 		{Key: Key("dotdot"), Value: &vppmeshv1.CrossConnect{Name: "dotdot", A: ep("/run/vppmesh/sockets/../../vpp/api.sock"), B: ep("/run/vppmesh/sockets/m.sock")}},
 		{Key: Key("vh"), Value: &vppmeshv1.CrossConnect{Name: "vh", A: ep("/run/vppmesh/sockets/m.sock"), B: vh}},
 		{Key: Key("mtu"), Value: &vppmeshv1.CrossConnect{Name: "mtu", A: ep("/run/vppmesh/sockets/m.sock"), B: &vppmeshv1.Endpoint{Link: ep("/run/vppmesh/sockets/n.sock").Link, Mtu: 65000}}},
+		{Key: Key("rxmode"), Value: &vppmeshv1.CrossConnect{Name: "rxmode", A: ep("/run/vppmesh/sockets/m.sock"), B: &vppmeshv1.Endpoint{Link: ep("/run/vppmesh/sockets/n.sock").Link, RxMode: 9}}},
 		{Key: Key("good"), Value: &vppmeshv1.CrossConnect{Name: "good", A: ep("/run/vppmesh/sockets/m.sock"), B: ep("/run/vppmesh/sockets/n.sock")}},
 	}
 	if _, err := s.Commit(context.Background(), kvscheduler.Txn{Kind: kvscheduler.TxnChange, Values: vals}); err != nil {
@@ -44,6 +45,7 @@ func TestSocketPolicyMarksKeyInvalid(t *testing.T) {
 		Key("dotdot"): "clean path",
 		Key("vh"):     "vhost_user socket_filename \"/tmp/x\"",
 		Key("mtu"):    "mtu 65000 out of range",
+		Key("rxmode"): "rx_mode 9 is not",
 	} {
 		st, ok := s.StatusOf(key)
 		if !ok || st.State != kvscheduler.StateInvalid || !strings.Contains(st.Error, want) {

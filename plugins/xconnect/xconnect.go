@@ -117,6 +117,9 @@ func endpointInterface(name string, ep *vppmeshv1.Endpoint) *ifmodel.Interface {
 		i.Type = ifmodel.Interface_VHOST_USER
 		i.Link = &ifmodel.Interface_VhostUser{VhostUser: proto.Clone(ep.GetVhostUser()).(*ifmodel.VhostUserLink)}
 	}
+	if m := ep.GetRxMode(); m != ifmodel.Interface_RxMode_UNKNOWN && ep.GetVxlan() == nil {
+		i.RxModes = []*ifmodel.Interface_RxMode{{DefaultMode: true, Mode: m}}
+	}
 	return i
 }
 
@@ -138,6 +141,9 @@ func (o Options) validateEndpoints(key string, v *vppmeshv1.CrossConnect) error 
 		ep := side.ep
 		if mtu := ep.GetMtu(); mtu != 0 && (mtu < minMTU || mtu > maxMTU) {
 			return fmt.Errorf("%s: endpoint %s: mtu %d out of range [%d, %d]", key, side.name, mtu, minMTU, maxMTU)
+		}
+		if m := ep.GetRxMode(); m < 0 || m > ifmodel.Interface_RxMode_DEFAULT {
+			return fmt.Errorf("%s: endpoint %s: rx_mode %d is not POLLING, INTERRUPT, ADAPTIVE or DEFAULT", key, side.name, m)
 		}
 		var err error
 		switch {

@@ -67,6 +67,20 @@ func TestDerive(t *testing.T) {
 			t.Errorf("%s = %v, want %v", kv.Key, kv.Value, w)
 		}
 	}
+	// An rx_mode applies to all queues of the memif or vhost-user
+	// interface; a vxlan end has no queues of its own and ignores it.
+	v.A.RxMode, v.B.RxMode = ifmodel.Interface_RxMode_ADAPTIVE, ifmodel.Interface_RxMode_INTERRUPT
+	for _, kv := range Derive(v)[:2] {
+		modes := kv.Value.(*ifmodel.Interface).GetRxModes()
+		if len(modes) != 1 || !modes[0].GetDefaultMode() || (kv.Key == "config/vpp/v2/interfaces/web-a") != (modes[0].GetMode() == ifmodel.Interface_RxMode_ADAPTIVE) {
+			t.Errorf("%s rx modes %v, want the endpoint's mode for all queues", kv.Key, modes)
+		}
+	}
+	x := &vppmeshv1.Endpoint{Link: &vppmeshv1.Endpoint_Vxlan{Vxlan: &vppmeshv1.VxlanEnd{Remote: "198.51.100.2", Vni: 5, Uplink: "up"}}, RxMode: ifmodel.Interface_RxMode_INTERRUPT}
+	if m := endpointInterface("x", x).GetRxModes(); len(m) != 0 {
+		t.Errorf("vxlan end got rx modes %v", m)
+	}
+	v.A.RxMode, v.B.RxMode = 0, 0
 	// Deriving must not alias the parent's link: changing the derived value
 	// would otherwise silently change the desired CrossConnect.
 	got[0].Value.(*ifmodel.Interface).GetMemif().Id = 99

@@ -622,3 +622,21 @@ func (tg *Target) simControl(ctx context.Context, method, path string, v any) er
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
 }
+
+// RxModes dumps the rx placement of one interface: queue id → mode
+// ("polling", "interrupt", "adaptive").
+func (tg *Target) RxModes(ctx context.Context, swIfIndex uint32) (map[uint32]string, error) {
+	out := map[uint32]string{}
+	err := tg.dump(&interfaces.SwInterfaceRxPlacementDump{SwIfIndex: interface_types.InterfaceIndex(swIfIndex)},
+		func() api.Message { return &interfaces.SwInterfaceRxPlacementDetails{} },
+		func(m api.Message) {
+			d := m.(*interfaces.SwInterfaceRxPlacementDetails)
+			mode := map[interface_types.RxMode]string{interface_types.RX_MODE_API_POLLING: "polling",
+				interface_types.RX_MODE_API_INTERRUPT: "interrupt", interface_types.RX_MODE_API_ADAPTIVE: "adaptive"}[d.Mode]
+			if mode == "" {
+				mode = fmt.Sprint(d.Mode)
+			}
+			out[d.QueueID] = mode
+		})
+	return out, err
+}

@@ -96,9 +96,15 @@ type Endpoint struct {
 	//	*Endpoint_Memif
 	//	*Endpoint_VhostUser
 	//	*Endpoint_Vxlan
-	Link          isEndpoint_Link `protobuf_oneof:"link"`
-	PhysAddress   string          `protobuf:"bytes,3,opt,name=phys_address,json=physAddress,proto3" json:"phys_address,omitempty"`
-	Mtu           uint32          `protobuf:"varint,4,opt,name=mtu,proto3" json:"mtu,omitempty"`
+	Link        isEndpoint_Link `protobuf_oneof:"link"`
+	PhysAddress string          `protobuf:"bytes,3,opt,name=phys_address,json=physAddress,proto3" json:"phys_address,omitempty"`
+	Mtu         uint32          `protobuf:"varint,4,opt,name=mtu,proto3" json:"mtu,omitempty"`
+	// rx_mode is the receive mode of the memif or vhost-user interface's
+	// queues in VPP (UNKNOWN: VPP's default, polling). Set again whenever a
+	// memif's peer connects, since VPP creates its queues then. INTERRUPT or
+	// ADAPTIVE keep an idle link from costing VPP's polling thread anything.
+	// Ignored for a vxlan end.
+	RxMode        interfaces.Interface_RxMode_Type `protobuf:"varint,6,opt,name=rx_mode,json=rxMode,proto3,enum=vppmesh.vpp.interfaces.Interface_RxMode_Type" json:"rx_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -179,6 +185,13 @@ func (x *Endpoint) GetMtu() uint32 {
 		return x.Mtu
 	}
 	return 0
+}
+
+func (x *Endpoint) GetRxMode() interfaces.Interface_RxMode_Type {
+	if x != nil {
+		return x.RxMode
+	}
+	return interfaces.Interface_RxMode_Type(0)
 }
 
 type isEndpoint_Link interface {
@@ -278,14 +291,15 @@ const file_vppmesh_v1_xconnect_proto_rawDesc = "" +
 	"\fCrossConnect\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\"\n" +
 	"\x01a\x18\x02 \x01(\v2\x14.vppmesh.v1.EndpointR\x01a\x12\"\n" +
-	"\x01b\x18\x03 \x01(\v2\x14.vppmesh.v1.EndpointR\x01b\"\xf8\x01\n" +
+	"\x01b\x18\x03 \x01(\v2\x14.vppmesh.v1.EndpointR\x01b\"\xc0\x02\n" +
 	"\bEndpoint\x129\n" +
 	"\x05memif\x18\x01 \x01(\v2!.vppmesh.vpp.interfaces.MemifLinkH\x00R\x05memif\x12F\n" +
 	"\n" +
 	"vhost_user\x18\x02 \x01(\v2%.vppmesh.vpp.interfaces.VhostUserLinkH\x00R\tvhostUser\x12,\n" +
 	"\x05vxlan\x18\x05 \x01(\v2\x14.vppmesh.v1.VxlanEndH\x00R\x05vxlan\x12!\n" +
 	"\fphys_address\x18\x03 \x01(\tR\vphysAddress\x12\x10\n" +
-	"\x03mtu\x18\x04 \x01(\rR\x03mtuB\x06\n" +
+	"\x03mtu\x18\x04 \x01(\rR\x03mtu\x12F\n" +
+	"\arx_mode\x18\x06 \x01(\x0e2-.vppmesh.vpp.interfaces.Interface.RxMode.TypeR\x06rxModeB\x06\n" +
 	"\x04link\"L\n" +
 	"\bVxlanEnd\x12\x16\n" +
 	"\x06remote\x18\x01 \x01(\tR\x06remote\x12\x10\n" +
@@ -306,11 +320,12 @@ func file_vppmesh_v1_xconnect_proto_rawDescGZIP() []byte {
 
 var file_vppmesh_v1_xconnect_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_vppmesh_v1_xconnect_proto_goTypes = []any{
-	(*CrossConnect)(nil),             // 0: vppmesh.v1.CrossConnect
-	(*Endpoint)(nil),                 // 1: vppmesh.v1.Endpoint
-	(*VxlanEnd)(nil),                 // 2: vppmesh.v1.VxlanEnd
-	(*interfaces.MemifLink)(nil),     // 3: vppmesh.vpp.interfaces.MemifLink
-	(*interfaces.VhostUserLink)(nil), // 4: vppmesh.vpp.interfaces.VhostUserLink
+	(*CrossConnect)(nil),                  // 0: vppmesh.v1.CrossConnect
+	(*Endpoint)(nil),                      // 1: vppmesh.v1.Endpoint
+	(*VxlanEnd)(nil),                      // 2: vppmesh.v1.VxlanEnd
+	(*interfaces.MemifLink)(nil),          // 3: vppmesh.vpp.interfaces.MemifLink
+	(*interfaces.VhostUserLink)(nil),      // 4: vppmesh.vpp.interfaces.VhostUserLink
+	(interfaces.Interface_RxMode_Type)(0), // 5: vppmesh.vpp.interfaces.Interface.RxMode.Type
 }
 var file_vppmesh_v1_xconnect_proto_depIdxs = []int32{
 	1, // 0: vppmesh.v1.CrossConnect.a:type_name -> vppmesh.v1.Endpoint
@@ -318,11 +333,12 @@ var file_vppmesh_v1_xconnect_proto_depIdxs = []int32{
 	3, // 2: vppmesh.v1.Endpoint.memif:type_name -> vppmesh.vpp.interfaces.MemifLink
 	4, // 3: vppmesh.v1.Endpoint.vhost_user:type_name -> vppmesh.vpp.interfaces.VhostUserLink
 	2, // 4: vppmesh.v1.Endpoint.vxlan:type_name -> vppmesh.v1.VxlanEnd
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	5, // 5: vppmesh.v1.Endpoint.rx_mode:type_name -> vppmesh.vpp.interfaces.Interface.RxMode.Type
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_vppmesh_v1_xconnect_proto_init() }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"go.fd.io/govpp/api"
 	interfaces "go.fd.io/govpp/binapi/interface"
@@ -231,12 +232,15 @@ func (p *Plugin) RxModesDescriptor() *kvscheduler.Descriptor[*ifmodel.Interface,
 			return validateRxModes(v.GetRxModes())
 		},
 		Create: func(ctx context.Context, key string, v *ifmodel.Interface) (struct{}, error) {
+			p.wantRxModes(v.GetName(), v.GetRxModes())
 			return struct{}{}, p.setRxModes(ctx, key, v.GetName(), nil, v.GetRxModes())
 		},
 		Update: func(ctx context.Context, key string, old, new *ifmodel.Interface, _ struct{}) (struct{}, error) {
+			p.wantRxModes(new.GetName(), new.GetRxModes())
 			return struct{}{}, p.setRxModes(ctx, key, new.GetName(), old.GetRxModes(), new.GetRxModes())
 		},
 		Delete: func(ctx context.Context, key string, v *ifmodel.Interface, _ struct{}) error {
+			p.wantRxModes(v.GetName(), nil)
 			return p.setRxModes(ctx, key, v.GetName(), v.GetRxModes(), nil)
 		},
 		Retrieve:      p.retrieveRxModes,
@@ -310,6 +314,63 @@ func (p *Plugin) setRxModes(ctx context.Context, key, name string, old, new []*i
 		return fmt.Errorf("%s: %w", key, err)
 	}
 	return nil
+}
+
+// wantRxModes records the rx modes configured for an interface (nil: none).
+func (p *Plugin) wantRxModes(name string, modes []*ifmodel.Interface_RxMode) {
+	p.rxMu.Lock()
+	defer p.rxMu.Unlock()
+	if len(modes) == 0 {
+		delete(p.rxWant, name)
+		return
+	}
+	p.rxWant[name] = modes
+}
+
+// reapplyRxModes sets an interface's configured rx modes again after its
+// link came up. FD.io VPP creates a memif's receive queues when the peer
+// connects, in its default mode (polling): modes set before that (the
+// usual case: the interface is configured before its CNF starts) do not
+// stick, and every polling memif on VPP's main thread slows down the rest
+// (link-ups got 10× slower with 750 memifs polled; test/vpprun/linkupprobe).
+// Once set with the queues there, VPP keeps the mode for later reconnects.
+func (p *Plugin) reapplyRxModes(name string, idx uint32) {
+	p.rxMu.Lock()
+	modes := p.rxWant[name]
+	p.rxMu.Unlock()
+	if len(modes) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Read first: only a queue in another mode is written (an agent
+	// restart finds the modes in place and writes nothing).
+	d, err := p.ifs.SwInterfaceRxPlacementDump(ctx, &interfaces.SwInterfaceRxPlacementDump{SwIfIndex: interface_types.InterfaceIndex(idx)})
+	if err != nil {
+		p.log.Warn("rx placement not read at link up", "interface", name, "error", err)
+		return
+	}
+	queues, err := recv("sw_interface_rx_placement_dump", d.Recv)
+	if err != nil || len(queues) == 0 {
+		return
+	}
+	differs := false
+	for _, m := range modes {
+		want := interface_types.RxMode(m.GetMode())
+		for _, q := range queues {
+			if (m.GetDefaultMode() || q.QueueID == m.GetQueue()) && want != interface_types.RX_MODE_API_DEFAULT && q.Mode != want {
+				differs = true
+			}
+		}
+	}
+	if !differs {
+		return
+	}
+	if err := p.pipeline(ctx, rxModeRequests(interface_types.InterfaceIndex(idx), modes)); err != nil {
+		p.log.Warn("rx modes not set at link up", "interface", name, "error", err)
+		return
+	}
+	p.log.Debug("rx modes set at link up", "interface", name)
 }
 
 // UnnumberedDescriptor returns the descriptor of unnumbered settings: each

@@ -111,6 +111,13 @@ type Plugin struct {
 	// would suppress their first publication.
 	published map[uint32]publishedState
 
+	// rxWant holds the rx modes configured per interface (by the rx-modes
+	// descriptor): a memif gets its receive queues only when its peer
+	// connects, in VPP's default (polling) mode, so they are set again when
+	// its link comes up (reapplyRxModes).
+	rxMu   sync.Mutex
+	rxWant map[string][]*ifmodel.Interface_RxMode
+
 	watchMu  sync.Mutex
 	watchers map[int]func(*ifmodel.InterfaceState)
 	watchSeq int
@@ -169,6 +176,7 @@ func New(opts Options) *Plugin {
 		watchers:   make(map[int]func(*ifmodel.InterfaceState)),
 		details:    make(map[uint32]ifDetails),
 		published:  make(map[uint32]publishedState),
+		rxWant:     make(map[string][]*ifmodel.Interface_RxMode),
 		sockPol:    opts.SocketPolicy,
 	}
 	p.sockets = newMemifSockets(p.mem, opts.DefaultMemifSocket, p.log)

@@ -481,12 +481,17 @@ func (p *Plugin) publishIfChanged(idx uint32) {
 	}
 	now := publishedState{name: st.Name, d: d}
 	p.detMu.Lock()
-	if p.published[idx] == now {
+	prev := p.published[idx]
+	if prev == now {
 		p.detMu.Unlock()
 		return
 	}
 	p.published[idx] = now
 	p.detMu.Unlock()
+	const linkUp = interface_types.IF_STATUS_API_FLAG_LINK_UP
+	if d.flags&linkUp != 0 && (prev.d.flags&linkUp == 0 || prev.name != st.Name) {
+		go p.reapplyRxModes(st.Name, idx)
+	}
 	p.publish(st)
 }
 
