@@ -318,7 +318,7 @@ func meshBenchRun(t *testing.T, e *env, n int) []latency {
 		}
 	}()
 	time.Sleep(100 * time.Millisecond) // the watch is established
-	hungAt := time.Now() // the endpoint hangs: no more renewals, sockets open
+	hungAt := time.Now()               // the endpoint hangs: no more renewals, sockets open
 	stopKA()
 	<-kaDone
 	kaMu.Lock()

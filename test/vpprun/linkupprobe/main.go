@@ -25,8 +25,8 @@ import (
 	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/binapi/memif"
 
-	vmemif "github.com/vppmesh/vppmesh/test/vppsim/memif"
 	"github.com/vppmesh/vppmesh/test/vpprun"
+	vmemif "github.com/vppmesh/vppmesh/test/vppsim/memif"
 )
 
 func main() {
