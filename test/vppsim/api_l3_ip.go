@@ -323,6 +323,10 @@ func registerIPHandlers(h map[string]handlerFunc) {
 				ifc.rxModes = map[uint32]interface_types.RxMode{}
 			}
 			ifc.rxModes[m.QueueID] = m.Mode
+		case rxQueues(ifc) == 0 && (ifc.kind == kindMemif || ifc.kind == kindVhostUser):
+			// VPP 25.10: accepted, and without effect: a memif's queues
+			// are created when its peer connects, in the interface's
+			// default mode, which only a set with queues present changes.
 		default:
 			// Every queue, and the ones to come.
 			ifc.rxModes = map[uint32]interface_types.RxMode{^uint32(0): m.Mode}

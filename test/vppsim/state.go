@@ -301,6 +301,15 @@ func (st *state) setLink(ifc *iface, up bool) {
 		return
 	}
 	ifc.linkUp = up
+	if !up && (ifc.kind == kindMemif || ifc.kind == kindVhostUser) {
+		// As VPP: the peer's queues go with it and come back in the
+		// interface's default mode; per-queue modes are forgotten.
+		for q := range ifc.rxModes {
+			if q != ^uint32(0) {
+				delete(ifc.rxModes, q)
+			}
+		}
+	}
 	st.events = append(st.events, ifEvent{idx: ifc.idx, flags: ifc.flags() & 2})
 }
 

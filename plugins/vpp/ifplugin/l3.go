@@ -251,7 +251,8 @@ func (p *Plugin) RxModesDescriptor() *kvscheduler.Descriptor[*ifmodel.Interface,
 // retrieveRxModes reads VPP's rx placement of each interface with desired
 // rx modes and reports the modes it shows: a queue's mode when the queue
 // exists with that mode, a mode for all queues when every queue has it (or
-// there is no queue yet; VPP keeps it for the queues to come). A queue VPP
+// there is no queue yet: a memif's queues come with its peer, in polling
+// mode, and reapplyRxModes sets the modes again at its link-up). A queue VPP
 // does not have is reported missing, so it is set (and fails, -9, and is
 // retried) until the queue appears. DEFAULT matches whatever VPP shows.
 func (p *Plugin) retrieveRxModes(ctx context.Context, desired []kvscheduler.KV[*ifmodel.Interface]) ([]kvscheduler.Retrieved[*ifmodel.Interface, struct{}], error) {

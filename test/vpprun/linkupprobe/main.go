@@ -34,15 +34,20 @@ func main() {
 	batch := flag.Int("batch", 250, "memifs brought up at once")
 	dir := flag.String("dir", "/tmp/vpp-linkupprobe", "run directory")
 	interrupt := flag.Bool("interrupt", false, "set rx-mode interrupt on each memif after creating it")
+	after := flag.String("after", "", "rx mode (interrupt or adaptive) set on the -existing memifs once connected")
 	flag.Parse()
 	rxInterrupt = *interrupt
+	rxAfter = map[string]interface_types.RxMode{"interrupt": interface_types.RX_MODE_API_INTERRUPT, "adaptive": interface_types.RX_MODE_API_ADAPTIVE}[*after]
 	if err := run(*dir, *existing, *batch); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-var rxInterrupt bool
+var (
+	rxInterrupt bool
+	rxAfter     interface_types.RxMode
+)
 
 func run(dir string, existing, batch int) error {
 	_ = os.RemoveAll(dir)
@@ -129,6 +134,15 @@ func run(dir string, existing, batch int) error {
 	if _, err := connect(0, existing); err != nil {
 		return err
 	}
+	if rxAfter != 0 {
+		// sw_if_index of memif id k is k+1 here (local0 is 0, created in order).
+		for id := 0; id < existing; id++ {
+			if err := ch.SendRequest(&interfaces.SwInterfaceSetRxMode{SwIfIndex: interface_types.InterfaceIndex(id + 1), Mode: rxAfter}).
+				ReceiveReply(&interfaces.SwInterfaceSetRxModeReply{}); err != nil {
+				return fmt.Errorf("rx mode of memif %d: %w", id, err)
+			}
+		}
+	}
 	ups, err := connect(existing, batch)
 	if err != nil {
 		return err
@@ -140,6 +154,22 @@ func run(dir string, existing, batch int) error {
 	fmt.Printf("existing=%d batch=%d: up %d, first %v, p50 %v, p99 %v, last %v (%.0f links/s)\n", existing, batch, len(ups),
 		ups[0].Round(time.Millisecond), at(0.5).Round(time.Millisecond), at(0.99).Round(time.Millisecond), ups[len(ups)-1].Round(time.Millisecond),
 		float64(len(ups))/ups[len(ups)-1].Seconds())
+	// VPP's CPU while every link idles: polling queues keep its main
+	// thread busy, interrupt/adaptive ones let it sleep.
+	cpu := func() float64 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", v.Pid()))
+		if err != nil {
+			return 0
+		}
+		f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+2:])
+		var ut, st float64
+		fmt.Sscan(f[11], &ut)
+		fmt.Sscan(f[12], &st)
+		return (ut + st) / 100 // clock ticks (USER_HZ 100) → seconds
+	}
+	c0, t0 := cpu(), time.Now()
+	time.Sleep(3 * time.Second)
+	fmt.Printf("VPP CPU while idle: %.0f%% of a core\n", 100*(cpu()-c0)/time.Since(t0).Seconds())
 	for _, cmd := range []string{"show interface rx-placement", "show runtime"} {
 		out, _ := v.CLI(context.Background(), cmd)
 		lines := strings.Split(out, "\n")
