@@ -448,7 +448,11 @@ func (m *Controller) load(ctx context.Context) (int64, error) {
 		if side.GetNode() != m.node {
 			continue
 		}
-		if _, epIf := InterfaceNames(id); !m.hasLink(epIf) {
+		epIf := side.GetEndpointLink().GetInterface()
+		if epIf == "" {
+			_, epIf = InterfaceNames(id)
+		}
+		if !m.hasLink(epIf) {
 			m.links[epIf] = side.GetEndpointLink().GetUp()
 		}
 	}
@@ -1373,7 +1377,7 @@ func (m *Controller) reconcileSides(ctx context.Context, render map[string]*vppm
 				}
 			}
 			failed, pending := renderProgress(id, sched)
-			_, epIf := InterfaceNames(id)
+			_, epIf := naming.Names(v)
 			if old := m.renderedOf(id); old == nil || !proto.Equal(old, v) {
 				// Committed after this pass: the states seen so far are
 				// the previous rendering's, and so is the link's.

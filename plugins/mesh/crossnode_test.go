@@ -16,6 +16,7 @@ import (
 	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
 	"github.com/vppmesh/vppmesh/plugins/kvscheduler"
+	"github.com/vppmesh/vppmesh/plugins/mesh/naming"
 )
 
 // reportSched is a scheduler that applies everything at once: each
@@ -399,6 +400,18 @@ func TestCrossNodeHealKeepsVNI(t *testing.T) {
 		}
 		return nil
 	})
+	// The new endpoint link has the other name on n2 ("-c"), so n2 creates
+	// it without first deleting the old one (make before break), and the
+	// VXLAN leg (the same VNI and peer) keeps its name and stays.
+	st, _ := getStatus(t, cli, "c1")
+	v := scheds["n2"].get(RenderKey("c1"))
+	if a, b := naming.Names(v); st.GetEndpointLink().GetInterface() != "mesh-c1-c" || b != "mesh-c1-c" || a != "mesh-c1-a" {
+		t.Fatalf("after the move: status names %q, n2 renders %q/%q; want mesh-c1-c and the VXLAN leg as mesh-c1-a",
+			st.GetEndpointLink().GetInterface(), a, b)
+	}
+	if v := scheds["n1"].get(RenderKey("c1")); v.GetName() != "mesh-c1" {
+		t.Fatalf("n1's rendering renamed to %q: its VXLAN leg would be recreated", v.GetName())
+	}
 	if n := countPrefix(t, cli, models.MeshAllocPrefix+"vni/"); n != 1 {
 		t.Fatalf("%d VNI allocations, want 1", n)
 	}

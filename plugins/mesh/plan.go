@@ -29,11 +29,11 @@ func InterfaceNames(id string) (client, endpoint string) {
 	return "mesh-" + id + "-a", "mesh-" + id + "-b"
 }
 
-// endpointIfName names the endpoint-side interface of a same-node decision:
-// a kept decision keeps its name, a new one takes the other of "-b" and
-// "-c" than the current one, so that the scheduler creates the new path
-// without waiting for the old interface's delete (render.Names). alt
-// reports "-c".
+// endpointIfName names the endpoint-side interface of a decision (on this
+// node or on the endpoint's): a kept decision keeps its name, a new one
+// takes the other of "-b" and "-c" than the current one, so that the
+// scheduler creates the new path without waiting for the old interface's
+// delete (render.Names). alt reports "-c".
 func endpointIfName(id string, cur *vppmeshv1.ConnectionStatus, keep bool) (name string, alt bool) {
 	_, b := InterfaceNames(id)
 	c := "mesh-" + id + "-c"
@@ -194,14 +194,14 @@ func decide(c *cache, node string, conn *vppmeshv1.Connection, cur *vppmeshv1.Co
 	case conn.GetVhostUser() != nil:
 		clientLink.Link = &vppmeshv1.Endpoint_VhostUser{VhostUser: proto.Clone(conn.GetVhostUser()).(*ifmodel.VhostUserLink)}
 	}
-	alt := false
-	if ep.GetNode() == node {
-		// The same link as now (whether kept or chosen again) keeps its
-		// interface name: a rendering never changes for nothing.
-		had := cur.GetEndpointLink().GetInterface()
-		same := cur.GetEndpoint() == ep.GetName() && sameLink(cur.GetEndpointLink(), linkStatus(had, epLink))
-		epIf, alt = endpointIfName(id, cur, keep || same)
-	}
+	// The same link as now (whether kept or chosen again) keeps its
+	// interface name: a rendering never changes for nothing. A new link
+	// takes the other name, on this node or on the endpoint's (where
+	// sideRender names it from the status): its node creates it without
+	// first deleting the old one.
+	had := cur.GetEndpointLink().GetInterface()
+	same := cur.GetEndpoint() == ep.GetName() && sameLink(cur.GetEndpointLink(), linkStatus(had, epLink))
+	epIf, alt := endpointIfName(id, cur, keep || same)
 	st.ClientLink = linkStatus(clientIf, clientLink)
 	st.EndpointLink = linkStatus(epIf, epLink)
 
@@ -325,7 +325,11 @@ func sideRender(c *cache, node string, st *vppmeshv1.ConnectionStatus) (*vppmesh
 	default:
 		return nil, "" // decided for a link the endpoint no longer has: the client's node decides again
 	}
-	return &vppmeshv1.CrossConnect{Name: "mesh-" + st.GetId(), B: epLink, A: &vppmeshv1.Endpoint{Link: &vppmeshv1.Endpoint_Vxlan{
+	name := "mesh-" + st.GetId()
+	if strings.HasSuffix(st.GetEndpointLink().GetInterface(), "-c") {
+		name += naming.AltSuffix // the other endpoint-side name (endpointIfName)
+	}
+	return &vppmeshv1.CrossConnect{Name: name, B: epLink, A: &vppmeshv1.Endpoint{Link: &vppmeshv1.Endpoint_Vxlan{
 		Vxlan: &vppmeshv1.VxlanEnd{Remote: x.GetClientAddress(), Vni: x.GetVni(), Uplink: me.GetVxlanUplink()}}}}, ""
 }
 
