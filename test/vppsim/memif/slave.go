@@ -116,6 +116,13 @@ func (i *Interface) slaveHandshake(conn *connection) error {
 	ringBytes := uint32(ringHdrSize + descSize*size)
 	bufStart := (nr*ringBytes + 63) &^ 63
 	total := bufStart + nr*size*bufSize
+	// INIT before the region exists: a master that refuses the id (not
+	// created yet, a slave retrying) costs no shared memory.
+	in := message{typ: msgInit, init: initMsg{version: Version, id: i.cfg.ID, mode: i.cfg.Mode, name: i.cfg.AppName}}
+	copy(in.init.secret[:], i.cfg.Secret)
+	if err := conn.request(&in, -1); err != nil {
+		return err
+	}
 	reg, err := createRegion(fmt.Sprintf("memif%d region 0", i.cfg.ID), int(total))
 	if err != nil {
 		return err
@@ -153,11 +160,6 @@ func (i *Interface) slaveHandshake(conn *connection) error {
 		rings[k] = slaveRing{r: r, off: off, bufBase: base, fdIdx: len(conn.ringFDs) - 1}
 	}
 
-	in := message{typ: msgInit, init: initMsg{version: Version, id: i.cfg.ID, mode: i.cfg.Mode, name: i.cfg.AppName}}
-	copy(in.init.secret[:], i.cfg.Secret)
-	if err := conn.request(&in, -1); err != nil {
-		return err
-	}
 	if err := conn.request(&message{typ: msgAddRegion, addRegion: addRegionMsg{index: 0, size: uint64(total)}}, reg.fd); err != nil {
 		return err
 	}
