@@ -44,7 +44,7 @@ type Options struct {
 	// down before its connection moves to another endpoint.
 	MeshLinkGrace time.Duration
 	// MeshRxMode is the rx mode of the interfaces the mesh renders:
-	// polling, interrupt, adaptive or default (VPP's, polling).
+	// default (VPP's, polling; also ""), polling, interrupt or adaptive.
 	MeshRxMode string
 	// MeshLeasePoll is how often the leases of the mesh endpoints in use
 	// are asked for their time to live near their end, so that an endpoint
@@ -129,7 +129,7 @@ func parseFlags(name string, args []string, getenv func(string) string) (Options
 	fs.StringVar(&level, "log-level", "", "debug, info, warn or error (env VPPMESH_LOG_LEVEL; logs.conf default-level; default info)")
 	fs.DurationVar(&o.HealthInterval, "vpp-health-interval", time.Second, "VPP health-check period")
 	fs.DurationVar(&o.MeshLinkGrace, "mesh-link-grace", 500*time.Millisecond, "network service mesh: an endpoint link down this long moves its connection to another endpoint")
-	fs.StringVar(&o.MeshRxMode, "mesh-rx-mode", "adaptive", "network service mesh: rx mode of the memif and vhost-user interfaces it creates in VPP (polling, interrupt, adaptive, default); with many idle links, polling slows VPP's main thread")
+	fs.StringVar(&o.MeshRxMode, "mesh-rx-mode", "default", "network service mesh: rx mode of the memif and vhost-user interfaces it creates in VPP (default: VPP's, polling; or polling, interrupt, adaptive); see docs/mesh.md before changing it")
 	fs.DurationVar(&o.MeshLeasePoll, "mesh-lease-poll", 100*time.Millisecond, "network service mesh: how often an endpoint lease with a second or less left is checked, so that its connections move as soon as it runs out (negative: when etcd deletes the endpoint)")
 	fs.IntVar(&o.MaxMemifs, "vpp-max-memifs", DefaultMaxMemifs, "most memifs to create in VPP; more wait with a FAILED status until one is removed (0: no cap; raise with VPP's statseg size and main heap, see README)")
 	fs.IntVar(&parallelism, "parallelism", 0, "independent VPP operations in flight at once (env VPPMESH_PARALLELISM; default 256)")

@@ -3,9 +3,11 @@ package mesh
 import (
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/vppmesh/vppmesh/models"
+	ifmodel "github.com/vppmesh/vppmesh/models/vpp/interfaces"
 	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
 )
 
@@ -67,5 +69,20 @@ func TestDecideAllocation(t *testing.T) {
 	c.conns["c2"] = &vppmeshv1.Connection{Id: "c2", NetworkService: "s", Node: "n1", Link: c.conns["c1"].GetLink().(*vppmeshv1.Connection_Memif)}
 	if _, ref := decide(c, "n1", c.conns["c2"], nil, nil, busyFor(nil, nil)); ref == nil || ref.Failed {
 		t.Fatalf("exhausted pool: %+v", ref)
+	}
+}
+
+func TestParseRxMode(t *testing.T) {
+	for in, want := range map[string]ifmodel.Interface_RxMode_Type{
+		"": ifmodel.Interface_RxMode_UNKNOWN, "default": ifmodel.Interface_RxMode_UNKNOWN,
+		"polling": ifmodel.Interface_RxMode_POLLING, "Interrupt": ifmodel.Interface_RxMode_INTERRUPT,
+		"adaptive": ifmodel.Interface_RxMode_ADAPTIVE,
+	} {
+		if got, err := ParseRxMode(in); err != nil || got != want {
+			t.Errorf("ParseRxMode(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := ParseRxMode("fast"); err == nil || !strings.Contains(err.Error(), `"fast"`) {
+		t.Errorf("ParseRxMode(fast) = %v, want an error naming the value", err)
 	}
 }

@@ -132,17 +132,17 @@ func ValidateNode(n *vppmeshv1.MeshNode) error {
 }
 
 // ParseRxMode reads the --mesh-rx-mode value: polling, interrupt, adaptive
-// (also the empty string: the default) or default (VPP's own, which is
-// polling: the mesh sets nothing).
+// or default (also the empty string: VPP's own, polling; the mesh sets
+// nothing).
 func ParseRxMode(s string) (ifmodel.Interface_RxMode_Type, error) {
 	switch strings.ToLower(s) {
-	case "", "adaptive":
+	case "adaptive":
 		return ifmodel.Interface_RxMode_ADAPTIVE, nil
 	case "polling":
 		return ifmodel.Interface_RxMode_POLLING, nil
 	case "interrupt":
 		return ifmodel.Interface_RxMode_INTERRUPT, nil
-	case "default":
+	case "", "default":
 		return ifmodel.Interface_RxMode_UNKNOWN, nil
 	}
 	return 0, fmt.Errorf("mesh rx mode %q: want polling, interrupt, adaptive or default", s)

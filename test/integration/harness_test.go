@@ -103,6 +103,7 @@ func newEnv(t *testing.T, tg *vpptarget.Target, mods ...func(*agent.Options)) *e
 	e := &env{t: t, dir: dir, vpp: tg}
 	e.opts = agent.Options{
 		Label:                   label,
+		MeshRxMode:              os.Getenv("VPPMESH_TEST_MESH_RX_MODE"),
 		VPPSocket:               tg.APISocket,
 		EtcdListen:              fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		EtcdPeer:                fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),

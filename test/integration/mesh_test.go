@@ -187,20 +187,6 @@ func TestMeshSelectWireHeal(t *testing.T) {
 		}
 		sendReceive(t, client, ep, 100)
 		sendReceive(t, ep, client, 100)
-		// The mesh's memifs run adaptive (--mesh-rx-mode's default), set
-		// when their peer connected: VPP creates a memif's queues then,
-		// polling, whatever was set before.
-		for _, name := range []string{"mesh-c1-a", "mesh-c1-b"} {
-			e.eventually(name+" rx queues adaptive", func() bool {
-				i, ok := e.vppIf(name)
-				if !ok {
-					return false
-				}
-				modes, err := e.vpp.RxModes(context.Background(), i.SwIfIndex)
-				return err == nil && len(modes) > 0 && modes[0] == "adaptive"
-			})
-		}
-
 		// A second blue endpoint, then ep1's lease ends: c1 moves to ep3.
 		e.meshPut(models.MeshEndpointPrefix+"ep3", endpointJSON("ep3", "fw", label, sock("ep3"), `{"color":"blue"}`))
 		if _, err := e.etcd.Revoke(context.Background(), l1); err != nil {

@@ -301,10 +301,13 @@ func (st *state) setLink(ifc *iface, up bool) {
 		return
 	}
 	ifc.linkUp = up
-	if !up && (ifc.kind == kindMemif || ifc.kind == kindVhostUser) {
-		// As VPP: the peer's queues go with it and come back in the
-		// interface's default mode; per-queue modes are forgotten.
-		for q := range ifc.rxModes {
+	switch {
+	case !up && ifc.kind == kindMemif:
+		// As FD.io VPP 25.10: the peer's queues go with it and come back
+		// polling at its next connect, whatever mode was set.
+		ifc.rxModes = nil
+	case !up && ifc.kind == kindVhostUser:
+		for q := range ifc.rxModes { // per-queue modes go with the queues
 			if q != ^uint32(0) {
 				delete(ifc.rxModes, q)
 			}

@@ -328,13 +328,21 @@ func (p *Plugin) wantRxModes(name string, modes []*ifmodel.Interface_RxMode) {
 	p.rxWant[name] = modes
 }
 
+// hasRxWant reports whether rx modes are configured for an interface.
+func (p *Plugin) hasRxWant(name string) bool {
+	p.rxMu.Lock()
+	defer p.rxMu.Unlock()
+	return len(p.rxWant[name]) > 0
+}
+
 // reapplyRxModes sets an interface's configured rx modes again after its
 // link came up. FD.io VPP creates a memif's receive queues when the peer
 // connects, in its default mode (polling): modes set before that (the
 // usual case: the interface is configured before its CNF starts) do not
 // stick, and every polling memif on VPP's main thread slows down the rest
 // (link-ups got 10× slower with 750 memifs polled; test/vpprun/linkupprobe).
-// Once set with the queues there, VPP keeps the mode for later reconnects.
+// VPP 25.10 does not keep it across a reconnect either: it is checked at
+// every link-up report.
 func (p *Plugin) reapplyRxModes(name string, idx uint32) {
 	p.rxMu.Lock()
 	modes := p.rxWant[name]

@@ -479,19 +479,20 @@ func (p *Plugin) publishIfChanged(idx uint32) {
 	if st == nil {
 		return
 	}
+	// Whenever VPP reports the link up (a peer that reconnected between
+	// two reads shows no change here), the rx modes are checked: VPP
+	// recreates a memif's queues polling at each connect.
+	if d.flags&interface_types.IF_STATUS_API_FLAG_LINK_UP != 0 && p.hasRxWant(st.Name) {
+		go p.reapplyRxModes(st.Name, idx)
+	}
 	now := publishedState{name: st.Name, d: d}
 	p.detMu.Lock()
-	prev := p.published[idx]
-	if prev == now {
+	if p.published[idx] == now {
 		p.detMu.Unlock()
 		return
 	}
 	p.published[idx] = now
 	p.detMu.Unlock()
-	const linkUp = interface_types.IF_STATUS_API_FLAG_LINK_UP
-	if d.flags&linkUp != 0 && (prev.d.flags&linkUp == 0 || prev.name != st.Name) {
-		go p.reapplyRxModes(st.Name, idx)
-	}
 	p.publish(st)
 }
 
