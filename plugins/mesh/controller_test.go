@@ -251,17 +251,8 @@ func TestDecisionGuards(t *testing.T) {
 // Connections that arrive together are decided in one pass and still
 // spread by fewest connections: the pass's own decisions count.
 func TestOnePassSpreads(t *testing.T) {
-	cli := startEtcd(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &fakeSched{desired: map[string]*vppmeshv1.CrossConnect{}}
-	m, err := New(Options{Client: cli, Label: "n1", Scheduler: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() { _ = m.Run(ctx) })
+	cli, _, _ := runOne(t)
+	ctx := context.Background()
 	put(t, cli, models.MeshServicePrefix+"s", `{"name":"s"}`)
 	for _, ep := range []string{"ep1", "ep2"} {
 		put(t, cli, models.MeshEndpointPrefix+ep, fmt.Sprintf(`{"name":%q,"network_services":["s"],"node":"n1","memif":{"socket_filename":"/run/%s.sock"}}`, ep, ep))
@@ -306,17 +297,8 @@ func TestOnePassSpreads(t *testing.T) {
 // PENDING in a few batched etcd transactions (each guarded on its status),
 // not one transaction per connection.
 func TestMassLossIsBatched(t *testing.T) {
-	cli := startEtcd(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &fakeSched{desired: map[string]*vppmeshv1.CrossConnect{}}
-	m, err := New(Options{Client: cli, Label: "n1", Scheduler: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() { _ = m.Run(ctx) })
+	cli, f, m := runOne(t)
+	ctx := context.Background()
 	put(t, cli, models.MeshServicePrefix+"s", `{"name":"s"}`)
 	for _, ep := range []string{"ep1", "ep2"} {
 		put(t, cli, models.MeshEndpointPrefix+ep, fmt.Sprintf(`{"name":%q,"network_services":["s"],"node":"n1","memif":{"socket_filename":"/run/%s.sock"}}`, ep, ep))
@@ -393,17 +375,8 @@ func TestMassLossIsBatched(t *testing.T) {
 // statuses, side reports and allocations removed in a few batched etcd
 // transactions, not one per connection, and their renderings go.
 func TestMassRemovalIsBatched(t *testing.T) {
-	cli := startEtcd(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &fakeSched{desired: map[string]*vppmeshv1.CrossConnect{}}
-	m, err := New(Options{Client: cli, Label: "n1", Scheduler: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	wg.Go(func() { _ = m.Run(ctx) })
+	cli, f, _ := runOne(t)
+	ctx := context.Background()
 	put(t, cli, models.MeshServicePrefix+"s", `{"name":"s","payload":"IP","ip_pool":"198.51.100.0/24"}`)
 	put(t, cli, models.MeshEndpointPrefix+"ep1", `{"name":"ep1","network_services":["s"],"node":"n1","memif":{"socket_filename":"/run/ep1.sock"}}`)
 	const n = 60
@@ -453,4 +426,21 @@ func TestMassRemovalIsBatched(t *testing.T) {
 	for k := range f.keys() {
 		t.Fatalf("still rendered after the removal: %s", k)
 	}
+}
+
+// runOne runs a controller for node n1 on a fresh etcd with a fake
+// scheduler, until the test ends.
+func runOne(t *testing.T) (*clientv3.Client, *fakeSched, *Controller) {
+	t.Helper()
+	cli := startEtcd(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fakeSched{desired: map[string]*vppmeshv1.CrossConnect{}}
+	m, err := New(Options{Client: cli, Label: "n1", Scheduler: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = m.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return cli, f, m
 }

@@ -65,20 +65,7 @@ func startScripted(t *testing.T) (*clientv3.Client, *Controller, *scriptedTTL) {
 		t.Fatal(err)
 	}
 	put(t, cli, models.MeshConnectionPrefix+"c1", `{"id":"c1","network_service":"s","node":"n1","memif":{"socket_filename":"/run/c1.sock"}}`)
-	waitFor(t, "c1 on ep1", func() error {
-		if st, _ := getStatus(t, cli, "c1"); st.GetEndpoint() != "ep1" {
-			return fmt.Errorf("status %v", st)
-		}
-		return nil
-	})
-	linkUp(m, "mesh-c1-a", true)
-	linkUp(m, "mesh-c1-b", true)
-	waitFor(t, "c1 UP", func() error {
-		if st, _ := getStatus(t, cli, "c1"); st.GetState() != vppmeshv1.ConnectionStatus_UP {
-			return fmt.Errorf("status %v", st)
-		}
-		return nil
-	})
+	upOnEp1(t, cli, m)
 	put(t, cli, models.MeshEndpointPrefix+"ep2", `{"name":"ep2","network_services":["s"],"node":"n1","memif":{"socket_filename":"/run/ep2.sock"}}`)
 	return cli, m, s
 }

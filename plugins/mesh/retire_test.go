@@ -82,20 +82,7 @@ func healTo(t *testing.T, o Options) (*recSched, *Controller, *clientv3.Client, 
 	put(t, cli, models.MeshServicePrefix+"s", `{"name":"s"}`)
 	put(t, cli, models.MeshEndpointPrefix+"ep1", `{"name":"ep1","network_services":["s"],"node":"n1","memif":{"socket_filename":"/run/ep1.sock"}}`)
 	put(t, cli, models.MeshConnectionPrefix+"c1", `{"id":"c1","network_service":"s","node":"n1","memif":{"socket_filename":"/run/c1.sock"}}`)
-	waitFor(t, "c1 on ep1", func() error {
-		if st, _ := getStatus(t, cli, "c1"); st.GetEndpoint() != "ep1" || st.GetEndpointLink().GetInterface() != "mesh-c1-b" {
-			return fmt.Errorf("status %v", st)
-		}
-		return nil
-	})
-	linkUp(m, "mesh-c1-a", true)
-	linkUp(m, "mesh-c1-b", true)
-	waitFor(t, "c1 UP", func() error {
-		if st, _ := getStatus(t, cli, "c1"); st.GetState() != vppmeshv1.ConnectionStatus_UP {
-			return fmt.Errorf("status %v", st)
-		}
-		return nil
-	})
+	upOnEp1(t, cli, m)
 	put(t, cli, models.MeshEndpointPrefix+"ep2", `{"name":"ep2","network_services":["s"],"node":"n1","memif":{"socket_filename":"/run/ep2.sock"}}`)
 	if _, err := cli.Delete(context.Background(), models.MeshEndpointPrefix+"ep1"); err != nil {
 		t.Fatal(err)
@@ -211,4 +198,24 @@ func TestOwnWriteEchoIsNoNews(t *testing.T) {
 	if !m.applyEvents([]*clientv3.Event{ev(key, 9)}) {
 		t.Error("a later change of an own key was not news")
 	}
+}
+
+// upOnEp1 waits until c1 is decided for ep1 on mesh-c1-b, reports both
+// links up and waits for c1 UP.
+func upOnEp1(t *testing.T, cli *clientv3.Client, m *Controller) {
+	t.Helper()
+	waitFor(t, "c1 on ep1", func() error {
+		if st, _ := getStatus(t, cli, "c1"); st.GetEndpoint() != "ep1" || st.GetEndpointLink().GetInterface() != "mesh-c1-b" {
+			return fmt.Errorf("status %v", st)
+		}
+		return nil
+	})
+	linkUp(m, "mesh-c1-a", true)
+	linkUp(m, "mesh-c1-b", true)
+	waitFor(t, "c1 UP", func() error {
+		if st, _ := getStatus(t, cli, "c1"); st.GetState() != vppmeshv1.ConnectionStatus_UP {
+			return fmt.Errorf("status %v", st)
+		}
+		return nil
+	})
 }
