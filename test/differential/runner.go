@@ -16,6 +16,7 @@ import (
 	"go.fd.io/govpp/api"
 	"go.fd.io/govpp/binapi/ethernet_types"
 	interfaces "go.fd.io/govpp/binapi/interface"
+	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/core"
 )
 
@@ -254,6 +255,40 @@ func (r *runner) drainEvents() {
 	}
 }
 
+// waitStatsNames waits (up to 3 s) until the stats segment's interface
+// names agree with the interface table: every named index is in the
+// table or named "deleted". FD.io VPP updates the names after the table
+// (a deleted af_packet interface kept its host name for a moment in about
+// one run of five), and the snapshot must not race that.
+func (r *runner) waitStatsNames() {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		present := map[uint32]bool{}
+		ctx := r.ch.SendMultiRequest(&interfaces.SwInterfaceDump{SwIfIndex: ^interface_types.InterfaceIndex(0)})
+		for {
+			d := &interfaces.SwInterfaceDetails{}
+			last, err := ctx.ReceiveReply(d)
+			if err != nil || last {
+				break
+			}
+			present[uint32(d.SwIfIndex)] = true
+		}
+		agree := true
+		if es, err := r.stats.DumpStats("^/if/names$"); err == nil && len(es) == 1 {
+			if names, ok := es[0].Data.(adapter.NameStat); ok {
+				for i, n := range names {
+					name := strings.TrimRight(string(n), "\x00")
+					agree = agree && (name == "" || name == "deleted" || present[uint32(i)])
+				}
+			}
+		}
+		if agree || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // statsSnapshot records the stats segment's interface and system entries: names,
 // types, shapes, and which interfaces have non-zero counters.
 func (r *runner) statsSnapshot(name string) {
@@ -265,6 +300,7 @@ func (r *runner) statsSnapshot(name string) {
 		if r.err != nil {
 			return
 		}
+		r.waitStatsNames()
 		// the directory beyond /if/ and /sys/, by first path component
 		all, err := r.stats.ListStats()
 		if err != nil {
