@@ -650,11 +650,7 @@ func (m *Controller) reconcile(ctx context.Context) {
 	}
 	m.reconcileSides(ctx, render, sched, links)
 	m.commitRender(ctx, render)
-	owned := make([]string, 0, len(mine))
-	for _, st := range mine {
-		owned = append(owned, st.GetId())
-	}
-	m.setLeaseWant(endpointLeases(m.c, owned))
+	m.setLeaseWant(endpointLeases(m.c, mine))
 	m.retireOld(ctx, mine, time.Now())
 	m.snapMu.Lock()
 	m.snapshot = mine
@@ -1025,10 +1021,11 @@ func (m *Controller) writeStatus(ctx context.Context, id string, cur, st *vppmes
 
 func (w *pendingWrite) ops() ([]clientv3.Cmp, []clientv3.Op) {
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(w.key), "=", w.rev)}
-	ops := []clientv3.Op{clientv3.OpPut(w.key, string(w.data))}
+	op := clientv3.OpPut(w.key, string(w.data))
 	if w.remove {
-		ops = []clientv3.Op{clientv3.OpDelete(w.key)}
+		op = clientv3.OpDelete(w.key)
 	}
+	ops := []clientv3.Op{op}
 	for _, k := range w.create {
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(models.MeshAllocPrefix+k), "=", 0))
 		ops = append(ops, clientv3.OpPut(models.MeshAllocPrefix+k, w.id))
@@ -1188,21 +1185,14 @@ func (m *Controller) flushStatus(ctx context.Context) map[string]bool {
 		if m.landWrites(ctx, chunk, outs[i].resp, outs[i].err) == nil {
 			continue
 		}
-		if len(chunk) == 1 {
-			failed[chunk[0].id] = !chunk[0].remove
-			continue
-		}
 		// A refused batch: one write per transaction, so that one
-		// conflict does not hold the others back.
+		// conflict does not hold the others back. A removal that did not
+		// land is not reported: its rendering goes anyway, and the next
+		// pass removes the status again.
 		for _, w := range chunk {
-			if m.execWrites(ctx, []pendingWrite{w}) != nil {
-				failed[w.id] = !w.remove
+			if (len(chunk) == 1 || m.execWrites(ctx, []pendingWrite{w}) != nil) && !w.remove {
+				failed[w.id] = true
 			}
-		}
-	}
-	for id, f := range failed {
-		if !f {
-			delete(failed, id) // a removal: its rendering goes anyway, the next pass retries
 		}
 	}
 	return failed

@@ -8,6 +8,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vppmesh/vppmesh/models"
+	vppmeshv1 "github.com/vppmesh/vppmesh/models/vppmesh/v1"
 )
 
 // Endpoint leases end at etcd's pace: etcd's lessor looks for expired
@@ -164,10 +165,10 @@ func (m *Controller) etcdLeaseTTL(ctx context.Context, id int64) (int64, error) 
 }
 
 // endpointLeases lists the leases of the endpoints the given statuses use.
-func endpointLeases(c *cache, mine []string) map[int64]bool {
+func endpointLeases(c *cache, mine []*vppmeshv1.ConnectionStatus) map[int64]bool {
 	out := map[int64]bool{}
-	for _, id := range mine {
-		if l := c.endpointLease[c.status[id].GetEndpoint()]; l != 0 {
+	for _, st := range mine {
+		if l := c.endpointLease[st.GetEndpoint()]; l != 0 {
 			out[l] = true
 		}
 	}
