@@ -179,16 +179,35 @@ type rxSet struct{ full, work [][]byte }
 // rxSets lends buffer batches to the memif receive loops: a loop holds one
 // while frames flow and gives it back while its queue is idle, so a
 // thousand memifs with little traffic hold a few batches, not a thousand
-// (2.4 MB each).
-var rxSets = sync.Pool{New: func() any {
-	full, work := rxBuffers()
-	return &rxSet{full: full, work: work}
-}}
+// (2.4 MB each). A bounded free list rather than a sync.Pool: a pool is
+// emptied by the garbage collector, and a loop waking after that would
+// allocate and zero 2.4 MB on its receive path.
+var rxSets = make(chan *rxSet, rxSetsIdle)
+
+// rxSetsIdle bounds the idle batches kept (38 MB).
+const rxSetsIdle = 16
+
+func getRxSet() *rxSet {
+	select {
+	case b := <-rxSets:
+		return b
+	default:
+		full, work := rxBuffers()
+		return &rxSet{full: full, work: work}
+	}
+}
+
+func putRxSet(b *rxSet) {
+	select {
+	case rxSets <- b:
+	default: // enough idle ones kept
+	}
+}
 
 // rxLoop moves bursts from one queue into forwarding until the connection ends.
 func (d *memifDriver) rxLoop(ctx context.Context, q *memif.Queue) {
-	b := rxSets.Get().(*rxSet)
-	defer func() { rxSets.Put(b) }()
+	b := getRxSet()
+	defer func() { putRxSet(b) }()
 	for {
 		copy(b.work, b.full) // RxBurst reslices; start every burst from full capacity
 		n, err := q.RxBurst(b.work)
@@ -201,9 +220,9 @@ func (d *memifDriver) rxLoop(ctx context.Context, q *memif.Queue) {
 		if n > 0 {
 			continue
 		}
-		rxSets.Put(b)
+		putRxSet(b)
 		err = q.PollWait(ctx, pollSpins)
-		b = rxSets.Get().(*rxSet)
+		b = getRxSet()
 		if err != nil {
 			return
 		}
