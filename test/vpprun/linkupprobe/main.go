@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"go.fd.io/govpp"
-	"go.fd.io/govpp/api"
 	interfaces "go.fd.io/govpp/binapi/interface"
 	"go.fd.io/govpp/binapi/interface_types"
 	"go.fd.io/govpp/binapi/memif"
@@ -73,12 +72,14 @@ func run(dir string, existing, batch int) error {
 		ReceiveReply(&memif.MemifSocketFilenameAddDelV2Reply{}); err != nil {
 		return err
 	}
+	var idx []interface_types.InterfaceIndex // by memif id
 	create := func(id int) error {
 		rep := &memif.MemifCreateV2Reply{}
 		if err := ch.SendRequest(&memif.MemifCreateV2{Role: memif.MEMIF_ROLE_API_MASTER, RxQueues: 1, TxQueues: 1,
 			SocketID: 1, ID: uint32(id), RingSize: 1024, BufferSize: 2048}).ReceiveReply(rep); err != nil {
 			return err
 		}
+		idx = append(idx, rep.SwIfIndex)
 		if err := ch.SendRequest(&interfaces.SwInterfaceSetFlags{SwIfIndex: rep.SwIfIndex, Flags: interface_types.IF_STATUS_API_FLAG_ADMIN_UP}).
 			ReceiveReply(&interfaces.SwInterfaceSetFlagsReply{}); err != nil {
 			return err
@@ -135,9 +136,8 @@ func run(dir string, existing, batch int) error {
 		return err
 	}
 	if rxAfter != 0 {
-		// sw_if_index of memif id k is k+1 here (local0 is 0, created in order).
 		for id := 0; id < existing; id++ {
-			if err := ch.SendRequest(&interfaces.SwInterfaceSetRxMode{SwIfIndex: interface_types.InterfaceIndex(id + 1), Mode: rxAfter}).
+			if err := ch.SendRequest(&interfaces.SwInterfaceSetRxMode{SwIfIndex: idx[id], Mode: rxAfter}).
 				ReceiveReply(&interfaces.SwInterfaceSetRxModeReply{}); err != nil {
 				return fmt.Errorf("rx mode of memif %d: %w", id, err)
 			}
@@ -175,6 +175,5 @@ func run(dir string, existing, batch int) error {
 		lines := strings.Split(out, "\n")
 		fmt.Printf("--- %s (%d lines)\n%s\n", cmd, len(lines), strings.Join(lines[:min(len(lines), 14)], "\n"))
 	}
-	_ = api.Message(nil)
 	return nil
 }
