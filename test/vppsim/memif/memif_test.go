@@ -205,8 +205,10 @@ func TestSeveralQueuesAndInterfacesOnOneSocket(t *testing.T) {
 	m2.Connect()
 	s2.Connect()
 	p.waitUp(t)
-	if err := s2.WaitUp(ctxT(t)); err != nil {
-		t.Fatal(err)
+	for _, i := range []*Interface{m2, s2} { // both sides: the master's queues too
+		if err := i.WaitUp(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Like VPP, the slave decides the queue counts.
 	if len(p.slave.TxQueues()) != 3 || len(p.slave.RxQueues()) != 3 || len(p.master.RxQueues()) != 3 || len(p.master.TxQueues()) != 3 {
